@@ -1,0 +1,119 @@
+import { compareValues } from "./keys.js";
+
+/**
+ * How to fold the values of one key into one result, in pieces: each map task folds its own
+ * values (`create` + `add`), the shuffle moves the accumulators, and the reduce side `merge`s them.
+ * The result must not depend on how the values were split, so `add` and `merge` must be
+ * associative and commutative up to `extract`. Accumulators cross threads as JSON.
+ *
+ * @example
+ * const longest: Combiner<string, string, number> = {
+ *   name: "longest", create: () => "", add: (a, v) => (v.length > a.length ? v : a),
+ *   merge: (a, b) => (b.length > a.length ? b : a), extract: (a) => a.length };
+ */
+export interface Combiner<Value, Accumulator, Output> {
+  readonly name: string;
+  create(): Accumulator;
+  add(accumulator: Accumulator, value: Value): Accumulator;
+  merge(left: Accumulator, right: Accumulator): Accumulator;
+  extract(accumulator: Accumulator): Output;
+}
+
+/** Number of values per key. */
+export function count<Value = unknown>(): Combiner<Value, number, number> {
+  return {
+    name: "count",
+    create: () => 0,
+    add: (accumulator) => accumulator + 1,
+    merge: (left, right) => left + right,
+    extract: (accumulator) => accumulator,
+  };
+}
+
+/** Sum of numeric values per key. */
+export function sum(): Combiner<number, number, number> {
+  return {
+    name: "sum",
+    create: () => 0,
+    add: (accumulator, value) => accumulator + value,
+    merge: (left, right) => left + right,
+    extract: (accumulator) => accumulator,
+  };
+}
+
+/** Smallest numeric value per key (null for a key with no values, which cannot occur after a group). */
+export function min(): Combiner<number, number | null, number | null> {
+  return {
+    name: "min",
+    create: () => null,
+    add: (accumulator, value) => (accumulator === null || value < accumulator ? value : accumulator),
+    merge: (left, right) => (left === null ? right : right === null ? left : Math.min(left, right)),
+    extract: (accumulator) => accumulator,
+  };
+}
+
+/** Largest numeric value per key. */
+export function max(): Combiner<number, number | null, number | null> {
+  return {
+    name: "max",
+    create: () => null,
+    add: (accumulator, value) => (accumulator === null || value > accumulator ? value : accumulator),
+    merge: (left, right) => (left === null ? right : right === null ? left : Math.max(left, right)),
+    extract: (accumulator) => accumulator,
+  };
+}
+
+/** Arithmetic mean per key. */
+export function mean(): Combiner<number, { sum: number; count: number }, number> {
+  return {
+    name: "mean",
+    create: () => ({ sum: 0, count: 0 }),
+    add: (accumulator, value) => ({ sum: accumulator.sum + value, count: accumulator.count + 1 }),
+    merge: (left, right) => ({ sum: left.sum + right.sum, count: left.count + right.count }),
+    extract: (accumulator) => accumulator.sum / accumulator.count,
+  };
+}
+
+/**
+ * A record's rank for max-by / min-by: a field name, or a function returning a value or a tuple
+ * compared element by element (for example `(event) => [event.ts, event.sessionId]`).
+ */
+export type RankBy<Value> = keyof Value | ((value: Value) => unknown);
+
+function rankOf<Value>(rankBy: RankBy<Value>): (value: Value) => unknown {
+  return typeof rankBy === "function" ? rankBy : (value: Value) => value[rankBy];
+}
+
+function extremeBy<Value>(
+  rankBy: RankBy<Value>,
+  direction: 1 | -1,
+  name: string,
+): Combiner<Value, Value | null, Value> {
+  const rank = rankOf(rankBy);
+  // Full ties fall back to the whole record's order, so the winner never depends on arrival order.
+  const better = (candidate: Value, incumbent: Value): boolean => {
+    const order = compareValues(rank(candidate), rank(incumbent)) || compareValues(candidate, incumbent);
+    return order * direction > 0;
+  };
+  return {
+    name,
+    create: () => null,
+    add: (accumulator, value) => (accumulator === null || better(value, accumulator) ? value : accumulator),
+    merge: (left, right) =>
+      left === null ? right : right === null ? left : better(right, left) ? right : left,
+    extract: (accumulator) => accumulator as Value,
+  };
+}
+
+/** The record with the largest rank per key, for example the latest event of each user. */
+export function maxBy<Value>(rankBy: RankBy<Value>): Combiner<Value, Value | null, Value> {
+  return extremeBy(rankBy, 1, "maxBy");
+}
+
+/** The record with the smallest rank per key. */
+export function minBy<Value>(rankBy: RankBy<Value>): Combiner<Value, Value | null, Value> {
+  return extremeBy(rankBy, -1, "minBy");
+}
+
+/** Namespace of the built-in combiners: `Combiners.sum()`, `Combiners.maxBy("ts")`, ... */
+export const Combiners = { count, sum, min, max, mean, maxBy, minBy };

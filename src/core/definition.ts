@@ -1,0 +1,155 @@
+import { availableParallelism } from "node:os";
+import { SluiceError } from "./errors.js";
+import type { JobMetrics } from "./metrics.js";
+import type { Collected } from "./pcollection.js";
+import { Pipeline } from "./pipeline.js";
+import { explainDot, explainText, type Plan, type PlanSettings, planGraph } from "./plan.js";
+import { DirectExecutor } from "./runner/direct.js";
+import {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_MEMORY_BUDGET,
+  newRunId,
+  type RunOptions,
+  runJob,
+  type TaskExecutor,
+} from "./runner/job.js";
+import { PoolExecutor } from "./runner/pool.js";
+
+/** `run()`'s outputs: each `Collected<T>` the build returned, replaced by its records. */
+export type Resolved<Outputs> = {
+  [Name in keyof Outputs]: Outputs[Name] extends Collected<infer T> ? T[] : Outputs[Name];
+};
+
+export interface RunResult<Outputs> {
+  readonly outputs: Resolved<Outputs>;
+  readonly metrics: JobMetrics;
+  readonly runId: string;
+}
+
+/** Where a pipeline's module is, so that workers can import it and rebuild the same graph. */
+export interface PipelineLocation {
+  /** The module's URL: pass `import.meta.url`. */
+  readonly module: string;
+  /** Unique within the module. */
+  readonly name: string;
+}
+
+const BRAND = Symbol.for("sluice.PipelineDefinition");
+
+/**
+ * A pipeline defined in a module: workers import the module and call `build` with the same options,
+ * so user functions reach them as module code, never as serialized closures. `build` must be
+ * deterministic for given options; options must be plain JSON.
+ *
+ * @example
+ * export const wordCount = definePipeline({ module: import.meta.url, name: "word-count" }, (p, options: { text: string }) =>
+ *   ({ counts: p.fromArray(options.text.split(" ")).map((w) => [w, 1] as const).combinePerKey(sum()).collect() }));
+ * const { outputs } = await wordCount.run({ text: "a b a" }, { threads: 2 });
+ */
+export class PipelineDefinition<Options, Outputs> {
+  readonly [BRAND] = true;
+
+  constructor(
+    readonly location: PipelineLocation,
+    readonly build: (pipeline: Pipeline, options: Options) => Outputs,
+  ) {}
+
+  /** Builds the graph and plans it. */
+  plan(options: Options, runOptions: RunOptions = {}): { pipeline: Pipeline; outputs: Outputs; plan: Plan } {
+    return this.planWith(options, planSettingsOf(runOptions));
+  }
+
+  /** Builds the graph and plans it with exact settings (what a worker does). */
+  planWith(options: Options, settings: PlanSettings): { pipeline: Pipeline; outputs: Outputs; plan: Plan } {
+    const pipeline = new Pipeline();
+    const outputs = this.build(pipeline, options);
+    return { pipeline, outputs, plan: planGraph(pipeline.graph, settings) };
+  }
+
+  /** The plan as text or Graphviz DOT. */
+  explain(options: Options, runOptions: RunOptions = {}, format: "text" | "dot" = "text"): string {
+    const { plan } = this.plan(options, runOptions);
+    return format === "dot" ? explainDot(plan) : explainText(plan);
+  }
+
+  /** Runs the pipeline; on the pool runner, every worker imports this module. */
+  async run(options: Options, runOptions: RunOptions = {}): Promise<RunResult<Outputs>> {
+    const { pipeline, outputs, plan } = this.plan(options, runOptions);
+    const executor =
+      (runOptions.runner ?? "pool") === "direct"
+        ? new DirectExecutor(plan, pipeline.rejectedOutput)
+        : new PoolExecutor({
+            location: this.location,
+            options,
+            planSettings: planSettingsOf(runOptions),
+            threads: threadsOf(runOptions),
+          });
+    return runPlanned(pipeline, outputs, plan, executor, runOptions);
+  }
+}
+
+export function isPipelineDefinition(value: unknown): value is PipelineDefinition<unknown, unknown> {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** Defines a pipeline in a module, for the pool runner (and the direct one). */
+export function definePipeline<Options, Outputs>(
+  location: PipelineLocation,
+  build: (pipeline: Pipeline, options: Options) => Outputs,
+): PipelineDefinition<Options, Outputs> {
+  return new PipelineDefinition(location, build);
+}
+
+function threadsOf(runOptions: RunOptions): number {
+  const threads = runOptions.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new SluiceError(`threads must be a positive integer, got ${threads}`);
+  return threads;
+}
+
+export function planSettingsOf(runOptions: RunOptions): PlanSettings {
+  const threads = runOptions.runner === "direct" ? 1 : (runOptions.threads ?? availableParallelism());
+  return { defaultPartitions: runOptions.partitions ?? Math.max(4, 2 * threads) };
+}
+
+async function runPlanned<Outputs>(
+  pipeline: Pipeline,
+  outputs: Outputs,
+  plan: Plan,
+  executor: TaskExecutor,
+  runOptions: RunOptions,
+): Promise<RunResult<Outputs>> {
+  const runId = runOptions.runId ?? newRunId();
+  const batchSize = runOptions.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new SluiceError(`batchSize must be a positive integer, got ${batchSize}`);
+  const outcome = await runJob(plan, executor, {
+    runId,
+    batchSize,
+    memoryBudget: runOptions.memoryBudget ?? DEFAULT_MEMORY_BUDGET,
+    tempDir: runOptions.tempDir,
+    rejected: pipeline.rejectedOutput,
+    onProgress: runOptions.onProgress,
+  });
+  const resolved: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(outputs as Record<string, unknown>)) {
+    resolved[name] =
+      typeof value === "object" && value !== null && "nodeId" in value
+        ? (outcome.collected.get((value as Collected<unknown>).nodeId) ?? [])
+        : value;
+  }
+  return { outputs: resolved as Resolved<Outputs>, metrics: outcome.metrics, runId };
+}
+
+/**
+ * Runs an ad-hoc pipeline built in this thread on the direct runner (the pool runner needs a
+ * pipeline defined with `definePipeline`, so that workers can import it).
+ */
+export async function runDirect<Outputs>(
+  pipeline: Pipeline,
+  outputs: Outputs,
+  runOptions: Omit<RunOptions, "runner" | "threads"> = {},
+): Promise<RunResult<Outputs>> {
+  const plan = planGraph(pipeline.graph, planSettingsOf({ ...runOptions, runner: "direct" }));
+  return runPlanned(pipeline, outputs, plan, new DirectExecutor(plan, pipeline.rejectedOutput), runOptions);
+}

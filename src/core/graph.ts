@@ -1,0 +1,70 @@
+import type { Combiner } from "./combiners.js";
+import type { Sink, Source } from "./interfaces.js";
+
+/** How a shuffle brings records together on the reduce side. */
+export type ShuffleMode =
+  /** `[key, value]` in, `[key, values[][]]` out: one array per input (groupByKey has one input). */
+  | "group"
+  /** `[key, value]` in, `[key, combined]` out; the combiner runs on the map side too. */
+  | "combine"
+  /** Any record in, the same record out, spread evenly over the partitions. */
+  | "repartition";
+
+// biome-ignore lint/suspicious/noExplicitAny: a graph holds functions of every record type; PCollection<T> keeps them typed.
+type AnyFunction = (value: any) => any;
+
+export type NodeSpec =
+  | { readonly kind: "source"; readonly source: Source<unknown> }
+  | { readonly kind: "map"; readonly fn: AnyFunction }
+  | { readonly kind: "flatMap"; readonly fn: AnyFunction }
+  | { readonly kind: "filter"; readonly fn: AnyFunction }
+  | { readonly kind: "flatten" }
+  | { readonly kind: "coalesce"; readonly partitionCount: number }
+  | {
+      readonly kind: "shuffle";
+      readonly mode: ShuffleMode;
+      readonly partitionCount: number | undefined;
+      readonly combiner?: Combiner<unknown, unknown, unknown>;
+    }
+  | { readonly kind: "sink"; readonly sink: Sink<unknown> }
+  | { readonly kind: "collect" };
+
+export type NodeKind = NodeSpec["kind"];
+
+/** One transform in the graph. Ids are given in creation order, so the same build gives the same ids. */
+export type GraphNode = NodeSpec & {
+  readonly id: number;
+  readonly name: string;
+  readonly inputs: readonly number[];
+};
+
+/** The transforms of one pipeline, in creation order (which is a topological order). */
+export class Graph {
+  readonly nodes: GraphNode[] = [];
+
+  add(spec: NodeSpec, name: string | undefined, inputs: readonly number[]): GraphNode {
+    const id = this.nodes.length;
+    const node = { ...spec, id, name: name ?? `${spec.kind}#${id}`, inputs } as GraphNode;
+    this.nodes.push(node);
+    return node;
+  }
+
+  node(id: number): GraphNode {
+    const node = this.nodes[id];
+    if (!node) throw new Error(`no transform with id ${id}`);
+    return node;
+  }
+
+  /** For each node, the nodes that read it, with the input slot they read it into. */
+  consumers(): Map<number, { node: GraphNode; slot: number }[]> {
+    const result = new Map<number, { node: GraphNode; slot: number }[]>();
+    for (const node of this.nodes) {
+      node.inputs.forEach((input, slot) => {
+        const list = result.get(input) ?? [];
+        list.push({ node, slot });
+        result.set(input, list);
+      });
+    }
+    return result;
+  }
+}

@@ -1,0 +1,45 @@
+export {
+  Combiners,
+  type Combiner,
+  count,
+  max,
+  maxBy,
+  mean,
+  min,
+  minBy,
+  type RankBy,
+  sum,
+} from "./combiners.js";
+export {
+  definePipeline,
+  PipelineDefinition,
+  type PipelineLocation,
+  type Resolved,
+  type RunResult,
+  runDirect,
+} from "./definition.js";
+export { messageOf, RejectLimitError, SluiceError, TransformError } from "./errors.js";
+export type {
+  JobCommitter,
+  RejectedRecord,
+  Sink,
+  SinkWriter,
+  Source,
+  SourceBatch,
+  SourceReadContext,
+  TaskContext,
+} from "./interfaces.js";
+export { canonicalJson, compareValues, type JsonValue, KeyMap, partitionOf, stableHash } from "./keys.js";
+export type { JobMetrics, StageMetrics } from "./metrics.js";
+export {
+  coGroupByKey,
+  Collected,
+  flatten,
+  type Joined,
+  type JoinType,
+  PCollection,
+  type TransformOptions,
+} from "./pcollection.js";
+export { Pipeline, type RejectedOutput, type RejectLimit } from "./pipeline.js";
+export { explainDot, explainText, type Plan, planGraph } from "./plan.js";
+export type { RunOptions } from "./runner/job.js";

@@ -1,0 +1,87 @@
+import type { TaskMetrics } from "./executor.js";
+import type { Plan } from "./plan.js";
+
+/** Counters of one stage, summed over its tasks. */
+export interface StageMetrics {
+  readonly stageId: number;
+  readonly name: string;
+  tasks: number;
+  tasksDone: number;
+  recordsIn: number;
+  recordsOut: number;
+  bytesRead: number;
+  bytesShuffled: number;
+  bytesSpilled: number;
+  recordsSeen: number;
+  rejected: number;
+  /** Milliseconds from the stage's first task start to its last task end (so far). */
+  wallMs: number;
+  state: "waiting" | "running" | "done";
+}
+
+/** What a run reports while it runs and when it ends. */
+export interface JobMetrics {
+  readonly runId: string;
+  readonly stages: StageMetrics[];
+  /** Records out of each transform, by name. */
+  readonly transforms: { id: number; name: string; records: number }[];
+  wallMs: number;
+  rejected: number;
+  recordsSeen: number;
+  bytesRead: number;
+  rejectedSamples: string[];
+}
+
+export function emptyJobMetrics(plan: Plan, runId: string): JobMetrics {
+  return {
+    runId,
+    stages: plan.stages.map((stage) => ({
+      stageId: stage.id,
+      name: stage.name,
+      tasks: 0,
+      tasksDone: 0,
+      recordsIn: 0,
+      recordsOut: 0,
+      bytesRead: 0,
+      bytesShuffled: 0,
+      bytesSpilled: 0,
+      recordsSeen: 0,
+      rejected: 0,
+      wallMs: 0,
+      state: "waiting",
+    })),
+    transforms: plan.graph.nodes.map((node) => ({ id: node.id, name: node.name, records: 0 })),
+    wallMs: 0,
+    rejected: 0,
+    recordsSeen: 0,
+    bytesRead: 0,
+    rejectedSamples: [],
+  };
+}
+
+export function addTaskMetrics(job: JobMetrics, stageId: number, task: TaskMetrics): void {
+  const stage = job.stages[stageId];
+  if (!stage) return;
+  stage.tasksDone++;
+  stage.recordsIn += task.recordsIn;
+  stage.recordsOut += task.recordsOut;
+  stage.bytesRead += task.bytesRead;
+  stage.bytesShuffled += task.bytesShuffled;
+  stage.bytesSpilled += task.bytesSpilled;
+  stage.recordsSeen += task.recordsSeen;
+  stage.rejected += task.rejected;
+  job.rejected += task.rejected;
+  job.recordsSeen += task.recordsSeen;
+  job.bytesRead += task.bytesRead;
+  for (const sample of task.rejectedSamples)
+    if (job.rejectedSamples.length < 5) job.rejectedSamples.push(sample);
+  for (const [id, records] of Object.entries(task.transformRecords)) {
+    const transform = job.transforms[Number(id)];
+    if (transform) transform.records += records;
+  }
+}
+
+/** A deep copy for progress callbacks, so that a listener can keep it. */
+export function snapshot(job: JobMetrics): JobMetrics {
+  return structuredClone(job);
+}

@@ -1,0 +1,256 @@
+import { type Combiner, count as countCombiner, minBy } from "./combiners.js";
+import type { Graph, GraphNode } from "./graph.js";
+import type { Sink } from "./interfaces.js";
+
+/** A transform's name, or options with a name and, for shuffles, a partition count. */
+export type TransformOptions = string | { readonly name?: string; readonly partitions?: number };
+
+function nameOf(options: TransformOptions | undefined): string | undefined {
+  return typeof options === "string" ? options : options?.name;
+}
+
+function partitionsOf(options: TransformOptions | undefined): number | undefined {
+  if (typeof options !== "object") return undefined;
+  const partitions = options.partitions;
+  if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1)) {
+    throw new RangeError(`partitions must be a positive integer, got ${partitions}`);
+  }
+  return partitions;
+}
+
+/** A handle on a collection whose records `run()` brings back to the caller. */
+export class Collected<T> {
+  declare readonly __type: T;
+  constructor(readonly nodeId: number) {}
+}
+
+/** Join kinds: inner keeps keys on both sides; left keeps every left record; full keeps every record. */
+export type JoinType = "inner" | "left" | "full";
+
+/** The joined value for each join type. */
+export type Joined<V, W, J extends JoinType> = J extends "inner"
+  ? [V, W]
+  : J extends "left"
+    ? [V, W | null]
+    : [V | null, W | null];
+
+type ValuesOf<Collections extends readonly PCollection<readonly [unknown, unknown]>[]> = {
+  [Index in keyof Collections]: Collections[Index] extends PCollection<readonly [unknown, infer V]>
+    ? V[]
+    : never;
+};
+
+/**
+ * A deferred, typed collection of records. Nothing runs until the pipeline does: each method adds a
+ * transform to the graph and returns the collection it produces.
+ *
+ * @example
+ * const counts = p.fromArray(["a", "b", "a"]).map((word) => [word, 1] as const).combinePerKey(sum());
+ */
+export class PCollection<T> {
+  constructor(
+    readonly graph: Graph,
+    readonly node: GraphNode,
+  ) {}
+
+  /** The name of the transform that produced this collection. */
+  get name(): string {
+    return this.node.name;
+  }
+
+  private derive<U>(node: GraphNode): PCollection<U> {
+    return new PCollection<U>(this.graph, node);
+  }
+
+  /** One output record per input record. */
+  map<U>(fn: (value: T) => U, options?: TransformOptions): PCollection<U> {
+    return this.derive(this.graph.add({ kind: "map", fn }, nameOf(options), [this.node.id]));
+  }
+
+  /** Zero or more output records per input record. */
+  flatMap<U>(fn: (value: T) => Iterable<U>, options?: TransformOptions): PCollection<U> {
+    return this.derive(this.graph.add({ kind: "flatMap", fn }, nameOf(options), [this.node.id]));
+  }
+
+  /** The records for which `predicate` is true. */
+  filter<S extends T>(predicate: (value: T) => value is S, options?: TransformOptions): PCollection<S>;
+  filter(predicate: (value: T) => boolean, options?: TransformOptions): PCollection<T>;
+  filter(predicate: (value: T) => boolean, options?: TransformOptions): PCollection<T> {
+    return this.derive(this.graph.add({ kind: "filter", fn: predicate }, nameOf(options), [this.node.id]));
+  }
+
+  /** Pairs each record with a key: `[key, record]`. */
+  keyBy<K>(keyOf: (value: T) => K, options?: TransformOptions): PCollection<[K, T]> {
+    return this.map((value) => [keyOf(value), value] as [K, T], nameOf(options) ?? "keyBy");
+  }
+
+  /** Applies a composite transform: any function from collection to collection (or anything else). */
+  apply<R>(transform: (collection: PCollection<T>) => R): R {
+    return transform(this);
+  }
+
+  /** All values of each key together: `[key, values[]]`. Order of keys and values is unspecified. */
+  groupByKey<K, V>(this: PCollection<readonly [K, V]>, options?: TransformOptions): PCollection<[K, V[]]> {
+    const grouped = this.derive<[K, [V[]]]>(
+      this.graph.add(
+        { kind: "shuffle", mode: "group", partitionCount: partitionsOf(options) },
+        nameOf(options) ?? "groupByKey",
+        [this.node.id],
+      ),
+    );
+    return grouped.map(([key, [values]]) => [key, values] as [K, V[]], `${grouped.name}/unwrap`);
+  }
+
+  /** Folds the values of each key with a combiner, on the map side first (before the shuffle). */
+  combinePerKey<K, V, A, O>(
+    this: PCollection<readonly [K, V]>,
+    combiner: Combiner<V, A, O>,
+    options?: TransformOptions,
+  ): PCollection<[K, O]> {
+    return this.derive(
+      this.graph.add(
+        {
+          kind: "shuffle",
+          mode: "combine",
+          partitionCount: partitionsOf(options),
+          combiner: combiner as Combiner<unknown, unknown, unknown>,
+        },
+        nameOf(options) ?? `combinePerKey(${combiner.name})`,
+        [this.node.id],
+      ),
+    );
+  }
+
+  /** Number of records per key. */
+  countPerKey<K>(
+    this: PCollection<readonly [K, unknown]>,
+    options?: TransformOptions,
+  ): PCollection<[K, number]> {
+    return this.combinePerKey(countCombiner(), options);
+  }
+
+  /** Groups this keyed collection with others by key: `[key, [mine[], theirs[], ...]]`. */
+  coGroupByKey<K, V, Others extends readonly PCollection<readonly [K, unknown]>[]>(
+    this: PCollection<readonly [K, V]>,
+    others: Others,
+    options?: TransformOptions,
+  ): PCollection<[K, [V[], ...ValuesOf<Others>]]> {
+    return coGroupByKey([this, ...others], options) as PCollection<[K, [V[], ...ValuesOf<Others>]]>;
+  }
+
+  /**
+   * Joins two keyed collections on their keys. Every matching pair of values gives one record
+   * `[key, [left, right]]`; outer joins fill the missing side with null.
+   */
+  join<K, V, W, J extends JoinType = "inner">(
+    this: PCollection<readonly [K, V]>,
+    other: PCollection<readonly [K, W]>,
+    options?: { readonly type?: J; readonly name?: string; readonly partitions?: number },
+  ): PCollection<[K, Joined<V, W, J>]> {
+    const type: JoinType = options?.type ?? "inner";
+    const name = options?.name ?? `join(${type})`;
+    const grouped = coGroupByKey([this, other], {
+      name: `${name}/coGroup`,
+      partitions: options?.partitions,
+    }) as unknown as PCollection<[K, [V[], W[]]]>;
+    return grouped.flatMap(function* ([key, [lefts, rights]]) {
+      const leftValues: (V | null)[] = lefts.length > 0 || type !== "full" ? lefts : [null];
+      const rightValues: (W | null)[] = rights.length > 0 || type === "inner" ? rights : [null];
+      for (const left of leftValues) {
+        for (const right of rightValues) yield [key, [left, right]] as [K, Joined<V, W, J>];
+      }
+    }, name);
+  }
+
+  /** Each distinct record once. */
+  distinct(options?: TransformOptions): PCollection<T> {
+    const name = nameOf(options) ?? "distinct";
+    return this.map((value) => [value, null] as [T, null], `${name}/key`)
+      .combinePerKey(countCombiner<null>(), { name, partitions: partitionsOf(options) })
+      .map(([value]) => value, `${name}/unkey`);
+  }
+
+  /**
+   * One record per key of `keyOf`. Where several records share a key, the smallest in sluice's
+   * total order over values is kept, so the choice never depends on thread or partition count.
+   */
+  distinctBy<K>(keyOf: (value: T) => K, options?: TransformOptions): PCollection<T> {
+    const name = nameOf(options) ?? "distinctBy";
+    return this.keyBy(keyOf, `${name}/key`)
+      .combinePerKey(
+        minBy<T>((value) => value),
+        { name, partitions: partitionsOf(options) },
+      )
+      .map(([, value]) => value, `${name}/unkey`);
+  }
+
+  /** Spreads records evenly over `partitionCount` partitions (a shuffle): the next stage has that many tasks. */
+  repartition(partitionCount: number, options?: TransformOptions): PCollection<T> {
+    partitionsOf({ partitions: partitionCount });
+    return this.derive(
+      this.graph.add(
+        { kind: "shuffle", mode: "repartition", partitionCount },
+        nameOf(options) ?? `repartition(${partitionCount})`,
+        [this.node.id],
+      ),
+    );
+  }
+
+  /**
+   * Runs the stage that produces this collection in at most `partitionCount` tasks, without a
+   * shuffle (neighbouring splits or partitions are read by one task).
+   */
+  coalesce(partitionCount: number, options?: TransformOptions): PCollection<T> {
+    partitionsOf({ partitions: partitionCount });
+    return this.derive(
+      this.graph.add({ kind: "coalesce", partitionCount }, nameOf(options) ?? `coalesce(${partitionCount})`, [
+        this.node.id,
+      ]),
+    );
+  }
+
+  /** Writes the records to a sink. */
+  write(sink: Sink<T>, options?: TransformOptions): void {
+    this.graph.add({ kind: "sink", sink: sink as Sink<unknown> }, nameOf(options) ?? `write(${sink.name})`, [
+      this.node.id,
+    ]);
+  }
+
+  /** Brings the records back to the caller of `run()`: for small results. */
+  collect(options?: TransformOptions): Collected<T> {
+    const node = this.graph.add({ kind: "collect" }, nameOf(options) ?? `collect(${this.name})`, [
+      this.node.id,
+    ]);
+    return new Collected<T>(node.id);
+  }
+}
+
+/** The union of several collections of the same type. */
+export function flatten<T>(
+  collections: readonly PCollection<T>[],
+  options?: TransformOptions,
+): PCollection<T> {
+  const first = collections[0];
+  if (!first) throw new RangeError("flatten needs at least one collection");
+  const node = first.graph.add(
+    { kind: "flatten" },
+    nameOf(options) ?? "flatten",
+    collections.map((collection) => collection.node.id),
+  );
+  return new PCollection<T>(first.graph, node);
+}
+
+/** Groups several keyed collections by key: `[key, [values of the first[], of the second[], ...]]`. */
+export function coGroupByKey<K, Collections extends readonly PCollection<readonly [K, unknown]>[]>(
+  collections: Collections,
+  options?: TransformOptions,
+): PCollection<[K, ValuesOf<Collections>]> {
+  const first = collections[0];
+  if (!first) throw new RangeError("coGroupByKey needs at least one collection");
+  const node = first.graph.add(
+    { kind: "shuffle", mode: "group", partitionCount: partitionsOf(options) },
+    nameOf(options) ?? "coGroupByKey",
+    collections.map((collection) => collection.node.id),
+  );
+  return new PCollection<[K, ValuesOf<Collections>]>(first.graph, node);
+}

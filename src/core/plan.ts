@@ -1,0 +1,183 @@
+import type { Combiner } from "./combiners.js";
+import type { Graph, GraphNode, ShuffleMode } from "./graph.js";
+
+/** Settings that shape a plan; the same settings give the same plan in every thread. */
+export interface PlanSettings {
+  /** Partitions of a shuffle that does not set its own. */
+  readonly defaultPartitions: number;
+}
+
+/** A shuffle: written by the stages that feed it, read by the stage it roots. */
+export interface ShufflePlan {
+  readonly id: number;
+  readonly name: string;
+  readonly mode: ShuffleMode;
+  readonly partitionCount: number;
+  readonly inputCount: number;
+  readonly combiner: Combiner<unknown, unknown, unknown> | undefined;
+  readonly writerStages: number[];
+  readonly readerStage: number;
+}
+
+/**
+ * A stage: a root (a source, or the read side of a shuffle) and every element-wise transform and
+ * output reachable from it without crossing a shuffle, fused so that a record goes through all of
+ * them in one call chain. A task is (stage, group of splits or partitions).
+ */
+export interface StagePlan {
+  readonly id: number;
+  readonly name: string;
+  readonly root: GraphNode;
+  /** The transforms fused into this stage after the root, in topological order. */
+  readonly nodes: readonly GraphNode[];
+  /** Shuffles this stage writes to, with the input slot it fills and the node that feeds it. */
+  readonly shuffleWrites: readonly { shuffleId: number; slot: number; fromNode: number }[];
+  /** At most this many tasks (from `coalesce`), or undefined. */
+  readonly maxTasks: number | undefined;
+  readonly dependsOn: readonly number[];
+}
+
+export interface Plan {
+  readonly graph: Graph;
+  readonly stages: readonly StagePlan[];
+  readonly shuffles: ReadonlyMap<number, ShufflePlan>;
+}
+
+const ELEMENT_WISE = new Set(["map", "flatMap", "filter", "flatten", "coalesce"]);
+
+/** Cuts the graph into stages at each shuffle and fuses the element-wise transforms in between. */
+export function planGraph(graph: Graph, settings: PlanSettings): Plan {
+  const consumers = graph.consumers();
+  const roots = graph.nodes.filter((node) => node.kind === "source" || node.kind === "shuffle");
+  const stageOfRoot = new Map<number, number>();
+  for (const [index, root] of roots.entries()) stageOfRoot.set(root.id, index);
+
+  const writers = new Map<number, Set<number>>();
+  const stages: StagePlan[] = roots.map((root, stageId) => {
+    const reached = new Set<number>();
+    const shuffleWrites: { shuffleId: number; slot: number; fromNode: number }[] = [];
+    const visit = (from: GraphNode): void => {
+      for (const { node, slot } of consumers.get(from.id) ?? []) {
+        if (node.kind === "shuffle") {
+          shuffleWrites.push({ shuffleId: node.id, slot, fromNode: from.id });
+          const set = writers.get(node.id) ?? new Set<number>();
+          set.add(stageId);
+          writers.set(node.id, set);
+        } else if (!reached.has(node.id)) {
+          reached.add(node.id);
+          if (ELEMENT_WISE.has(node.kind)) visit(node);
+        }
+      }
+    };
+    visit(root);
+    const nodes = [...reached].sort((a, b) => a - b).map((id) => graph.node(id));
+    const coalesces = nodes.flatMap((node) => (node.kind === "coalesce" ? [node.partitionCount] : []));
+    const elementWise = nodes.filter((node) => node.kind !== "flatten").map((node) => node.name);
+    const summary = elementWise.length > 3 ? [...elementWise.slice(0, 3), "..."] : elementWise;
+    return {
+      id: stageId,
+      name: [root.name, ...summary].join(" > "),
+      root,
+      nodes,
+      shuffleWrites,
+      maxTasks: coalesces.length > 0 ? Math.min(...coalesces) : undefined,
+      dependsOn: [],
+    };
+  });
+
+  const shuffles = new Map<number, ShufflePlan>();
+  for (const root of roots) {
+    if (root.kind !== "shuffle") continue;
+    const readerStage = stageOfRoot.get(root.id) ?? -1;
+    const writerStages = [...(writers.get(root.id) ?? [])].sort((a, b) => a - b);
+    shuffles.set(root.id, {
+      id: root.id,
+      name: root.name,
+      mode: root.mode,
+      partitionCount: root.partitionCount ?? settings.defaultPartitions,
+      inputCount: root.inputs.length,
+      combiner: root.combiner,
+      writerStages,
+      readerStage,
+    });
+    const stage = stages[readerStage];
+    if (stage) (stage.dependsOn as number[]).push(...writerStages);
+  }
+  return { graph, stages, shuffles };
+}
+
+function describeNode(node: GraphNode): string {
+  switch (node.kind) {
+    case "source":
+      return `read ${node.source.description}`;
+    case "sink":
+      return `write to ${node.sink.name}`;
+    default:
+      return node.kind;
+  }
+}
+
+/** The plan as text: one block per stage, its fused transforms, and where its records go. */
+export function explainText(plan: Plan): string {
+  const lines = [`plan: ${plan.stages.length} stage(s), ${plan.shuffles.size} shuffle(s)`];
+  for (const stage of plan.stages) {
+    const shuffle = plan.shuffles.get(stage.root.id);
+    const tasks = shuffle
+      ? `${stage.maxTasks ? Math.min(stage.maxTasks, shuffle.partitionCount) : shuffle.partitionCount} task(s)`
+      : `one task per split${stage.maxTasks ? `, at most ${stage.maxTasks}` : ""}`;
+    const after = stage.dependsOn.length > 0 ? `, after stage(s) ${stage.dependsOn.join(", ")}` : "";
+    lines.push(`stage ${stage.id}: ${tasks}${after}`);
+    lines.push(
+      shuffle
+        ? `  root: read shuffle '${shuffle.name}' (${shuffle.mode}, ${shuffle.partitionCount} partitions)`
+        : `  root: '${stage.root.name}' (${describeNode(stage.root)})`,
+    );
+    for (const node of stage.nodes) {
+      const from = node.inputs.map((id) => `'${plan.graph.node(id).name}'`).join(" + ");
+      lines.push(
+        `  ${node.kind === "sink" || node.kind === "collect" ? "output" : "fused"}: '${node.name}' (${describeNode(node)}) <- ${from}`,
+      );
+    }
+    for (const write of stage.shuffleWrites) {
+      const target = plan.shuffles.get(write.shuffleId);
+      if (!target) continue;
+      const lifted =
+        target.mode === "combine" ? `, ${target.combiner?.name ?? "combiner"} lifted to the map side` : "";
+      lines.push(
+        `  shuffle write: '${plan.graph.node(write.fromNode).name}' -> '${target.name}' input ${write.slot} (hash of key into ${target.partitionCount} partitions${lifted})`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+function dotLabel(text: string): string {
+  return JSON.stringify(text);
+}
+
+/** The plan as Graphviz DOT: a cluster per stage, dashed edges for shuffles. */
+export function explainDot(plan: Plan): string {
+  const lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box, fontname=Helvetica];"];
+  for (const stage of plan.stages) {
+    lines.push(`  subgraph cluster_${stage.id} {`, `    label=${dotLabel(`stage ${stage.id}`)};`);
+    for (const node of [stage.root, ...stage.nodes]) {
+      lines.push(`    n${node.id}_s${stage.id} [label=${dotLabel(`${node.name}\n${describeNode(node)}`)}];`);
+    }
+    lines.push("  }");
+    for (const node of stage.nodes) {
+      for (const input of node.inputs) {
+        const inputInStage = input === stage.root.id || stage.nodes.some((other) => other.id === input);
+        if (inputInStage) lines.push(`  n${input}_s${stage.id} -> n${node.id}_s${stage.id};`);
+      }
+    }
+    for (const write of stage.shuffleWrites) {
+      const target = plan.shuffles.get(write.shuffleId);
+      if (!target) continue;
+      lines.push(
+        `  n${write.fromNode}_s${stage.id} -> n${target.id}_s${target.readerStage} [style=dashed, label=${dotLabel(`shuffle ${target.partitionCount}`)}];`,
+      );
+    }
+  }
+  lines.push("}");
+  return lines.join("\n");
+}

@@ -1,0 +1,349 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BlockRef, readBlock, spillBlocks } from "../blocks.js";
+import { messageOf, RejectLimitError, SluiceError } from "../errors.js";
+import type { TaskInput, TaskResult, TaskSpec } from "../executor.js";
+import type { JobCommitter } from "../interfaces.js";
+import type { JsonValue } from "../keys.js";
+import { addTaskMetrics, emptyJobMetrics, type JobMetrics, snapshot } from "../metrics.js";
+import type { Plan, StagePlan } from "../plan.js";
+import type { RejectedOutput } from "../pipeline.js";
+
+/** Runs tasks somewhere: in this thread, or on a pool of workers. */
+export interface TaskExecutor {
+  /** How many tasks it runs at once. */
+  readonly concurrency: number;
+  run(spec: TaskSpec): Promise<TaskResult>;
+  /** Stops every worker; called once, after success or failure. */
+  close(): Promise<void>;
+}
+
+/** Options of a run. Results never depend on them, only speed and memory do. */
+export interface RunOptions {
+  /** `direct`: one thread, in process (the reference). `pool`: worker threads. Default `pool`. */
+  readonly runner?: "direct" | "pool";
+  /** Worker threads of the pool runner; default one per core. */
+  readonly threads?: number;
+  /** Partitions of shuffles that do not set their own; default 2 per thread, at least 4. */
+  readonly partitions?: number;
+  /** Records per batch read from sources and per shuffle block; default 4096. */
+  readonly batchSize?: number;
+  /** Bytes of shuffle data held in memory before it spills to disk; default 512 MiB. */
+  readonly memoryBudget?: number;
+  /** Parent folder of the run's spill folder; default the OS temporary folder. */
+  readonly tempDir?: string;
+  /** Called as the run progresses (stage start, task end). */
+  readonly onProgress?: (metrics: JobMetrics) => void;
+  /** A fixed run id (names output files); default time-based and random. */
+  readonly runId?: string;
+}
+
+export const DEFAULT_BATCH_SIZE = 4096;
+export const DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024;
+
+export function newRunId(): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
+  return `${stamp}-${randomBytes(3).toString("hex")}`;
+}
+
+interface StoredBlock {
+  readonly order: [number, number, number];
+  block: BlockRef;
+}
+
+/**
+ * Holds shuffle blocks between the map and reduce stages, on the main thread: bytes only, never
+ * objects. Past the memory budget it writes blocks to the run's spill folder.
+ */
+class ShuffleStore {
+  private readonly partitions = new Map<number, StoredBlock[][]>();
+  private inMemoryBytes = 0;
+  private spillFiles = 0;
+
+  constructor(
+    plan: Plan,
+    private readonly memoryBudget: number,
+    private readonly spillDirectory: string,
+  ) {
+    for (const shuffle of plan.shuffles.values()) {
+      this.partitions.set(
+        shuffle.id,
+        Array.from({ length: shuffle.partitionCount }, () => []),
+      );
+    }
+  }
+
+  /** Stores a task's blocks; returns the bytes it had to spill to stay within the budget. */
+  async add(stageId: number, taskIndex: number, result: TaskResult): Promise<number> {
+    const added: StoredBlock[] = [];
+    result.shuffleBlocks.forEach((entry, sequence) => {
+      const stored: StoredBlock = { order: [stageId, taskIndex, sequence], block: entry.block };
+      this.partitions.get(entry.shuffleId)?.[entry.partition]?.push(stored);
+      if ("bytes" in entry.block) this.inMemoryBytes += entry.block.byteLength;
+      added.push(stored);
+    });
+    return this.inMemoryBytes > this.memoryBudget ? await this.spill(added) : 0;
+  }
+
+  private async spill(entries: StoredBlock[]): Promise<number> {
+    const inMemory = entries.filter((entry) => "bytes" in entry.block);
+    if (inMemory.length === 0) return 0;
+    const file = join(this.spillDirectory, `store-${this.spillFiles++}.blocks`);
+    const spilled = await spillBlocks(
+      file,
+      inMemory.map((entry) => entry.block),
+    );
+    let bytes = 0;
+    inMemory.forEach((entry, index) => {
+      bytes += entry.block.byteLength;
+      entry.block = spilled[index]!;
+    });
+    this.inMemoryBytes -= bytes;
+    return bytes;
+  }
+
+  /** The blocks of one partition in a fixed order (writer stage, task, sequence), handed over once. */
+  take(shuffleId: number, partition: number): BlockRef[] {
+    const stored = this.partitions.get(shuffleId)?.[partition] ?? [];
+    stored.sort((a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1] || a.order[2] - b.order[2]);
+    const blocks = stored.map((entry) => entry.block);
+    for (const block of blocks) if ("bytes" in block) this.inMemoryBytes -= block.byteLength;
+    stored.length = 0;
+    return blocks;
+  }
+}
+
+/** Groups `items` into at most `groupCount` contiguous groups of near-equal size. */
+function contiguousGroups<T>(items: readonly T[], groupCount: number | undefined): T[][] {
+  if (groupCount === undefined || groupCount >= items.length) return items.map((item) => [item]);
+  const groups: T[][] = [];
+  for (let index = 0; index < groupCount; index++) {
+    groups.push(
+      items.slice(
+        Math.floor((items.length * index) / groupCount),
+        Math.floor((items.length * (index + 1)) / groupCount),
+      ),
+    );
+  }
+  return groups;
+}
+
+export interface JobSettings {
+  readonly runId: string;
+  readonly batchSize: number;
+  readonly memoryBudget: number;
+  readonly tempDir: string | undefined;
+  readonly rejected: RejectedOutput;
+  readonly onProgress: ((metrics: JobMetrics) => void) | undefined;
+}
+
+export interface JobOutcome {
+  readonly collected: Map<number, unknown[]>;
+  readonly metrics: JobMetrics;
+}
+
+function committersOf(
+  plan: Plan,
+  rejected: RejectedOutput,
+): Map<string, { committer: JobCommitter; sinks: Set<string> }> {
+  const committers = new Map<string, { committer: JobCommitter; sinks: Set<string> }>();
+  const sinks = plan.graph.nodes.flatMap((node) => (node.kind === "sink" ? [node.sink] : []));
+  if (rejected.sink) sinks.push(rejected.sink as (typeof sinks)[number]);
+  for (const sink of sinks) {
+    const entry = committers.get(sink.committer.id) ?? {
+      committer: sink.committer,
+      sinks: new Set<string>(),
+    };
+    entry.sinks.add(sink.name);
+    committers.set(sink.committer.id, entry);
+  }
+  return committers;
+}
+
+function checkRejectLimit(metrics: JobMetrics, rejected: RejectedOutput, final: boolean): void {
+  if (metrics.rejected === 0) return;
+  const limit = rejected.limit ?? (rejected.sink ? undefined : { count: 0 });
+  if (!limit) return;
+  const samples = metrics.rejectedSamples.length > 0 ? `; first: ${metrics.rejectedSamples[0]}` : "";
+  if ("count" in limit && metrics.rejected > limit.count) {
+    throw new RejectLimitError(
+      `${metrics.rejected} record(s) rejected, more than the limit of ${limit.count}${samples}`,
+    );
+  }
+  if (final && "percent" in limit && metrics.rejected > (metrics.recordsSeen * limit.percent) / 100) {
+    throw new RejectLimitError(
+      `${metrics.rejected} of ${metrics.recordsSeen} record(s) rejected, more than the limit of ${limit.percent}%${samples}`,
+    );
+  }
+}
+
+/**
+ * Runs a planned job on an executor: schedules each stage's tasks once the shuffles it reads are
+ * complete, moves shuffle blocks from map to reduce tasks, and commits the sinks when every task
+ * has succeeded. The first failure stops the job; the executor is closed and the spill folder
+ * removed in every case.
+ */
+export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSettings): Promise<JobOutcome> {
+  const started = performance.now();
+  const metrics = emptyJobMetrics(plan, settings.runId);
+  const spillDirectory = await mkdtemp(join(settings.tempDir ?? tmpdir(), `sluice-${settings.runId}-`));
+  const committers = committersOf(plan, settings.rejected);
+  const store = new ShuffleStore(plan, settings.memoryBudget, spillDirectory);
+  const taskBudget = Math.max(1 << 20, Math.floor(settings.memoryBudget / (2 * executor.concurrency)));
+  const collectedBlocks = new Map<number, { order: [number, number]; block: BlockRef }[]>();
+  const sinkMessages = new Map<string, JsonValue[]>();
+  const report = () => {
+    metrics.wallMs = performance.now() - started;
+    settings.onProgress?.(snapshot(metrics));
+  };
+
+  let committed = false;
+  try {
+    for (const { committer } of committers.values()) await committer.setup(settings.runId);
+    const splitsByStage = new Map<number, JsonValue[]>();
+    await Promise.all(
+      plan.stages.map(async (stage) => {
+        if (stage.root.kind !== "source") return;
+        try {
+          splitsByStage.set(stage.id, await stage.root.source.splits());
+        } catch (error) {
+          throw new SluiceError(`cannot list ${stage.root.source.description}: ${messageOf(error)}`);
+        }
+      }),
+    );
+
+    const inputsOf = (stage: StagePlan): TaskInput[] => {
+      const shuffle = plan.shuffles.get(stage.root.id);
+      if (!shuffle) {
+        return contiguousGroups(splitsByStage.get(stage.id) ?? [], stage.maxTasks).map((splits) => ({
+          kind: "splits",
+          splits,
+        }));
+      }
+      const partitions = Array.from({ length: shuffle.partitionCount }, (_, partition) => partition);
+      return contiguousGroups(partitions, stage.maxTasks).map((group) => ({
+        kind: "partitions",
+        partitions: group.map((partition) => ({ partition, blocks: store.take(shuffle.id, partition) })),
+      }));
+    };
+
+    const done = new Set<number>();
+    const stagesStarted = new Set<number>();
+    const stageStart = new Map<number, number>();
+    const pending: { stage: StagePlan; taskIndex: number; input: TaskInput }[] = [];
+    const remaining = new Map<number, number>();
+    let running = 0;
+    let failure: unknown;
+
+    await new Promise<void>((resolve, reject) => {
+      const startReadyStages = () => {
+        for (const stage of plan.stages) {
+          if (stagesStarted.has(stage.id) || !stage.dependsOn.every((id) => done.has(id))) continue;
+          stagesStarted.add(stage.id);
+          stageStart.set(stage.id, performance.now());
+          const inputs = inputsOf(stage);
+          const stageMetrics = metrics.stages[stage.id]!;
+          stageMetrics.tasks = inputs.length;
+          stageMetrics.state = "running";
+          remaining.set(stage.id, inputs.length);
+          inputs.forEach((input, taskIndex) => {
+            pending.push({ stage, taskIndex, input });
+          });
+          if (inputs.length === 0) finishStage(stage.id);
+        }
+      };
+      const finishStage = (stageId: number) => {
+        done.add(stageId);
+        const stageMetrics = metrics.stages[stageId]!;
+        stageMetrics.state = "done";
+        stageMetrics.wallMs = performance.now() - (stageStart.get(stageId) ?? performance.now());
+        startReadyStages();
+      };
+      const pump = () => {
+        if (failure !== undefined) return;
+        while (running < executor.concurrency && pending.length > 0) {
+          const next = pending.shift()!;
+          running++;
+          const spec: TaskSpec = {
+            runId: settings.runId,
+            stageId: next.stage.id,
+            taskIndex: next.taskIndex,
+            input: next.input,
+            batchSize: settings.batchSize,
+            memoryBudget: taskBudget,
+            spillDirectory,
+          };
+          executor
+            .run(spec)
+            .then(async (result) => {
+              const spilledByStore = await store.add(next.stage.id, next.taskIndex, result);
+              for (const entry of result.collected) {
+                const list = collectedBlocks.get(entry.nodeId) ?? [];
+                list.push({ order: [next.stage.id, next.taskIndex], block: entry.block });
+                collectedBlocks.set(entry.nodeId, list);
+              }
+              for (const { sink, message } of result.sinkMessages) {
+                const list = sinkMessages.get(sink) ?? [];
+                list.push(message);
+                sinkMessages.set(sink, list);
+              }
+              addTaskMetrics(metrics, next.stage.id, result.metrics);
+              metrics.stages[next.stage.id]!.bytesSpilled += spilledByStore;
+              metrics.stages[next.stage.id]!.wallMs = performance.now() - stageStart.get(next.stage.id)!;
+              checkRejectLimit(metrics, settings.rejected, false);
+              running--;
+              const left = remaining.get(next.stage.id)! - 1;
+              remaining.set(next.stage.id, left);
+              if (left === 0) finishStage(next.stage.id);
+              report();
+              if (done.size === plan.stages.length) resolve();
+              else pump();
+            })
+            .catch((error: unknown) => {
+              if (failure !== undefined) return;
+              failure = error;
+              reject(
+                error instanceof SluiceError
+                  ? error
+                  : new SluiceError(
+                      `stage ${next.stage.id} ('${next.stage.name}') failed: ${messageOf(error)}`,
+                    ),
+              );
+            });
+        }
+      };
+      startReadyStages();
+      report();
+      if (done.size === plan.stages.length) resolve();
+      else pump();
+    });
+
+    checkRejectLimit(metrics, settings.rejected, true);
+    for (const { committer, sinks } of committers.values()) {
+      const messages = new Map<string, JsonValue[]>();
+      for (const sink of sinks) messages.set(sink, sinkMessages.get(sink) ?? []);
+      await committer.commit(settings.runId, messages);
+    }
+    committed = true;
+
+    const collected = new Map<number, unknown[]>();
+    for (const [nodeId, blocks] of collectedBlocks) {
+      blocks.sort((a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1]);
+      const records: unknown[] = [];
+      for (const { block } of blocks) for (const record of await readBlock(block)) records.push(record);
+      collected.set(nodeId, records);
+    }
+    metrics.wallMs = performance.now() - started;
+    report();
+    return { collected, metrics };
+  } finally {
+    await executor.close().catch(() => undefined);
+    if (!committed) {
+      for (const { committer } of committers.values())
+        await committer.abort(settings.runId).catch(() => undefined);
+    }
+    await rm(spillDirectory, { recursive: true, force: true });
+  }
+}

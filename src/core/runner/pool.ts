@@ -1,0 +1,55 @@
+import { Piscina } from "piscina";
+import { transferablesOf } from "../blocks.js";
+import type { TaskResult, TaskSpec } from "../executor.js";
+import type { PlanSettings } from "../plan.js";
+import type { TaskExecutor } from "./job.js";
+import type { WorkerTask } from "./worker.js";
+
+export interface PoolSettings {
+  readonly location: { readonly module: string; readonly name: string };
+  readonly options: unknown;
+  readonly planSettings: PlanSettings;
+  readonly threads: number;
+}
+
+/**
+ * Runs tasks on a piscina pool. A task message carries the pipeline's module and options (workers
+ * rebuild the graph from them) and the task's input; shuffle blocks travel as transferred bytes.
+ */
+export class PoolExecutor implements TaskExecutor {
+  readonly concurrency: number;
+  private readonly pool: Piscina;
+  private readonly optionsJson: string;
+
+  constructor(private readonly settings: PoolSettings) {
+    this.concurrency = settings.threads;
+    this.optionsJson = JSON.stringify(settings.options ?? null);
+    this.pool = new Piscina({
+      filename: new URL("./worker.js", import.meta.url).href,
+      minThreads: settings.threads,
+      maxThreads: settings.threads,
+      // Tasks await their own I/O; async atomics let a worker's event loop run between tasks.
+      atomics: "async",
+      idleTimeout: 60_000,
+    });
+  }
+
+  async run(spec: TaskSpec): Promise<TaskResult> {
+    const task: WorkerTask = {
+      module: this.settings.location.module,
+      name: this.settings.location.name,
+      optionsJson: this.optionsJson,
+      planSettings: this.settings.planSettings,
+      spec,
+    };
+    const transferList =
+      spec.input.kind === "partitions"
+        ? transferablesOf(spec.input.partitions.flatMap((entry) => entry.blocks))
+        : [];
+    return (await this.pool.run(task, { transferList })) as TaskResult;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

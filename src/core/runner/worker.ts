@@ -1,0 +1,71 @@
+import { move, transferableSymbol, valueSymbol } from "piscina";
+import { transferablesOf } from "../blocks.js";
+import { isPipelineDefinition, type PipelineDefinition } from "../definition.js";
+import { executeTask, type TaskResult, type TaskSpec } from "../executor.js";
+import type { Plan, PlanSettings } from "../plan.js";
+import type { RejectedOutput } from "../pipeline.js";
+
+export interface WorkerTask {
+  readonly module: string;
+  readonly name: string;
+  readonly optionsJson: string;
+  readonly planSettings: PlanSettings;
+  readonly spec: TaskSpec;
+}
+
+interface BuiltPipeline {
+  readonly plan: Plan;
+  readonly rejected: RejectedOutput;
+}
+
+const built = new Map<string, Promise<BuiltPipeline>>();
+
+async function findDefinition(module: string, name: string): Promise<PipelineDefinition<unknown, unknown>> {
+  const exports = (await import(module)) as Record<string, unknown>;
+  for (const value of Object.values(exports)) {
+    if (isPipelineDefinition(value) && value.location.name === name) return value;
+  }
+  throw new Error(
+    `${module} exports no pipeline named '${name}' (define it with definePipeline and export it)`,
+  );
+}
+
+/** Imports the pipeline's module and rebuilds the same plan the main thread made, once per worker. */
+function buildOnce(task: WorkerTask): Promise<BuiltPipeline> {
+  const cacheKey = JSON.stringify([task.module, task.name, task.optionsJson, task.planSettings]);
+  let entry = built.get(cacheKey);
+  if (!entry) {
+    entry = findDefinition(task.module, task.name).then((definition) => {
+      const { pipeline, plan } = definition.planWith(JSON.parse(task.optionsJson), task.planSettings);
+      return { plan, rejected: pipeline.rejectedOutput };
+    });
+    built.set(cacheKey, entry);
+  }
+  return entry;
+}
+
+/** Carries a task result and the ArrayBuffers of its blocks, so that they move instead of being copied. */
+class TransferableResult {
+  constructor(
+    private readonly result: TaskResult,
+    private readonly buffers: ArrayBuffer[],
+  ) {}
+
+  get [transferableSymbol](): ArrayBuffer[] {
+    return this.buffers;
+  }
+
+  get [valueSymbol](): TaskResult {
+    return this.result;
+  }
+}
+
+export default async function runWorkerTask(task: WorkerTask): Promise<unknown> {
+  const { plan, rejected } = await buildOnce(task);
+  const result = await executeTask(plan, task.spec, { sink: rejected.sink });
+  const buffers = transferablesOf([
+    ...result.shuffleBlocks.map((entry) => entry.block),
+    ...result.collected.map((entry) => entry.block),
+  ]);
+  return move(new TransferableResult(result, buffers) as unknown as Parameters<typeof move>[0]);
+}

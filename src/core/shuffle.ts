@@ -1,0 +1,191 @@
+import { join } from "node:path";
+import { type BlockRef, encodeBlock, readBlock, spillBlocks } from "./blocks.js";
+import type { Combiner } from "./combiners.js";
+import { KeyMap, partitionOf } from "./keys.js";
+import type { ShufflePlan } from "./plan.js";
+
+/** A block of one shuffle partition, written by one task. */
+export interface ShuffleBlock {
+  readonly shuffleId: number;
+  readonly partition: number;
+  readonly block: BlockRef;
+}
+
+export interface ShuffleWriterSettings {
+  readonly batchSize: number;
+  /** Past this many bytes of encoded blocks held in memory, the writer spills them to disk. */
+  readonly memoryBudget: number;
+  readonly spillDirectory: string;
+  /** Unique per task: names spill files. */
+  readonly taskId: string;
+  /** Where round-robin repartitioning starts, so that tasks do not all fill partition 0 first. */
+  readonly taskIndex: number;
+}
+
+/** Past this many distinct keys the map-side combine flushes its partial results into the shuffle. */
+const MAX_COMBINE_KEYS = 100_000;
+
+/**
+ * The map side of one shuffle within one task: routes records to partitions by a stable hash of
+ * their key, folds them first where a combiner allows (combiner lifting), and encodes them in blocks.
+ *
+ * Wire formats: group `[key, slot, value]`, combine `[key, accumulator]`, repartition the record.
+ */
+export class ShuffleWriter {
+  private readonly pending: unknown[][];
+  private readonly blocks: ShuffleBlock[] = [];
+  private readonly combined: KeyMap<unknown> | undefined;
+  private readonly combiner: Combiner<unknown, unknown, unknown> | undefined;
+  private inMemoryBytes = 0;
+  private spillCount = 0;
+  private roundRobin: number;
+  bytesWritten = 0;
+  bytesSpilled = 0;
+
+  constructor(
+    private readonly shuffle: ShufflePlan,
+    private readonly settings: ShuffleWriterSettings,
+  ) {
+    this.pending = Array.from({ length: shuffle.partitionCount }, () => []);
+    this.roundRobin = settings.taskIndex;
+    if (shuffle.mode === "combine") {
+      this.combiner = shuffle.combiner;
+      this.combined = new KeyMap();
+    }
+  }
+
+  /** Takes one record from input `slot`. May spill, hence the promise every so often. */
+  write(slot: number, record: unknown): void {
+    switch (this.shuffle.mode) {
+      case "repartition": {
+        const partition = this.roundRobin++ % this.shuffle.partitionCount;
+        this.append(partition, record);
+        return;
+      }
+      case "group": {
+        const [key, value] = record as [unknown, unknown];
+        this.append(partitionOf(key, this.shuffle.partitionCount), [key, slot, value]);
+        return;
+      }
+      case "combine": {
+        const [key, value] = record as [unknown, unknown];
+        const combiner = this.combiner!;
+        const combined = this.combined!;
+        const accumulator = combined.get(key);
+        combined.set(key, combiner.add(accumulator === undefined ? combiner.create() : accumulator, value));
+        if (combined.size >= MAX_COMBINE_KEYS) this.flushCombined();
+        return;
+      }
+    }
+  }
+
+  private flushCombined(): void {
+    if (!this.combined) return;
+    for (const [key, accumulator] of this.combined.entries()) {
+      this.append(partitionOf(key, this.shuffle.partitionCount), [key, accumulator]);
+    }
+    this.combined.clear();
+  }
+
+  private append(partition: number, wireRecord: unknown): void {
+    const pending = this.pending[partition]!;
+    pending.push(wireRecord);
+    if (pending.length >= this.settings.batchSize) this.seal(partition);
+  }
+
+  private seal(partition: number): void {
+    const pending = this.pending[partition]!;
+    if (pending.length === 0) return;
+    const block = encodeBlock(pending);
+    this.pending[partition] = [];
+    this.blocks.push({ shuffleId: this.shuffle.id, partition, block });
+    this.inMemoryBytes += block.byteLength;
+    this.bytesWritten += block.byteLength;
+  }
+
+  /** True when the blocks held in memory passed the budget; the task then awaits `spill()`. */
+  get overBudget(): boolean {
+    return this.inMemoryBytes > this.settings.memoryBudget;
+  }
+
+  async spill(): Promise<void> {
+    const inMemory = this.blocks.filter((entry) => "bytes" in entry.block);
+    if (inMemory.length === 0) return;
+    const file = join(
+      this.settings.spillDirectory,
+      `map-${this.shuffle.id}-${this.settings.taskId}-${this.spillCount++}.blocks`,
+    );
+    const spilled = await spillBlocks(
+      file,
+      inMemory.map((entry) => entry.block),
+    );
+    let index = 0;
+    for (let position = 0; position < this.blocks.length; position++) {
+      const entry = this.blocks[position]!;
+      if ("bytes" in entry.block) {
+        this.bytesSpilled += entry.block.byteLength;
+        this.blocks[position] = { ...entry, block: spilled[index++]! };
+      }
+    }
+    this.inMemoryBytes = 0;
+  }
+
+  /** Flushes everything and returns the blocks, in the order they were written. */
+  finish(): ShuffleBlock[] {
+    this.flushCombined();
+    for (let partition = 0; partition < this.shuffle.partitionCount; partition++) this.seal(partition);
+    return this.blocks;
+  }
+}
+
+/**
+ * The reduce side of one shuffle partition: reads its blocks (from memory or spill files) in the
+ * order given and yields the grouped, combined or passed-through records.
+ */
+export async function* readShufflePartition(
+  shuffle: ShufflePlan,
+  blocks: readonly BlockRef[],
+): AsyncGenerator<unknown[]> {
+  if (shuffle.mode === "repartition") {
+    for (const block of blocks) yield await readBlock(block);
+    return;
+  }
+  if (shuffle.mode === "combine") {
+    const combiner = shuffle.combiner!;
+    const accumulators = new KeyMap<unknown>();
+    for (const block of blocks) {
+      for (const [key, accumulator] of (await readBlock(block)) as [unknown, unknown][]) {
+        const existing = accumulators.get(key);
+        accumulators.set(key, existing === undefined ? accumulator : combiner.merge(existing, accumulator));
+      }
+    }
+    yield* batched(accumulators.entries(), ([key, accumulator]) => [key, combiner.extract(accumulator)]);
+    return;
+  }
+  const groups = new KeyMap<unknown[][]>();
+  for (const block of blocks) {
+    for (const [key, slot, value] of (await readBlock(block)) as [unknown, number, unknown][]) {
+      let group = groups.get(key);
+      if (!group) {
+        group = Array.from({ length: shuffle.inputCount }, () => []);
+        groups.set(key, group);
+      }
+      group[slot]!.push(value);
+    }
+  }
+  yield* batched(groups.entries(), ([key, values]) => [key, values]);
+}
+
+const REDUCE_BATCH = 4096;
+
+function* batched<E>(entries: Iterable<E>, toRecord: (entry: E) => unknown): Generator<unknown[]> {
+  let batch: unknown[] = [];
+  for (const entry of entries) {
+    batch.push(toRecord(entry));
+    if (batch.length >= REDUCE_BATCH) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
