@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { canonicalJson, type JoinType } from "../src/index.js";
+import {
+  type CatalogueCase,
+  catalogue,
+  failing,
+  joins,
+  type Key,
+  type Value,
+  spilling,
+} from "./fixtures/catalogue.js";
+import { multiset, normalizeGroups } from "./support/model.js";
+
+const keyArbitrary: fc.Arbitrary<Key> = fc.oneof(
+  fc.integer({ min: 0, max: 6 }),
+  fc.constantFrom("k", "ü", "🎵"),
+  fc.record({ a: fc.integer({ min: 0, max: 1 }), b: fc.constantFrom("x") }),
+);
+const valueArbitrary: fc.Arbitrary<Value> = fc.oneof(
+  fc.integer({ min: 0, max: 99 }),
+  fc.string({ maxLength: 4 }),
+);
+const pairs = fc.array(fc.tuple(keyArbitrary, valueArbitrary), { maxLength: 300 });
+
+describe("the same answer everywhere", () => {
+  it("direct and pool runners give the same multiset with 1-4 threads, 1-64 partitions, batches of 1-10,000", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<CatalogueCase>(
+          "groupByKey",
+          "sum",
+          "maxBy",
+          "distinct",
+          "coGroupByKey",
+          "chain",
+          "flatMap",
+        ),
+        pairs,
+        fc.array(fc.tuple(keyArbitrary, fc.integer({ min: -50, max: 50 })), { maxLength: 300 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 64 }),
+        fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 10_000 })),
+        fc.integer({ min: 1, max: 8 }),
+        async (which, generatedPairs, numbers, threads, partitions, batchSize, splits) => {
+          const options = { case: which, pairs: generatedPairs, numbers, splits };
+          const direct = await catalogue.run(options, { runner: "direct" });
+          const pool = await catalogue.run(options, { runner: "pool", threads, partitions, batchSize });
+          assert.deepEqual(
+            multiset(pool.outputs.out.map(normalizeGroups)),
+            multiset(direct.outputs.out.map(normalizeGroups)),
+          );
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
+
+function nestedLoopJoin(type: JoinType, left: [Key, Value][], right: [Key, Value][]): unknown[] {
+  const out: unknown[] = [];
+  const same = (a: Key, b: Key) => canonicalJson(a) === canonicalJson(b);
+  for (const [leftKey, leftValue] of left) {
+    const matches = right.filter(([rightKey]) => same(leftKey, rightKey));
+    for (const [, rightValue] of matches) out.push([leftKey, [leftValue, rightValue]]);
+    if (matches.length === 0 && type !== "inner") out.push([leftKey, [leftValue, null]]);
+  }
+  if (type === "full") {
+    for (const [rightKey, rightValue] of right) {
+      if (!left.some(([leftKey]) => same(leftKey, rightKey))) out.push([rightKey, [null, rightValue]]);
+    }
+  }
+  return out;
+}
+
+describe("joins", () => {
+  it("inner, left and full outer joins equal a nested-loop join (one-sided keys, many-to-many)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<JoinType>("inner", "left", "full"),
+        fc.array(fc.tuple(keyArbitrary, valueArbitrary), { maxLength: 40 }),
+        fc.array(fc.tuple(keyArbitrary, valueArbitrary), { maxLength: 40 }),
+        fc.integer({ min: 1, max: 16 }),
+        async (type, left, right, partitions) => {
+          const { outputs } = await joins.run(
+            { type, left, right, splits: 3, partitions },
+            { runner: "direct" },
+          );
+          assert.deepEqual(multiset(outputs.out), multiset(nestedLoopJoin(type, left, right)));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("a join on the pool equals the direct runner's", async () => {
+    const left: [Key, Value][] = Array.from({ length: 500 }, (_, index) => [index % 37, index]);
+    const right: [Key, Value][] = Array.from({ length: 300 }, (_, index) => [(index * 7) % 53, `r${index}`]);
+    for (const type of ["inner", "left", "full"] as const) {
+      const pool = await joins.run({ type, left, right, splits: 4 }, { threads: 2 });
+      assert.deepEqual(multiset(pool.outputs.out), multiset(nestedLoopJoin(type, left, right)));
+    }
+  });
+});
+
+describe("bounded memory", () => {
+  it("a groupByKey whose shuffle exceeds the memory budget spills to disk, gives the right answer, and cleans up", async () => {
+    const tempDir = await mkdtemp(join(tmpdir(), "sluice-spill-test-"));
+    try {
+      const size = 60_000;
+      const keys = 97;
+      const expected = Array.from({ length: keys }, (_, key) => {
+        let count = 0;
+        let length = 0;
+        for (let index = key; index < size; index += keys) {
+          count++;
+          length += `value-${index}-${"x".repeat(index % 17)}`.length;
+        }
+        return [key, count, length];
+      });
+      for (const runner of ["direct", "pool"] as const) {
+        const { outputs, metrics } = await spilling.run(
+          { size, keys },
+          { runner, threads: 2, memoryBudget: 64 * 1024, batchSize: 500, tempDir },
+        );
+        const spilled = metrics.stages.reduce((total, stage) => total + stage.bytesSpilled, 0);
+        const shuffled = metrics.stages.reduce((total, stage) => total + stage.bytesShuffled, 0);
+        assert.ok(shuffled > 1024 * 1024, `shuffle of ${shuffled} bytes should exceed the 64 KiB budget`);
+        assert.ok(spilled > 0, `${runner}: expected a spill, metrics say ${spilled} bytes`);
+        assert.deepEqual(multiset(outputs.out), multiset(expected));
+        assert.deepEqual(await readdir(tempDir), [], "the spill folder is removed after the run");
+      }
+    } finally {
+      await rm(tempDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("failures", () => {
+  it("a throwing user function fails the job with its message, the transform's name and the record's origin", async () => {
+    for (const runner of ["direct", "pool"] as const) {
+      await assert.rejects(
+        failing.run({ size: 10_000, failAt: 4321 }, { runner, threads: 2 }),
+        (error: Error) => {
+          assert.match(error.message, /transform 'check number' failed on element 4321: cannot handle 4321/);
+          return true;
+        },
+      );
+    }
+  });
+
+  it("the process exits when a pool job fails (no worker keeps it alive)", () => {
+    const script = fileURLToPath(new URL("./fixtures/fail-and-exit.js", import.meta.url));
+    const child = spawnSync(process.execPath, [script], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(child.signal, null, "the process ended by itself, before the timeout");
+    assert.equal(child.status, 3);
+    assert.match(child.stderr, /transform 'check number' failed on element 123456: cannot handle 123456/);
+  });
+
+  it("metrics report records in and out per stage and the run's wall time", async () => {
+    const progress: number[] = [];
+    const { metrics } = await spilling.run(
+      { size: 1000, keys: 10 },
+      {
+        runner: "direct",
+        onProgress: (snapshot) => progress.push(snapshot.stages.filter((s) => s.state === "done").length),
+      },
+    );
+    assert.equal(metrics.stages.length, 2);
+    assert.equal(metrics.stages[0]!.recordsIn, 1000);
+    assert.equal(metrics.stages[1]!.recordsIn, 10);
+    assert.equal(metrics.stages[1]!.recordsOut, 10);
+    assert.ok(metrics.stages[0]!.bytesShuffled > 0);
+    assert.ok(metrics.wallMs > 0);
+    assert.ok(progress.length >= 3 && progress.at(-1) === 2, `progress: ${progress}`);
+  });
+});

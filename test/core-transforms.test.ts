@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { canonicalJson, compareValues } from "../src/index.js";
+import {
+  type CatalogueCase,
+  type CatalogueOptions,
+  catalogue,
+  describeValue,
+  type Key,
+  type Pair,
+  type Value,
+} from "./fixtures/catalogue.js";
+import { groupModel, multiset, normalizeGroups } from "./support/model.js";
+
+// Small key domains so that generated inputs have many duplicate keys; unicode (including lone
+// surrogates) through fc.string's binary unit; numbers, strings and small objects as keys and values.
+const keyArbitrary: fc.Arbitrary<Key> = fc.oneof(
+  fc.integer({ min: -3, max: 3 }),
+  fc.constantFrom("a", "b", "é", "日本", "🎵", ""),
+  fc.string({ unit: "binary", maxLength: 3 }),
+  fc.record({ a: fc.integer({ min: 0, max: 2 }), b: fc.constantFrom("x", "y") }),
+);
+const valueArbitrary: fc.Arbitrary<Value> = fc.oneof(
+  fc.integer({ min: -1000, max: 1000 }),
+  fc.string({ unit: "binary", maxLength: 6 }),
+  fc.record({ v: fc.integer({ min: 0, max: 9 }) }),
+);
+const pairsArbitrary = fc.oneof(
+  fc.constant([] as Pair[]),
+  fc.tuple(keyArbitrary, valueArbitrary).map((pair) => [pair] as Pair[]),
+  fc.array(fc.tuple(keyArbitrary, valueArbitrary), { maxLength: 120 }),
+);
+const numbersArbitrary = fc.array(fc.tuple(keyArbitrary, fc.integer({ min: -10_000, max: 10_000 })), {
+  maxLength: 120,
+});
+
+function model(options: CatalogueOptions): unknown[] {
+  const { pairs, numbers } = options;
+  const extremeBy = (direction: 1 | -1) =>
+    groupModel(pairs).map(([key, values]) => {
+      const ranked = values.map((value) => ({ value, rank: describeValue(value).length }));
+      const best = ranked.reduce((incumbent, candidate) => {
+        const order = compareValues(candidate.rank, incumbent.rank) || compareValues(candidate, incumbent);
+        return order * direction > 0 ? candidate : incumbent;
+      });
+      return [key, best];
+    });
+  switch (options.case) {
+    case "map":
+      return pairs.map(([key, value]) => [key, describeValue(value)]);
+    case "flatMap":
+      return pairs.flatMap(([key, value]) => (typeof value === "number" ? [] : [key, value, key]));
+    case "filter":
+      return pairs.filter(([key]) => typeof key === "string");
+    case "keyBy":
+      return pairs.map((pair) => [describeValue(pair[1]).length, pair]);
+    case "groupByKey":
+      return groupModel(pairs);
+    case "count":
+      return groupModel(pairs).map(([key, values]) => [key, values.length]);
+    case "sum":
+      return groupModel(numbers).map(([key, values]) => [key, values.reduce((a, b) => a + b, 0)]);
+    case "min":
+      return groupModel(numbers).map(([key, values]) => [key, Math.min(...values)]);
+    case "max":
+      return groupModel(numbers).map(([key, values]) => [key, Math.max(...values)]);
+    case "mean":
+      return groupModel(numbers).map(([key, values]) => [
+        key,
+        values.reduce((a, b) => a + b, 0) / values.length,
+      ]);
+    case "maxBy":
+      return extremeBy(1);
+    case "minBy":
+      return extremeBy(-1);
+    case "distinct": {
+      const seen = new Map(pairs.map((pair) => [canonicalJson(pair), pair]));
+      return [...seen.values()];
+    }
+    case "distinctBy":
+      return groupModel(pairs.map((pair) => [pair[0], pair] as const)).map(([, group]) =>
+        group.reduce((a, b) => (compareValues(b, a) < 0 ? b : a)),
+      );
+    case "repartition":
+      return pairs;
+    case "coalesce":
+      return pairs.map(([key]) => key);
+    case "flatten":
+      return [
+        ...pairs.map(([key]) => key),
+        ...numbers.map(([key]) => key),
+        ...pairs.map(([, value]) => value),
+      ];
+    case "coGroupByKey": {
+      const strings = pairs.filter(([, value]) => typeof value === "string");
+      const keys = groupModel([...pairs, ...numbers, ...strings].map(([key]) => [key, null] as const));
+      const valuesOf = <V>(from: readonly (readonly [Key, V])[], key: Key) =>
+        from.filter(([other]) => canonicalJson(other) === canonicalJson(key)).map(([, value]) => value);
+      return keys.map(([key]) => [
+        key,
+        [valuesOf(pairs, key), valuesOf(numbers, key), valuesOf(strings, key)],
+      ]);
+    }
+    case "chain": {
+      const grouped = groupModel(
+        pairs
+          .filter(([, value]) => typeof value !== "number")
+          .map(([key, value]) => [describeValue(value), key] as const),
+      );
+      return groupModel(grouped.map(([description, keys]) => [description.length, keys.length] as const)).map(
+        ([length, counts]) => [length, counts.reduce((a, b) => a + b, 0)],
+      );
+    }
+  }
+}
+
+const cases: CatalogueCase[] = [
+  "map",
+  "flatMap",
+  "filter",
+  "keyBy",
+  "groupByKey",
+  "count",
+  "sum",
+  "min",
+  "max",
+  "mean",
+  "maxBy",
+  "minBy",
+  "distinct",
+  "distinctBy",
+  "repartition",
+  "coalesce",
+  "flatten",
+  "coGroupByKey",
+  "chain",
+];
+
+const optionsArbitrary = (which: CatalogueCase) =>
+  fc.record({
+    case: fc.constant(which),
+    pairs: pairsArbitrary,
+    numbers: numbersArbitrary,
+    splits: fc.integer({ min: 1, max: 6 }),
+    partitions: fc.integer({ min: 1, max: 64 }),
+  });
+
+describe("each transform equals its plain-array model (direct runner)", () => {
+  for (const which of cases) {
+    it(`${which} gives the model's multiset for any input, split and partition count`, async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          optionsArbitrary(which),
+          fc.integer({ min: 1, max: 10_000 }),
+          async (options, batchSize) => {
+            const { outputs } = await catalogue.run(options, { runner: "direct", batchSize });
+            assert.deepEqual(
+              multiset(outputs.out.map(normalizeGroups)),
+              multiset(model(options).map(normalizeGroups)),
+            );
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+  }
+});
+
+describe("combiner laws", () => {
+  it("a combine's result does not depend on how its input is split across tasks, partitions and batches", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<CatalogueCase>("count", "sum", "min", "max", "mean", "maxBy", "minBy", "distinctBy"),
+        pairsArbitrary,
+        numbersArbitrary,
+        fc.tuple(
+          fc.integer({ min: 1, max: 8 }),
+          fc.integer({ min: 1, max: 64 }),
+          fc.integer({ min: 1, max: 50 }),
+        ),
+        fc.tuple(
+          fc.integer({ min: 1, max: 8 }),
+          fc.integer({ min: 1, max: 64 }),
+          fc.integer({ min: 1, max: 50 }),
+        ),
+        async (which, pairs, numbers, [splitsA, partitionsA, batchA], [splitsB, partitionsB, batchB]) => {
+          const first = await catalogue.run(
+            { case: which, pairs, numbers, splits: splitsA, partitions: partitionsA },
+            { runner: "direct", batchSize: batchA },
+          );
+          const second = await catalogue.run(
+            { case: which, pairs, numbers, splits: splitsB, partitions: partitionsB },
+            { runner: "direct", batchSize: batchB },
+          );
+          assert.deepEqual(multiset(first.outputs.out), multiset(second.outputs.out));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe("explain", () => {
+  it("fuses element-wise transforms into one stage and cuts at each shuffle, in text and DOT", () => {
+    const options: CatalogueOptions = { case: "chain", pairs: [], numbers: [], splits: 2, partitions: 3 };
+    const text = catalogue.explain(options);
+    assert.match(text, /plan: 4 stage\(s\), 2 shuffle\(s\)/);
+    assert.match(text, /fused: 'filter#\d+' \(filter\)/);
+    assert.match(text, /sum lifted to the map side/);
+    assert.match(text, /hash of key into 3 partitions/);
+    const dot = catalogue.explain(options, {}, "dot");
+    assert.match(dot, /^digraph plan \{/);
+    assert.match(dot, /subgraph cluster_0/);
+    assert.match(dot, /style=dashed/);
+  });
+});
