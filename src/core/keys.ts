@@ -95,6 +95,20 @@ export class KeyMap<V> {
     return this.entry(key) !== undefined;
   }
 
+  /** The entry of `key`, created with `initial()` when absent: one lookup for read-modify-write. */
+  upsert(key: unknown, initial: () => V): { key: unknown; value: V } {
+    const mapKey = toMapKey(key);
+    const composite = mapKey !== null && typeof mapKey === "object";
+    let found = composite ? this.composites.get(mapKey.composite) : this.primitives.get(mapKey);
+    if (!found) {
+      found = { key, value: initial() };
+      if (composite) this.composites.set(mapKey.composite, found);
+      else this.primitives.set(mapKey, found);
+      this.order.push(found);
+    }
+    return found;
+  }
+
   set(key: unknown, value: V): void {
     const existing = this.entry(key);
     if (existing) {

@@ -22,8 +22,11 @@ export interface ShuffleWriterSettings {
   readonly taskIndex: number;
 }
 
-/** Past this many distinct keys the map-side combine flushes its partial results into the shuffle. */
-const MAX_COMBINE_KEYS = 100_000;
+/**
+ * Past this many distinct keys the map-side combine flushes its partial results into the shuffle:
+ * a bound on its memory (about 100 bytes a key) that still combines vocabularies of up to a million.
+ */
+const MAX_COMBINE_KEYS = 1_000_000;
 
 /**
  * The map side of one shuffle within one task: routes records to partitions by a stable hash of
@@ -70,10 +73,9 @@ export class ShuffleWriter {
       case "combine": {
         const [key, value] = record as [unknown, unknown];
         const combiner = this.combiner!;
-        const combined = this.combined!;
-        const accumulator = combined.get(key);
-        combined.set(key, combiner.add(accumulator === undefined ? combiner.create() : accumulator, value));
-        if (combined.size >= MAX_COMBINE_KEYS) this.flushCombined();
+        const entry = this.combined!.upsert(key, () => combiner.create());
+        entry.value = combiner.add(entry.value, value);
+        if (this.combined!.size >= MAX_COMBINE_KEYS) this.flushCombined();
         return;
       }
     }
@@ -155,8 +157,8 @@ export async function* readShufflePartition(
     const accumulators = new KeyMap<unknown>();
     for (const block of blocks) {
       for (const [key, accumulator] of (await readBlock(block)) as [unknown, unknown][]) {
-        const existing = accumulators.get(key);
-        accumulators.set(key, existing === undefined ? accumulator : combiner.merge(existing, accumulator));
+        const entry = accumulators.upsert(key, () => undefined);
+        entry.value = entry.value === undefined ? accumulator : combiner.merge(entry.value, accumulator);
       }
     }
     yield* batched(accumulators.entries(), ([key, accumulator]) => [key, combiner.extract(accumulator)]);
@@ -165,12 +167,8 @@ export async function* readShufflePartition(
   const groups = new KeyMap<unknown[][]>();
   for (const block of blocks) {
     for (const [key, slot, value] of (await readBlock(block)) as [unknown, number, unknown][]) {
-      let group = groups.get(key);
-      if (!group) {
-        group = Array.from({ length: shuffle.inputCount }, () => []);
-        groups.set(key, group);
-      }
-      group[slot]!.push(value);
+      const group = groups.upsert(key, () => Array.from({ length: shuffle.inputCount }, () => []));
+      group.value[slot]!.push(value);
     }
   }
   yield* batched(groups.entries(), ([key, values]) => [key, values]);

@@ -1,0 +1,170 @@
+/**
+ * What every sluice benchmark shares: each variant runs in its own child process (so that its peak
+ * RSS is its own), variants alternate from run to run (so that a noisy minute hurts all alike), and
+ * the median of the runs is quoted with its min and max. Results print as a table and go to JSON.
+ */
+import { spawn } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** What a variant's child process prints (as its last stdout line, JSON). */
+export interface Measurement {
+  readonly wallMs: number;
+  readonly peakRssBytes: number;
+  /** A digest of the result, compared across variants: a benchmark of a wrong answer is worthless. */
+  readonly check: string;
+}
+
+export interface Variant {
+  readonly name: string;
+  /** Arguments for `node`: a script and its arguments. */
+  readonly args: string[];
+}
+
+export interface Row {
+  readonly workload: string;
+  readonly variant: string;
+  readonly records: number;
+  readonly inputBytes: number;
+  readonly runs: number;
+  readonly wallMsMedian: number;
+  readonly wallMsMin: number;
+  readonly wallMsMax: number;
+  readonly recordsPerSecond: number;
+  readonly megabytesPerSecond: number;
+  readonly peakRssMiB: number;
+  /** Median wall time of the baseline divided by this variant's (above 1: faster than the baseline). */
+  readonly speedupVsBaseline: number;
+  readonly baseline: string;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+export function runChild(args: readonly string[]): Promise<Measurement> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    let stdout = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.on("exit", (code) => {
+      const last = stdout.trim().split("\n").at(-1) ?? "";
+      if (code !== 0) reject(new Error(`${args.join(" ")} exited with ${code}`));
+      else resolve(JSON.parse(last) as Measurement);
+    });
+  });
+}
+
+/** Runs each variant `runs` times, alternating, and checks that every variant computed the same result. */
+export async function measure(
+  workload: string,
+  variants: readonly Variant[],
+  runs: number,
+  records: number,
+  inputBytes: number,
+  baseline: string,
+): Promise<Row[]> {
+  const samples = new Map<string, Measurement[]>(variants.map((variant) => [variant.name, []]));
+  for (let run = 0; run < runs; run++) {
+    const order = run % 2 === 0 ? variants : [...variants].reverse();
+    for (const variant of order) {
+      const measurement = await runChild(variant.args);
+      samples.get(variant.name)!.push(measurement);
+      process.stderr.write(
+        `  ${workload} ${variant.name} run ${run + 1}: ${(measurement.wallMs / 1000).toFixed(2)} s\n`,
+      );
+    }
+  }
+  const checks = new Set(
+    [...samples.values()].flatMap((list) => list.map((measurement) => measurement.check)),
+  );
+  if (checks.size !== 1)
+    throw new Error(`${workload}: variants disagree on the result: ${[...checks].join(" / ")}`);
+  const baselineMedian = median(samples.get(baseline)!.map((measurement) => measurement.wallMs));
+  return variants.map((variant) => {
+    const list = samples.get(variant.name)!;
+    const wall = median(list.map((measurement) => measurement.wallMs));
+    return {
+      workload,
+      variant: variant.name,
+      records,
+      inputBytes,
+      runs,
+      wallMsMedian: wall,
+      wallMsMin: Math.min(...list.map((measurement) => measurement.wallMs)),
+      wallMsMax: Math.max(...list.map((measurement) => measurement.wallMs)),
+      recordsPerSecond: records / (wall / 1000),
+      megabytesPerSecond: inputBytes / 1e6 / (wall / 1000),
+      peakRssMiB: median(list.map((measurement) => measurement.peakRssBytes)) / 2 ** 20,
+      speedupVsBaseline: baselineMedian / wall,
+      baseline,
+    };
+  });
+}
+
+export function formatTable(rows: readonly Row[]): string {
+  const header = [
+    "workload",
+    "variant",
+    "records",
+    "input MB",
+    "wall s (min-max)",
+    "records/s",
+    "MB/s",
+    "peak RSS MiB",
+    "vs baseline",
+  ];
+  const body = rows.map((row) => [
+    row.workload,
+    row.variant,
+    row.records.toLocaleString("en-US"),
+    (row.inputBytes / 1e6).toFixed(1),
+    `${(row.wallMsMedian / 1000).toFixed(2)} (${(row.wallMsMin / 1000).toFixed(2)}-${(row.wallMsMax / 1000).toFixed(2)})`,
+    Math.round(row.recordsPerSecond).toLocaleString("en-US"),
+    row.megabytesPerSecond.toFixed(1),
+    row.peakRssMiB.toFixed(0),
+    `${row.speedupVsBaseline.toFixed(2)}x ${row.baseline}`,
+  ]);
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...body.map((cells) => cells[column]!.length)),
+  );
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((cell, column) => cell.padEnd(widths[column]!)).join(" | ")} |`;
+  return [
+    line(header),
+    `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`,
+    ...body.map(line),
+  ].join("\n");
+}
+
+export function machine(): string {
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  return `${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+}
+
+export async function writeResults(
+  name: string,
+  rows: readonly Row[],
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  const folder = join(dirname(fileURLToPath(import.meta.url)), "../../bench/results");
+  await mkdir(folder, { recursive: true });
+  const file = join(folder, `${name}.json`);
+  const document = { benchmark: name, date: new Date().toISOString(), machine: machine(), ...extra, rows };
+  await writeFile(file, `${JSON.stringify(document, null, 2)}\n`);
+  return file;
+}
+
+/** Reports a child's measurement: call last in a variant's process. */
+export function report(started: number, check: string): void {
+  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  console.log(
+    JSON.stringify({ wallMs: performance.now() - started, peakRssBytes, check } satisfies Measurement),
+  );
+}
