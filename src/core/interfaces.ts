@@ -69,8 +69,8 @@ export interface JobCommitter {
   setup(runId: string): Promise<void>;
   /** Makes every task's output visible at once. */
   commit(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void>;
-  /** Removes what the run staged; called when the job fails. */
-  abort(runId: string): Promise<void>;
+  /** Removes what the run staged (the tasks' messages say what); called when the job fails. */
+  abort(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void>;
 }
 
 /** Where data leaves a pipeline. Sinks sharing a committer commit together, as one transaction. */

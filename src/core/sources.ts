@@ -50,7 +50,7 @@ export class ArraySource<T> implements Source<T> {
     const [start, end] = split as [number, number];
     context.addRecordsSeen(end - start);
     for (const batch of rangeBatches(start, end, context.batchSize, (index) => this.values[index] as T)) {
-      yield { records: batch.records, origin: (offset) => `array element ${start + offset}` };
+      yield { records: batch.records, origin: (offset) => `array ${batch.origin!(offset)}` };
     }
   }
 }

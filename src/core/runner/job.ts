@@ -341,8 +341,11 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
   } finally {
     await executor.close().catch(() => undefined);
     if (!committed) {
-      for (const { committer } of committers.values())
-        await committer.abort(settings.runId).catch(() => undefined);
+      for (const { committer, sinks } of committers.values()) {
+        const messages = new Map<string, JsonValue[]>();
+        for (const sink of sinks) messages.set(sink, sinkMessages.get(sink) ?? []);
+        await committer.abort(settings.runId, messages).catch(() => undefined);
+      }
     }
     await rm(spillDirectory, { recursive: true, force: true });
   }

@@ -1,0 +1,60 @@
+/**
+ * Hive-style partition folders (`year=2018/month=11`), escaped as Hive's
+ * `FileUtils.escapePathName` does, so that Spark, DuckDB, Athena and pyarrow read them back and
+ * no value, whatever it holds, can leave its table's folder.
+ */
+
+/** The folder name of a null or empty partition value. */
+export const HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__";
+
+function mustEscape(code: number): boolean {
+  if (code < 0x20 || code === 0x7f) return true;
+  return "\"#%'*/:=?\\^[]{}".includes(String.fromCharCode(code));
+}
+
+export function escapePathName(value: string): string {
+  let escaped = "";
+  for (const character of value) {
+    const code = character.charCodeAt(0);
+    escaped +=
+      character.length === 1 && mustEscape(code)
+        ? `%${code.toString(16).toUpperCase().padStart(2, "0")}`
+        : character;
+  }
+  return escaped;
+}
+
+export function unescapePathName(escaped: string): string {
+  return escaped.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) =>
+    String.fromCharCode(Number.parseInt(hex, 16)),
+  );
+}
+
+/** The text of a partition value, or null for Hive's default partition. */
+export function partitionText(value: unknown): string | null {
+  if (value === null || value === undefined || value === "") return null;
+  return typeof value === "string" ? value : String(value);
+}
+
+/** `name=value/...` for the given columns of a record. */
+export function partitionPath(record: Record<string, unknown>, columns: readonly string[]): string {
+  return columns
+    .map((name) => {
+      const text = partitionText(record[name]);
+      return `${escapePathName(name)}=${text === null ? HIVE_DEFAULT_PARTITION : escapePathName(text)}`;
+    })
+    .join("/");
+}
+
+/** Partition values from a relative file path (`year=2018/month=11/part-0.parquet`). */
+export function partitionValues(relativePath: string): Record<string, string | null> {
+  const values: Record<string, string | null> = {};
+  for (const segment of relativePath.split("/").slice(0, -1)) {
+    const equals = segment.indexOf("=");
+    if (equals <= 0) continue;
+    const value = segment.slice(equals + 1);
+    values[unescapePathName(segment.slice(0, equals))] =
+      value === HIVE_DEFAULT_PARTITION ? null : unescapePathName(value);
+  }
+  return values;
+}

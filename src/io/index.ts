@@ -1,0 +1,18 @@
+export {
+  escapePathName,
+  HIVE_DEFAULT_PARTITION,
+  partitionPath,
+  partitionValues,
+  unescapePathName,
+} from "./hive.js";
+export { jsonDocuments, JsonDocumentsSource, type JsonDocumentsOptions } from "./json-documents-source.js";
+export { cutIntoSplits, jsonLines, JsonLinesSource, type JsonLinesOptions } from "./json-lines-source.js";
+export { JsonLinesTableSink } from "./json-lines-sink.js";
+export { Lake, type LakeOptions } from "./lake.js";
+export { type CommittedTable, LakeCommitter, type WriteMode } from "./lake-committer.js";
+export { contains, formatLocation, type Location, parseLocation } from "./location.js";
+export { type Compression, toParquetSchema } from "./parquet-schema.js";
+export { type ParquetTableOptions, ParquetTableSink, type WrittenFile } from "./parquet-sink.js";
+export { parquetDataset, ParquetDatasetSource, type ParquetDatasetOptions } from "./parquet-source.js";
+export { describeS3Error, listObjects, type S3Settings, s3Client } from "./s3.js";
+export { type FileEntry, isHidden, listFiles, readBytes } from "./storage.js";

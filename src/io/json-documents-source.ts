@@ -1,0 +1,169 @@
+import { isUtf8 } from "node:buffer";
+import { Readable } from "node:stream";
+import streamArray from "stream-json/streamers/stream-array.js";
+import type { Infer, JsonValue, Schema, Source, SourceBatch, SourceReadContext } from "../core/index.js";
+import type { S3Settings } from "./s3.js";
+import { listFiles, readAll, readBytes } from "./storage.js";
+
+export interface JsonDocumentsOptions {
+  readonly schema?: Schema;
+  readonly s3?: S3Settings;
+  /** A top-level array gives one record per element (default); otherwise the whole value is one record. */
+  readonly arrayElements?: boolean;
+  /** Files up to this size are parsed whole; larger ones are streamed element by element. Default 16 MiB. */
+  readonly streamAboveBytes?: number;
+  /** Files per split; many small documents share a task. Default 256. */
+  readonly filesPerSplit?: number;
+}
+
+type FileRef = [uri: string, size: number];
+
+const REJECTED_TEXT_LIMIT = 4096;
+
+/**
+ * JSON documents, one value per file (a song record per file, say), from local files or S3 objects
+ * matching a URI glob. A top-level array in a large file is streamed element by element with
+ * stream-json, so that no large document is held whole.
+ */
+export class JsonDocumentsSource<T> implements Source<T> {
+  constructor(
+    readonly uri: string,
+    private readonly options: JsonDocumentsOptions = {},
+  ) {}
+
+  get description(): string {
+    return this.uri;
+  }
+
+  async splits(): Promise<JsonValue[]> {
+    const files = await listFiles(this.uri, this.options.s3);
+    const perSplit = this.options.filesPerSplit ?? 256;
+    const splits: FileRef[][] = [];
+    for (let start = 0; start < files.length; start += perSplit) {
+      splits.push(files.slice(start, start + perSplit).map((file) => [file.uri, file.size]));
+    }
+    return splits;
+  }
+
+  describeSplit(split: JsonValue): string {
+    const files = split as FileRef[];
+    return files.length === 1 ? files[0]![0] : `${files[0]?.[0]} and ${files.length - 1} more file(s)`;
+  }
+
+  async *read(split: JsonValue, context: SourceReadContext): AsyncGenerator<SourceBatch<T>> {
+    let records: T[] = [];
+    let origins: string[] = [];
+    const flush = (): SourceBatch<T> => {
+      const batchOrigins = origins;
+      const batch = { records, origin: (index: number) => batchOrigins[index] ?? "" };
+      records = [];
+      origins = [];
+      return batch;
+    };
+    const accept = (value: unknown, uri: string, origin: string) => {
+      context.addRecordsSeen(1);
+      const problem = this.options.schema?.problem(value);
+      if (problem) {
+        const text = JSON.stringify(value) ?? "";
+        context.reject({ text: text.slice(0, REJECTED_TEXT_LIMIT), source: uri, offset: 0, reason: problem });
+        return;
+      }
+      records.push(value as T);
+      origins.push(origin);
+    };
+
+    for (const [uri, size] of split as FileRef[]) {
+      if (
+        size > (this.options.streamAboveBytes ?? 16 * 1024 * 1024) &&
+        this.options.arrayElements !== false
+      ) {
+        yield* this.streamElements(uri, size, context, accept, flush);
+        continue;
+      }
+      const bytes = await readAll(uri, this.options.s3);
+      context.addBytesRead(bytes.byteLength);
+      let body: Buffer = bytes;
+      if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
+      if (body.toString("latin1").trim() === "") continue;
+      if (!isUtf8(body)) {
+        context.addRecordsSeen(1);
+        context.reject({
+          text: body.toString("utf8", 0, REJECTED_TEXT_LIMIT),
+          source: uri,
+          offset: 0,
+          reason: "not valid UTF-8",
+        });
+        continue;
+      }
+      const text = body.toString("utf8");
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        context.addRecordsSeen(1);
+        context.reject({
+          text: text.slice(0, REJECTED_TEXT_LIMIT),
+          source: uri,
+          offset: 0,
+          line: 1,
+          reason: `not valid JSON (${(error as Error).message})`,
+        });
+        continue;
+      }
+      if (Array.isArray(value) && this.options.arrayElements !== false) {
+        value.forEach((element, index) => {
+          accept(element, uri, `${uri} element ${index}`);
+        });
+      } else {
+        accept(value, uri, uri);
+      }
+      if (records.length >= context.batchSize) yield flush();
+    }
+    if (records.length > 0) yield flush();
+  }
+
+  private async *streamElements(
+    uri: string,
+    size: number,
+    context: SourceReadContext,
+    accept: (value: unknown, uri: string, origin: string) => void,
+    flush: () => SourceBatch<T>,
+  ): AsyncGenerator<SourceBatch<T>> {
+    const parser = streamArray.withParserAsStream();
+    const input = Readable.from(readBytes(uri, this.options.s3));
+    input.pipe(parser);
+    let pending = 0;
+    try {
+      for await (const item of parser as AsyncIterable<{ key: number; value: unknown }>) {
+        accept(item.value, uri, `${uri} element ${item.key}`);
+        if (++pending >= context.batchSize) {
+          pending = 0;
+          yield flush();
+        }
+      }
+      context.addBytesRead(size);
+    } catch (error) {
+      context.addRecordsSeen(1);
+      context.reject({
+        text: "",
+        source: uri,
+        reason: `not a valid JSON array (${(error as Error).message})`,
+      });
+    } finally {
+      input.destroy();
+    }
+  }
+}
+
+/** Reads JSON documents from a URI glob: `jsonDocuments("song_data/**\/*.json", { schema })`. */
+export function jsonDocuments<S extends Schema>(
+  uri: string,
+  options: JsonDocumentsOptions & { schema: S },
+): JsonDocumentsSource<Infer<S>>;
+export function jsonDocuments<T = unknown>(
+  uri: string,
+  options?: JsonDocumentsOptions,
+): JsonDocumentsSource<T>;
+export function jsonDocuments(uri: string, options: JsonDocumentsOptions = {}): JsonDocumentsSource<unknown> {
+  return new JsonDocumentsSource(uri, options);
+}

@@ -1,0 +1,50 @@
+import type { Infer, RejectedRecord, Schema, Sink } from "../core/index.js";
+import { JsonLinesTableSink } from "./json-lines-sink.js";
+import { LakeCommitter, type WriteMode } from "./lake-committer.js";
+import { parseLocation } from "./location.js";
+import { type ParquetTableOptions, ParquetTableSink } from "./parquet-sink.js";
+import type { S3Settings } from "./s3.js";
+
+export interface LakeOptions {
+  /** Default `error-if-exists`, as Spark's. */
+  readonly mode?: WriteMode;
+  readonly s3?: S3Settings;
+}
+
+/**
+ * An output folder or S3 prefix holding several tables that commit together: a run's tables
+ * become visible at once, after every task succeeded, or not at all.
+ *
+ * @example
+ * const lake = new Lake("s3://bucket/lake", { mode: "overwrite" });
+ * songs.write(lake.parquet("songs", songSchema, { partitionBy: ["year", "artist_id"] }));
+ */
+export class Lake {
+  readonly committer: LakeCommitter;
+
+  constructor(
+    readonly uri: string,
+    options: LakeOptions = {},
+  ) {
+    this.committer = new LakeCommitter(
+      parseLocation(uri),
+      options.mode ?? "error-if-exists",
+      options.s3 ?? {},
+    );
+  }
+
+  /** A Parquet table (`uri/<name>/`), Hive-partitioned by `partitionBy`. */
+  parquet<S extends Schema>(name: string, schema: S, options: ParquetTableOptions = {}): Sink<Infer<S>> {
+    return new ParquetTableSink(name, schema, this.committer, options) as unknown as Sink<Infer<S>>;
+  }
+
+  /** A JSON-lines table (`uri/<name>/`). */
+  jsonLines<T>(name: string): Sink<T> {
+    return new JsonLinesTableSink<T>(name, this.committer);
+  }
+
+  /** The `_rejected/` table: rejected records with their origin and reason. */
+  rejected(): Sink<RejectedRecord> {
+    return this.jsonLines<RejectedRecord>("_rejected");
+  }
+}

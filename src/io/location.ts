@@ -1,0 +1,47 @@
+import { resolve } from "node:path";
+
+/** A place data is read from or written to: a local path, or an S3 bucket and key prefix. */
+export type Location =
+  | { readonly kind: "local"; readonly path: string }
+  | { readonly kind: "s3"; readonly bucket: string; readonly key: string };
+
+/** Parses `s3://bucket/prefix` or a local path (made absolute). */
+export function parseLocation(uri: string): Location {
+  if (uri.startsWith("s3://")) {
+    const rest = uri.slice("s3://".length);
+    const slash = rest.indexOf("/");
+    const bucket = slash < 0 ? rest : rest.slice(0, slash);
+    const key = slash < 0 ? "" : rest.slice(slash + 1);
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+      throw new Error(`'${uri}' does not name a valid S3 bucket (expected s3://bucket/prefix)`);
+    }
+    return { kind: "s3", bucket, key: key.replace(/\/+$/, "") };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri))
+    throw new Error(`'${uri}': only local paths and s3:// URIs are supported`);
+  return { kind: "local", path: resolve(uri) };
+}
+
+export function formatLocation(location: Location): string {
+  return location.kind === "local" ? location.path : `s3://${location.bucket}/${location.key}`;
+}
+
+/** The location of `relative` (a `/`-separated path) under `base`. */
+export function childOf(base: Location, relative: string): Location {
+  const trimmed = relative.replace(/^\/+/, "");
+  if (base.kind === "local") return { kind: "local", path: resolve(base.path, trimmed) };
+  return { kind: "s3", bucket: base.bucket, key: base.key ? `${base.key}/${trimmed}` : trimmed };
+}
+
+/** True when `inner` is `outer` or lies inside it. */
+export function contains(outer: Location, inner: Location): boolean {
+  if (outer.kind !== inner.kind) return false;
+  if (outer.kind === "local" && inner.kind === "local") {
+    return inner.path === outer.path || inner.path.startsWith(`${outer.path}/`);
+  }
+  if (outer.kind === "s3" && inner.kind === "s3") {
+    if (outer.bucket !== inner.bucket) return false;
+    return outer.key === "" || inner.key === outer.key || inner.key.startsWith(`${outer.key}/`);
+  }
+  return false;
+}

@@ -1,0 +1,32 @@
+import parquet from "@dsnp/parquetjs";
+import type { ColumnType, Schema } from "../core/index.js";
+
+/** Parquet compression codecs sluice writes. Snappy by default: every reader handles it. */
+export type Compression = "snappy" | "gzip" | "none";
+
+const PARQUET_TYPES: Record<ColumnType, string> = {
+  utf8: "UTF8",
+  int32: "INT32",
+  int64: "INT64",
+  double: "DOUBLE",
+  boolean: "BOOLEAN",
+  timestampMillis: "TIMESTAMP_MILLIS",
+};
+
+const CODECS: Record<Compression, string> = { snappy: "SNAPPY", gzip: "GZIP", none: "UNCOMPRESSED" };
+
+/** The Parquet schema of a sluice schema: one declaration, both sides. */
+export function toParquetSchema(
+  schema: Schema,
+  compression: Compression = "snappy",
+): InstanceType<typeof parquet.ParquetSchema> {
+  const fields: Record<string, { type: string; optional: boolean; compression: string }> = {};
+  for (const [name, column] of Object.entries(schema.columns)) {
+    fields[name] = {
+      type: PARQUET_TYPES[column.type],
+      optional: column.isOptional,
+      compression: CODECS[compression],
+    };
+  }
+  return new parquet.ParquetSchema(fields as ConstructorParameters<typeof parquet.ParquetSchema>[0]);
+}

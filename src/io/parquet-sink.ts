@@ -1,0 +1,158 @@
+import parquet from "@dsnp/parquetjs";
+type WriteStreamMinimal = Parameters<typeof parquet.ParquetWriter.openStream>[1];
+import type { JsonValue, Schema, Sink, SinkWriter, TaskContext } from "../core/index.js";
+import { partitionPath } from "./hive.js";
+import type { LakeCommitter } from "./lake-committer.js";
+import { type Compression, toParquetSchema } from "./parquet-schema.js";
+import { openStagedFile, type StagedFile, type StagedFileInfo } from "./staging.js";
+
+export interface ParquetTableOptions {
+  /** Columns whose values name the folders (`year=2018/month=11/`); they are left out of the files. */
+  readonly partitionBy?: readonly string[];
+  readonly compression?: Compression;
+  /** Rows per row group; default 65,536. */
+  readonly rowGroupSize?: number;
+  /** A file is closed and another begun past this many rows; default unlimited. */
+  readonly maxRowsPerFile?: number;
+  /**
+   * Files a task keeps open at once. Past it, the least recently written file is closed (a later
+   * row of its partition starts a new file), so ten thousand partitions never mean ten thousand
+   * open writers. Default 64.
+   */
+  readonly maxOpenFiles?: number;
+}
+
+/** A written file, as the commit sees it. */
+export interface WrittenFile {
+  readonly table: string;
+  readonly partition: string;
+  readonly rows: number;
+  readonly staged: StagedFileInfo;
+}
+
+interface OpenFile {
+  readonly partition: string;
+  readonly writer: InstanceType<typeof parquet.ParquetWriter>;
+  readonly staged: StagedFile;
+  rows: number;
+}
+
+/** A Parquet table of a lake: Hive-partitioned, staged per task, committed with the lake. */
+export class ParquetTableSink<T extends Record<string, unknown>> implements Sink<T> {
+  readonly fileSchema: Schema;
+
+  constructor(
+    readonly name: string,
+    readonly schema: Schema,
+    readonly committer: LakeCommitter,
+    readonly options: ParquetTableOptions = {},
+  ) {
+    const partitionBy = options.partitionBy ?? [];
+    for (const column of partitionBy) {
+      if (!(column in schema.columns))
+        throw new Error(`table '${name}': partition column '${column}' is not in its schema`);
+    }
+    this.fileSchema = schema.omit(partitionBy as string[]);
+    // An empty unpartitioned table still gets one file, so that readers find its schema (as Spark
+    // does); a partitioned one has no partition to put it in and is left with its _SUCCESS only.
+    committer.register(name, partitionBy.length === 0 ? (runId) => this.writeEmptyFile(runId) : undefined);
+  }
+
+  private async writeEmptyFile(runId: string): Promise<WrittenFile> {
+    const staged = await openStagedFile(
+      this.committer.root,
+      runId,
+      this.name,
+      `part-empty-${runId}.parquet`,
+      this.committer.s3,
+    );
+    const writer = await parquet.ParquetWriter.openStream(
+      toParquetSchema(this.fileSchema, this.options.compression),
+      staged.stream as unknown as WriteStreamMinimal,
+      { useDataPageV2: false },
+    );
+    await writer.close();
+    return { table: this.name, partition: "", rows: 0, staged: await staged.close() };
+  }
+
+  async openWriter(context: TaskContext): Promise<SinkWriter<T>> {
+    return new ParquetTaskWriter(this, context);
+  }
+}
+
+class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter<T> {
+  private readonly open = new Map<string, OpenFile>();
+  private readonly written: WrittenFile[] = [];
+  private readonly parquetSchema: InstanceType<typeof parquet.ParquetSchema>;
+  private fileCount = 0;
+
+  constructor(
+    private readonly table: ParquetTableSink<T>,
+    private readonly context: TaskContext,
+  ) {
+    this.parquetSchema = toParquetSchema(table.fileSchema, table.options.compression);
+  }
+
+  private async fileFor(partition: string): Promise<OpenFile> {
+    const existing = this.open.get(partition);
+    if (existing) {
+      // Map order is the recency order: move it to the back.
+      this.open.delete(partition);
+      this.open.set(partition, existing);
+      return existing;
+    }
+    const maxOpen = this.table.options.maxOpenFiles ?? 64;
+    while (this.open.size >= maxOpen) {
+      const [oldest] = this.open.keys();
+      await this.closeFile(oldest!);
+    }
+    const sequence = this.fileCount++;
+    const name = `part-${this.context.taskId}-${this.context.runId}${sequence > 0 ? `-${sequence}` : ""}.parquet`;
+    const relativePath = partition ? `${partition}/${name}` : name;
+    const { root, s3 } = this.table.committer;
+    const staged = await openStagedFile(root, this.context.runId, this.table.name, relativePath, s3);
+    const writer = await parquet.ParquetWriter.openStream(
+      this.parquetSchema,
+      staged.stream as unknown as WriteStreamMinimal,
+      {
+        rowGroupSize: this.table.options.rowGroupSize ?? 65_536,
+        useDataPageV2: false,
+      },
+    );
+    const file: OpenFile = { partition, writer, staged, rows: 0 };
+    this.open.set(partition, file);
+    return file;
+  }
+
+  private async closeFile(partition: string): Promise<void> {
+    const file = this.open.get(partition);
+    if (!file) return;
+    this.open.delete(partition);
+    await file.writer.close();
+    const staged = await file.staged.close();
+    this.written.push({ table: this.table.name, partition, rows: file.rows, staged });
+  }
+
+  async write(records: readonly T[]): Promise<void> {
+    const partitionBy = this.table.options.partitionBy ?? [];
+    const maxRows = this.table.options.maxRowsPerFile ?? Number.POSITIVE_INFINITY;
+    for (const record of records) {
+      const partition = partitionBy.length > 0 ? partitionPath(record, partitionBy) : "";
+      const file = await this.fileFor(partition);
+      // Columns not in the file schema (the partition columns) are ignored by the writer.
+      await file.writer.appendRow(record);
+      file.rows++;
+      if (file.rows >= maxRows) await this.closeFile(partition);
+    }
+  }
+
+  async close(): Promise<JsonValue> {
+    for (const partition of [...this.open.keys()]) await this.closeFile(partition);
+    return this.written as unknown as JsonValue;
+  }
+
+  async abort(): Promise<void> {
+    for (const file of this.open.values()) await file.staged.abort();
+    this.open.clear();
+  }
+}

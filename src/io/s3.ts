@@ -1,0 +1,357 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+
+/**
+ * How to reach S3. Everything else (credentials, and the endpoint in `AWS_ENDPOINT_URL_S3`) comes
+ * from the AWS SDK's standard chain and environment. Plain JSON, so that workers get the same.
+ */
+export interface S3Settings {
+  /** An explicit endpoint, for S3-compatible servers. */
+  readonly endpoint?: string;
+  /** Path-style addressing (`http://host/bucket/key`), which most S3-compatible servers need. */
+  readonly forcePathStyle?: boolean;
+  readonly region?: string;
+  /** Requests in flight at once per thread; default 16. */
+  readonly maxConcurrency?: number;
+}
+
+const clients = new Map<string, S3Client>();
+
+/** One client per settings per thread: clients pool their connections. */
+export function s3Client(settings: S3Settings = {}): S3Client {
+  const cacheKey = JSON.stringify(settings);
+  let client = clients.get(cacheKey);
+  if (!client) {
+    client = new S3Client({
+      region: settings.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
+      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+      ...(settings.forcePathStyle ? { forcePathStyle: true } : {}),
+      // Checksums on every request would frame streamed bodies as aws-chunked, which
+      // S3-compatible servers may store verbatim; S3 itself does not require them.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      maxAttempts: 5,
+    });
+    clients.set(cacheKey, client);
+  }
+  return client;
+}
+
+/** Bounds the S3 requests in flight: a fast source cannot open thousands of connections. */
+export class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+const limiters = new Map<string, Limiter>();
+
+export function s3Limiter(settings: S3Settings = {}): Limiter {
+  const cacheKey = JSON.stringify(settings);
+  let limiter = limiters.get(cacheKey);
+  if (!limiter) {
+    limiter = new Limiter(settings.maxConcurrency ?? 16);
+    limiters.set(cacheKey, limiter);
+  }
+  return limiter;
+}
+
+/** A one-line explanation of an S3 failure that names the bucket or key and says what to check. */
+export function describeS3Error(error: unknown, bucket: string, key?: string): string {
+  const name = (error as { name?: string })?.name ?? "";
+  const message = (error as { message?: string })?.message ?? String(error);
+  const where = key === undefined ? `s3://${bucket}` : `s3://${bucket}/${key}`;
+  switch (name) {
+    case "NoSuchBucket":
+      return `${where}: the bucket '${bucket}' does not exist`;
+    case "NoSuchKey":
+    case "NotFound":
+      return `${where}: no such object`;
+    case "AccessDenied":
+    case "Forbidden":
+      return `${where}: access denied (check the credentials and the bucket policy)`;
+    case "InvalidAccessKeyId":
+    case "SignatureDoesNotMatch":
+      return `${where}: the credentials were refused (${name})`;
+    case "CredentialsProviderError":
+      return `${where}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)`;
+    default:
+      if ((error as { code?: string })?.code === "ECONNREFUSED")
+        return `${where}: cannot connect to the S3 endpoint (${message})`;
+      return `${where}: ${name ? `${name}: ` : ""}${message}`;
+  }
+}
+
+export interface S3Object {
+  readonly key: string;
+  readonly size: number;
+}
+
+async function listAll(client: S3Client, bucket: string, prefix: string, delimiter?: string) {
+  const objects: S3Object[] = [];
+  const prefixes: string[] = [];
+  let continuationToken: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        ContinuationToken: continuationToken,
+        ...(delimiter ? { Delimiter: delimiter } : {}),
+      }),
+    );
+    for (const entry of page.Contents ?? [])
+      if (entry.Key) objects.push({ key: entry.Key, size: entry.Size ?? 0 });
+    for (const entry of page.CommonPrefixes ?? []) if (entry.Prefix) prefixes.push(entry.Prefix);
+    continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (continuationToken);
+  return { objects, prefixes };
+}
+
+/**
+ * Every object under `prefix`, following pagination. The first level of sub-prefixes is listed in
+ * parallel (bounded), which is what makes millions of keys under date or letter folders quick.
+ */
+export async function listObjects(settings: S3Settings, bucket: string, prefix: string): Promise<S3Object[]> {
+  const client = s3Client(settings);
+  const limiter = s3Limiter(settings);
+  const directoryPrefix = prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
+  try {
+    const top = await limiter.run(() => listAll(client, bucket, directoryPrefix, "/"));
+    const nested = await Promise.all(
+      top.prefixes.map((subPrefix) => limiter.run(() => listAll(client, bucket, subPrefix))),
+    );
+    const all = [...top.objects, ...nested.flatMap((result) => result.objects)];
+    if (prefix !== directoryPrefix) {
+      // The prefix may also name an object itself.
+      const exact = await limiter.run(() => listAll(client, bucket, prefix, "/"));
+      all.push(...exact.objects.filter((object) => object.key === prefix));
+    }
+    return all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  } catch (error) {
+    throw new Error(describeS3Error(error, bucket, prefix));
+  }
+}
+
+/** Streams an object (or the bytes from `start` on), never holding it whole. */
+export async function* readObject(
+  settings: S3Settings,
+  bucket: string,
+  key: string,
+  start = 0,
+): AsyncGenerator<Uint8Array> {
+  const client = s3Client(settings);
+  let response: GetObjectCommandOutput;
+  try {
+    response = await s3Limiter(settings).run(() =>
+      client.send(
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          ...(start > 0 ? { Range: `bytes=${start}-` } : {}),
+        }),
+      ),
+    );
+  } catch (error) {
+    throw new Error(describeS3Error(error, bucket, key));
+  }
+  const body = response.Body as AsyncIterable<Uint8Array> & { destroy?: () => void };
+  try {
+    for await (const chunk of body) yield chunk;
+  } finally {
+    // Stopping early (a byte-range split that has read its last line) must release the connection.
+    body.destroy?.();
+  }
+}
+
+export async function putText(
+  settings: S3Settings,
+  bucket: string,
+  key: string,
+  text: string,
+): Promise<void> {
+  try {
+    await s3Client(settings).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: text }));
+  } catch (error) {
+    throw new Error(describeS3Error(error, bucket, key));
+  }
+}
+
+export async function getText(
+  settings: S3Settings,
+  bucket: string,
+  key: string,
+): Promise<string | undefined> {
+  try {
+    const response = await s3Client(settings).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return await response.Body!.transformToString("utf8");
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (name === "NoSuchKey" || name === "NotFound") return undefined;
+    throw new Error(describeS3Error(error, bucket, key));
+  }
+}
+
+export async function objectExists(settings: S3Settings, bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3Client(settings).send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (name === "NotFound" || name === "NoSuchKey") return false;
+    throw new Error(describeS3Error(error, bucket, key));
+  }
+}
+
+/** Deletes keys in batches of 1,000; returns the keys S3 could not delete. */
+export async function deleteKeys(
+  settings: S3Settings,
+  bucket: string,
+  keys: readonly string[],
+): Promise<string[]> {
+  const failed: string[] = [];
+  for (let start = 0; start < keys.length; start += 1000) {
+    const batch = keys.slice(start, start + 1000);
+    try {
+      const response = await s3Client(settings).send(
+        new DeleteObjectsCommand({
+          Bucket: bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
+      );
+      for (const error of response.Errors ?? []) if (error.Key) failed.push(error.Key);
+    } catch {
+      failed.push(...batch);
+    }
+  }
+  return failed;
+}
+
+/** A multipart upload left open: invisible to readers until the commit completes it. */
+export interface StagedUpload {
+  readonly key: string;
+  readonly uploadId: string;
+  readonly parts: { readonly PartNumber: number; readonly ETag: string }[];
+}
+
+/** Minimum size of every part but the last, set by S3. */
+export const MIN_PART_BYTES = 5 * 1024 * 1024;
+
+/**
+ * Streams bytes into a multipart upload, part by part, without completing it: the object only
+ * appears when the job commits (`completeUpload`).
+ */
+export class StagedMultipartUpload {
+  private uploadId: string | undefined;
+  private readonly parts: { PartNumber: number; ETag: string }[] = [];
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly settings: S3Settings,
+    readonly bucket: string,
+    readonly key: string,
+    private readonly partBytes = 8 * 1024 * 1024,
+  ) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.byteLength;
+    if (this.pendingBytes >= this.partBytes) await this.uploadPending();
+  }
+
+  private async uploadPending(): Promise<void> {
+    const client = s3Client(this.settings);
+    try {
+      this.uploadId ??= (
+        await client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key }))
+      ).UploadId;
+      const body = Buffer.concat(this.pending);
+      this.pending = [];
+      this.pendingBytes = 0;
+      const PartNumber = this.parts.length + 1;
+      const response = await s3Limiter(this.settings).run(() =>
+        client.send(
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: this.key,
+            UploadId: this.uploadId,
+            PartNumber,
+            Body: body,
+          }),
+        ),
+      );
+      this.parts.push({ PartNumber, ETag: response.ETag ?? "" });
+    } catch (error) {
+      throw new Error(describeS3Error(error, this.bucket, this.key));
+    }
+  }
+
+  /** Uploads the last part and returns what the commit needs to complete the upload. */
+  async stage(): Promise<StagedUpload> {
+    if (this.pendingBytes > 0 || this.parts.length === 0) await this.uploadPending();
+    return { key: this.key, uploadId: this.uploadId!, parts: this.parts };
+  }
+
+  async abort(): Promise<void> {
+    if (!this.uploadId) return;
+    await s3Client(this.settings)
+      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: this.uploadId }))
+      .catch(() => undefined);
+  }
+}
+
+/** Completes a staged upload; an upload already completed (a commit resumed) counts as done. */
+export async function completeUpload(
+  settings: S3Settings,
+  bucket: string,
+  upload: StagedUpload,
+): Promise<void> {
+  try {
+    await s3Client(settings).send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: upload.key,
+        UploadId: upload.uploadId,
+        MultipartUpload: { Parts: upload.parts },
+      }),
+    );
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (
+      (name === "NoSuchUpload" || name === "NotFound") &&
+      (await objectExists(settings, bucket, upload.key))
+    )
+      return;
+    throw new Error(describeS3Error(error, bucket, upload.key));
+  }
+}
+
+export async function abortUpload(settings: S3Settings, bucket: string, upload: StagedUpload): Promise<void> {
+  await s3Client(settings)
+    .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.key, UploadId: upload.uploadId }))
+    .catch(() => undefined);
+}

@@ -1,0 +1,107 @@
+import { createReadStream } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
+import { globToRegExp, hasWildcards, literalBase } from "./glob.js";
+import { childOf, formatLocation, type Location, parseLocation } from "./location.js";
+import { listObjects, readObject, type S3Settings } from "./s3.js";
+
+/** One file found by a listing. */
+export interface FileEntry {
+  /** Local path or `s3://bucket/key`. */
+  readonly uri: string;
+  /** Path relative to the listing's base, `/`-separated. */
+  readonly relativePath: string;
+  readonly size: number;
+}
+
+/**
+ * True for names that readers skip, as Hadoop's and Spark's do: `_SUCCESS`, `_temporary/`,
+ * `_rejected/` and dot files are bookkeeping, not data.
+ */
+export function isHidden(relativePath: string): boolean {
+  return relativePath.split("/").some((segment) => segment.startsWith("_") || segment.startsWith("."));
+}
+
+async function walkLocal(root: string): Promise<{ path: string; size: number }[]> {
+  const found: { path: string; size: number }[] = [];
+  const visit = async (folder: string): Promise<void> => {
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return;
+      if (code === "ENOTDIR") {
+        found.push({ path: folder, size: (await stat(folder)).size });
+        return;
+      }
+      throw error;
+    }
+    await Promise.all(
+      entries.map(async (entry) => {
+        const path = join(folder, entry.name);
+        if (entry.isDirectory()) await visit(path);
+        else if (entry.isFile()) found.push({ path, size: (await stat(path)).size });
+      }),
+    );
+  };
+  await visit(root);
+  return found;
+}
+
+/**
+ * Files matching a URI that may end in a glob (`s3://bucket/log_data/**\/*.json`, `./data/*.json`).
+ * A URI without wildcards lists everything under it. Hidden files are left out. Sorted by path,
+ * so that "the first file in path order" means the same thing everywhere.
+ */
+export async function listFiles(uri: string, s3: S3Settings = {}): Promise<FileEntry[]> {
+  const isS3 = uri.startsWith("s3://");
+  const afterScheme = isS3 ? uri.slice(5) : uri;
+  const pattern = hasWildcards(afterScheme) ? afterScheme : undefined;
+  const baseUri = pattern ? `${isS3 ? "s3://" : ""}${literalBase(afterScheme)}` : uri;
+  const base = parseLocation(baseUri || ".");
+  const matcher = pattern
+    ? globToRegExp(pattern.slice(literalBase(afterScheme).length).replace(/^\//, ""))
+    : undefined;
+
+  let entries: FileEntry[];
+  if (base.kind === "local") {
+    const files = await walkLocal(base.path);
+    entries = files.map((file) => ({
+      uri: file.path,
+      relativePath: relative(base.path, file.path).split(sep).join("/") || file.path.split(sep).at(-1)!,
+      size: file.size,
+    }));
+  } else {
+    const objects = await listObjects(s3, base.bucket, base.key);
+    const prefix = base.key === "" ? "" : `${base.key}/`;
+    entries = objects
+      .filter((object) => !object.key.endsWith("/"))
+      .map((object) => ({
+        uri: `s3://${base.bucket}/${object.key}`,
+        relativePath: object.key.startsWith(prefix)
+          ? object.key.slice(prefix.length)
+          : object.key.split("/").at(-1)!,
+        size: object.size,
+      }));
+  }
+  return entries
+    .filter((entry) => !isHidden(entry.relativePath) && (!matcher || matcher.test(entry.relativePath)))
+    .sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
+}
+
+/** Streams a file's bytes from `start` on. */
+export function readBytes(uri: string, s3: S3Settings = {}, start = 0): AsyncIterable<Uint8Array> {
+  const location = parseLocation(uri);
+  if (location.kind === "s3") return readObject(s3, location.bucket, location.key, start);
+  return createReadStream(location.path, { start, highWaterMark: 1 << 20 });
+}
+
+/** Reads a whole (small) file. */
+export async function readAll(uri: string, s3: S3Settings = {}): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of readBytes(uri, s3)) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+export { childOf, formatLocation, type Location, parseLocation };

@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { column, type RejectedRecord, type SourceReadContext, schema } from "../src/index.js";
+import { cutIntoSplits, jsonDocuments, jsonLines } from "../src/io/index.js";
+import { withTempDir } from "./support/temp.js";
+
+function collectingContext(batchSize = 7) {
+  const rejected: RejectedRecord[] = [];
+  const counters = { bytesRead: 0, recordsSeen: 0 };
+  const context: SourceReadContext = {
+    batchSize,
+    reject: (record) => rejected.push(record),
+    addBytesRead: (bytes) => {
+      counters.bytesRead += bytes;
+    },
+    addRecordsSeen: (count) => {
+      counters.recordsSeen += count;
+    },
+  };
+  return { context, rejected, counters };
+}
+
+async function readAllSplits<T>(
+  source: {
+    splits(): Promise<unknown[]>;
+    read(split: never, context: SourceReadContext): AsyncIterable<{ records: T[] }>;
+  },
+  batchSize = 7,
+) {
+  const { context, rejected, counters } = collectingContext(batchSize);
+  const records: T[] = [];
+  for (const split of await source.splits()) {
+    for await (const batch of source.read(split as never, context)) records.push(...batch.records);
+  }
+  return { records, rejected, counters };
+}
+
+const lineValue = fc.record(
+  {
+    id: fc.nat(),
+    text: fc.string({ unit: "grapheme", maxLength: 30 }),
+    nested: fc.option(fc.array(fc.integer(), { maxLength: 3 })),
+  },
+  { noNullPrototype: true },
+);
+
+describe("JSON lines", () => {
+  it("a file cut into any byte-range splits yields each line exactly once", async () => {
+    await withTempDir(async (folder) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(lineValue, { maxLength: 60 }),
+          fc.constantFrom("\n", "\r\n"),
+          fc.boolean(),
+          fc.integer({ min: 1, max: 400 }),
+          fc.integer({ min: 1, max: 20 }),
+          async (values, lineEnd, trailingNewline, splitBytes, batchSize) => {
+            const text =
+              values.map((value) => JSON.stringify(value)).join(lineEnd) + (trailingNewline ? lineEnd : "");
+            const file = join(folder, "events.json");
+            await writeFile(file, text);
+            const source = jsonLines(file, { splitBytes });
+            const { records, rejected, counters } = await readAllSplits(source, batchSize);
+            assert.deepEqual(rejected, []);
+            assert.deepEqual(records, values);
+            assert.equal(counters.recordsSeen, values.length);
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+  });
+
+  it("cuts large files into ranges that cover them and groups small files", () => {
+    const splits = cutIntoSplits(
+      [
+        { uri: "a", size: 10 },
+        { uri: "b", size: 25 },
+        { uri: "c", size: 3 },
+        { uri: "d", size: 4 },
+      ],
+      8,
+    );
+    assert.deepEqual(splits, [
+      [["a", 0, 8]],
+      [["a", 8, 10]],
+      [["b", 0, 8]],
+      [["b", 8, 16]],
+      [["b", 16, 24]],
+      [["b", 24, 25]],
+      [
+        ["c", 0, 3],
+        ["d", 0, 4],
+      ],
+    ]);
+  });
+
+  it("rejects broken lines with file, byte offset, line number and reason, and loads the rest", async () => {
+    await withTempDir(async (folder) => {
+      const file = join(folder, "log.json");
+      const eventSchema = schema({ ts: column.int64(), page: column.utf8() });
+      const lines = [
+        '\uFEFF{"ts": 1, "page": "Home"}',
+        "",
+        '{"ts": "yesterday", "page": "Home"}',
+        "{not json",
+        "   ",
+        '{"page": "NextSong"}',
+        '{"ts": 2, "page": "NextSong"}',
+      ];
+      const bytes = Buffer.concat([
+        Buffer.from(lines.join("\n")),
+        Buffer.from([0x0a, 0xff, 0xfe, 0x0a]),
+        Buffer.from('{"ts": 3, "page": "x"}'),
+      ]);
+      await writeFile(file, bytes);
+      const { records, rejected, counters } = await readAllSplits(jsonLines(file, { schema: eventSchema }));
+      assert.deepEqual(records, [
+        { ts: 1, page: "Home" },
+        { ts: 2, page: "NextSong" },
+        { ts: 3, page: "x" },
+      ]);
+      assert.deepEqual(
+        rejected.map((record) => [record.line, record.reason.split(" (")[0]]),
+        [
+          [3, `'ts' is "yesterday", expected an integer`],
+          [4, "not valid JSON"],
+          [6, "'ts' is missing, a value is required"],
+          [8, "not valid UTF-8"],
+        ],
+      );
+      const third = rejected[0]!;
+      assert.equal(third.source, file);
+      assert.equal(third.offset, Buffer.byteLength(`${lines[0]}\n\n`));
+      assert.equal(third.text, lines[2]);
+      assert.equal(counters.recordsSeen, 7, "blank lines are not counted as records");
+    });
+  });
+
+  it("rejects a line longer than the maximum record size without holding it", async () => {
+    await withTempDir(async (folder) => {
+      const file = join(folder, "long.json");
+      await writeFile(file, `{"a":1}\n{"long":"${"x".repeat(100_000)}"}\n{"a":2}\n`);
+      const { records, rejected } = await readAllSplits(jsonLines(file, { maxRecordBytes: 1000 }));
+      assert.deepEqual(records, [{ a: 1 }, { a: 2 }]);
+      assert.equal(rejected.length, 1);
+      assert.equal(rejected[0]!.line, 2);
+      assert.match(rejected[0]!.reason, /longer than the maximum record size of 1000 bytes/);
+      assert.ok(rejected[0]!.text.length <= 4096);
+    });
+  });
+});
+
+describe("JSON documents", () => {
+  it("reads one value per file, elements of top-level arrays (streamed when large), and rejects bad files", async () => {
+    await withTempDir(async (folder) => {
+      await writeFile(join(folder, "a.json"), JSON.stringify({ id: "a" }));
+      await writeFile(join(folder, "b.json"), JSON.stringify([{ id: "b1" }, { id: "b2" }]));
+      await writeFile(join(folder, "c.json"), "{broken");
+      const big = Array.from({ length: 5000 }, (_, index) => ({ id: `big${index}` }));
+      await writeFile(join(folder, "d.json"), JSON.stringify(big));
+      await writeFile(join(folder, "_SUCCESS"), "");
+      const source = jsonDocuments<{ id: string }>(join(folder, "*.json"), {
+        streamAboveBytes: 10_000,
+        filesPerSplit: 2,
+      });
+      const { records, rejected } = await readAllSplits(source);
+      assert.deepEqual(
+        records.map((record) => record.id),
+        ["a", "b1", "b2", ...big.map((record) => record.id)],
+      );
+      assert.equal(rejected.length, 1);
+      assert.equal(rejected[0]!.source, join(folder, "c.json"));
+      assert.match(rejected[0]!.reason, /^not valid JSON/);
+    });
+  });
+});

@@ -1,0 +1,330 @@
+import assert from "node:assert/strict";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import {
+  escapePathName,
+  HIVE_DEFAULT_PARTITION,
+  parquetDataset,
+  partitionPath,
+  partitionValues,
+  unescapePathName,
+} from "../src/io/index.js";
+import { definePipeline } from "../src/index.js";
+import { type Item, itemSchema, writeItems } from "./fixtures/lake-pipelines.js";
+import { literal, query } from "./support/duckdb.js";
+import { withTempDir } from "./support/temp.js";
+
+const itemArbitrary: fc.Arbitrary<Item> = fc.record(
+  {
+    id: fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+    name: fc.option(fc.string({ unit: "grapheme", maxLength: 12 })),
+    score: fc.option(
+      fc.double({ noNaN: true, noDefaultInfinity: true }).filter((value) => !Object.is(value, -0)),
+    ),
+    at: fc.integer({ min: 0, max: 4_102_444_800_000 }),
+    flag: fc.option(fc.boolean()),
+    small: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+    group: fc.option(fc.constantFrom("a", "b/c", "x=y", "50%", "é", "")),
+  },
+  { noNullPrototype: true },
+);
+
+function uniqueIds(items: Item[]): Item[] {
+  const seen = new Set<number>();
+  return items.filter((item) => !seen.has(item.id) && seen.add(item.id));
+}
+
+async function readItems(table: string, hive: boolean): Promise<Record<string, unknown>[]> {
+  const rows = await query(
+    `SELECT id, name, score, epoch_ms("at") AS at, flag, small${hive ? ', "group"' : ""} FROM read_parquet(${literal(`${table}/**/*.parquet`)}${hive ? ", hive_partitioning = true, hive_types_autocast = false" : ""}) ORDER BY id`,
+  );
+  return rows.map((row) => ({ ...row, id: Number(row.id), at: Number(row.at) }));
+}
+
+describe("Parquet sink", () => {
+  it("any generated records written to Parquet are read back equal by DuckDB", async () => {
+    await withTempDir(async (folder) => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(itemArbitrary, { maxLength: 40 }), async (generated) => {
+          const items = uniqueIds(generated);
+          const output = join(folder, `run${run++}`);
+          await writeItems.run({ items, output, mode: "overwrite" }, { runner: "direct" });
+          const expected = [...items].sort((a, b) => a.id - b.id).map(({ group: _group, ...rest }) => rest);
+          assert.deepEqual(await readItems(join(output, "items"), false), expected);
+        }),
+        { numRuns: 25 },
+      );
+    });
+  });
+
+  it("writes the declared Parquet types, optional columns, UTC timestamps and snappy, version-1 pages", async () => {
+    await withTempDir(async (folder) => {
+      const items: Item[] = [
+        { id: 1, name: "one", score: 1.5, at: 1542837407796, flag: true, small: 7, group: null },
+        { id: 2, name: null, score: null, at: 0, flag: null, small: -1, group: null },
+      ];
+      await writeItems.run({ items, output: folder, mode: "overwrite" }, { runner: "direct" });
+      const file = join(
+        folder,
+        "items",
+        (await readdir(join(folder, "items"))).find((name) => name.endsWith(".parquet"))!,
+      );
+      const columns = await query(`DESCRIBE SELECT * FROM read_parquet(${literal(file)})`);
+      assert.deepEqual(Object.fromEntries(columns.map((row) => [row.column_name, row.column_type])), {
+        id: "BIGINT",
+        name: "VARCHAR",
+        score: "DOUBLE",
+        at: "TIMESTAMP",
+        flag: "BOOLEAN",
+        small: "INTEGER",
+        group: "VARCHAR",
+      });
+      const metadata = await query(
+        `SELECT path_in_schema AS name, compression FROM parquet_metadata(${literal(file)}) ORDER BY column_id`,
+      );
+      assert.ok(
+        metadata.every((row) => row.compression === "SNAPPY"),
+        JSON.stringify(metadata),
+      );
+      const pages = await query(`SELECT DISTINCT type FROM parquet_metadata(${literal(file)})`);
+      assert.deepEqual(
+        pages.map((row) => row.type).filter((type) => String(type).includes("V2")),
+        [],
+      );
+      const [row] = await query(
+        `SELECT strftime(max("at"), '%Y-%m-%dT%H:%M:%S.%g') AS at, count(*) AS n, count(name) AS names FROM read_parquet(${literal(join(folder, "items", "*.parquet"))})`,
+      );
+      assert.deepEqual(row, { at: "2018-11-21T21:56:47.796", n: 2n, names: 1n });
+      const schemaRows = await query(
+        `SELECT name, repetition_type FROM parquet_schema(${literal(file)}) WHERE name <> 'root'`,
+      );
+      assert.deepEqual(Object.fromEntries(schemaRows.map((entry) => [entry.name, entry.repetition_type])), {
+        id: "REQUIRED",
+        name: "OPTIONAL",
+        score: "OPTIONAL",
+        at: "REQUIRED",
+        flag: "OPTIONAL",
+        small: "REQUIRED",
+        group: "OPTIONAL",
+      });
+    });
+  });
+
+  it("Hive-partitions by columns kept out of the files, escaped so that every reader gets the value back", async () => {
+    await withTempDir(async (folder) => {
+      const groups = ["a", "b/c", "x=y", "50%", "é", "", null, "../up", "q?#*"];
+      const items: Item[] = groups.map((group, index) => ({
+        id: index,
+        name: `n${index}`,
+        score: index / 2,
+        at: 1_000 * index,
+        flag: null,
+        small: index % 2,
+        group,
+      }));
+      await writeItems.run(
+        { items, output: folder, mode: "overwrite", partitionBy: ["group", "small"], maxOpenFiles: 2 },
+        { threads: 2 },
+      );
+      const table = join(folder, "items");
+      const folders = (await readdir(table)).sort();
+      assert.ok(folders.includes(`group=${HIVE_DEFAULT_PARTITION}`), folders.join(" "));
+      assert.ok(
+        folders.includes("group=b%2Fc") && folders.includes("group=x%3Dy") && folders.includes("group=50%25"),
+      );
+      const file = (await readdir(join(table, "group=a", "small=0"))).find((name) =>
+        name.endsWith(".parquet"),
+      )!;
+      const inFile = await query(
+        `DESCRIBE SELECT * FROM read_parquet(${literal(join(table, "group=a", "small=0", file))}, hive_partitioning = false)`,
+      );
+      assert.deepEqual(
+        inFile.map((row) => row.column_name),
+        ["id", "name", "score", "at", "flag"],
+        "partition columns live in the folder names only",
+      );
+      const rows = await query(
+        `SELECT id, "group", small FROM read_parquet(${literal(`${table}/**/*.parquet`)}, hive_partitioning = true, hive_types_autocast = false) ORDER BY id`,
+      );
+      assert.deepEqual(
+        rows.map((row) => [Number(row.id), row.group, row.small]),
+        items.map((item) => [item.id, item.group === "" ? null : item.group, String(item.small)]),
+      );
+      // And sluice reads back what it wrote, partition values typed by the schema.
+      const readBack = definePipeline({ module: import.meta.url, name: "read-back" }, (p) => ({
+        rows: p.read(parquetDataset(table, { schema: itemSchema })).collect(),
+      }));
+      const { outputs } = await readBack.run(undefined, { runner: "direct" });
+      assert.deepEqual(
+        [...outputs.rows].sort((a, b) => a.id - b.id),
+        items.map((item) => ({ ...item, group: item.group === "" ? null : item.group })),
+      );
+    });
+  });
+
+  it("bounds rows per file and open files per task", async () => {
+    await withTempDir(async (folder) => {
+      const items: Item[] = Array.from({ length: 250 }, (_, index) => ({
+        id: index,
+        name: null,
+        score: null,
+        at: index,
+        flag: null,
+        small: index % 5,
+        group: null,
+      }));
+      await writeItems.run(
+        {
+          items,
+          output: folder,
+          mode: "overwrite",
+          partitionBy: ["small"],
+          maxRowsPerFile: 20,
+          maxOpenFiles: 2,
+          splits: 1,
+        },
+        { runner: "direct" },
+      );
+      for (let small = 0; small < 5; small++) {
+        const partition = join(folder, "items", `small=${small}`);
+        const files = (await readdir(partition)).filter((name) => name.endsWith(".parquet"));
+        const counts = await Promise.all(
+          files.map(async (name) =>
+            Number(
+              (await query(`SELECT count(*) AS n FROM read_parquet(${literal(join(partition, name))})`))[0]!
+                .n,
+            ),
+          ),
+        );
+        assert.ok(
+          counts.every((count) => count <= 20),
+          `${counts}`,
+        );
+        assert.equal(
+          counts.reduce((a, b) => a + b, 0),
+          50,
+        );
+      }
+    });
+  });
+});
+
+describe("partition escaping", () => {
+  it("any string as a partition value round-trips through the escaping and never leaves its folder", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "binary", maxLength: 40 }),
+        fc.string({ unit: "grapheme", maxLength: 10 }),
+        (value, other) => {
+          const path = partitionPath({ a: value, b: other }, ["a", "b"]);
+          const segments = path.split("/");
+          assert.equal(segments.length, 2, `${JSON.stringify(value)} made ${path}`);
+          const table = "/lake/table";
+          const resolved = resolve(table, path, "part-0.parquet");
+          assert.ok(!relative(table, resolved).startsWith(".."), `${path} left the table`);
+          assert.deepEqual(partitionValues(`${path}/part-0.parquet`), {
+            a: value === "" ? null : value,
+            b: other === "" ? null : other,
+          });
+          assert.equal(unescapePathName(escapePathName(value)), value);
+          assert.ok(!/[\u0000-\u001f"#'*/:=?\\^[\]{}\u007f]/.test(escapePathName(value)));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("commit protocol (local)", () => {
+  const item = (id: number): Item => ({
+    id,
+    name: `v${id}`,
+    score: null,
+    at: id,
+    flag: null,
+    small: 0,
+    group: null,
+  });
+
+  it("error-if-exists refuses an existing table; overwrite replaces it only at commit", async () => {
+    await withTempDir(async (folder) => {
+      await writeItems.run(
+        { items: [item(1)], output: folder, mode: "error-if-exists" },
+        { runner: "direct" },
+      );
+      await assert.rejects(
+        writeItems.run({ items: [item(2)], output: folder, mode: "error-if-exists" }, { runner: "direct" }),
+        /the output table 'items' already exists at .*; choose another output or use --mode overwrite/,
+      );
+      await writeItems.run({ items: [item(3), item(4)], output: folder, mode: "overwrite" }, { threads: 2 });
+      assert.deepEqual(
+        (await readItems(join(folder, "items"), false)).map((row) => row.id),
+        [3, 4],
+      );
+      assert.deepEqual((await readdir(folder)).sort(), ["items"], "no _temporary left behind");
+      assert.equal(await readFile(join(folder, "items", "_SUCCESS"), "utf8"), "");
+    });
+  });
+
+  it("a failed run leaves the previous output as it was and no staged files", async () => {
+    await withTempDir(async (folder) => {
+      const before = Array.from({ length: 30 }, (_, index) => item(index));
+      await writeItems.run({ items: before, output: folder, mode: "overwrite" }, { runner: "direct" });
+      const listing = async () => (await readdir(join(folder, "items"), { recursive: true })).sort();
+      const filesBefore = await listing();
+      for (const runner of ["direct", "pool"] as const) {
+        await assert.rejects(
+          writeItems.run(
+            {
+              items: Array.from({ length: 3000 }, (_, index) => item(index)),
+              output: folder,
+              mode: "overwrite",
+              failAtId: 2500,
+              splits: 4,
+            },
+            { runner, threads: 2, batchSize: 100 },
+          ),
+          /item 2500 is poisoned/,
+        );
+        assert.deepEqual(await listing(), filesBefore);
+        assert.deepEqual(
+          (await readItems(join(folder, "items"), false)).map((row) => row.id),
+          before.map((entry) => entry.id),
+        );
+        assert.deepEqual(await readdir(folder), ["items"], "no _temporary left behind");
+      }
+    });
+  });
+
+  it("the next run finishes a commit that was interrupted after its journal, before anything else", async () => {
+    await withTempDir(async (folder) => {
+      await writeItems.run({ items: [item(1)], output: folder, mode: "overwrite" }, { runner: "direct" });
+      // A run killed after writing its journal and moving the old table away: simulate its leftovers.
+      const runId = "20260101T000000-abcdef";
+      const temporary = join(folder, "_temporary", runId);
+      await mkdir(join(temporary, "_old"), { recursive: true });
+      const { rename } = await import("node:fs/promises");
+      await writeItems.run(
+        { items: [item(7), item(8)], output: join(folder, "staging"), mode: "overwrite" },
+        { runner: "direct" },
+      );
+      await rename(join(folder, "staging", "items"), join(temporary, "items"));
+      await rename(join(folder, "items"), join(temporary, "_old", "items"));
+      await writeFile(join(temporary, "_journal.json"), JSON.stringify({ runId, tables: ["items"] }));
+      // The next run, in error-if-exists mode, first completes that commit, then finds the table present.
+      await assert.rejects(
+        writeItems.run({ items: [item(9)], output: folder, mode: "error-if-exists" }, { runner: "direct" }),
+        /already exists/,
+      );
+      assert.deepEqual(
+        (await readItems(join(folder, "items"), false)).map((row) => row.id),
+        [7, 8],
+      );
+      assert.ok((await readdir(join(folder, "items"))).includes("_SUCCESS"));
+      assert.ok(!(await readdir(folder)).includes("_temporary"));
+    });
+  });
+});

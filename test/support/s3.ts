@@ -1,0 +1,25 @@
+/** The local S3-compatible server that `npm test` starts (scripts/run-tests.mjs). */
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { type S3Settings, s3Client } from "../../src/io/index.js";
+
+export const s3Endpoint = process.env.SLUICE_TEST_S3_ENDPOINT;
+
+/** Why S3 tests cannot run here, or undefined when they can. */
+export const s3Unavailable = s3Endpoint
+  ? undefined
+  : "no local S3 server: run the tests with `npm test`, which starts one";
+
+// s3rver accepts any credentials; the SDK's chain still needs some.
+process.env.AWS_ACCESS_KEY_ID ??= "S3RVER";
+process.env.AWS_SECRET_ACCESS_KEY ??= "S3RVER";
+
+export const s3Settings: S3Settings = { endpoint: s3Endpoint, forcePathStyle: true, region: "us-east-1" };
+
+let bucketCount = 0;
+
+/** A fresh bucket for one test. */
+export async function freshBucket(prefix: string): Promise<string> {
+  const bucket = `${prefix}-${process.pid}-${Date.now().toString(36)}-${bucketCount++}`.toLowerCase();
+  await s3Client(s3Settings).send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
