@@ -230,7 +230,12 @@ describe("partition escaping", () => {
             b: other === "" ? null : other,
           });
           assert.equal(unescapePathName(escapePathName(value)), value);
-          assert.ok(!/[\u0000-\u001f"#'*/:=?\\^[\]{}\u007f]/.test(escapePathName(value)));
+          const escaped = escapePathName(value);
+          const forbidden = [...escaped].filter((character) => {
+            const code = character.charCodeAt(0);
+            return code < 0x20 || code === 0x7f || "\"#'*/:=?\\^[]{}".includes(character);
+          });
+          assert.deepEqual(forbidden, [], `${JSON.stringify(escaped)} holds characters Hive escapes`);
         },
       ),
       { numRuns: 2000 },

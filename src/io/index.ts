@@ -14,5 +14,13 @@ export { contains, formatLocation, type Location, parseLocation } from "./locati
 export { type Compression, toParquetSchema } from "./parquet-schema.js";
 export { type ParquetTableOptions, ParquetTableSink, type WrittenFile } from "./parquet-sink.js";
 export { parquetDataset, ParquetDatasetSource, type ParquetDatasetOptions } from "./parquet-source.js";
-export { describeS3Error, listObjects, type S3Settings, s3Client } from "./s3.js";
+export {
+  completeUpload,
+  describeS3Error,
+  listObjects,
+  type S3Settings,
+  StagedMultipartUpload,
+  type StagedUpload,
+  s3Client,
+} from "./s3.js";
 export { type FileEntry, isHidden, listFiles, readBytes } from "./storage.js";

@@ -274,7 +274,7 @@ export class StagedMultipartUpload {
     private readonly settings: S3Settings,
     readonly bucket: string,
     readonly key: string,
-    private readonly partBytes = 8 * 1024 * 1024,
+    private readonly partBytes = MIN_PART_BYTES,
   ) {}
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -324,12 +324,18 @@ export class StagedMultipartUpload {
   }
 }
 
-/** Completes a staged upload; an upload already completed (a commit resumed) counts as done. */
+/**
+ * Completes a staged upload. An upload already completed (a commit resumed after an interruption)
+ * counts as done: its key carries the run id, so an object there can only be this upload's.
+ * S3 answers a second completion with NoSuchUpload, some compatible servers with a 500 (s3rver
+ * then loses the object), hence the look before completing.
+ */
 export async function completeUpload(
   settings: S3Settings,
   bucket: string,
   upload: StagedUpload,
 ): Promise<void> {
+  if (await objectExists(settings, bucket, upload.key)) return;
   try {
     await s3Client(settings).send(
       new CompleteMultipartUploadCommand({
@@ -340,12 +346,7 @@ export async function completeUpload(
       }),
     );
   } catch (error) {
-    const name = (error as { name?: string }).name;
-    if (
-      (name === "NoSuchUpload" || name === "NotFound") &&
-      (await objectExists(settings, bucket, upload.key))
-    )
-      return;
+    if (await objectExists(settings, bucket, upload.key).catch(() => false)) return;
     throw new Error(describeS3Error(error, bucket, upload.key));
   }
 }

@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { describe, it } from "node:test";
+import { runDirect } from "../src/index.js";
+import {
+  completeUpload,
+  jsonLines,
+  listFiles,
+  readBytes,
+  StagedMultipartUpload,
+  s3Client,
+} from "../src/io/index.js";
+import { copyEvents } from "./fixtures/lake-pipelines.js";
+import { literal, query } from "./support/duckdb.js";
+import { freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+
+async function put(bucket: string, key: string, body: string | Uint8Array): Promise<void> {
+  await s3Client(s3Settings).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
+async function collectBytes(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** DuckDB reads S3 through its httpfs extension, which this machine cannot download: read via a local copy. */
+async function downloadPrefix(bucket: string, prefix: string, folder: string): Promise<void> {
+  const { mkdir, writeFile } = await import("node:fs/promises");
+  const { dirname, join } = await import("node:path");
+  for (const file of await listFiles(`s3://${bucket}/${prefix}`, s3Settings)) {
+    const target = join(folder, file.relativePath);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, await collectBytes(readBytes(file.uri, s3Settings)));
+  }
+}
+
+describe("S3 (a real S3-compatible server on 127.0.0.1)", { skip: s3Unavailable }, () => {
+  it("lists past one page (more than 1,000 keys) under several prefixes, with globs", async () => {
+    const bucket = await freshBucket("listing");
+    const keys: string[] = [];
+    for (let index = 0; index < 1150; index++)
+      keys.push(`data/${index % 3}/${String(index).padStart(5, "0")}.json`);
+    keys.push("data/_SUCCESS", "data/readme.txt");
+    for (let start = 0; start < keys.length; start += 50) {
+      await Promise.all(keys.slice(start, start + 50).map((key) => put(bucket, key, "{}")));
+    }
+    const all = await listFiles(`s3://${bucket}/data`, s3Settings);
+    assert.equal(all.length, 1151, "everything but the hidden _SUCCESS");
+    const json = await listFiles(`s3://${bucket}/data/*/*.json`, s3Settings);
+    assert.equal(json.length, 1150);
+    assert.deepEqual(
+      json.map((file) => file.uri),
+      keys
+        .filter((key) => key.endsWith(".json"))
+        .map((key) => `s3://${bucket}/${key}`)
+        .sort(),
+    );
+    const one = await listFiles(`s3://${bucket}/data/1/**/*.json`, s3Settings);
+    assert.equal(one.length, 383);
+  });
+
+  it("streams objects and reads byte ranges", async () => {
+    const bucket = await freshBucket("ranges");
+    const body = Buffer.from(Array.from({ length: 300_000 }, (_, index) => index % 251));
+    await put(bucket, "blob.bin", body);
+    assert.deepEqual(await collectBytes(readBytes(`s3://${bucket}/blob.bin`, s3Settings)), body);
+    assert.deepEqual(
+      await collectBytes(readBytes(`s3://${bucket}/blob.bin`, s3Settings, 123_457)),
+      body.subarray(123_457),
+    );
+  });
+
+  it("JSON lines from S3 cut into byte ranges give each line once", async () => {
+    const bucket = await freshBucket("jsonl");
+    const lines = Array.from({ length: 2000 }, (_, index) =>
+      JSON.stringify({ ts: index, page: index % 7 === 0 ? "Home" : "NextSong" }),
+    );
+    await put(bucket, "log/events.json", lines.join("\n"));
+    const source = jsonLines(`s3://${bucket}/log/*.json`, { s3: s3Settings, splitBytes: 4096 });
+    const splits = await source.splits();
+    assert.ok(splits.length > 5, `${splits.length} splits`);
+    const { Pipeline } = await import("../src/index.js");
+    const p = new Pipeline();
+    const records = p.read(source).collect();
+    const { outputs } = await runDirect(p, { records });
+    assert.deepEqual(
+      (outputs.records as { ts: number }[]).map((record) => record.ts).sort((a, b) => a - b),
+      lines.map((_, index) => index),
+    );
+  });
+
+  it("a pipeline reads JSON lines from S3 and commits partitioned Parquet to S3, multipart above 5 MiB", async () => {
+    const bucket = await freshBucket("pipeline");
+    const pages = ["Home", "NextSong", "Logout"];
+    // Text that Parquet's compression cannot shrink, so that some files pass 5 MiB.
+    let state = 12345;
+    const noise = (length: number) => {
+      let text = "";
+      for (let index = 0; index < length; index++) {
+        state = (Math.imul(state, 1103515245) + 12345) | 0;
+        text += ((state >>> 16) & 63).toString(36);
+      }
+      return text;
+    };
+    const lines: string[] = [];
+    for (let index = 0; index < 36_000; index++) {
+      lines.push(JSON.stringify({ ts: index, page: pages[index % 3], user: noise(1000) }));
+    }
+    lines.push("{broken", JSON.stringify({ ts: "late", page: "Home" }));
+    await put(bucket, "in/2018/events-1.json", lines.slice(0, 18_000).join("\n"));
+    await put(bucket, "in/2018/events-2.json", lines.slice(18_000).join("\n"));
+
+    // The previous output, which the overwrite must replace at commit.
+    await put(bucket, "out/events/page=Old/part-old.parquet", "old");
+
+    const { metrics } = await copyEvents.run(
+      {
+        input: `s3://${bucket}/in/**/*.json`,
+        output: `s3://${bucket}/out`,
+        s3: s3Settings,
+        splitBytes: 32 * 1024 * 1024,
+      },
+      { threads: 2 },
+    );
+    assert.equal(metrics.rejected, 2);
+    const written = await listFiles(`s3://${bucket}/out`, s3Settings);
+    assert.ok(
+      written.every((file) => !file.uri.includes("page=Old")),
+      "the previous output is gone",
+    );
+    const large = written.filter((file) => file.size > 5 * 1024 * 1024);
+    assert.ok(large.length > 0, "some files are over 5 MiB");
+    const { mkdtemp, rm, readdir } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const folder = await mkdtemp(join(tmpdir(), "sluice-s3-copy-"));
+    try {
+      await downloadPrefix(bucket, "out", folder);
+      const rows = await query(
+        `SELECT page, count(*) AS n, min(ts) AS first FROM read_parquet(${literal(`${folder}/events/**/*.parquet`)}, hive_partitioning = true) GROUP BY page ORDER BY page`,
+      );
+      assert.deepEqual(
+        rows.map((row) => [row.page, Number(row.n), Number(row.first)]),
+        [
+          ["Home", 12_000, 0],
+          ["Logout", 12_000, 2],
+          ["NextSong", 12_000, 1],
+        ],
+      );
+      const rejectedFiles = await listFiles(`s3://${bucket}/out/_rejected/*.jsonl`, s3Settings);
+      const rejectedText = (
+        await Promise.all(
+          rejectedFiles.map(async (file) => (await collectBytes(readBytes(file.uri, s3Settings))).toString()),
+        )
+      ).join("");
+      const rejected = rejectedText
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { text: string; source: string; reason: string; offset: number })
+        .sort((a, b) => a.text.localeCompare(b.text));
+      assert.deepEqual(
+        rejected.map((record) => [record.text, record.source, record.reason.split(" (")[0]]),
+        [
+          [
+            '{"ts":"late","page":"Home"}',
+            `s3://${bucket}/in/2018/events-2.json`,
+            `'ts' is "late", expected an integer`,
+          ],
+          ["{broken", `s3://${bucket}/in/2018/events-2.json`, "not valid JSON"],
+        ],
+      );
+      assert.ok((await readdir(folder)).includes("events"));
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it("a staged multipart upload stays invisible until completed, in parts of 5 MiB, and completes twice safely", async () => {
+    const bucket = await freshBucket("multipart");
+    const body = Buffer.alloc(12 * 1024 * 1024 + 123);
+    for (let index = 0; index < body.length; index++) body[index] = (index * 31 + (index >> 10)) & 255;
+    const upload = new StagedMultipartUpload(s3Settings, bucket, "big/object.bin");
+    for (let start = 0; start < body.length; start += 1_000_000)
+      await upload.write(body.subarray(start, start + 1_000_000));
+    const staged = await upload.stage();
+    assert.equal(staged.parts.length, 3);
+    assert.deepEqual(await listFiles(`s3://${bucket}/big`, s3Settings), [], "not visible before the commit");
+    await completeUpload(s3Settings, bucket, staged);
+    await completeUpload(s3Settings, bucket, staged);
+    assert.deepEqual(await collectBytes(readBytes(`s3://${bucket}/big/object.bin`, s3Settings)), body);
+  });
+
+  it("fails with a one-line message naming a bucket that does not exist", async () => {
+    const { Pipeline } = await import("../src/index.js");
+    const p = new Pipeline();
+    const records = p.read(jsonLines("s3://no-such-bucket-here/x/*.json", { s3: s3Settings })).collect();
+    await assert.rejects(runDirect(p, { records }), (error: Error) => {
+      assert.match(
+        error.message,
+        /cannot list s3:\/\/no-such-bucket-here\/x\/\*\.json: s3:\/\/no-such-bucket-here\/x: the bucket 'no-such-bucket-here' does not exist/,
+      );
+      assert.ok(!error.message.includes("\n"));
+      return true;
+    });
+  });
+});
