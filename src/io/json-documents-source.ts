@@ -14,6 +14,8 @@ export interface JsonDocumentsOptions {
   readonly streamAboveBytes?: number;
   /** Files per split; many small documents share a task. Default 256. */
   readonly filesPerSplit?: number;
+  /** Adds the file's path or S3 URI to each record under this name (for rules such as "the first file wins"). */
+  readonly originField?: string;
 }
 
 type FileRef = [uri: string, size: number];
@@ -68,7 +70,12 @@ export class JsonDocumentsSource<T> implements Source<T> {
         context.reject({ text: text.slice(0, REJECTED_TEXT_LIMIT), source: uri, offset: 0, reason: problem });
         return;
       }
-      records.push(value as T);
+      const originField = this.options.originField;
+      const record =
+        originField && typeof value === "object" && value !== null && !Array.isArray(value)
+          ? { ...(value as Record<string, unknown>), [originField]: uri }
+          : value;
+      records.push(record as T);
       origins.push(origin);
     };
 

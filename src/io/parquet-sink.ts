@@ -15,6 +15,11 @@ export interface ParquetTableOptions {
   /** A file is closed and another begun past this many rows; default unlimited. */
   readonly maxRowsPerFile?: number;
   /**
+   * Rows a task holds back, grouped by partition, before writing them out partition by partition;
+   * rows of many partitions arriving interleaved then still make one file per partition. Default 50,000.
+   */
+  readonly maxBufferedRows?: number;
+  /**
    * Files a task keeps open at once. Past it, the least recently written file is closed (a later
    * row of its partition starts a new file), so ten thousand partitions never mean ten thousand
    * open writers. Default 64.
@@ -82,6 +87,8 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
 
 class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter<T> {
   private readonly open = new Map<string, OpenFile>();
+  private readonly buffered = new Map<string, T[]>();
+  private bufferedRows = 0;
   private readonly written: WrittenFile[] = [];
   private readonly parquetSchema: InstanceType<typeof parquet.ParquetSchema>;
   private fileCount = 0;
@@ -135,23 +142,44 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
 
   async write(records: readonly T[]): Promise<void> {
     const partitionBy = this.table.options.partitionBy ?? [];
-    const maxRows = this.table.options.maxRowsPerFile ?? Number.POSITIVE_INFINITY;
     for (const record of records) {
       const partition = partitionBy.length > 0 ? partitionPath(record, partitionBy) : "";
-      const file = await this.fileFor(partition);
-      // Columns not in the file schema (the partition columns) are ignored by the writer.
-      await file.writer.appendRow(record);
-      file.rows++;
-      if (file.rows >= maxRows) await this.closeFile(partition);
+      let rows = this.buffered.get(partition);
+      if (!rows) {
+        rows = [];
+        this.buffered.set(partition, rows);
+      }
+      rows.push(record);
     }
+    this.bufferedRows += records.length;
+    if (this.bufferedRows >= (this.table.options.maxBufferedRows ?? 50_000)) await this.flush();
+  }
+
+  /** Writes the held-back rows, one partition after the other, in partition order. */
+  private async flush(): Promise<void> {
+    const maxRows = this.table.options.maxRowsPerFile ?? Number.POSITIVE_INFINITY;
+    const partitions = [...this.buffered.keys()].sort();
+    for (const partition of partitions) {
+      for (const record of this.buffered.get(partition)!) {
+        const file = await this.fileFor(partition);
+        // Columns not in the file schema (the partition columns) are ignored by the writer.
+        await file.writer.appendRow(record);
+        file.rows++;
+        if (file.rows >= maxRows) await this.closeFile(partition);
+      }
+    }
+    this.buffered.clear();
+    this.bufferedRows = 0;
   }
 
   async close(): Promise<JsonValue> {
+    await this.flush();
     for (const partition of [...this.open.keys()]) await this.closeFile(partition);
     return this.written as unknown as JsonValue;
   }
 
   async abort(): Promise<void> {
+    this.buffered.clear();
     for (const file of this.open.values()) await file.staged.abort();
     this.open.clear();
   }

@@ -1,0 +1,465 @@
+/**
+ * Generates Sparkify input in the real layout and schema: one JSON document per song under
+ * `song_data/A/B/C/TR....json`, one JSON-lines file of events per day under `log_data/YYYY/MM/`.
+ * Deterministic for a seed, streamed (events are written as they are made, a day at a time), and
+ * realistic where it matters to the ETL: Zipf-like song popularity, interleaved sessions with
+ * itemInSession counting up, about 80% NextSong pages, logged-out events with userId "", users who
+ * change level, years of 0, null coordinates, empty locations, non-ASCII and double-encoded text,
+ * quoted user agents with escaped slashes, registration written as a float, a few events that
+ * share a ts, songs that appear in two files, and a chosen share of plays that match a song.
+ */
+import { createWriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { once } from "node:events";
+import { childOf, parseLocation } from "../io/location.js";
+import { completeUpload, putText, type S3Settings, StagedMultipartUpload } from "../io/s3.js";
+
+export interface GeneratorOptions {
+  readonly songs: number;
+  readonly events: number;
+  /** Local folder or `s3://bucket/prefix`. */
+  readonly output: string;
+  readonly seed?: number;
+  /** First day of the logs, `YYYY-MM-DD` (UTC); default 2018-11-01. */
+  readonly startDate?: string;
+  /** Days of logs; default 30. */
+  readonly days?: number;
+  /** Share of NextSong plays whose title and artist match a generated song; default 0.25. */
+  readonly matchShare?: number;
+  readonly s3?: S3Settings;
+}
+
+export interface GeneratorSummary {
+  readonly songFiles: number;
+  readonly logFiles: number;
+  readonly events: number;
+  readonly bytes: number;
+}
+
+/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
+function randomGenerator(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = state;
+    value = Math.imul(value ^ (value >>> 15), value | 1);
+    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const WORDS = [
+  "love",
+  "night",
+  "fire",
+  "heart",
+  "dream",
+  "road",
+  "rain",
+  "blue",
+  "gold",
+  "city",
+  "river",
+  "light",
+  "home",
+  "wild",
+  "song",
+  "dance",
+  "storm",
+  "moon",
+  "sun",
+  "sky",
+  "soul",
+  "time",
+  "ghost",
+  "echo",
+  "world",
+  "paper",
+  "glass",
+  "summer",
+];
+const ACCENTED = [
+  "Café",
+  "Señor",
+  "Größe",
+  "Déjà",
+  "Niño",
+  "Ångström",
+  "Björk",
+  "Beyoncé",
+  "Sigur Rós",
+  "Mötley",
+  "東京",
+  "Zoë",
+];
+const FIRST_NAMES = [
+  "Walter",
+  "Kaylee",
+  "Ryan",
+  "Sylvie",
+  "Jacob",
+  "Lily",
+  "Chloe",
+  "Aleena",
+  "Tegan",
+  "Mohammad",
+  "Jayden",
+  "Zoé",
+];
+const LAST_NAMES = [
+  "Frye",
+  "Summers",
+  "Smith",
+  "Cruz",
+  "Klein",
+  "Koch",
+  "Cuevas",
+  "Kirby",
+  "Levine",
+  "Rodriguez",
+  "Fox",
+  "Núñez",
+];
+const PLACES = [
+  "San Francisco-Oakland-Hayward, CA",
+  "Phoenix-Mesa-Scottsdale, AZ",
+  "Atlanta-Sandy Springs-Roswell, GA",
+  "New York-Newark-Jersey City, NY-NJ-PA",
+  "Chicago-Naperville-Elgin, IL-IN-WI",
+  "Lansing-East Lansing, MI",
+];
+const AGENTS = [
+  '"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Safari/537.36"',
+  '"Mozilla/5.0 (Windows NT 6.1; WOW64; rv:31.0) Gecko/20100101 Firefox/31.0"',
+  "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.2; WOW64; Trident/6.0)",
+  '"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Ubuntu Chromium/36.0.1985.125 Chrome/36.0.1985.125 Safari/537.36"',
+];
+const OTHER_PAGES: [string, number][] = [
+  ["Home", 806],
+  ["Login", 92],
+  ["Logout", 90],
+  ["Downgrade", 60],
+  ["Settings", 56],
+  ["Help", 47],
+  ["About", 36],
+  ["Upgrade", 21],
+  ["Save Settings", 10],
+  ["Error", 9],
+  ["Submit Upgrade", 8],
+  ["Submit Downgrade", 1],
+];
+const LOGGED_OUT_PAGES = ["Login", "Home", "About", "Help"];
+
+/** Text as the logs store it when it went through a wrong decoding twice: "Beyoncé" -> "BeyoncÃ\u0083Â©". */
+function doubleEncode(text: string): string {
+  const once = Buffer.from(Buffer.from(text, "utf8").toString("latin1"), "utf8").toString("latin1");
+  return Buffer.from(once, "utf8").toString("latin1");
+}
+
+interface Song {
+  readonly num_songs: number;
+  readonly artist_id: string;
+  readonly artist_latitude: number | null;
+  readonly artist_longitude: number | null;
+  readonly artist_location: string;
+  readonly artist_name: string;
+  readonly song_id: string;
+  readonly title: string;
+  readonly duration: number;
+  readonly year: number;
+}
+
+interface User {
+  readonly id: string;
+  readonly firstName: string;
+  readonly lastName: string;
+  readonly gender: string;
+  readonly location: string;
+  readonly userAgent: string;
+  readonly registration: number;
+  level: "free" | "paid";
+}
+
+/** Writes files to a local folder or an S3 prefix, streaming. */
+interface FileWriter {
+  write(chunk: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function openFile(output: string, relativePath: string, s3: S3Settings): Promise<FileWriter> {
+  const location = childOf(parseLocation(output), relativePath);
+  if (location.kind === "local") {
+    await mkdir(dirname(location.path), { recursive: true });
+    const stream = createWriteStream(location.path);
+    return {
+      async write(chunk) {
+        if (!stream.write(chunk)) await once(stream, "drain");
+      },
+      async close() {
+        stream.end();
+        await once(stream, "finish");
+      },
+    };
+  }
+  const upload = new StagedMultipartUpload(s3, location.bucket, location.key);
+  return {
+    write: (chunk) => upload.write(Buffer.from(chunk)),
+    async close() {
+      await completeUpload(s3, location.bucket, await upload.stage());
+    },
+  };
+}
+
+async function writeSmallFile(
+  output: string,
+  relativePath: string,
+  text: string,
+  s3: S3Settings,
+): Promise<void> {
+  const location = childOf(parseLocation(output), relativePath);
+  if (location.kind === "s3") {
+    await putText(s3, location.bucket, location.key, text);
+    return;
+  }
+  await mkdir(dirname(location.path), { recursive: true });
+  const { writeFile } = await import("node:fs/promises");
+  await writeFile(location.path, text);
+}
+
+export async function generateSparkifyInput(options: GeneratorOptions): Promise<GeneratorSummary> {
+  const random = randomGenerator(options.seed ?? 42);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const code = (length: number, alphabet = ALPHANUMERIC) => {
+    let text = "";
+    for (let index = 0; index < length; index++) text += alphabet[Math.floor(random() * alphabet.length)];
+    return text;
+  };
+  const s3 = options.s3 ?? {};
+  let bytes = 0;
+
+  // Artists: about one for every 1.4 songs, some with several songs.
+  const artistCount = Math.max(1, Math.round(options.songs / 1.4));
+  const artists = Array.from({ length: artistCount }, (_, index) => {
+    const hasCoordinates = random() < 0.45;
+    const name =
+      random() < 0.1
+        ? `${pick(ACCENTED)} ${pick(WORDS)}`
+        : random() < 0.05
+          ? `${pick(FIRST_NAMES)} ${pick(LAST_NAMES)} (Featuring ${pick(FIRST_NAMES)} & ${pick(LAST_NAMES)})`
+          : `${pick(FIRST_NAMES)} ${pick(LAST_NAMES)} ${index}`;
+    return {
+      artist_id: `AR${code(16)}`,
+      artist_latitude: hasCoordinates ? Math.round((random() * 140 - 70) * 1e5) / 1e5 : null,
+      artist_longitude: hasCoordinates ? Math.round((random() * 340 - 170) * 1e5) / 1e5 : null,
+      artist_location: random() < 0.4 ? "" : pick(PLACES),
+      artist_name: name,
+    };
+  });
+
+  const songs: Song[] = [];
+  let songFiles = 0;
+  for (let index = 0; index < options.songs; index++) {
+    const artist = index < artistCount ? artists[index]! : pick(artists);
+    const titleWords = 1 + Math.floor(random() * 3);
+    let title = Array.from({ length: titleWords }, () => pick(WORDS)).join(" ");
+    title = title[0]!.toUpperCase() + title.slice(1);
+    if (random() < 0.08) title = `${pick(ACCENTED)} ${title}`;
+    if (random() < 0.05) title += " (Album Version)";
+    const duration = Math.round((30 + random() * 570) * 1e5) / 1e5;
+    const year = random() < 0.6 ? 0 : 1950 + Math.floor(random() * 60);
+    // Re-releases: the same title by the same artist under another song_id and duration, so that
+    // a play matches several songs and the nearest duration decides.
+    const original = songs.length > 0 && random() < 0.03 ? pick(songs) : undefined;
+    const song: Song = original
+      ? { ...original, song_id: `SO${code(16)}`, duration, year }
+      : { num_songs: 1, ...artist, song_id: `SO${code(16)}`, title: `${title} ${index}`, duration, year };
+    songs.push(song);
+    // A few songs are filed twice under different track ids (the ETL keeps the first path's).
+    const copies = random() < 0.01 ? 2 : 1;
+    for (let copy = 0; copy < copies; copy++) {
+      const track = `TR${code(3, LETTERS)}${code(13)}`;
+      const record = copy === 0 ? song : { ...song, duration: Math.round(song.duration * 1e5 + 100) / 1e5 };
+      const text = JSON.stringify(record);
+      bytes += Buffer.byteLength(text);
+      await writeSmallFile(
+        options.output,
+        `song_data/${track[2]}/${track[3]}/${track[4]}/${track}.json`,
+        text,
+        s3,
+      );
+      songFiles++;
+    }
+  }
+
+  // Zipf-like popularity over songs: the k-th most popular is played about 1/k^1.1 as often.
+  const cumulative = new Float64Array(Math.max(1, songs.length));
+  let total = 0;
+  for (let rank = 0; rank < songs.length; rank++) {
+    total += 1 / (rank + 1) ** 1.1;
+    cumulative[rank] = total;
+  }
+  const popularSong = (): Song => {
+    const target = random() * total;
+    let low = 0;
+    let high = songs.length - 1;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (cumulative[middle]! < target) low = middle + 1;
+      else high = middle;
+    }
+    return songs[low]!;
+  };
+
+  const userCount = Math.max(8, Math.round(options.events / 85));
+  const users: User[] = Array.from({ length: userCount }, (_, index) => ({
+    id: String(index + 2),
+    firstName: pick(FIRST_NAMES),
+    lastName: pick(LAST_NAMES),
+    gender: random() < 0.5 ? "F" : "M",
+    location: pick(PLACES),
+    userAgent: pick(AGENTS),
+    registration: 1_540_000_000_796 + Math.floor(random() * 5_000_000) * 1000,
+    level: random() < 0.25 ? "paid" : "free",
+  }));
+
+  const days = options.days ?? 30;
+  const start = Date.parse(`${options.startDate ?? "2018-11-01"}T00:00:00Z`);
+  if (Number.isNaN(start)) throw new Error(`--start-date must be YYYY-MM-DD, got ${options.startDate}`);
+  const matchShare = options.matchShare ?? 0.25;
+  const otherWeight = OTHER_PAGES.reduce((sum, [, weight]) => sum + weight, 0);
+  const otherPage = () => {
+    let target = random() * otherWeight;
+    for (const [page, weight] of OTHER_PAGES) {
+      target -= weight;
+      if (target < 0) return page;
+    }
+    return "Home";
+  };
+
+  interface Session {
+    readonly id: number;
+    readonly user: User | undefined;
+    item: number;
+    remaining: number;
+  }
+  let nextSessionId = 3;
+  const newSession = (): Session => ({
+    id: nextSessionId++,
+    user: random() < 0.035 ? undefined : pick(users),
+    item: 0,
+    remaining: 1 + Math.floor(random() * 60),
+  });
+
+  let written = 0;
+  let logFiles = 0;
+  for (let day = 0; day < days; day++) {
+    const eventsToday =
+      Math.floor((options.events * (day + 1)) / days) - Math.floor((options.events * day) / days);
+    if (eventsToday === 0) continue;
+    const dayStart = start + day * 86_400_000;
+    const date = new Date(dayStart).toISOString().slice(0, 10);
+    const file = await openFile(
+      options.output,
+      `log_data/${date.slice(0, 4)}/${date.slice(5, 7)}/${date}-events.json`,
+      s3,
+    );
+    logFiles++;
+    const active = Array.from({ length: 12 }, newSession);
+    const step = 86_000_000 / eventsToday;
+    let ts = dayStart + 796 + Math.floor(random() * 1000) * 1000;
+    let buffer = "";
+    for (let index = 0; index < eventsToday; index++) {
+      const slot = Math.floor(random() * active.length);
+      const session = active[slot]!;
+      const user = session.user;
+      let line: string;
+      if (!user) {
+        line = JSON.stringify({
+          artist: null,
+          auth: "Logged Out",
+          firstName: null,
+          gender: null,
+          itemInSession: session.item,
+          lastName: null,
+          length: null,
+          level: "free",
+          location: null,
+          method: "GET",
+          page: pick(LOGGED_OUT_PAGES),
+          registration: null,
+          sessionId: session.id,
+          song: null,
+          status: 200,
+          ts,
+          userAgent: null,
+          userId: "",
+        });
+      } else {
+        const isPlay = random() < 0.82;
+        let page = isPlay ? "NextSong" : otherPage();
+        if (page === "Submit Upgrade" && user.level === "free") user.level = "paid";
+        else if (page === "Submit Downgrade" && user.level === "paid") user.level = "free";
+        else if (page === "Submit Upgrade" || page === "Submit Downgrade") page = "Settings";
+        let artist: string | null = null;
+        let song: string | null = null;
+        let length: number | null = null;
+        if (page === "NextSong") {
+          const played = popularSong();
+          if (random() < matchShare) {
+            artist = played.artist_name;
+            song = played.title;
+            length = played.duration;
+          } else {
+            // Plays of songs the song data does not hold, some with the logs' double-encoded text.
+            artist =
+              random() < 0.05
+                ? doubleEncode(`${pick(ACCENTED)} ${pick(LAST_NAMES)}`)
+                : `${pick(LAST_NAMES)} ${pick(WORDS)}`;
+            song = `${pick(WORDS)} ${pick(WORDS)}`;
+            length = Math.round((60 + random() * 400) * 1e5) / 1e5;
+          }
+        }
+        line = JSON.stringify({
+          artist,
+          auth: "Logged In",
+          firstName: user.firstName,
+          gender: user.gender,
+          itemInSession: session.item,
+          lastName: user.lastName,
+          length,
+          level: user.level,
+          location: user.location,
+          method: page === "NextSong" ? "PUT" : "GET",
+          page,
+          registration: user.registration,
+          sessionId: session.id,
+          song,
+          status: page === "Error" ? 404 : page === "Logout" ? 307 : 200,
+          ts,
+          userAgent: user.userAgent,
+          userId: user.id,
+        })
+          .replace(`"registration":${user.registration},`, `"registration":${user.registration}.0,`)
+          .replaceAll("/", "\\/");
+      }
+      buffer += index === 0 ? line : `\n${line}`;
+      session.item++;
+      if (--session.remaining <= 0) active[slot] = newSession();
+      // Now and then two events share a millisecond, as in the real logs.
+      if (random() >= 0.002) ts += Math.max(1, Math.round(step * (0.5 + random())));
+      if (buffer.length > 1 << 20) {
+        bytes += Buffer.byteLength(buffer);
+        await file.write(buffer);
+        buffer = "";
+      }
+    }
+    bytes += Buffer.byteLength(buffer);
+    await file.write(buffer);
+    await file.close();
+    written += eventsToday;
+  }
+  return { songFiles, logFiles, events: written, bytes };
+}

@@ -1,0 +1,240 @@
+/**
+ * The Sparkify data-lake ETL as a sluice pipeline: song documents and event logs in, the five
+ * star-schema tables out, as Hive-partitioned Parquet committed together.
+ *
+ * @example
+ * import { sparkify } from "sluice/pipelines/sparkify";
+ * const result = await sparkify({ input: "s3://bucket/raw", output: "s3://bucket/lake", mode: "overwrite" }, { threads: 4 });
+ */
+import {
+  definePipeline,
+  maxBy,
+  minBy,
+  type PCollection,
+  type RejectLimit,
+  type RunOptions,
+  type RunResult,
+} from "../core/index.js";
+import {
+  type CommittedTable,
+  type Compression,
+  jsonDocuments,
+  jsonLines,
+  Lake,
+  type ParquetTableOptions,
+  type S3Settings,
+  type WriteMode,
+} from "../io/index.js";
+import {
+  bestMatch,
+  comparePlaysWithinTs,
+  isPlay,
+  matchKey,
+  playRank,
+  songplayId,
+  timeParts,
+  unquoteUserAgent,
+} from "./sparkify-rules.js";
+import {
+  type ArtistRow,
+  artistsSchema,
+  type EventInput,
+  eventInputSchema,
+  type SongInput,
+  type SongplayRow,
+  songInputSchema,
+  songplaysSchema,
+  songsSchema,
+  timeSchema,
+  type UserRow,
+  usersSchema,
+} from "./sparkify-schemas.js";
+
+export interface SparkifyOptions {
+  /** Folder or `s3://bucket/prefix` holding `song_data/` and `log_data/`. */
+  readonly input: string;
+  /** Folder or `s3://bucket/prefix` that receives the five tables and `_rejected/`. */
+  readonly output: string;
+  /** Default `error-if-exists`. */
+  readonly mode?: WriteMode;
+  readonly s3?: S3Settings;
+  /** Default 1% of the records read. */
+  readonly maxRejected?: RejectLimit;
+  readonly compression?: Compression;
+  readonly rowGroupSize?: number;
+  readonly maxRowsPerFile?: number;
+}
+
+function joinUri(base: string, relative: string): string {
+  return `${base.replace(/\/+$/, "")}/${relative}`;
+}
+
+/** Songs, one per song_id: the record from the first file in path order. */
+export function uniqueSongs(records: PCollection<SongInput>): PCollection<SongInput> {
+  return records
+    .keyBy((song) => song.song_id, "key songs by song_id")
+    .combinePerKey(
+      minBy<SongInput>((song) => song._file),
+      "first file per song_id",
+    )
+    .map(([, song]) => song, "unique songs");
+}
+
+/** Artists, one per artist_id, all five values from the record of the artist's smallest song_id. */
+export function artistsOf(songs: PCollection<SongInput>): PCollection<ArtistRow> {
+  return songs
+    .keyBy((song) => song.artist_id, "key songs by artist_id")
+    .combinePerKey(
+      minBy<SongInput>((song) => song.song_id),
+      "smallest song_id per artist",
+    )
+    .map(
+      ([, song]): ArtistRow => ({
+        artist_id: song.artist_id,
+        name: song.artist_name,
+        location: song.artist_location,
+        latitude: song.artist_latitude,
+        longitude: song.artist_longitude,
+      }),
+      "artist rows",
+    );
+}
+
+/** Users, one per user_id, from each user's latest play. */
+export function usersOf(plays: PCollection<EventInput>): PCollection<UserRow> {
+  return plays
+    .keyBy((event) => event.userId as string, "key plays by userId")
+    .combinePerKey(maxBy<EventInput>(playRank), "latest play per user")
+    .map(
+      ([userId, event]): UserRow => ({
+        user_id: userId,
+        first_name: event.firstName,
+        last_name: event.lastName,
+        gender: event.gender,
+        level: event.level,
+      }),
+      "user rows",
+    );
+}
+
+/** A play with its songplay_id, before the song is looked up. */
+interface NumberedPlay {
+  readonly id: number;
+  readonly event: EventInput;
+}
+
+/** Groups plays by ts: each group gives one time row, and numbers its plays for songplay_id. */
+export function playsByTs(plays: PCollection<EventInput>): PCollection<[number, EventInput[]]> {
+  return plays.keyBy((event) => event.ts, "key plays by ts").groupByKey({ name: "plays by ts" });
+}
+
+export function numberPlays(byTs: PCollection<[number, EventInput[]]>): PCollection<NumberedPlay> {
+  return byTs.flatMap(
+    ([ts, events]) =>
+      [...events].sort(comparePlaysWithinTs).map((event, rank) => ({ id: songplayId(ts, rank), event })),
+    "number plays",
+  );
+}
+
+/** Songplays: each play with the song (and its artist) matching its title and artist name, if any. */
+export function songplaysOf(
+  numbered: PCollection<NumberedPlay>,
+  songs: PCollection<SongInput>,
+): PCollection<SongplayRow> {
+  const playsByMatchKey = numbered.keyBy(
+    (play) => matchKey(play.event.song, play.event.artist),
+    "key plays by song",
+  );
+  const songsByMatchKey = songs.keyBy((song) => matchKey(song.title, song.artist_name), "key songs by title");
+  return playsByMatchKey.coGroupByKey([songsByMatchKey] as const, { name: "match plays to songs" }).flatMap(
+    ([, [plays, candidates]]) =>
+      plays.map((play): SongplayRow => {
+        const event = play.event;
+        const song = bestMatch(event.length, candidates);
+        const time = timeParts(event.ts);
+        return {
+          songplay_id: play.id,
+          start_time: event.ts,
+          user_id: event.userId as string,
+          level: event.level,
+          song_id: song?.song_id ?? null,
+          artist_id: song?.artist_id ?? null,
+          session_id: event.sessionId,
+          location: event.location,
+          user_agent: unquoteUserAgent(event.userAgent),
+          year: time.year,
+          month: time.month,
+        };
+      }),
+    "songplay rows",
+  );
+}
+
+export const sparkifyPipeline = definePipeline(
+  { module: import.meta.url, name: "sparkify" },
+  (p, options: SparkifyOptions) => {
+    const s3 = options.s3 ?? {};
+    const lake = new Lake(options.output, { mode: options.mode ?? "error-if-exists", s3 });
+    p.rejectInto({ sink: lake.rejected(), limit: options.maxRejected ?? { percent: 1 } });
+    const parquet: ParquetTableOptions = {
+      compression: options.compression ?? "snappy",
+      ...(options.rowGroupSize ? { rowGroupSize: options.rowGroupSize } : {}),
+      ...(options.maxRowsPerFile ? { maxRowsPerFile: options.maxRowsPerFile } : {}),
+    };
+
+    const songRecords = p.read(
+      jsonDocuments<SongInput>(joinUri(options.input, "song_data/**/*.json"), {
+        schema: songInputSchema,
+        s3,
+        originField: "_file",
+      }),
+      "read song_data",
+    );
+    const events = p.read(
+      jsonLines(joinUri(options.input, "log_data/**/*.json"), { schema: eventInputSchema, s3 }),
+      "read log_data",
+    );
+
+    const songs = uniqueSongs(songRecords);
+    songs
+      .map(
+        (song) => ({
+          song_id: song.song_id,
+          title: song.title,
+          artist_id: song.artist_id,
+          year: song.year,
+          duration: song.duration,
+        }),
+        "song rows",
+      )
+      .write(lake.parquet("songs", songsSchema, { ...parquet, partitionBy: ["year", "artist_id"] }));
+    artistsOf(songs).write(lake.parquet("artists", artistsSchema, parquet));
+
+    const plays = events.filter(isPlay, "NextSong plays");
+    usersOf(plays).write(lake.parquet("users", usersSchema, parquet));
+    const byTs = playsByTs(plays);
+    byTs
+      .map(([ts]) => timeParts(ts), "time rows")
+      .write(lake.parquet("time", timeSchema, { ...parquet, partitionBy: ["year", "month"] }));
+    songplaysOf(numberPlays(byTs), songs).write(
+      lake.parquet("songplays", songplaysSchema, { ...parquet, partitionBy: ["year", "month"] }),
+    );
+    return { lake };
+  },
+);
+
+export interface SparkifyResult {
+  readonly runId: string;
+  readonly metrics: RunResult<unknown>["metrics"];
+  /** Rows, files, partitions and bytes of each table the run committed. */
+  readonly tables: ReadonlyMap<string, CommittedTable>;
+}
+
+/** Runs the Sparkify ETL. */
+export async function sparkify(
+  options: SparkifyOptions,
+  runOptions: RunOptions = {},
+): Promise<SparkifyResult> {
+  const result = await sparkifyPipeline.run(options, runOptions);
+  return { runId: result.runId, metrics: result.metrics, tables: result.outputs.lake.committer.committed };
+}

@@ -1,0 +1,86 @@
+/** The Sparkify table rules that are plain functions of records (the analytics team's reading). */
+import { compareValues } from "../core/index.js";
+import type { EventInput, SongInput, TimeRow } from "./sparkify-schemas.js";
+
+/** Calendar parts of an instant, in UTC; ISO week and ISO weekday (Monday 1 ... Sunday 7). */
+export function timeParts(ts: number): TimeRow {
+  const date = new Date(ts);
+  const weekday = ((date.getUTCDay() + 6) % 7) + 1;
+  // The ISO week is the week of its Thursday; `year` stays the calendar year.
+  const thursday = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 4 - weekday);
+  const thursdayYearStart = Date.UTC(new Date(thursday).getUTCFullYear(), 0, 1);
+  const week = Math.floor((thursday - thursdayYearStart) / 86_400_000 / 7) + 1;
+  return {
+    start_time: ts,
+    hour: date.getUTCHours(),
+    day: date.getUTCDate(),
+    week,
+    month: date.getUTCMonth() + 1,
+    year: date.getUTCFullYear(),
+    weekday,
+  };
+}
+
+/** The logs wrap user agents in a pair of `"`; the table holds the agent without them. */
+export function unquoteUserAgent(userAgent: string | null): string | null {
+  if (userAgent !== null && userAgent.length >= 2 && userAgent.startsWith('"') && userAgent.endsWith('"')) {
+    return userAgent.slice(1, -1);
+  }
+  return userAgent;
+}
+
+/** Events that make songplays, users and time: NextSong pages of a known user. */
+export function isPlay(event: EventInput): boolean {
+  return event.page === "NextSong" && event.userId !== null && event.userId !== "";
+}
+
+/** A user's latest play: by ts, then the larger sessionId, then the larger itemInSession. */
+export function playRank(event: EventInput): unknown[] {
+  return [event.ts, event.sessionId, event.itemInSession];
+}
+
+/** The order that numbers plays sharing a millisecond: userId, sessionId, itemInSession, then the whole event. */
+export function comparePlaysWithinTs(left: EventInput, right: EventInput): number {
+  return (
+    compareValues(left.userId, right.userId) ||
+    compareValues(left.sessionId, right.sessionId) ||
+    compareValues(left.itemInSession, right.itemInSession) ||
+    compareValues(left, right)
+  );
+}
+
+/**
+ * songplay_id: `ts * 2048 + n`, where n numbers the plays of that millisecond in the order above.
+ * Unique, ordered as (ts, userId, sessionId, itemInSession), the same on every run and thread
+ * count (it depends on the events alone), and a safe integer until the year 2109.
+ */
+export const PLAYS_PER_MILLISECOND = 2048;
+
+export function songplayId(ts: number, rankWithinTs: number): number {
+  if (rankWithinTs >= PLAYS_PER_MILLISECOND) {
+    throw new Error(
+      `more than ${PLAYS_PER_MILLISECOND} plays share ts ${ts}; songplay_id cannot number them`,
+    );
+  }
+  return ts * PLAYS_PER_MILLISECOND + rankWithinTs;
+}
+
+/** The join key of a play and of a song: title and artist name, exactly as written. */
+export function matchKey(title: string | null, artistName: string | null): string {
+  return JSON.stringify([title, artistName]);
+}
+
+/** Of the songs matching a play, the one whose duration is nearest its length, then the smallest song_id. */
+export function bestMatch(length: number | null, candidates: readonly SongInput[]): SongInput | undefined {
+  let best: SongInput | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const song of candidates) {
+    const distance =
+      length === null || song.duration === null ? Number.POSITIVE_INFINITY : Math.abs(song.duration - length);
+    if (!best || distance < bestDistance || (distance === bestDistance && song.song_id < best.song_id)) {
+      best = song;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
