@@ -99,7 +99,11 @@ export class LakeCommitter implements JobCommitter {
   async setup(runId: string): Promise<void> {
     await this.recover();
     if (this.mode === "error-if-exists") {
-      for (const table of [...this.tables].sort()) {
+      // Data tables first, bookkeeping ones (`_rejected`) last: the message names what matters.
+      const tables = [...this.tables].sort(
+        (a, b) => Number(a.startsWith("_")) - Number(b.startsWith("_")) || (a < b ? -1 : 1),
+      );
+      for (const table of tables) {
         if (await this.tableExists(table)) {
           throw new SluiceError(
             `the output table '${table}' already exists at ${formatLocation(childOf(this.root, table))}; choose another output or use --mode overwrite`,

@@ -10,7 +10,7 @@
  */
 import { createWriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { once } from "node:events";
 import { childOf, parseLocation } from "../io/location.js";
 import { completeUpload, putText, type S3Settings, StagedMultipartUpload } from "../io/s3.js";

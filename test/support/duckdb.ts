@@ -2,11 +2,20 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 
 export async function query(sql: string): Promise<Record<string, unknown>[]> {
+  return (await queries([sql]))[0]!;
+}
+
+/** Runs statements in one in-memory database; returns each one's rows. */
+export async function queries(statements: readonly string[]): Promise<Record<string, unknown>[][]> {
   const instance = await DuckDBInstance.create(":memory:");
   const connection = await instance.connect();
   try {
-    const reader = await connection.runAndReadAll(sql);
-    return reader.getRowObjectsJS() as Record<string, unknown>[];
+    const results: Record<string, unknown>[][] = [];
+    for (const sql of statements) {
+      const reader = await connection.runAndReadAll(sql);
+      results.push(reader.getRowObjectsJS() as Record<string, unknown>[]);
+    }
+    return results;
   } finally {
     connection.closeSync();
     instance.closeSync();

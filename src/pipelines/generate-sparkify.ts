@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+/** `npm run generate -- --songs N --events M --output URI [--seed S]`: Sparkify input of any size. */
+import { parseArgs } from "node:util";
+import { messageOf } from "../core/index.js";
+import { parseLocation } from "../io/index.js";
+import { formatBytes, formatCount, positiveInteger, UsageError } from "./cli-support.js";
+import { generateSparkifyInput } from "./sparkify-generator.js";
+
+const USAGE = `Usage: npm run generate -- --songs N --events M --output URI [options]
+
+Writes Sparkify input in the real layout: song_data/A/B/C/TR....json and
+log_data/YYYY/MM/YYYY-MM-DD-events.json, to a folder or s3://bucket/prefix.
+
+  --songs N            song documents (required)
+  --events M           log events (required)
+  --output URI         folder or s3://bucket/prefix (required)
+  --seed S             the same seed gives the same data (default 42)
+  --start-date DATE    first log day, YYYY-MM-DD (default 2018-11-01)
+  --days D             days of logs (default 30)
+  --match-share F      share of plays that match a song, 0 to 1 (default 0.25)
+  --s3-endpoint URL    an S3-compatible endpoint
+  --s3-path-style      path-style S3 addressing
+  --help
+`;
+
+const OPTIONS = {
+  songs: { type: "string" },
+  events: { type: "string" },
+  output: { type: "string" },
+  seed: { type: "string" },
+  "start-date": { type: "string" },
+  days: { type: "string" },
+  "match-share": { type: "string" },
+  "s3-endpoint": { type: "string" },
+  "s3-path-style": { type: "boolean" },
+  help: { type: "boolean" },
+} as const;
+
+function parseOptions() {
+  try {
+    return parseArgs({ options: OPTIONS, strict: true }).values;
+  } catch (error) {
+    throw new UsageError(messageOf(error));
+  }
+}
+
+async function main(): Promise<void> {
+  const values = parseOptions();
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const songs = positiveInteger("songs", values.songs);
+  const events = positiveInteger("events", values.events);
+  if (songs === undefined || events === undefined || values.output === undefined) {
+    throw new UsageError("--songs, --events and --output are required");
+  }
+  try {
+    parseLocation(values.output);
+  } catch (error) {
+    throw new UsageError(`--output: ${messageOf(error)}`);
+  }
+  const matchShare = values["match-share"] === undefined ? undefined : Number(values["match-share"]);
+  if (matchShare !== undefined && !(matchShare >= 0 && matchShare <= 1)) {
+    throw new UsageError(`--match-share must be between 0 and 1, got '${values["match-share"]}'`);
+  }
+  const seed = values.seed === undefined ? undefined : Number(values.seed);
+  if (seed !== undefined && !Number.isInteger(seed))
+    throw new UsageError(`--seed must be an integer, got '${values.seed}'`);
+  const started = performance.now();
+  const summary = await generateSparkifyInput({
+    songs,
+    events,
+    output: values.output,
+    ...(seed !== undefined ? { seed } : {}),
+    ...(values["start-date"] ? { startDate: values["start-date"] } : {}),
+    ...(values.days ? { days: positiveInteger("days", values.days) } : {}),
+    ...(matchShare !== undefined ? { matchShare } : {}),
+    s3: {
+      ...(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"] } : {}),
+      ...(values["s3-path-style"] ? { forcePathStyle: true } : {}),
+    },
+  });
+  const seconds = (performance.now() - started) / 1000;
+  process.stdout.write(
+    `wrote ${formatCount(summary.songFiles)} song files and ${formatCount(summary.events)} events in ${summary.logFiles} log files (${formatBytes(summary.bytes)}) to ${values.output} in ${seconds.toFixed(1)} s (${(summary.bytes / 1e6 / seconds).toFixed(1)} MB/s)\n`,
+  );
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`generate: ${error.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  process.stderr.write(`generate: error: ${messageOf(error).split("\n")[0]}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,302 @@
+#!/usr/bin/env node
+/**
+ * The Sparkify ETL command: `node dist/pipelines/sparkify.js --input URI --output URI [options]`.
+ * Without --input it runs on a built-in sample that it generates (no AWS, server or data needed).
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { messageOf, type RejectLimit, type RunOptions } from "../core/index.js";
+import {
+  type Compression,
+  contains,
+  formatLocation,
+  listFiles,
+  parseLocation,
+  type S3Settings,
+} from "../io/index.js";
+import {
+  formatBytes,
+  formatCount,
+  formatTable,
+  parseSize,
+  positiveInteger,
+  ProgressDisplay,
+  UsageError,
+} from "./cli-support.js";
+import { generateSparkifyInput } from "./sparkify-generator.js";
+import { type SparkifyOptions, sparkify, sparkifyPipeline } from "./sparkify-pipeline.js";
+
+const USAGE = `Usage: node dist/pipelines/sparkify.js [options]
+
+Builds the Sparkify star schema (songs, artists, users, time, songplays) as
+Hive-partitioned Parquet from song documents (song_data/) and event logs (log_data/).
+
+Input and output
+  --input URI              folder or s3://bucket/prefix holding song_data/ and log_data/
+                           (default: a built-in sample, generated on the fly)
+  --output URI             folder or s3://bucket/prefix for the tables (default: ./output)
+  --mode MODE              error-if-exists (default) or overwrite
+  --s3-endpoint URL        an S3-compatible endpoint (AWS_ENDPOINT_URL_S3 works too)
+  --s3-path-style          path-style S3 addressing, which S3-compatible servers need
+  --max-rejected N|P%      records that may be rejected, a count or a share of the
+                           records read (default 1%)
+
+Engine
+  --runner pool|direct     worker pool (default) or the one-thread reference runner
+  --threads N              worker threads (default: one per core)
+  --partitions N           partitions of each shuffle (default: 2 per thread, at least 4)
+  --memory-budget SIZE     shuffle bytes held in memory before spilling (default 512MiB)
+  --temp-dir DIR           where spill files go (default: the system's temporary folder)
+
+Parquet
+  --compression C          snappy (default), gzip or none
+  --row-group-size N       rows per row group (default 65536)
+  --max-rows-per-file N    start another file past this many rows
+
+Reporting
+  --explain                print the plan and exit
+  --summary-json FILE      also write the summary as JSON
+  --quiet                  no progress display
+  --help                   this text
+  --version                the version
+`;
+
+const OPTIONS = {
+  input: { type: "string" },
+  output: { type: "string" },
+  mode: { type: "string" },
+  runner: { type: "string" },
+  threads: { type: "string" },
+  partitions: { type: "string" },
+  "memory-budget": { type: "string" },
+  "temp-dir": { type: "string" },
+  compression: { type: "string" },
+  "row-group-size": { type: "string" },
+  "max-rows-per-file": { type: "string" },
+  "s3-endpoint": { type: "string" },
+  "s3-path-style": { type: "boolean" },
+  "max-rejected": { type: "string" },
+  explain: { type: "boolean" },
+  "summary-json": { type: "string" },
+  quiet: { type: "boolean" },
+  help: { type: "boolean" },
+  version: { type: "boolean" },
+} as const;
+
+function oneOf<T extends string>(
+  name: string,
+  text: string | undefined,
+  allowed: readonly T[],
+): T | undefined {
+  if (text === undefined) return undefined;
+  if (!allowed.includes(text as T))
+    throw new UsageError(`--${name} must be one of ${allowed.join(", ")}, got '${text}'`);
+  return text as T;
+}
+
+function parseRejectLimit(text: string | undefined): RejectLimit | undefined {
+  if (text === undefined) return undefined;
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  if (percent) return { percent: Number(percent[1]) };
+  if (/^\d+$/.test(text)) return { count: Number(text) };
+  throw new UsageError(`--max-rejected must be a count (100) or a percentage (2.5%), got '${text}'`);
+}
+
+interface Command {
+  readonly options: Omit<SparkifyOptions, "input"> & { readonly input: string | undefined };
+  readonly run: RunOptions;
+  readonly explain: boolean;
+  readonly summaryJson: string | undefined;
+  readonly quiet: boolean;
+}
+
+function parseCommand(argv: string[]): Command | "help" | "version" {
+  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>["values"];
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new UsageError(messageOf(error));
+  }
+  if (values.help) return "help";
+  if (values.version) return "version";
+  const s3: S3Settings = {
+    ...(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"] } : {}),
+    ...(values["s3-path-style"] ? { forcePathStyle: true } : {}),
+  };
+  const output = values.output ?? "./output";
+  const input = values.input;
+  for (const [name, uri] of [
+    ["input", input],
+    ["output", output],
+  ] as const) {
+    if (uri === undefined) continue;
+    try {
+      parseLocation(uri);
+    } catch (error) {
+      throw new UsageError(`--${name}: ${messageOf(error)}`);
+    }
+  }
+  if (input !== undefined) {
+    const inputLocation = parseLocation(input);
+    const outputLocation = parseLocation(output);
+    if (contains(inputLocation, outputLocation) || contains(outputLocation, inputLocation)) {
+      throw new UsageError(
+        `--output (${formatLocation(outputLocation)}) must not be the same as, inside or above --input (${formatLocation(inputLocation)})`,
+      );
+    }
+  }
+  const runner = oneOf("runner", values.runner, ["pool", "direct"] as const);
+  const threads = positiveInteger("threads", values.threads);
+  if (runner === "direct" && threads !== undefined)
+    throw new UsageError("--threads applies to the pool runner only");
+  return {
+    options: {
+      input,
+      output,
+      mode: oneOf("mode", values.mode, ["overwrite", "error-if-exists"] as const) ?? "error-if-exists",
+      s3,
+      maxRejected: parseRejectLimit(values["max-rejected"]) ?? { percent: 1 },
+      compression:
+        oneOf<Compression>("compression", values.compression, ["snappy", "gzip", "none"]) ?? "snappy",
+      ...(values["row-group-size"]
+        ? { rowGroupSize: positiveInteger("row-group-size", values["row-group-size"]) }
+        : {}),
+      ...(values["max-rows-per-file"]
+        ? { maxRowsPerFile: positiveInteger("max-rows-per-file", values["max-rows-per-file"]) }
+        : {}),
+    },
+    run: {
+      runner: runner ?? "pool",
+      ...(threads ? { threads } : {}),
+      ...(values.partitions ? { partitions: positiveInteger("partitions", values.partitions) } : {}),
+      ...(values["memory-budget"]
+        ? { memoryBudget: parseSize("memory-budget", values["memory-budget"]) }
+        : {}),
+      ...(values["temp-dir"] ? { tempDir: values["temp-dir"] } : {}),
+    },
+    explain: values.explain ?? false,
+    summaryJson: values["summary-json"],
+    quiet: values.quiet ?? false,
+  };
+}
+
+async function checkInput(input: string, s3: S3Settings): Promise<void> {
+  const [songs, logs] = await Promise.all([
+    listFiles(`${input.replace(/\/+$/, "")}/song_data/**/*.json`, s3),
+    listFiles(`${input.replace(/\/+$/, "")}/log_data/**/*.json`, s3),
+  ]);
+  if (songs.length === 0 && logs.length === 0) {
+    throw new Error(`no input found: ${input} holds no song_data/**/*.json nor log_data/**/*.json`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const command = parseCommand(argv);
+  if (command === "help") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (command === "version") {
+    const manifest = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    };
+    process.stdout.write(`sluice sparkify ${manifest.version}\n`);
+    return 0;
+  }
+  if (command.explain) {
+    process.stdout.write(
+      `${sparkifyPipeline.explain({ ...command.options, input: command.options.input ?? "(built-in sample)" }, command.run)}\n`,
+    );
+    return 0;
+  }
+
+  let sampleFolder: string | undefined;
+  const progress = new ProgressDisplay(process.stderr, command.quiet);
+  try {
+    let input = command.options.input;
+    if (input === undefined) {
+      sampleFolder = await mkdtemp(join(tmpdir(), "sluice-sparkify-sample-"));
+      const sample = await generateSparkifyInput({
+        songs: 400,
+        events: 8000,
+        output: sampleFolder,
+        seed: 2018,
+      });
+      if (!command.quiet) {
+        process.stderr.write(
+          `no --input: running on the built-in sample (${sample.songFiles} song files, ${formatCount(sample.events)} events)\n`,
+        );
+      }
+      input = sampleFolder;
+    } else {
+      await checkInput(input, command.options.s3 ?? {});
+    }
+    const result = await sparkify(
+      { ...command.options, input },
+      { ...command.run, onProgress: (metrics) => progress.update(metrics) },
+    );
+    progress.stop();
+
+    const metrics = result.metrics;
+    const seconds = metrics.wallMs / 1000;
+    const tables = ["songs", "artists", "users", "time", "songplays"].map((name) => {
+      const table = result.tables.get(name);
+      return [
+        name,
+        formatCount(table?.rows ?? 0),
+        formatCount(table?.partitions ?? 0),
+        formatCount(table?.files ?? 0),
+        formatBytes(table?.bytes ?? 0),
+      ];
+    });
+    const rejectedWhere = `${formatLocation(parseLocation(command.options.output))}/_rejected/`;
+    const lines = [
+      formatTable(["table", "rows", "partitions", "files", "size"], tables),
+      "",
+      `records read   ${formatCount(metrics.recordsSeen)} (${formatBytes(metrics.bytesRead)})`,
+      `rejected       ${formatCount(metrics.rejected)}${metrics.rejected > 0 ? `, in ${rejectedWhere}` : ""}`,
+      `wall time      ${seconds.toFixed(2)} s (${formatCount(metrics.recordsSeen / Math.max(seconds, 1e-9))} records/s)`,
+      `output         ${formatLocation(parseLocation(command.options.output))}`,
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+    if (command.summaryJson) {
+      const summary = {
+        runId: result.runId,
+        input: command.options.input ?? "built-in sample",
+        output: command.options.output,
+        tables: Object.fromEntries(
+          ["songs", "artists", "users", "time", "songplays"].map((name) => [name, result.tables.get(name)]),
+        ),
+        rejected: { records: metrics.rejected, location: rejectedWhere },
+        recordsRead: metrics.recordsSeen,
+        bytesRead: metrics.bytesRead,
+        wallSeconds: seconds,
+        recordsPerSecond: metrics.recordsSeen / Math.max(seconds, 1e-9),
+        stages: metrics.stages,
+      };
+      await writeFile(command.summaryJson, `${JSON.stringify(summary, null, 2)}\n`);
+    }
+    return 0;
+  } finally {
+    progress.stop();
+    if (sampleFolder) await rm(sampleFolder, { recursive: true, force: true });
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`sparkify: ${error.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    // Bad input, unreachable storage, refused output: one line that says what and where.
+    process.stderr.write(`sparkify: error: ${messageOf(error).split("\n")[0]}\n`);
+    process.exitCode = 1;
+  },
+);

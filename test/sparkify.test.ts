@@ -1,0 +1,327 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { appendFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { listFiles } from "../src/io/index.js";
+import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
+import { literal, queries, query } from "./support/duckdb.js";
+import {
+  differenceQuery,
+  outputStatements,
+  referenceStatements,
+  TABLE_COLUMNS,
+} from "./support/sparkify-reference.js";
+import { withTempDir } from "./support/temp.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const command = join(root, "dist/pipelines/sparkify.js");
+const sample = join(root, "../shared/data/sparkify-sample");
+const sampleMissing = existsSync(join(sample, "log_data"))
+  ? undefined
+  : `the real sample is not at ${sample}`;
+
+function sparkify(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, [command, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    timeout: 300_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Compares every table with the SQL reference; returns the first differences found, if any. */
+async function compareWithReference(input: string, output: string): Promise<Record<string, unknown[]>> {
+  const songFiles = (await listFiles(join(input, "song_data/**/*.json"))).map((file) => file.uri);
+  const logFiles = (await listFiles(join(input, "log_data/**/*.json"))).map((file) => file.uri);
+  const tables = Object.keys(TABLE_COLUMNS);
+  const results = await queries([
+    ...referenceStatements(songFiles, logFiles),
+    ...outputStatements(output),
+    ...tables.map((table) => differenceQuery(table, TABLE_COLUMNS[table]!)),
+    ...tables.map(
+      (table) =>
+        `SELECT (SELECT count(*) FROM ref_${table}) AS expected, (SELECT count(*) FROM out_${table}) AS actual`,
+    ),
+  ]);
+  const differences: Record<string, unknown[]> = {};
+  const counts = results.slice(-tables.length);
+  const diffs = results.slice(-2 * tables.length, -tables.length);
+  tables.forEach((table, index) => {
+    const [count] = counts[index]!;
+    if (diffs[index]!.length > 0 || count!.expected !== count!.actual)
+      differences[table] = [count, ...diffs[index]!];
+  });
+  return differences;
+}
+
+describe("Sparkify on the real sample", { skip: sampleMissing }, () => {
+  it("gives the known figures, read back with DuckDB, and every row as the SQL reference computes it", async () => {
+    await withTempDir(async (folder) => {
+      const output = join(folder, "lake");
+      const summaryFile = join(folder, "summary.json");
+      const run = sparkify([
+        "--input",
+        sample,
+        "--output",
+        output,
+        "--threads",
+        "2",
+        "--quiet",
+        "--summary-json",
+        summaryFile,
+      ]);
+      assert.equal(run.status, 0, run.stderr);
+      const [songs, artists, users, time, songplays, matched, types, agents] = await queries([
+        `SELECT count(*) AS n, count(DISTINCT (year, artist_id)) AS partitions FROM read_parquet(${literal(`${output}/songs/**/*.parquet`)}, hive_partitioning = true)`,
+        `SELECT count(*) AS n FROM read_parquet(${literal(`${output}/artists/*.parquet`)})`,
+        `SELECT count(*) AS n, count(*) FILTER (level = 'free') AS free, count(*) FILTER (level = 'paid') AS paid FROM read_parquet(${literal(`${output}/users/*.parquet`)})`,
+        `SELECT count(*) AS n, min(week) AS first_week, max(week) AS last_week, count(DISTINCT day) AS days FROM read_parquet(${literal(`${output}/time/**/*.parquet`)}, hive_partitioning = true)`,
+        `SELECT count(*) AS n, count(DISTINCT songplay_id) AS ids, count(song_id) AS with_song FROM read_parquet(${literal(`${output}/songplays/**/*.parquet`)}, hive_partitioning = true)`,
+        `SELECT song_id, artist_id, strftime(start_time, '%Y-%m-%dT%H:%M:%S.%g') AS at, user_id, level, session_id FROM read_parquet(${literal(`${output}/songplays/**/*.parquet`)}, hive_partitioning = true) WHERE song_id IS NOT NULL`,
+        `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(${literal(`${output}/songplays/**/*.parquet`)}, hive_partitioning = false))`,
+        `SELECT count(*) FILTER (starts_with(user_agent, '"')) AS quoted FROM read_parquet(${literal(`${output}/songplays/**/*.parquet`)})`,
+      ]);
+      assert.deepEqual(songs, [{ n: 71n, partitions: 69n }]);
+      assert.deepEqual(artists, [{ n: 69n }]);
+      assert.deepEqual(users, [{ n: 96n, free: 74n, paid: 22n }]);
+      assert.deepEqual(time, [{ n: 6813n, first_week: 44, last_week: 48, days: 30n }]);
+      assert.deepEqual(songplays, [{ n: 6820n, ids: 6820n, with_song: 1n }]);
+      assert.deepEqual(matched, [
+        {
+          song_id: "SOZCTXZ12AB0182364",
+          artist_id: "AR5KOSW1187FB35FF4",
+          at: "2018-11-21T21:56:47.796",
+          user_id: "15",
+          level: "paid",
+          session_id: 818n,
+        },
+      ]);
+      assert.deepEqual(Object.fromEntries(types!.map((row) => [row.column_name, row.column_type])), {
+        songplay_id: "BIGINT",
+        start_time: "TIMESTAMP",
+        user_id: "VARCHAR",
+        level: "VARCHAR",
+        song_id: "VARCHAR",
+        artist_id: "VARCHAR",
+        session_id: "BIGINT",
+        location: "VARCHAR",
+        user_agent: "VARCHAR",
+      });
+      assert.deepEqual(agents, [{ quoted: 0n }]);
+      assert.deepEqual(await readdir(join(output, "songplays")), ["_SUCCESS", "year=2018"]);
+      assert.deepEqual(await readdir(join(output, "songplays", "year=2018")), ["month=11"]);
+      for (const table of ["songs", "artists", "users", "time", "songplays"]) {
+        assert.ok((await readdir(join(output, table))).includes("_SUCCESS"), `${table}/_SUCCESS`);
+      }
+      assert.deepEqual(await compareWithReference(sample, output), {});
+      const summary = JSON.parse(await readFile(summaryFile, "utf8"));
+      assert.equal(summary.tables.songplays.rows, 6820);
+      assert.equal(summary.rejected.records, 0);
+      assert.equal(summary.recordsRead, 8056 + 71);
+    });
+  });
+
+  it("gives the same rows, songplay_id included, on the direct runner and with 1 or 3 threads", async () => {
+    await withTempDir(async (folder) => {
+      const outputs = [
+        ["--runner", "direct"],
+        ["--threads", "1", "--partitions", "1"],
+        ["--threads", "3", "--partitions", "17"],
+      ].map((args, index) => {
+        const output = join(folder, `run${index}`);
+        const run = sparkify(["--input", sample, "--output", output, "--quiet", ...args]);
+        assert.equal(run.status, 0, run.stderr);
+        return output;
+      });
+      const digests = await Promise.all(
+        outputs.map(async (output) =>
+          Promise.all(
+            Object.entries(TABLE_COLUMNS).map(
+              async ([table, columns]) =>
+                (
+                  await query(
+                    `SELECT md5(string_agg(row, '|' ORDER BY row)) AS digest FROM (SELECT CAST((${columns}) AS VARCHAR) AS row FROM read_parquet(${literal(`${output}/${table}/**/*.parquet`)}, hive_partitioning = true))`,
+                  )
+                )[0]!.digest,
+            ),
+          ),
+        ),
+      );
+      assert.deepEqual(digests[1], digests[0]);
+      assert.deepEqual(digests[2], digests[0]);
+    });
+  });
+});
+
+describe("Sparkify on generated input", () => {
+  it("holds every table's rows to the SQL reference across New Year, and rejects bad records with their origin", async () => {
+    await withTempDir(async (folder) => {
+      const input = join(folder, "input");
+      await generateSparkifyInput({
+        songs: 300,
+        events: 6000,
+        output: input,
+        seed: 7,
+        startDate: "2018-12-27",
+        days: 9,
+        matchShare: 0.5,
+      });
+      // Bad records in their own files, so that the reference (which reads only good files) needs no rules for them.
+      await mkdir(join(input, "log_data/2019/01"), { recursive: true });
+      const badLines = [
+        '{"ts": "yesterday", "page": "NextSong"}',
+        "{not json",
+        '{"ts": 1546300800000}',
+        "",
+        "   ",
+      ];
+      await writeFile(join(input, "log_data/2019/01/zz-broken-events.json"), badLines.join("\n"));
+      // Generated song paths use letters only: a folder of digits cannot hold a generated song.
+      await mkdir(join(input, "song_data/0/0/0"), { recursive: true });
+      await writeFile(join(input, "song_data/0/0/0/TR000BROKEN.json"), '{"song_id": "SOBROKEN", "title": ');
+      const output = join(folder, "lake");
+      const run = sparkify([
+        "--input",
+        input,
+        "--output",
+        output,
+        "--threads",
+        "2",
+        "--quiet",
+        "--max-rejected",
+        "10",
+      ]);
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, /rejected\s+4, in .*_rejected\//);
+
+      // The reference reads the same files minus the broken ones.
+      const { rm } = await import("node:fs/promises");
+      await rm(join(input, "log_data/2019/01/zz-broken-events.json"));
+      await rm(join(input, "song_data/0"), { recursive: true });
+      assert.deepEqual(await compareWithReference(input, output), {});
+
+      const [newYear] = await queries([
+        `SELECT year, month, week, weekday FROM read_parquet(${literal(`${output}/time/**/*.parquet`)}, hive_partitioning = true) WHERE day = 31 LIMIT 1`,
+      ]);
+      assert.deepEqual(
+        newYear,
+        [{ year: 2018n, month: 12n, week: 1, weekday: 1 }],
+        "2018-12-31 is in ISO week 1, calendar year 2018",
+      );
+      const partitions = (await readdir(join(output, "songplays"))).sort();
+      assert.deepEqual(partitions, ["_SUCCESS", "year=2018", "year=2019"]);
+      const matched = await query(
+        `SELECT count(song_id) AS n FROM read_parquet(${literal(`${output}/songplays/**/*.parquet`)})`,
+      );
+      assert.ok(Number(matched[0]!.n) > 1000, "about half the plays match a song");
+
+      const rejectedFiles = (await readdir(join(output, "_rejected"))).filter((name) =>
+        name.endsWith(".jsonl"),
+      );
+      const rejected = (
+        await Promise.all(rejectedFiles.map((name) => readFile(join(output, "_rejected", name), "utf8")))
+      )
+        .join("")
+        .trim()
+        .split("\n")
+        .map(
+          (line) =>
+            JSON.parse(line) as {
+              text: string;
+              source: string;
+              line?: number;
+              offset?: number;
+              reason: string;
+            },
+        )
+        .sort((a, b) => a.source.localeCompare(b.source) || (a.line ?? 0) - (b.line ?? 0));
+      assert.deepEqual(
+        rejected.map((record) => [
+          record.source.slice(input.length + 1),
+          record.line,
+          record.reason.split(" (")[0],
+        ]),
+        [
+          ["log_data/2019/01/zz-broken-events.json", 1, `'ts' is "yesterday", expected an integer`],
+          ["log_data/2019/01/zz-broken-events.json", 2, "not valid JSON"],
+          ["log_data/2019/01/zz-broken-events.json", 3, "'page' is missing, a value is required"],
+          ["song_data/0/0/0/TR000BROKEN.json", 1, "not valid JSON"],
+        ],
+      );
+      assert.equal(rejected[1]!.text, "{not json");
+      assert.equal(rejected[1]!.offset, badLines[0]!.length + 1);
+    });
+  });
+});
+
+describe("the sparkify command", () => {
+  it("prints its usage for --help, and a usage error with exit 2 for bad arguments", () => {
+    const help = sparkify(["--help"]);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /^Usage: node dist\/pipelines\/sparkify\.js/);
+    for (const args of [
+      ["--threads", "zero"],
+      ["--mode", "append"],
+      ["--bogus"],
+      ["--max-rejected", "lots"],
+      ["--memory-budget", "12 parsecs"],
+    ]) {
+      const run = sparkify(args);
+      assert.equal(run.status, 2, args.join(" "));
+      assert.match(run.stderr, /^sparkify: .+\n\nUsage:/);
+    }
+  });
+
+  it("fails in one line, without a stack trace, on an existing output, a missing input, or an output inside the input", async () => {
+    await withTempDir(async (folder) => {
+      const output = join(folder, "lake");
+      assert.equal(sparkify(["--output", output, "--quiet"]).status, 0);
+      const cases: [string[], RegExp][] = [
+        [
+          ["--output", output, "--quiet"],
+          /the output table 'artists' already exists at .*; choose another output or use --mode overwrite/,
+        ],
+        [
+          ["--input", join(folder, "nothing"), "--output", join(folder, "x")],
+          /no input found: .*nothing holds no song_data/,
+        ],
+        [
+          ["--input", folder, "--output", join(folder, "inside")],
+          /must not be the same as, inside or above --input/,
+        ],
+      ];
+      for (const [args, message] of cases) {
+        const run = sparkify(args);
+        assert.notEqual(run.status, 0);
+        assert.match(run.stderr, message);
+        assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+      }
+    });
+  });
+
+  it("fails when more records are rejected than allowed, and commits nothing", async () => {
+    await withTempDir(async (folder) => {
+      const input = join(folder, "input");
+      await generateSparkifyInput({ songs: 20, events: 300, output: input, seed: 3 });
+      await appendFile(join(input, "log_data/2018/11/2018-11-02-events.json"), "\n{broken\n{broken again\n");
+      const output = join(folder, "lake");
+      const run = sparkify(["--input", input, "--output", output, "--quiet", "--max-rejected", "1"]);
+      assert.equal(run.status, 1);
+      assert.match(
+        run.stderr,
+        /^sparkify: error: 2 record\(s\) rejected, more than the limit of 1; first: .*2018-11-02-events\.json line \d+: not valid JSON/,
+      );
+      assert.ok(!existsSync(output) || (await readdir(output)).length === 0, "nothing committed");
+    });
+  });
+
+  it("prints the plan with --explain", () => {
+    const run = sparkify(["--explain", "--output", "/tmp/unused"]);
+    assert.equal(run.status, 0);
+    assert.match(run.stdout, /^plan: 7 stage\(s\), 5 shuffle\(s\)/);
+    assert.match(run.stdout, /latest play per user/);
+  });
+});
