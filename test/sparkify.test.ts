@@ -13,7 +13,7 @@ import {
   outputStatements,
   referenceStatements,
   TABLE_COLUMNS,
-} from "./support/sparkify-reference.js";
+} from "../bench/sparkify-duckdb.js";
 import { withTempDir } from "./support/temp.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));

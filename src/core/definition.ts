@@ -130,6 +130,7 @@ async function runPlanned<Outputs>(
     tempDir: runOptions.tempDir,
     rejected: pipeline.rejectedOutput,
     onProgress: runOptions.onProgress,
+    signal: runOptions.signal,
   });
   const resolved: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(outputs as Record<string, unknown>)) {

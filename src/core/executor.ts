@@ -126,7 +126,12 @@ export async function executeTask(plan: Plan, spec: TaskSpec, rejects: RejectRou
         reject(record: RejectedRecord) {
           metrics.rejected++;
           if (metrics.rejectedSamples.length < MAX_REJECTED_SAMPLES) {
-            const where = record.line !== undefined ? ` line ${record.line}` : "";
+            const where =
+              record.line !== undefined
+                ? ` line ${record.line}`
+                : record.offset !== undefined
+                  ? ` byte ${record.offset}`
+                  : "";
             metrics.rejectedSamples.push(`${record.source}${where}: ${record.reason}`);
           }
           rejectedOutput?.push(record);

@@ -79,15 +79,33 @@ export class JsonDocumentsSource<T> implements Source<T> {
       origins.push(origin);
     };
 
-    for (const [uri, size] of split as FileRef[]) {
-      if (
-        size > (this.options.streamAboveBytes ?? 16 * 1024 * 1024) &&
-        this.options.arrayElements !== false
-      ) {
+    const files = split as FileRef[];
+    const streamAbove = this.options.streamAboveBytes ?? 16 * 1024 * 1024;
+    const streamed = (size: number) => size > streamAbove && this.options.arrayElements !== false;
+    // Small documents are fetched a few at a time ahead of the one being parsed (in order): one
+    // request after another would leave a task waiting on S3 latency for every file.
+    const readAhead = this.options.s3?.maxConcurrency ?? 16;
+    const fetched = new Map<number, Promise<Buffer>>();
+    let nextFetch = 0;
+    const fetchAhead = (current: number) => {
+      while (nextFetch < files.length && nextFetch < current + readAhead) {
+        const [uri, size] = files[nextFetch]!;
+        if (!streamed(size)) {
+          const read = readAll(uri, this.options.s3);
+          read.catch(() => undefined); // awaited below, in order; this only keeps it from being unhandled
+          fetched.set(nextFetch, read);
+        }
+        nextFetch++;
+      }
+    };
+    for (const [index, [uri, size]] of files.entries()) {
+      fetchAhead(index);
+      if (streamed(size)) {
         yield* this.streamElements(uri, size, context, accept, flush);
         continue;
       }
-      const bytes = await readAll(uri, this.options.s3);
+      const bytes = await fetched.get(index)!;
+      fetched.delete(index);
       context.addBytesRead(bytes.byteLength);
       let body: Buffer = bytes;
       if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);

@@ -214,6 +214,11 @@ async function main(argv: string[]): Promise<number> {
 
   let sampleFolder: string | undefined;
   const progress = new ProgressDisplay(process.stderr, command.quiet);
+  // SIGINT and SIGTERM stop the run cleanly: workers stopped, staged files removed, nothing committed.
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => stop.abort(new Error(`${signal} received`));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     let input = command.options.input;
     if (input === undefined) {
@@ -235,7 +240,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const result = await sparkify(
       { ...command.options, input },
-      { ...command.run, onProgress: (metrics) => progress.update(metrics) },
+      { ...command.run, signal: stop.signal, onProgress: (metrics) => progress.update(metrics) },
     );
     progress.stop();
 
@@ -280,6 +285,8 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     progress.stop();
     if (sampleFolder) await rm(sampleFolder, { recursive: true, force: true });
   }

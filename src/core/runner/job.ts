@@ -38,6 +38,11 @@ export interface RunOptions {
   readonly onProgress?: (metrics: JobMetrics) => void;
   /** A fixed run id (names output files); default time-based and random. */
   readonly runId?: string;
+  /**
+   * Stops the run: no task is started after it fires, the workers are stopped, staged output is
+   * discarded and nothing is committed. A commit already under way is finished (it is short).
+   */
+  readonly signal?: AbortSignal;
 }
 
 export const DEFAULT_BATCH_SIZE = 4096;
@@ -137,6 +142,7 @@ export interface JobSettings {
   readonly tempDir: string | undefined;
   readonly rejected: RejectedOutput;
   readonly onProgress: ((metrics: JobMetrics) => void) | undefined;
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface JobOutcome {
@@ -314,11 +320,23 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
             });
         }
       };
+      const abort = () => {
+        if (failure !== undefined) return;
+        failure = settings.signal?.reason ?? new Error("aborted");
+        reject(new SluiceError(`the run was stopped (${messageOf(failure)}); nothing was committed`));
+      };
+      if (settings.signal?.aborted) abort();
+      settings.signal?.addEventListener("abort", abort, { once: true });
       startReadyStages();
       report();
       if (done.size === plan.stages.length) resolve();
       else pump();
     });
+    if (settings.signal?.aborted) {
+      throw new SluiceError(
+        `the run was stopped (${messageOf(settings.signal.reason)}); nothing was committed`,
+      );
+    }
 
     checkRejectLimit(metrics, settings.rejected, true);
     for (const { committer, sinks } of committers.values()) {

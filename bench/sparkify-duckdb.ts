@@ -1,8 +1,13 @@
 /**
  * The Sparkify rules written a second time, as DuckDB SQL over the raw JSON: an independent
- * implementation the end-to-end tests compare sluice's tables with, row for row.
+ * implementation that the end-to-end tests compare sluice's tables with, row for row, and the peer
+ * that bench:etl runs sluice beside.
  */
-import { literal } from "./duckdb.js";
+
+/** A SQL string literal. */
+export function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
 
 const EVENT_COLUMNS = `{artist: 'VARCHAR', auth: 'VARCHAR', firstName: 'VARCHAR', gender: 'VARCHAR', itemInSession: 'BIGINT',
   lastName: 'VARCHAR', length: 'DOUBLE', level: 'VARCHAR', location: 'VARCHAR', method: 'VARCHAR', page: 'VARCHAR',
@@ -12,8 +17,9 @@ const SONG_COLUMNS = `{num_songs: 'INTEGER', artist_id: 'VARCHAR', artist_latitu
   artist_location: 'VARCHAR', artist_name: 'VARCHAR', song_id: 'VARCHAR', title: 'VARCHAR', duration: 'DOUBLE', year: 'INTEGER'}`;
 
 /** Statements that create the expected tables ref_songs, ref_artists, ref_users, ref_time, ref_songplays. */
-export function referenceStatements(songFiles: string[], logFiles: string[]): string[] {
-  const list = (files: string[]) => `[${files.map(literal).join(", ")}]`;
+export function referenceStatements(songFiles: string | string[], logFiles: string | string[]): string[] {
+  const list = (files: string | string[]) =>
+    typeof files === "string" ? literal(files) : `[${files.map(literal).join(", ")}]`;
   return [
     `CREATE TABLE raw_songs AS SELECT * FROM read_json(${list(songFiles)}, columns = ${SONG_COLUMNS}, filename = true)`,
     `CREATE TABLE raw_events AS SELECT * FROM read_json(${list(logFiles)}, format = 'newline_delimited', columns = ${EVENT_COLUMNS})`,
@@ -70,3 +76,16 @@ export const TABLE_COLUMNS: Record<string, string> = {
   songplays:
     "songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent, year, month",
 };
+
+/** Statements that write the ref_ tables as Hive-partitioned Parquet under `output`, as sluice lays them out. */
+export function copyStatements(output: string): string[] {
+  const copy = (table: string, partitionBy?: string) =>
+    `COPY (SELECT ${TABLE_COLUMNS[table]} FROM ref_${table}) TO ${literal(`${output}/${table}`)} (FORMAT parquet, COMPRESSION snappy${partitionBy ? `, PARTITION_BY (${partitionBy})` : ""})`;
+  return [
+    copy("songs", "year, artist_id"),
+    copy("artists"),
+    copy("users"),
+    copy("time", "year, month"),
+    copy("songplays", "year, month"),
+  ];
+}

@@ -1,0 +1,55 @@
+// One variant of the ETL benchmark in its own process: node etl-variant.js VARIANT INPUT OUTPUT
+//   sluice-N: the Sparkify ETL with N threads; duckdb-N: the same tables in DuckDB SQL with N threads.
+import { rm } from "node:fs/promises";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { definePipeline, sum } from "../src/index.js";
+import { parquetDataset } from "../src/io/index.js";
+import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
+import { report } from "./harness.js";
+import { copyStatements, referenceStatements } from "./sparkify-duckdb.js";
+
+const [variant, input, output] = process.argv.slice(2) as [string, string, string];
+const threads = Number(variant.split("-").at(-1));
+const s3 = process.env.BENCH_S3_ENDPOINT
+  ? { endpoint: process.env.BENCH_S3_ENDPOINT, forcePathStyle: true, region: "us-east-1" }
+  : {};
+
+/** Rows of each table and songplays with a song: what every variant must agree on. */
+const countRows = definePipeline(
+  { module: import.meta.url, name: "count-rows" },
+  (p, options: { output: string }) => {
+    const tables = ["songs", "artists", "users", "time", "songplays"].map((table) =>
+      p
+        .read(parquetDataset(`${options.output}/${table}`, { s3 }))
+        .map(() => [table, 1] as const)
+        .combinePerKey(sum()),
+    );
+    const matched = p
+      .read(parquetDataset(`${options.output}/songplays`, { s3 }))
+      .filter((row) => row.song_id !== null)
+      .map(() => ["matched songplays", null] as const)
+      .countPerKey();
+    return { counts: p.flatten([...tables, matched]).collect() };
+  },
+);
+
+if (!output.startsWith("s3://")) await rm(output, { recursive: true, force: true });
+const started = performance.now();
+if (variant.startsWith("duckdb")) {
+  const instance = await DuckDBInstance.create(":memory:", { threads: String(threads) });
+  const connection = await instance.connect();
+  for (const statement of [
+    ...referenceStatements(`${input}/song_data/**/*.json`, `${input}/log_data/**/*.json`),
+    ...copyStatements(output),
+  ]) {
+    await connection.run(statement);
+  }
+  connection.closeSync();
+  instance.closeSync();
+} else {
+  await sparkify({ input, output, mode: "overwrite", s3 }, { threads });
+}
+const wallMs = performance.now() - started;
+const { outputs } = await countRows.run({ output }, { runner: "direct" });
+const check = JSON.stringify(Object.fromEntries([...outputs.counts].sort()));
+report(started, check, wallMs);

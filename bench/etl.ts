@@ -1,0 +1,122 @@
+// npm run bench:etl -- --songs 20000 --events 1000000 [--runs 3] [--s3]
+// The Sparkify ETL with 1 and 2 threads beside DuckDB (2 threads) computing the same tables, on the
+// same generated input; each variant in its own process, alternating; the outputs must agree.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { listFiles, readBytes, s3Client } from "../src/io/index.js";
+import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
+import { chart, type Point } from "./chart.js";
+import { formatTable, machine, measure, type Row, writeResults } from "./harness.js";
+
+const { values } = parseArgs({
+  options: {
+    songs: { type: "string", default: "20000" },
+    events: { type: "string", default: "1000000" },
+    runs: { type: "string", default: "3" },
+    s3: { type: "boolean", default: false },
+  },
+});
+const songs = Number(values.songs);
+const events = Number(values.events);
+const runs = Number(values.runs);
+if (![songs, events, runs].every((value) => Number.isInteger(value) && value > 0)) {
+  console.error("usage: npm run bench:etl -- [--songs N] [--events M] [--runs R] [--s3]");
+  process.exit(2);
+}
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const script = fileURLToPath(new URL("./etl-variant.js", import.meta.url));
+const input = join(root, "bench/data", `songs-${songs}-events-${events}-seed-42`);
+if (!existsSync(join(input, "log_data"))) {
+  console.error(`generating ${songs} songs and ${events} events into ${input}`);
+  await generateSparkifyInput({ songs, events, output: `${input}.partial`, seed: 42 });
+  const { rename } = await import("node:fs/promises");
+  await rename(`${input}.partial`, input);
+}
+const files = await listFiles(input);
+const inputBytes = files.reduce((total, file) => total + file.size, 0);
+const records = events + (await listFiles(join(input, "song_data/**/*.json"))).length;
+const work = await mkdtemp(join(tmpdir(), "sluice-bench-etl-"));
+
+let server: ReturnType<typeof spawn> | undefined;
+try {
+  const variants = [
+    { name: "sluice-1", args: [script, "sluice-1", input, join(work, "sluice-1")] },
+    { name: "sluice-2", args: [script, "sluice-2", input, join(work, "sluice-2")] },
+    { name: "duckdb-2", args: [script, "duckdb-2", input, join(work, "duckdb-2")] },
+  ];
+  if (values.s3) {
+    const port = 22000 + Math.floor(Math.random() * 10000);
+    server = spawn(
+      process.execPath,
+      ["--openssl-legacy-provider", join(root, "scripts/s3-server.mjs"), String(port), join(work, "s3")],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    await new Promise<void>((resolve) =>
+      server!.stdout!.on("data", (chunk) => String(chunk).includes("listening") && resolve()),
+    );
+    process.env.BENCH_S3_ENDPOINT = `http://127.0.0.1:${port}`;
+    process.env.AWS_ACCESS_KEY_ID ??= "S3RVER";
+    process.env.AWS_SECRET_ACCESS_KEY ??= "S3RVER";
+    const settings = { endpoint: process.env.BENCH_S3_ENDPOINT, forcePathStyle: true, region: "us-east-1" };
+    const client = s3Client(settings);
+    await client.send(new CreateBucketCommand({ Bucket: "bench" }));
+    console.error(`uploading ${files.length} input files to the local S3 server`);
+    for (let start = 0; start < files.length; start += 50) {
+      await Promise.all(
+        files.slice(start, start + 50).map(async (file) => {
+          const chunks: Uint8Array[] = [];
+          for await (const chunk of readBytes(file.uri)) chunks.push(chunk);
+          await client.send(
+            new PutObjectCommand({
+              Bucket: "bench",
+              Key: `raw/${file.relativePath}`,
+              Body: Buffer.concat(chunks),
+            }),
+          );
+        }),
+      );
+    }
+    variants.push({ name: "sluice-2-s3", args: [script, "sluice-2", "s3://bench/raw", "s3://bench/lake"] });
+  }
+  console.error(`bench:etl on ${machine()}: ${(inputBytes / 1e6).toFixed(0)} MB, ${runs} run(s) per variant`);
+  const rows: Row[] = await measure(
+    `${songs} songs, ${events} events`,
+    variants,
+    runs,
+    records,
+    inputBytes,
+    "duckdb-2",
+  );
+  console.log(formatTable(rows));
+  const file = await writeResults(`etl-${events}`, rows, { songs, events, runs });
+  console.error(`written to ${file}`);
+
+  // The chart covers every size measured so far.
+  const resultsFolder = join(root, "bench/results");
+  const points: Point[] = [];
+  for (const name of (await readdir(resultsFolder)).filter((entry) => /^etl-\d+\.json$/.test(entry))) {
+    const document = JSON.parse(await readFile(join(resultsFolder, name), "utf8")) as { rows: Row[] };
+    for (const row of document.rows) {
+      points.push({
+        variant: row.variant,
+        inputMB: row.inputBytes / 1e6,
+        wallSeconds: row.wallMsMedian / 1000,
+        peakRssMiB: row.peakRssMiB,
+      });
+    }
+  }
+  await writeFile(join(resultsFolder, "etl.svg"), chart(points, `Sparkify ETL, ${machine()}`));
+  console.error(`chart: ${join(resultsFolder, "etl.svg")}`);
+} finally {
+  server?.kill();
+  await rm(work, { recursive: true, force: true });
+}
