@@ -36,6 +36,8 @@ const countRows = definePipeline(
 if (!output.startsWith("s3://")) await rm(output, { recursive: true, force: true });
 const started = performance.now();
 if (variant.startsWith("duckdb")) {
+  const { mkdir } = await import("node:fs/promises");
+  for (const table of ["artists", "users"]) await mkdir(`${output}/${table}`, { recursive: true });
   const instance = await DuckDBInstance.create(":memory:", { threads: String(threads) });
   const connection = await instance.connect();
   for (const statement of [

@@ -77,10 +77,15 @@ export const TABLE_COLUMNS: Record<string, string> = {
     "songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent, year, month",
 };
 
-/** Statements that write the ref_ tables as Hive-partitioned Parquet under `output`, as sluice lays them out. */
+/**
+ * Statements that write the ref_ tables as Parquet under `output`, laid out as sluice lays them out:
+ * Hive-partitioned folders, or one file in the table's folder (which must exist).
+ */
 export function copyStatements(output: string): string[] {
   const copy = (table: string, partitionBy?: string) =>
-    `COPY (SELECT ${TABLE_COLUMNS[table]} FROM ref_${table}) TO ${literal(`${output}/${table}`)} (FORMAT parquet, COMPRESSION snappy${partitionBy ? `, PARTITION_BY (${partitionBy})` : ""})`;
+    partitionBy
+      ? `COPY (SELECT ${TABLE_COLUMNS[table]} FROM ref_${table}) TO ${literal(`${output}/${table}`)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${partitionBy}))`
+      : `COPY (SELECT ${TABLE_COLUMNS[table]} FROM ref_${table}) TO ${literal(`${output}/${table}/part-0.parquet`)} (FORMAT parquet, COMPRESSION snappy)`;
   return [
     copy("songs", "year, artist_id"),
     copy("artists"),

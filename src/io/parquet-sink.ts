@@ -157,24 +157,51 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
 
   /** Writes the held-back rows, one partition after the other, in partition order. */
   private async flush(): Promise<void> {
-    const maxRows = this.table.options.maxRowsPerFile ?? Number.POSITIVE_INFINITY;
     const partitions = [...this.buffered.keys()].sort();
-    for (const partition of partitions) {
-      for (const record of this.buffered.get(partition)!) {
-        const file = await this.fileFor(partition);
-        // Columns not in the file schema (the partition columns) are ignored by the writer.
-        await file.writer.appendRow(record);
-        file.rows++;
-        if (file.rows >= maxRows) await this.closeFile(partition);
+    // Several partitions at once, so that opening and closing many small files overlaps; each
+    // group first makes room among the open files, so that no file of the group is evicted.
+    const maxOpen = this.table.options.maxOpenFiles ?? 64;
+    const groupSize = Math.max(1, Math.min(8, maxOpen));
+    for (let start = 0; start < partitions.length; start += groupSize) {
+      const group = partitions.slice(start, start + groupSize);
+      const alreadyOpen = group.filter((partition) => this.open.has(partition)).length;
+      const excess = this.open.size + group.length - alreadyOpen - maxOpen;
+      if (excess > 0) {
+        // Least recently used first (Map order), never one of this group's.
+        const evicted = [...this.open.keys()]
+          .filter((partition) => !group.includes(partition))
+          .slice(0, excess);
+        await this.closeFiles(evicted);
       }
+      await Promise.all(
+        group.map((partition) => this.writePartition(partition, this.buffered.get(partition)!)),
+      );
     }
     this.buffered.clear();
     this.bufferedRows = 0;
   }
 
+  private async writePartition(partition: string, records: readonly T[]): Promise<void> {
+    const maxRows = this.table.options.maxRowsPerFile ?? Number.POSITIVE_INFINITY;
+    for (const record of records) {
+      const file = await this.fileFor(partition);
+      // Columns not in the file schema (the partition columns) are ignored by the writer.
+      await file.writer.appendRow(record);
+      file.rows++;
+      if (file.rows >= maxRows) await this.closeFile(partition);
+    }
+  }
+
+  /** Closes files a group at a time: each close ends in a folder creation and a write, which overlap. */
+  private async closeFiles(partitions: readonly string[]): Promise<void> {
+    for (let start = 0; start < partitions.length; start += 16) {
+      await Promise.all(partitions.slice(start, start + 16).map((partition) => this.closeFile(partition)));
+    }
+  }
+
   async close(): Promise<JsonValue> {
     await this.flush();
-    for (const partition of [...this.open.keys()]) await this.closeFile(partition);
+    await this.closeFiles([...this.open.keys()]);
     return this.written as unknown as JsonValue;
   }
 

@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
@@ -40,22 +40,7 @@ export async function openStagedFile(
   if (root.kind === "local") {
     const location = childOf(root, `${TEMPORARY_FOLDER}/${runId}/${table}/${relativePath}`);
     if (location.kind !== "local") throw new Error("unreachable");
-    await mkdir(dirname(location.path), { recursive: true });
-    const stream: WriteStream = createWriteStream(location.path);
-    const failure = captureErrors(stream);
-    return {
-      stream,
-      async close() {
-        if (!stream.writableEnded) stream.end();
-        await finished(stream);
-        if (failure.error) throw failure.error;
-        return { kind: "local", path: location.path, bytes: stream.bytesWritten };
-      },
-      async abort() {
-        await endQuietly(stream);
-        await rm(location.path, { force: true });
-      },
-    };
+    return openLocalStagedFile(location.path);
   }
   const location = childOf(root, `${table}/${relativePath}`);
   if (location.kind !== "s3") throw new Error("unreachable");
@@ -99,4 +84,78 @@ function captureErrors(stream: Writable): { error: Error | undefined } {
 async function endQuietly(stream: Writable): Promise<void> {
   if (!stream.writableEnded) stream.end();
   await finished(stream).catch(() => undefined);
+}
+
+/** Folders this thread has created, so that thousands of small files do not each ask for them again. */
+const createdFolders = new Set<string>();
+
+async function ensureFolder(path: string): Promise<void> {
+  if (createdFolders.has(path)) return;
+  await mkdir(path, { recursive: true });
+  createdFolders.add(path);
+}
+
+/** Bytes a local staged file holds in memory before it opens its file and streams the rest. */
+const LOCAL_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A local staged file that collects its bytes in memory and writes them in one call when it is
+ * small: the Parquet writer emits dozens of tiny chunks per file, and as separate writes each one
+ * is a round trip through the thread pool. Past 8 MiB it opens the file and streams.
+ */
+function openLocalStagedFile(path: string): StagedFile {
+  let chunks: Buffer[] = [];
+  let buffered = 0;
+  let file: WriteStream | undefined;
+  let failure: { error: Error | undefined } = { error: undefined };
+  const openFile = async (): Promise<WriteStream> => {
+    await ensureFolder(dirname(path));
+    const opened = createWriteStream(path);
+    failure = captureErrors(opened);
+    return opened;
+  };
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (file) {
+        file.write(chunk, callback);
+        return;
+      }
+      chunks.push(chunk);
+      buffered += chunk.byteLength;
+      if (buffered < LOCAL_BUFFER_BYTES) {
+        callback();
+        return;
+      }
+      openFile().then((opened) => {
+        file = opened;
+        const pending = Buffer.concat(chunks);
+        chunks = [];
+        file.write(pending, callback);
+      }, callback);
+    },
+  });
+  const streamFailure = captureErrors(stream);
+  return {
+    stream,
+    async close() {
+      if (!stream.writableEnded) stream.end();
+      await finished(stream);
+      if (streamFailure.error) throw streamFailure.error;
+      if (file) {
+        file.end();
+        await finished(file);
+        if (failure.error) throw failure.error;
+        return { kind: "local", path, bytes: file.bytesWritten };
+      }
+      await ensureFolder(dirname(path));
+      await writeFile(path, Buffer.concat(chunks));
+      return { kind: "local", path, bytes: buffered };
+    },
+    async abort() {
+      await endQuietly(stream);
+      if (file) await endQuietly(file);
+      chunks = [];
+      await rm(path, { force: true });
+    },
+  };
 }

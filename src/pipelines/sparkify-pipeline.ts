@@ -28,11 +28,13 @@ import {
 import {
   bestMatch,
   comparePlaysWithinTs,
+  type Play,
   isPlay,
   matchKey,
   playRank,
   songplayId,
   timeParts,
+  toPlay,
   unquoteUserAgent,
 } from "./sparkify-rules.js";
 import {
@@ -117,54 +119,58 @@ export function usersOf(plays: PCollection<EventInput>): PCollection<UserRow> {
     );
 }
 
-/** A play with its songplay_id, before the song is looked up. */
-interface NumberedPlay {
-  readonly id: number;
-  readonly event: EventInput;
+/** A songplay before its song is looked up, with what the lookup needs. */
+interface UnmatchedSongplay {
+  readonly row: SongplayRow;
+  readonly matchKey: string;
+  readonly length: number | null;
 }
 
 /** Groups plays by ts: each group gives one time row, and numbers its plays for songplay_id. */
-export function playsByTs(plays: PCollection<EventInput>): PCollection<[number, EventInput[]]> {
-  return plays.keyBy((event) => event.ts, "key plays by ts").groupByKey({ name: "plays by ts" });
+export function playsByTs(plays: PCollection<Play>): PCollection<[number, Play[]]> {
+  return plays.keyBy((play) => play.ts, "key plays by ts").groupByKey({ name: "plays by ts" });
 }
 
-export function numberPlays(byTs: PCollection<[number, EventInput[]]>): PCollection<NumberedPlay> {
+/** Numbers the plays of each millisecond and makes their songplay rows, song and artist still unknown. */
+export function numberPlays(byTs: PCollection<[number, Play[]]>): PCollection<UnmatchedSongplay> {
   return byTs.flatMap(
-    ([ts, events]) =>
-      [...events].sort(comparePlaysWithinTs).map((event, rank) => ({ id: songplayId(ts, rank), event })),
+    ([ts, plays]) =>
+      [...plays].sort(comparePlaysWithinTs).map((play, rank): UnmatchedSongplay => {
+        const time = timeParts(ts);
+        return {
+          row: {
+            songplay_id: songplayId(ts, rank),
+            start_time: ts,
+            user_id: play.userId,
+            level: play.level,
+            song_id: null,
+            artist_id: null,
+            session_id: play.sessionId,
+            location: play.location,
+            user_agent: unquoteUserAgent(play.userAgent),
+            year: time.year,
+            month: time.month,
+          },
+          matchKey: matchKey(play.song, play.artist),
+          length: play.length,
+        };
+      }),
     "number plays",
   );
 }
 
 /** Songplays: each play with the song (and its artist) matching its title and artist name, if any. */
 export function songplaysOf(
-  numbered: PCollection<NumberedPlay>,
+  unmatched: PCollection<UnmatchedSongplay>,
   songs: PCollection<SongInput>,
 ): PCollection<SongplayRow> {
-  const playsByMatchKey = numbered.keyBy(
-    (play) => matchKey(play.event.song, play.event.artist),
-    "key plays by song",
-  );
+  const playsByMatchKey = unmatched.keyBy((songplay) => songplay.matchKey, "key plays by song");
   const songsByMatchKey = songs.keyBy((song) => matchKey(song.title, song.artist_name), "key songs by title");
   return playsByMatchKey.coGroupByKey([songsByMatchKey] as const, { name: "match plays to songs" }).flatMap(
-    ([, [plays, candidates]]) =>
-      plays.map((play): SongplayRow => {
-        const event = play.event;
-        const song = bestMatch(event.length, candidates);
-        const time = timeParts(event.ts);
-        return {
-          songplay_id: play.id,
-          start_time: event.ts,
-          user_id: event.userId as string,
-          level: event.level,
-          song_id: song?.song_id ?? null,
-          artist_id: song?.artist_id ?? null,
-          session_id: event.sessionId,
-          location: event.location,
-          user_agent: unquoteUserAgent(event.userAgent),
-          year: time.year,
-          month: time.month,
-        };
+    ([, [songplays, candidates]]) =>
+      songplays.map((songplay): SongplayRow => {
+        const song = candidates.length > 0 ? bestMatch(songplay.length, candidates) : undefined;
+        return song ? { ...songplay.row, song_id: song.song_id, artist_id: song.artist_id } : songplay.row;
       }),
     "songplay rows",
   );
@@ -212,7 +218,7 @@ export const sparkifyPipeline = definePipeline(
 
     const plays = events.filter(isPlay, "NextSong plays");
     usersOf(plays).write(lake.parquet("users", usersSchema, parquet));
-    const byTs = playsByTs(plays);
+    const byTs = playsByTs(plays.map(toPlay, "project plays"));
     byTs
       .map(([ts]) => timeParts(ts), "time rows")
       .write(lake.parquet("time", timeSchema, { ...parquet, partitionBy: ["year", "month"] }));

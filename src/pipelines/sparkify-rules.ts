@@ -39,8 +39,40 @@ export function playRank(event: EventInput): unknown[] {
   return [event.ts, event.sessionId, event.itemInSession];
 }
 
-/** The order that numbers plays sharing a millisecond: userId, sessionId, itemInSession, then the whole event. */
-export function comparePlaysWithinTs(left: EventInput, right: EventInput): number {
+/**
+ * What songplays and time need of a play: ten of the event's eighteen fields. Projecting before the
+ * shuffles halves the bytes they move.
+ */
+export interface Play {
+  readonly ts: number;
+  readonly userId: string;
+  readonly sessionId: number | null;
+  readonly itemInSession: number | null;
+  readonly level: string | null;
+  readonly song: string | null;
+  readonly artist: string | null;
+  readonly length: number | null;
+  readonly location: string | null;
+  readonly userAgent: string | null;
+}
+
+export function toPlay(event: EventInput): Play {
+  return {
+    ts: event.ts,
+    userId: event.userId as string,
+    sessionId: event.sessionId,
+    itemInSession: event.itemInSession,
+    level: event.level,
+    song: event.song,
+    artist: event.artist,
+    length: event.length,
+    location: event.location,
+    userAgent: event.userAgent,
+  };
+}
+
+/** The order that numbers plays sharing a millisecond: userId, sessionId, itemInSession, then the whole play. */
+export function comparePlaysWithinTs(left: Play, right: Play): number {
   return (
     compareValues(left.userId, right.userId) ||
     compareValues(left.sessionId, right.sessionId) ||
