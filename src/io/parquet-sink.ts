@@ -3,6 +3,7 @@ type WriteStreamMinimal = Parameters<typeof parquet.ParquetWriter.openStream>[1]
 import type { JsonValue, Schema, Sink, SinkWriter, TaskContext } from "../core/index.js";
 import { partitionPath } from "./hive.js";
 import type { LakeCommitter } from "./lake-committer.js";
+import { appendRows } from "./parquet-rows.js";
 import { type Compression, toParquetSchema } from "./parquet-schema.js";
 import { openStagedFile, type StagedFile, type StagedFileInfo } from "./staging.js";
 
@@ -183,11 +184,14 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
 
   private async writePartition(partition: string, records: readonly T[]): Promise<void> {
     const maxRows = this.table.options.maxRowsPerFile ?? Number.POSITIVE_INFINITY;
-    for (const record of records) {
+    let offset = 0;
+    while (offset < records.length) {
       const file = await this.fileFor(partition);
+      const count = Math.min(records.length - offset, maxRows - file.rows);
       // Columns not in the file schema (the partition columns) are ignored by the writer.
-      await file.writer.appendRow(record);
-      file.rows++;
+      await appendRows(file.writer, records.slice(offset, offset + count));
+      file.rows += count;
+      offset += count;
       if (file.rows >= maxRows) await this.closeFile(partition);
     }
   }

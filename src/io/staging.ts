@@ -1,5 +1,5 @@
-import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { createWriteStream, mkdirSync, type WriteStream, writeFileSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
@@ -147,8 +147,13 @@ function openLocalStagedFile(path: string): StagedFile {
         if (failure.error) throw failure.error;
         return { kind: "local", path, bytes: file.bytesWritten };
       }
-      await ensureFolder(dirname(path));
-      await writeFile(path, Buffer.concat(chunks));
+      // A small file is written in one blocking call (see readAll in storage.ts for why).
+      const folder = dirname(path);
+      if (!createdFolders.has(folder)) {
+        mkdirSync(folder, { recursive: true });
+        createdFolders.add(folder);
+      }
+      writeFileSync(path, Buffer.concat(chunks));
       return { kind: "local", path, bytes: buffered };
     },
     async abort() {

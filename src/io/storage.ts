@@ -1,4 +1,4 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { globToRegExp, hasWildcards, literalBase } from "./glob.js";
@@ -99,6 +99,12 @@ export function readBytes(uri: string, s3: S3Settings = {}, start = 0): AsyncIte
 
 /** Reads a whole (small) file. */
 export async function readAll(uri: string, s3: S3Settings = {}): Promise<Buffer> {
+  const location = parseLocation(uri);
+  if (location.kind === "local") {
+    // One blocking read: for a small file, cheaper than the four thread-pool round trips of an
+    // asynchronous one, and tasks run on worker threads, whose event loops have nothing else to do.
+    return readFileSync(location.path);
+  }
   const chunks: Uint8Array[] = [];
   for await (const chunk of readBytes(uri, s3)) chunks.push(chunk);
   return Buffer.concat(chunks);

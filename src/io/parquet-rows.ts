@@ -1,0 +1,145 @@
+/**
+ * Appends many rows to a @dsnp/parquetjs writer at once, for flat schemas.
+ *
+ * parquetjs shreds every row through a generic recursive shredder that allocates a buffer object
+ * per column per row, which bounds it to about 120,000-190,000 rows/s. For flat schemas (every
+ * column a top-level primitive, as sluice's schemas are) the shredded form is simple: per column,
+ * the values converted by parquetjs's own `toPrimitive`, a definition level per row (0 for null,
+ * 1 for a value of an optional column) and repetition level 0. We fill the writer's row buffer in
+ * that form column by column, and hand one row per page to `appendRow`, so that parquetjs's own
+ * logic still decides when pages and row groups are encoded. Files are byte-for-byte what
+ * `appendRow` alone would write.
+ */
+import type parquet from "@dsnp/parquetjs";
+import { toPrimitive } from "@dsnp/parquetjs/dist/lib/types.js";
+
+type ParquetWriter = InstanceType<typeof parquet.ParquetWriter>;
+
+interface ColumnBuffer {
+  dlevels: number[];
+  rlevels: number[];
+  values: unknown[];
+  distinct_values: Set<unknown>;
+  count: number;
+}
+
+interface RowBuffer {
+  rowCount?: number;
+  pageRowCount?: number;
+  columnData?: Record<string, ColumnBuffer>;
+  pages?: Record<string, unknown[]>;
+}
+
+interface FlatColumn {
+  readonly name: string;
+  readonly type: string;
+  readonly required: boolean;
+  readonly definedLevel: number;
+  readonly field: unknown;
+}
+
+/** The columns of a flat schema, or undefined when the schema has nested or repeated fields. */
+function flatColumns(writer: ParquetWriter): FlatColumn[] | undefined {
+  const columns: FlatColumn[] = [];
+  for (const field of writer.schema.fieldList) {
+    if (field.isNested || field.path.length !== 1 || field.repetitionType === "REPEATED") return undefined;
+    columns.push({
+      name: field.name,
+      type: (field.originalType ?? field.primitiveType) as string,
+      required: field.repetitionType === "REQUIRED",
+      definedLevel: field.dLevelMax,
+      field,
+    });
+  }
+  return columns;
+}
+
+const columnsOf = new WeakMap<ParquetWriter, FlatColumn[] | null>();
+
+function shredInto(
+  buffer: RowBuffer,
+  columns: readonly FlatColumn[],
+  rows: readonly Record<string, unknown>[],
+): void {
+  if (!buffer.columnData || buffer.rowCount === undefined) {
+    buffer.rowCount = 0;
+    buffer.pageRowCount = 0;
+    buffer.columnData = {};
+    buffer.pages = {};
+    for (const column of columns) {
+      buffer.columnData[column.name] = {
+        dlevels: [],
+        rlevels: [],
+        values: [],
+        distinct_values: new Set(),
+        count: 0,
+      };
+      buffer.pages[column.name] = [];
+    }
+  }
+  // Check every row first, so that a bad row leaves the buffer as it was (as appendRow does).
+  for (const column of columns) {
+    if (!column.required) continue;
+    for (const row of rows) {
+      const value = row[column.name];
+      if (value === null || value === undefined) throw new Error(`missing required field: ${column.name}`);
+    }
+  }
+  const converted = columns.map((column) =>
+    rows.map((row) => {
+      const value = row[column.name];
+      return value === null || value === undefined
+        ? undefined
+        : toPrimitive(column.type, value, column.field as never);
+    }),
+  );
+  columns.forEach((column, index) => {
+    const data = buffer.columnData![column.name]!;
+    const primitives = converted[index]!;
+    for (let row = 0; row < rows.length; row++) {
+      const primitive = primitives[row];
+      data.rlevels.push(0);
+      if (primitive === undefined) {
+        data.dlevels.push(0);
+      } else {
+        data.dlevels.push(column.definedLevel);
+        data.values.push(primitive);
+        data.distinct_values.add(rows[row]![column.name]);
+      }
+      data.count++;
+    }
+  });
+  buffer.rowCount += rows.length;
+  buffer.pageRowCount = (buffer.pageRowCount ?? 0) + rows.length;
+}
+
+/** Appends rows; the same file as one `appendRow` per row, several times faster. */
+export async function appendRows(
+  writer: ParquetWriter,
+  rows: readonly Record<string, unknown>[],
+): Promise<void> {
+  let columns = columnsOf.get(writer);
+  if (columns === undefined) {
+    columns = flatColumns(writer) ?? null;
+    columnsOf.set(writer, columns);
+  }
+  if (columns === null) {
+    for (const row of rows) await writer.appendRow(row);
+    return;
+  }
+  const pageSize = writer.envelopeWriter?.pageSize ?? 8192;
+  let next = 0;
+  while (next < rows.length) {
+    const buffer = writer.rowBuffer as RowBuffer;
+    // Rows that can go in before the next page or row-group boundary, less one: that one goes
+    // through appendRow, which encodes the page or writes the row group when it is due.
+    const room =
+      Math.min(pageSize - (buffer.pageRowCount ?? 0), writer.rowGroupSize - (buffer.rowCount ?? 0)) - 1;
+    const count = Math.min(Math.max(room, 0), rows.length - next);
+    if (count > 0) {
+      shredInto(buffer, columns, rows.slice(next, next + count));
+      next += count;
+    }
+    if (next < rows.length) await writer.appendRow(rows[next++]!);
+  }
+}
