@@ -141,9 +141,15 @@ export async function listObjects(settings: S3Settings, bucket: string, prefix: 
   const directoryPrefix = prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
   try {
     const top = await limiter.run(() => listAll(client, bucket, directoryPrefix, "/"));
-    const nested = await Promise.all(
-      top.prefixes.map((subPrefix) => limiter.run(() => listAll(client, bucket, subPrefix))),
-    );
+    // Some S3-compatible servers (s3rver among them) answer a delimited listing of deeply nested
+    // keys with neither objects nor prefixes; an empty answer is checked with a flat listing, so
+    // that the parallel listing can never lose keys.
+    const nested =
+      top.objects.length === 0 && top.prefixes.length === 0
+        ? [await limiter.run(() => listAll(client, bucket, directoryPrefix))]
+        : await Promise.all(
+            top.prefixes.map((subPrefix) => limiter.run(() => listAll(client, bucket, subPrefix))),
+          );
     const all = [...top.objects, ...nested.flatMap((result) => result.objects)];
     if (prefix !== directoryPrefix) {
       // The prefix may also name an object itself.

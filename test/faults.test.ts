@@ -1,0 +1,285 @@
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import type { RejectedRecord, SourceReadContext } from "../src/index.js";
+import { jsonLines } from "../src/io/index.js";
+import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
+import { eventInputSchema } from "../src/pipelines/sparkify-schemas.js";
+import { TABLE_COLUMNS } from "../bench/sparkify-duckdb.js";
+import { literal, queries } from "./support/duckdb.js";
+import { freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+import { withTempDir } from "./support/temp.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const command = join(root, "dist/pipelines/sparkify.js");
+const TABLES = Object.keys(TABLE_COLUMNS);
+
+function sparkify(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [command, "--quiet", ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    timeout: 120_000,
+  });
+}
+
+/** One digest per table of an output, read with DuckDB: equal digests mean equal rows. */
+async function digests(output: string): Promise<Record<string, string>> {
+  const rows = await queries(
+    TABLES.map(
+      (table) =>
+        `SELECT md5(coalesce(string_agg(row, '|' ORDER BY row), '')) AS digest FROM (SELECT CAST((${TABLE_COLUMNS[table]}) AS VARCHAR) AS row FROM read_parquet(${literal(`${output}/${table}/**/*.parquet`)}, hive_partitioning = true))`,
+    ),
+  );
+  return Object.fromEntries(TABLES.map((table, index) => [table, String(rows[index]![0]!.digest)]));
+}
+
+async function twoInputs(folder: string): Promise<{ oldInput: string; newInput: string }> {
+  const oldInput = join(folder, "old-input");
+  const newInput = join(folder, "new-input");
+  await generateSparkifyInput({ songs: 60, events: 1500, output: oldInput, seed: 1 });
+  await generateSparkifyInput({ songs: 80, events: 2500, output: newInput, seed: 2 });
+  return { oldInput, newInput };
+}
+
+describe("killed runs (SIGKILL) and stopped runs (SIGTERM), local output", () => {
+  it("killed at each step of its commit: the next run finishes the commit first, and tables are all new", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput, newInput } = await twoInputs(folder);
+      const reference = join(folder, "reference");
+      assert.equal(sparkify(["--input", newInput, "--output", reference]).status, 0);
+      const expected = await digests(reference);
+      const steps = [
+        "journal-written",
+        "table-moved-away:artists",
+        "table-moved-in:artists",
+        "table-moved-away:songs",
+        "table-moved-in:users",
+        "success-written",
+      ];
+      for (const step of steps) {
+        const output = join(folder, `lake-${step.replace(/[^a-z]/g, "-")}`);
+        assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
+        const killed = sparkify(["--input", newInput, "--output", output, "--mode", "overwrite"], {
+          SLUICE_TEST_KILL_AT_COMMIT_STEP: step,
+        });
+        assert.equal(killed.signal, "SIGKILL", `killed at ${step}`);
+        assert.ok(existsSync(join(output, "_temporary")), "the journal is left for the next run");
+        // The next run, even one that then refuses to write, first finishes the interrupted commit.
+        const next = sparkify(["--input", newInput, "--output", output]);
+        assert.equal(next.status, 1);
+        assert.match(next.stderr, /already exists/);
+        assert.deepEqual(await digests(output), expected, `all tables new after a kill at ${step}`);
+        assert.ok(!existsSync(join(output, "_temporary")), "no staged leftovers");
+        for (const table of TABLES) assert.ok(existsSync(join(output, table, "_SUCCESS")));
+      }
+    });
+  });
+
+  it("killed at random points before its commit: the previous output stays exactly as it was", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput, newInput } = await twoInputs(folder);
+      const output = join(folder, "lake");
+      assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
+      const before = await digests(output);
+      const successBefore = await Promise.all(
+        TABLES.map((table) => readFile(join(output, table, "_SUCCESS"))),
+      );
+      for (const delay of [150, 400, 700, 1000]) {
+        const child = spawn(
+          process.execPath,
+          [command, "--quiet", "--input", newInput, "--output", output, "--mode", "overwrite"],
+          {
+            env: { ...process.env, SLUICE_TEST_KILL_AT_COMMIT_STEP: "journal-written" },
+            stdio: "ignore",
+          },
+        );
+        // If the timer has not killed it, the run kills itself once its journal is written, before
+        // its first change to a table folder: either way it dies before the commit touches a table.
+        const timer = setTimeout(() => child.kill("SIGKILL"), delay);
+        const signal = await new Promise((resolve) =>
+          child.on("exit", (_code, exitSignal) => resolve(exitSignal)),
+        );
+        clearTimeout(timer);
+        assert.equal(signal, "SIGKILL");
+        assert.deepEqual(await digests(output), before, `killed after ${delay} ms`);
+        const successAfter = await Promise.all(
+          TABLES.map((table) => readFile(join(output, table, "_SUCCESS"))),
+        );
+        assert.deepEqual(successAfter, successBefore);
+      }
+      // The next run completes and leaves no staged files behind.
+      assert.equal(sparkify(["--input", newInput, "--output", output, "--mode", "overwrite"]).status, 0);
+      assert.ok(!existsSync(join(output, "_temporary")));
+    });
+  });
+
+  it("SIGTERM stops a run cleanly: a message, a non-zero exit, the previous output intact, nothing staged", async () => {
+    await withTempDir(async (folder) => {
+      const oldInput = join(folder, "old-input");
+      const bigInput = join(folder, "big-input");
+      await generateSparkifyInput({ songs: 60, events: 1500, output: oldInput, seed: 1 });
+      await generateSparkifyInput({ songs: 3000, events: 150_000, output: bigInput, seed: 2 });
+      const output = join(folder, "lake");
+      assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
+      const before = await digests(output);
+      const child = spawn(
+        process.execPath,
+        [command, "--quiet", "--input", bigInput, "--output", output, "--mode", "overwrite"],
+        {
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let stderr = "";
+      child.stderr.on("data", (chunk) => {
+        stderr += chunk;
+      });
+      setTimeout(() => child.kill("SIGTERM"), 1500);
+      const code = await new Promise<number | null>((resolve) =>
+        child.on("exit", (exitCode) => resolve(exitCode)),
+      );
+      assert.equal(code, 1);
+      assert.match(
+        stderr,
+        /^sparkify: error: the run was stopped \(SIGTERM received\); nothing was committed\n$/,
+      );
+      assert.deepEqual(await digests(output), before);
+      assert.ok(!existsSync(join(output, "_temporary")));
+    });
+  });
+});
+
+describe("hostile input", () => {
+  const line = fc.oneof(
+    fc.constant(""),
+    fc.constant("   "),
+    fc.constant("{not json"),
+    fc.constant('{"ts": 1541105830796, "page": "NextSong", "userId": "7"'),
+    fc
+      .record({
+        ts: fc.oneof(fc.integer(), fc.string(), fc.constant(null)),
+        page: fc.oneof(fc.string(), fc.integer()),
+      })
+      .map((value) => JSON.stringify(value)),
+    fc
+      .record({
+        ts: fc.integer({ min: 0 }),
+        page: fc.constantFrom("NextSong", "Home"),
+        sessionId: fc.oneof(fc.integer(), fc.string()),
+      })
+      .map((value) => JSON.stringify(value)),
+    fc
+      .integer({ min: 1, max: 60 })
+      .map((depth) => `{"ts": 1, "page": "x", "deep": ${"[".repeat(depth)}${"]".repeat(depth)}}`),
+    fc.string({ unit: "grapheme", maxLength: 30 }),
+    fc.constant(`{"ts": 2, "page": "${"x".repeat(5000)}"}`),
+  );
+  const lineBytes = fc.oneof(
+    { weight: 8, arbitrary: line.map((text) => Buffer.from(text)) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .uint8Array({ minLength: 1, maxLength: 20 })
+        .map((bytes) => Buffer.from(bytes.map((byte) => (byte === 10 ? 0xff : byte)))),
+    },
+  );
+
+  it("every line is loaded, rejected with its origin and reason, or skipped as blank: none lost, none twice", async () => {
+    await withTempDir(async (folder) => {
+      let fileIndex = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(lineBytes, { maxLength: 40 }),
+          fc.boolean(),
+          fc.constantFrom("\n", "\r\n"),
+          fc.integer({ min: 1, max: 300 }),
+          async (lines, byteOrderMark, lineEnd, splitBytes) => {
+            const file = join(folder, `hostile-${fileIndex++}.json`);
+            const parts: Buffer[] = byteOrderMark ? [Buffer.from([0xef, 0xbb, 0xbf])] : [];
+            for (const [index, bytes] of lines.entries()) {
+              parts.push(index > 0 ? Buffer.concat([Buffer.from(lineEnd), bytes]) : bytes);
+            }
+            await writeFile(file, Buffer.concat(parts));
+            const rejected: RejectedRecord[] = [];
+            let seen = 0;
+            const context: SourceReadContext = {
+              batchSize: 7,
+              reject: (record) => rejected.push(record),
+              addBytesRead: () => undefined,
+              addRecordsSeen: (count) => {
+                seen += count;
+              },
+            };
+            const source = jsonLines(file, { schema: eventInputSchema, splitBytes, maxRecordBytes: 4000 });
+            let loaded = 0;
+            for (const split of await source.splits())
+              for await (const batch of source.read(split, context)) loaded += batch.records.length;
+            const blank = lines.filter((bytes) => /^[ \t\r]*$/.test(bytes.toString("latin1"))).length;
+            assert.equal(loaded + rejected.length + blank, lines.length);
+            assert.equal(seen, loaded + rejected.length);
+            for (const record of rejected) {
+              assert.equal(record.source, file);
+              assert.ok(record.reason.length > 0);
+              assert.equal(typeof record.offset, "number");
+            }
+          },
+        ),
+        { numRuns: 150 },
+      );
+    });
+  });
+});
+
+describe("secrets", { skip: s3Unavailable }, () => {
+  it("credentials never appear in output, errors, summaries or rejected records", async () => {
+    await withTempDir(async (folder) => {
+      // s3rver accepts only its own key pair, which is distinctive enough to search for.
+      const secretKey = "S3RVER";
+      const accessKey = "S3RVER";
+      const env = {
+        AWS_ACCESS_KEY_ID: accessKey,
+        AWS_SECRET_ACCESS_KEY: secretKey,
+      };
+      const bucket = await freshBucket("secrets");
+      const input = `s3://${bucket}/raw`;
+      const { generateSparkifyInput: generate } = await import("../src/pipelines/sparkify-generator.js");
+      await generate({ songs: 20, events: 300, output: input, s3: s3Settings, seed: 5 });
+      const s3Flags = ["--s3-endpoint", s3Settings.endpoint!, "--s3-path-style"];
+      const summary = join(folder, "summary.json");
+      const runs = [
+        sparkify(
+          [
+            "--input",
+            input,
+            "--output",
+            `s3://${bucket}/lake`,
+            ...s3Flags,
+            "--summary-json",
+            summary,
+            "--max-rejected",
+            "100%",
+          ],
+          env,
+        ),
+        sparkify(
+          ["--input", "s3://no-such-bucket-anywhere/raw", "--output", `s3://${bucket}/lake2`, ...s3Flags],
+          env,
+        ),
+        sparkify(["--input", input, "--output", `s3://${bucket}/lake`, ...s3Flags], env),
+      ];
+      assert.equal(runs[0]!.status, 0, runs[0]!.stderr);
+      assert.equal(runs[1]!.status, 1);
+      assert.equal(runs[2]!.status, 1);
+      const texts = [...runs.flatMap((run) => [run.stdout, run.stderr]), await readFile(summary, "utf8")];
+      for (const text of texts) {
+        for (const secret of [secretKey, accessKey, "Authorization", "X-Amz-Signature", "X-Amz-Credential"]) {
+          assert.ok(!text.includes(secret), `${secret} leaked into: ${text.slice(0, 200)}`);
+        }
+      }
+    });
+  });
+});
