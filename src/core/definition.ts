@@ -109,7 +109,9 @@ function threadsOf(runOptions: RunOptions): number {
 
 export function planSettingsOf(runOptions: RunOptions): PlanSettings {
   const threads = runOptions.runner === "direct" ? 1 : (runOptions.threads ?? availableParallelism());
-  return { defaultPartitions: runOptions.partitions ?? Math.max(4, 2 * threads) };
+  // Eight partitions per thread: reduce tasks small enough that a thread's share of a large
+  // shuffle is decoded a piece at a time (peak memory), and enough of them to balance the threads.
+  return { defaultPartitions: runOptions.partitions ?? Math.max(4, 8 * threads) };
 }
 
 async function runPlanned<Outputs>(

@@ -15,7 +15,10 @@ export interface JsonLinesOptions {
   /** Records that do not fit are rejected with the reason. */
   readonly schema?: Schema;
   readonly s3?: S3Settings;
-  /** Files larger than this are cut into byte ranges; smaller ones are grouped. Default 64 MiB. */
+  /**
+   * Files larger than this are cut into byte ranges; smaller ones are grouped. Default 16 MiB: a
+   * task holds its shuffle output until it ends, so smaller splits mean a lower peak of memory.
+   */
   readonly splitBytes?: number;
   /** Lines longer than this are rejected without being held whole. Default 16 MiB. */
   readonly maxRecordBytes?: number;
@@ -54,7 +57,7 @@ export class JsonLinesSource<T> implements Source<T> {
 
   async splits(): Promise<JsonValue[]> {
     const files = await listFiles(this.uri, this.options.s3);
-    return cutIntoSplits(files, this.options.splitBytes ?? 64 * 1024 * 1024);
+    return cutIntoSplits(files, this.options.splitBytes ?? 16 * 1024 * 1024);
   }
 
   describeSplit(split: JsonValue): string {

@@ -17,7 +17,7 @@ export interface ParquetTableOptions {
   readonly maxRowsPerFile?: number;
   /**
    * Rows a task holds back, grouped by partition, before writing them out partition by partition;
-   * rows of many partitions arriving interleaved then still make one file per partition. Default 50,000.
+   * rows of many partitions arriving interleaved then still make one file per partition. Default 20,000.
    */
   readonly maxBufferedRows?: number;
   /**
@@ -153,7 +153,7 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
       rows.push(record);
     }
     this.bufferedRows += records.length;
-    if (this.bufferedRows >= (this.table.options.maxBufferedRows ?? 50_000)) await this.flush();
+    if (this.bufferedRows >= (this.table.options.maxBufferedRows ?? 20_000)) await this.flush();
   }
 
   /** Writes the held-back rows, one partition after the other, in partition order. */

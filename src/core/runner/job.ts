@@ -26,7 +26,7 @@ export interface RunOptions {
   readonly runner?: "direct" | "pool";
   /** Worker threads of the pool runner; default one per core. */
   readonly threads?: number;
-  /** Partitions of shuffles that do not set their own; default 2 per thread, at least 4. */
+  /** Partitions of shuffles that do not set their own; default 8 per thread, at least 4. */
   readonly partitions?: number;
   /** Records per batch read from sources and per shuffle block; default 4096. */
   readonly batchSize?: number;
