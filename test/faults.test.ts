@@ -13,7 +13,9 @@ import { eventInputSchema } from "../src/pipelines/sparkify-schemas.js";
 import { TABLE_COLUMNS } from "../bench/sparkify-duckdb.js";
 import { literal, queries } from "./support/duckdb.js";
 import { freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+import { startFaultProxy } from "./support/fault-proxy.js";
 import { withTempDir } from "./support/temp.js";
+import { sparkify as sparkifyLibrary } from "../src/pipelines/sparkify-pipeline.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const command = join(root, "dist/pipelines/sparkify.js");
@@ -24,6 +26,24 @@ function sparkify(args: string[], env: NodeJS.ProcessEnv = {}) {
     encoding: "utf8",
     env: { ...process.env, ...env },
     timeout: 120_000,
+  });
+}
+
+/** Runs the command without blocking this process (which may be serving it, as the proxy does). */
+function sparkifyAsync(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [command, "--quiet", ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    child.on("exit", (status) => resolve({ status, stderr }));
   });
 }
 
@@ -281,5 +301,88 @@ describe("secrets", { skip: s3Unavailable }, () => {
         }
       }
     });
+  });
+});
+
+describe("S3 misbehaving (a fault-injecting proxy in front of the local S3 server)", {
+  skip: s3Unavailable,
+}, () => {
+  it("503s, 500s, bodies cut off and stalled: the job retries or resumes and writes exactly the fault-free output", async () => {
+    await withTempDir(async (folder) => {
+      const bucket = await freshBucket("faults");
+      await generateSparkifyInput({
+        songs: 60,
+        events: 4000,
+        output: `s3://${bucket}/raw`,
+        s3: s3Settings,
+        seed: 9,
+      });
+      const clean = join(folder, "clean");
+      await sparkifyLibrary({ input: `s3://${bucket}/raw`, output: clean, s3: s3Settings }, { threads: 2 });
+      const proxy = await startFaultProxy(s3Settings.endpoint!, ({ method, url, index }) => {
+        if (method !== "GET") return "pass";
+        if (url.includes("list-type=2")) return index % 4 === 1 ? "slowdown" : "pass";
+        // Object reads: about one in four goes wrong, in four ways, never twice in a row for a retry.
+        if (index % 11 === 3) return "reset-mid-body";
+        if (index % 13 === 5) return "slowdown";
+        if (index % 17 === 7) return "internal";
+        if (index % 29 === 9) return "stall";
+        return "pass";
+      });
+      try {
+        const faulty = join(folder, "faulty");
+        const settings = { ...s3Settings, endpoint: proxy.endpoint, timeoutMs: 1000 };
+        await sparkifyLibrary({ input: `s3://${bucket}/raw`, output: faulty, s3: settings }, { threads: 2 });
+        for (const fault of ["slowdown", "internal", "reset-mid-body", "stall"] as const) {
+          assert.ok(
+            proxy.injected[fault] > 0,
+            `the proxy injected ${fault}: ${JSON.stringify(proxy.injected)}`,
+          );
+        }
+        assert.deepEqual(await digests(faulty), await digests(clean));
+      } finally {
+        await proxy.close();
+      }
+    });
+  });
+
+  it("permanent errors (no such bucket, refused credentials) fail at once in one line naming the bucket", async () => {
+    const proxy = await startFaultProxy(s3Settings.endpoint!, () => "pass");
+    try {
+      const s3Flags = ["--s3-endpoint", proxy.endpoint, "--s3-path-style"];
+      const missing = await sparkifyAsync([
+        "--input",
+        "s3://no-such-bucket-here/raw",
+        "--output",
+        "/tmp/unused-sluice-output",
+        ...s3Flags,
+      ]);
+      assert.equal(missing.status, 1);
+      assert.match(
+        missing.stderr,
+        /^sparkify: error: s3:\/\/no-such-bucket-here\/raw\/(song|log)_data: the bucket 'no-such-bucket-here' does not exist\n$/,
+      );
+      const afterMissing = proxy.requests;
+      assert.ok(afterMissing <= 4, `${afterMissing} requests: no pointless retries`);
+      const bucket = await freshBucket("refused");
+      const refused = await sparkifyAsync(
+        ["--input", `s3://${bucket}/raw`, "--output", "/tmp/unused-sluice-output", ...s3Flags],
+        {
+          AWS_ACCESS_KEY_ID: "AKIANOTAVALIDKEY",
+          AWS_SECRET_ACCESS_KEY: "not-the-secret",
+        },
+      );
+      assert.equal(refused.status, 1);
+      assert.match(
+        refused.stderr,
+        new RegExp(`^sparkify: error: s3://${bucket}/raw/(song|log)_data: the credentials were refused`),
+      );
+      assert.ok(
+        proxy.requests - afterMissing <= 4,
+        `${proxy.requests - afterMissing} requests: no pointless retries`,
+      );
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -24,6 +24,10 @@ export interface S3Settings {
   readonly region?: string;
   /** Requests in flight at once per thread; default 16. */
   readonly maxConcurrency?: number;
+  /** A connection that does not open, or a response that stays silent, this long is abandoned; default 30,000 ms. */
+  readonly timeoutMs?: number;
+  /** Attempts per request, and per object read that breaks off mid-way; default 5. */
+  readonly maxAttempts?: number;
 }
 
 const clients = new Map<string, S3Client>();
@@ -41,7 +45,13 @@ export function s3Client(settings: S3Settings = {}): S3Client {
       // S3-compatible servers may store verbatim; S3 itself does not require them.
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
-      maxAttempts: 5,
+      // The SDK retries throttling (503 SlowDown), 5xx and connection errors with exponential
+      // backoff and jitter; 4xx answers (403, NoSuchBucket, NoSuchKey) fail at once.
+      maxAttempts: settings.maxAttempts ?? 5,
+      requestHandler: {
+        connectionTimeout: Math.min(settings.timeoutMs ?? 30_000, 10_000),
+        socketTimeout: settings.timeoutMs ?? 30_000,
+      },
     });
     clients.set(cacheKey, client);
   }
@@ -162,7 +172,17 @@ export async function listObjects(settings: S3Settings, bucket: string, prefix: 
   }
 }
 
-/** Streams an object (or the bytes from `start` on), never holding it whole. */
+/** Full-jitter exponential backoff: a random wait below 100 ms x 2^attempt, at most 5 s. */
+function backoffMs(attempt: number): number {
+  return Math.random() * Math.min(5000, 100 * 2 ** attempt);
+}
+
+/**
+ * Streams an object (or the bytes from `start` on), never holding it whole. A body that breaks off
+ * (connection reset, a stall past the timeout) is resumed where it stopped with a ranged GET of
+ * the same version (If-Match on its ETag), after a backoff, a bounded number of times: no byte is
+ * lost and none is read twice.
+ */
 export async function* readObject(
   settings: S3Settings,
   bucket: string,
@@ -170,26 +190,44 @@ export async function* readObject(
   start = 0,
 ): AsyncGenerator<Uint8Array> {
   const client = s3Client(settings);
-  let response: GetObjectCommandOutput;
-  try {
-    response = await s3Limiter(settings).run(() =>
-      client.send(
-        new GetObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          ...(start > 0 ? { Range: `bytes=${start}-` } : {}),
-        }),
-      ),
-    );
-  } catch (error) {
-    throw new Error(describeS3Error(error, bucket, key));
-  }
-  const body = response.Body as AsyncIterable<Uint8Array> & { destroy?: () => void };
-  try {
-    for await (const chunk of body) yield chunk;
-  } finally {
-    // Stopping early (a byte-range split that has read its last line) must release the connection.
-    body.destroy?.();
+  const maxAttempts = settings.maxAttempts ?? 5;
+  let position = start;
+  let etag: string | undefined;
+  for (let attempt = 1; ; attempt++) {
+    let response: GetObjectCommandOutput;
+    try {
+      response = await s3Limiter(settings).run(() =>
+        client.send(
+          new GetObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            ...(position > 0 ? { Range: `bytes=${position}-` } : {}),
+            ...(etag ? { IfMatch: etag } : {}),
+          }),
+        ),
+      );
+    } catch (error) {
+      throw new Error(describeS3Error(error, bucket, key));
+    }
+    etag ??= response.ETag;
+    const body = response.Body as AsyncIterable<Uint8Array> & { destroy?: () => void };
+    try {
+      for await (const chunk of body) {
+        position += chunk.byteLength;
+        yield chunk;
+      }
+      return;
+    } catch (error) {
+      if (attempt >= maxAttempts) {
+        throw new Error(
+          `s3://${bucket}/${key}: reading broke off ${maxAttempts} times, the last at byte ${position} (${(error as Error).message})`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+    } finally {
+      // Stopping early (a byte-range split that has read its last line) must release the connection.
+      body.destroy?.();
+    }
   }
 }
 

@@ -1,0 +1,96 @@
+/**
+ * A fault-injecting HTTP proxy on 127.0.0.1, between the AWS SDK and the local S3 server. A plan
+ * picks, for each request, what happens: pass it through, answer 503 SlowDown or 500, cut the
+ * response body off half way (a reset connection), or stall it half way (past the client's timeout).
+ */
+import { createServer, request as forward, type IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+
+export type Fault = "pass" | "slowdown" | "internal" | "reset-mid-body" | "stall";
+
+export interface RequestInfo {
+  readonly method: string;
+  readonly url: string;
+  /** 0-based count of requests the proxy has seen. */
+  readonly index: number;
+}
+
+export interface FaultProxy {
+  readonly endpoint: string;
+  readonly injected: Record<Fault, number>;
+  requests: number;
+  close(): Promise<void>;
+}
+
+const ERROR_BODY = (code: string, message: string) =>
+  `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+
+export async function startFaultProxy(
+  target: string,
+  plan: (request: RequestInfo) => Fault,
+): Promise<FaultProxy> {
+  const upstream = new URL(target);
+  const sockets = new Set<Socket>();
+  const injected: Record<Fault, number> = {
+    pass: 0,
+    slowdown: 0,
+    internal: 0,
+    "reset-mid-body": 0,
+    stall: 0,
+  };
+  const proxy: FaultProxy = { endpoint: "", injected, requests: 0, close: async () => undefined };
+  const server = createServer((request, response) => {
+    const fault = plan({ method: request.method ?? "GET", url: request.url ?? "/", index: proxy.requests++ });
+    injected[fault]++;
+    if (fault === "slowdown" || fault === "internal") {
+      request.resume();
+      const [status, code, message] =
+        fault === "slowdown"
+          ? [503, "SlowDown", "Please reduce your request rate."]
+          : [500, "InternalError", "We encountered an internal error."];
+      response.writeHead(status, { "content-type": "application/xml" });
+      response.end(ERROR_BODY(code, message));
+      return;
+    }
+    const outgoing = forward(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: request.method,
+        path: request.url,
+        headers: request.headers,
+      },
+      (answer: IncomingMessage) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (fault === "pass") {
+          answer.pipe(response);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        answer.on("data", (chunk: Buffer) => chunks.push(chunk));
+        answer.on("end", () => {
+          const body = Buffer.concat(chunks);
+          response.write(body.subarray(0, Math.floor(body.length / 2)));
+          // A reset cuts the connection now; a stall keeps it open and silent until the client gives up.
+          if (fault === "reset-mid-body") response.socket?.destroy();
+        });
+      },
+    );
+    outgoing.on("error", () => response.destroy());
+    request.pipe(outgoing);
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (typeof address !== "object" || address === null) throw new Error("the proxy has no address");
+  return Object.assign(proxy, {
+    endpoint: `http://127.0.0.1:${address.port}`,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  });
+}
