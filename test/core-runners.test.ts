@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import { canonicalJson, type JoinType } from "../src/index.js";
 import {
   type CatalogueCase,
   catalogue,
+  dying,
   failing,
   joins,
   type Key,
@@ -179,5 +181,71 @@ describe("failures", () => {
     assert.ok(metrics.stages[0]!.bytesShuffled > 0);
     assert.ok(metrics.wallMs > 0);
     assert.ok(progress.length >= 3 && progress.at(-1) === 2, `progress: ${progress}`);
+  });
+});
+
+describe("dying workers", () => {
+  const expected = Array.from({ length: 10 }, (_, key) => {
+    let total = 0;
+    for (let index = key; index < 3000; index += 10) total += index;
+    return [key, total];
+  });
+
+  it("a task whose worker exits is retried on a fresh worker, and the job gives the right answer", async () => {
+    const tempDir = await mkdtemp(join(tmpdir(), "sluice-dying-"));
+    try {
+      const marker = join(tempDir, "died-once");
+      const { outputs } = await dying.run({ mode: "exit-once", marker }, { threads: 2 });
+      assert.ok(existsSync(marker), "a worker did die");
+      assert.deepEqual(multiset(outputs.out), multiset(expected));
+    } finally {
+      await rm(tempDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a task that kills its worker every time, or exhausts its heap, fails the job naming the stage and the split", async () => {
+    const tempDir = await mkdtemp(join(tmpdir(), "sluice-dying-"));
+    try {
+      const marker = join(tempDir, "died");
+      await assert.rejects(dying.run({ mode: "exit-always", marker }, { threads: 2 }), (error: Error) => {
+        assert.match(
+          error.message,
+          /^stage 0 \('numbers > maybe die'\) failed on generated records 0\.\.999 3 time\(s\), on fresh workers: /,
+        );
+        return true;
+      });
+      await assert.rejects(
+        dying.run(
+          { mode: "oom", marker },
+          { threads: 2, taskAttempts: 2, workerResourceLimits: { maxOldGenerationSizeMb: 48 } },
+        ),
+        (error: Error) => {
+          assert.match(
+            error.message,
+            /failed on generated records 0\.\.999 2 time\(s\), on fresh workers: .*memory/i,
+          );
+          return true;
+        },
+      );
+    } finally {
+      await rm(tempDir, { recursive: true, force: true });
+    }
+  });
+
+  it("workers that fail while they start are retried, then fail the job with the reason", async () => {
+    process.env.SLUICE_TEST_THROW_AT_WORKER_START = "1";
+    try {
+      await assert.rejects(
+        dying.run({ mode: "none", marker: "" }, { threads: 2, taskAttempts: 2 }),
+        (error: Error) => {
+          assert.match(error.message, /2 time\(s\), on fresh workers: this worker cannot start/);
+          return true;
+        },
+      );
+    } finally {
+      delete process.env.SLUICE_TEST_THROW_AT_WORKER_START;
+    }
+    const { outputs } = await dying.run({ mode: "none", marker: "" }, { threads: 2 });
+    assert.deepEqual(multiset(outputs.out), multiset(expected));
   });
 });

@@ -13,6 +13,7 @@ import { eventInputSchema } from "../src/pipelines/sparkify-schemas.js";
 import { TABLE_COLUMNS } from "../bench/sparkify-duckdb.js";
 import { literal, queries } from "./support/duckdb.js";
 import { freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+import { writeItems } from "./fixtures/lake-pipelines.js";
 import { startFaultProxy } from "./support/fault-proxy.js";
 import { withTempDir } from "./support/temp.js";
 import { sparkify as sparkifyLibrary } from "../src/pipelines/sparkify-pipeline.js";
@@ -381,6 +382,47 @@ describe("S3 misbehaving (a fault-injecting proxy in front of the local S3 serve
         proxy.requests - afterMissing <= 4,
         `${proxy.requests - afterMissing} requests: no pointless retries`,
       );
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("a failed run lists the staged uploads S3 would not let it remove", async () => {
+    const bucket = await freshBucket("leftovers");
+    const proxy = await startFaultProxy(s3Settings.endpoint!, ({ method }) =>
+      method === "DELETE" ? "forbidden" : "pass",
+    );
+    try {
+      const items = Array.from({ length: 3000 }, (_, id) => ({
+        id,
+        name: null,
+        score: null,
+        at: id,
+        flag: null,
+        small: id % 3,
+        group: null,
+      }));
+      await assert.rejects(
+        writeItems.run(
+          {
+            items,
+            output: `s3://${bucket}/out`,
+            mode: "overwrite",
+            s3: { ...s3Settings, endpoint: proxy.endpoint },
+            failAtId: 2900,
+            splits: 4,
+          },
+          { threads: 2, batchSize: 100 },
+        ),
+        (error: Error) => {
+          assert.match(
+            error.message,
+            /item 2900 is poisoned; staged output that could not be removed: s3:\/\/leftovers-[^ ]+\/out\/items\/part-[^ ]+\.parquet \(multipart upload [^)]+\)/,
+          );
+          return true;
+        },
+      );
+      assert.ok(proxy.injected.forbidden > 0);
     } finally {
       await proxy.close();
     }

@@ -83,6 +83,7 @@ export class PipelineDefinition<Options, Outputs> {
             options,
             planSettings: planSettingsOf(runOptions),
             threads: threadsOf(runOptions),
+            ...(runOptions.workerResourceLimits ? { resourceLimits: runOptions.workerResourceLimits } : {}),
           });
     return runPlanned(pipeline, outputs, plan, executor, runOptions);
   }
@@ -133,6 +134,7 @@ async function runPlanned<Outputs>(
     rejected: pipeline.rejectedOutput,
     onProgress: runOptions.onProgress,
     signal: runOptions.signal,
+    taskAttempts: runOptions.taskAttempts ?? 3,
   });
   const resolved: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(outputs as Record<string, unknown>)) {

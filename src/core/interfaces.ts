@@ -70,7 +70,8 @@ export interface JobCommitter {
   /** Makes every task's output visible at once. */
   commit(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void>;
   /** Removes what the run staged (the tasks' messages say what); called when the job fails. */
-  abort(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void>;
+  /** Returns what it could not remove, described for the person running the job (empty when all went). */
+  abort(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<string[]>;
 }
 
 /** Where data leaves a pipeline. Sinks sharing a committer commit together, as one transaction. */

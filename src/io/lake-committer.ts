@@ -235,15 +235,29 @@ export class LakeCommitter implements JobCommitter {
     await deleteKeys(this.s3, bucket, [journalKey]);
   }
 
-  async abort(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void> {
+  async abort(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<string[]> {
     if (this.root.kind === "local") {
-      await rm((this.temporary(runId) as { path: string }).path, { recursive: true, force: true });
+      const staged = (this.temporary(runId) as { path: string }).path;
+      try {
+        await rm(staged, { recursive: true, force: true });
+      } catch (error) {
+        return [`${staged} (${(error as Error).message})`];
+      }
       await removeIfEmpty(join(this.root.path, TEMPORARY_FOLDER));
-      return;
+      return [];
     }
+    const bucket = this.root.bucket;
     const files = [...messages.values()].flat(2) as unknown as WrittenFile[];
-    for (const file of files)
-      if (file.staged.kind === "s3") await abortUpload(this.s3, this.root.bucket, file.staged.upload);
+    const failed: string[] = [];
+    for (const file of files) {
+      if (file.staged.kind !== "s3") continue;
+      if (!(await abortUpload(this.s3, bucket, file.staged.upload))) {
+        failed.push(
+          `s3://${bucket}/${file.staged.upload.key} (multipart upload ${file.staged.upload.uploadId})`,
+        );
+      }
+    }
+    return failed;
   }
 }
 

@@ -395,8 +395,19 @@ export async function completeUpload(
   }
 }
 
-export async function abortUpload(settings: S3Settings, bucket: string, upload: StagedUpload): Promise<void> {
-  await s3Client(settings)
-    .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.key, UploadId: upload.uploadId }))
-    .catch(() => undefined);
+/** Aborts a staged upload; false when S3 would not (the caller lists it for the person running the job). */
+export async function abortUpload(
+  settings: S3Settings,
+  bucket: string,
+  upload: StagedUpload,
+): Promise<boolean> {
+  try {
+    await s3Client(settings).send(
+      new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.key, UploadId: upload.uploadId }),
+    );
+    return true;
+  } catch (error) {
+    // An upload that is already gone is what aborting wants.
+    return (error as { name?: string }).name === "NoSuchUpload";
+  }
 }

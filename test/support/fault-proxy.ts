@@ -6,7 +6,7 @@
 import { createServer, request as forward, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 
-export type Fault = "pass" | "slowdown" | "internal" | "reset-mid-body" | "stall";
+export type Fault = "pass" | "slowdown" | "internal" | "forbidden" | "reset-mid-body" | "stall";
 
 export interface RequestInfo {
   readonly method: string;
@@ -35,6 +35,7 @@ export async function startFaultProxy(
     pass: 0,
     slowdown: 0,
     internal: 0,
+    forbidden: 0,
     "reset-mid-body": 0,
     stall: 0,
   };
@@ -42,12 +43,14 @@ export async function startFaultProxy(
   const server = createServer((request, response) => {
     const fault = plan({ method: request.method ?? "GET", url: request.url ?? "/", index: proxy.requests++ });
     injected[fault]++;
-    if (fault === "slowdown" || fault === "internal") {
+    if (fault === "slowdown" || fault === "internal" || fault === "forbidden") {
       request.resume();
       const [status, code, message] =
         fault === "slowdown"
           ? [503, "SlowDown", "Please reduce your request rate."]
-          : [500, "InternalError", "We encountered an internal error."];
+          : fault === "internal"
+            ? [500, "InternalError", "We encountered an internal error."]
+            : [403, "AccessDenied", "Access Denied"];
       response.writeHead(status, { "content-type": "application/xml" });
       response.end(ERROR_BODY(code, message));
       return;

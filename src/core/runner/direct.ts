@@ -1,3 +1,4 @@
+import { messageOf, SluiceError } from "../errors.js";
 import { executeTask, type TaskResult, type TaskSpec } from "../executor.js";
 import type { Plan } from "../plan.js";
 import type { RejectedOutput } from "../pipeline.js";
@@ -15,8 +16,13 @@ export class DirectExecutor implements TaskExecutor {
     private readonly rejected: RejectedOutput,
   ) {}
 
-  run(spec: TaskSpec): Promise<TaskResult> {
-    return executeTask(this.plan, spec, { sink: this.rejected.sink });
+  async run(spec: TaskSpec): Promise<TaskResult> {
+    try {
+      return await executeTask(this.plan, spec, { sink: this.rejected.sink });
+    } catch (error) {
+      // In this thread every failure is the task's own: nothing to retry.
+      throw error instanceof SluiceError ? error : new SluiceError(messageOf(error));
+    }
   }
 
   async close(): Promise<void> {}

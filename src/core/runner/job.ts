@@ -38,6 +38,13 @@ export interface RunOptions {
   readonly onProgress?: (metrics: JobMetrics) => void;
   /** A fixed run id (names output files); default time-based and random. */
   readonly runId?: string;
+  /** Runs of a task whose worker died (exited, crashed, ran out of heap) before the job fails; default 3. */
+  readonly taskAttempts?: number;
+  /** Limits of each worker's heap (pool runner), e.g. `{ maxOldGenerationSizeMb: 1024 }`. */
+  readonly workerResourceLimits?: {
+    readonly maxOldGenerationSizeMb?: number;
+    readonly maxYoungGenerationSizeMb?: number;
+  };
   /**
    * Stops the run: no task is started after it fires, the workers are stopped, staged output is
    * discarded and nothing is committed. A commit already under way is finished (it is short).
@@ -135,6 +142,21 @@ function contiguousGroups<T>(items: readonly T[], groupCount: number | undefined
   return groups;
 }
 
+/** The split or partitions a task reads, for error messages. */
+function describeInput(stage: StagePlan, input: TaskInput): string {
+  if (input.kind === "partitions") {
+    const partitions = input.partitions.map((entry) => entry.partition);
+    return partitions.length === 1
+      ? `partition ${partitions[0]}`
+      : `partitions ${partitions[0]}..${partitions.at(-1)}`;
+  }
+  const first = input.splits[0];
+  if (first === undefined) return "no split";
+  const source = stage.root.kind === "source" ? stage.root.source : undefined;
+  const described = source?.describeSplit?.(first) ?? JSON.stringify(first);
+  return input.splits.length === 1 ? described : `${described} and ${input.splits.length - 1} more split(s)`;
+}
+
 export interface JobSettings {
   readonly runId: string;
   readonly batchSize: number;
@@ -143,6 +165,8 @@ export interface JobSettings {
   readonly rejected: RejectedOutput;
   readonly onProgress: ((metrics: JobMetrics) => void) | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Runs of a task whose worker died, before the job fails. */
+  readonly taskAttempts: number;
 }
 
 export interface JobOutcome {
@@ -238,7 +262,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
     const done = new Set<number>();
     const stagesStarted = new Set<number>();
     const stageStart = new Map<number, number>();
-    const pending: { stage: StagePlan; taskIndex: number; input: TaskInput }[] = [];
+    const pending: { stage: StagePlan; taskIndex: number; input: TaskInput; attempt: number }[] = [];
     const remaining = new Map<number, number>();
     let running = 0;
     let failure: unknown;
@@ -255,7 +279,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
           stageMetrics.state = "running";
           remaining.set(stage.id, inputs.length);
           inputs.forEach((input, taskIndex) => {
-            pending.push({ stage, taskIndex, input });
+            pending.push({ stage, taskIndex, input, attempt: 1 });
           });
           if (inputs.length === 0) finishStage(stage.id);
         }
@@ -309,13 +333,25 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
             })
             .catch((error: unknown) => {
               if (failure !== undefined) return;
+              // A SluiceError is the task's own failure (a user function, bad data, I/O): running it
+              // again gives the same. Anything else is the death of a worker: retry on a fresh one.
+              if (!(error instanceof SluiceError) && next.attempt < settings.taskAttempts) {
+                running--;
+                pending.unshift({ ...next, attempt: next.attempt + 1 });
+                pump();
+                return;
+              }
               failure = error;
+              if (error instanceof RejectLimitError) {
+                reject(error);
+                return;
+              }
+              const attempts =
+                error instanceof SluiceError ? "" : ` ${next.attempt} time(s), on fresh workers`;
               reject(
-                error instanceof SluiceError
-                  ? error
-                  : new SluiceError(
-                      `stage ${next.stage.id} ('${next.stage.name}') failed: ${messageOf(error)}`,
-                    ),
+                new SluiceError(
+                  `stage ${next.stage.id} ('${next.stage.name}') failed on ${describeInput(next.stage, next.input)}${attempts}: ${messageOf(error)}`,
+                ),
               );
             });
         }
@@ -356,15 +392,25 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
     metrics.wallMs = performance.now() - started;
     report();
     return { collected, metrics };
-  } finally {
+  } catch (error) {
+    // Workers stop first, so that nothing is written after the staged output is removed.
     await executor.close().catch(() => undefined);
+    const leftovers: string[] = [];
     if (!committed) {
       for (const { committer, sinks } of committers.values()) {
         const messages = new Map<string, JsonValue[]>();
         for (const sink of sinks) messages.set(sink, sinkMessages.get(sink) ?? []);
-        await committer.abort(settings.runId, messages).catch(() => undefined);
+        leftovers.push(
+          ...(await committer.abort(settings.runId, messages).catch((reason) => [messageOf(reason)])),
+        );
       }
     }
+    if (leftovers.length === 0) throw error;
+    const listed =
+      leftovers.slice(0, 5).join(", ") + (leftovers.length > 5 ? ` and ${leftovers.length - 5} more` : "");
+    throw new SluiceError(`${messageOf(error)}; staged output that could not be removed: ${listed}`);
+  } finally {
+    await executor.close().catch(() => undefined);
     await rm(spillDirectory, { recursive: true, force: true });
   }
 }

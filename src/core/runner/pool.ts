@@ -1,15 +1,20 @@
 import { Piscina } from "piscina";
-import { transferablesOf } from "../blocks.js";
+import { SluiceError } from "../errors.js";
 import type { TaskResult, TaskSpec } from "../executor.js";
 import type { PlanSettings } from "../plan.js";
 import type { TaskExecutor } from "./job.js";
-import type { WorkerTask } from "./worker.js";
+import type { TaskFailure, WorkerTask } from "./worker.js";
 
 export interface PoolSettings {
   readonly location: { readonly module: string; readonly name: string };
   readonly options: unknown;
   readonly planSettings: PlanSettings;
   readonly threads: number;
+  /** Limits of each worker's heap, e.g. `{ maxOldGenerationSizeMb: 512 }`. */
+  readonly resourceLimits?: {
+    readonly maxOldGenerationSizeMb?: number;
+    readonly maxYoungGenerationSizeMb?: number;
+  };
 }
 
 /**
@@ -31,6 +36,7 @@ export class PoolExecutor implements TaskExecutor {
       // Tasks await their own I/O; async atomics let a worker's event loop run between tasks.
       atomics: "async",
       idleTimeout: 60_000,
+      ...(settings.resourceLimits ? { resourceLimits: settings.resourceLimits } : {}),
     });
   }
 
@@ -42,11 +48,12 @@ export class PoolExecutor implements TaskExecutor {
       planSettings: this.settings.planSettings,
       spec,
     };
-    const transferList =
-      spec.input.kind === "partitions"
-        ? transferablesOf(spec.input.partitions.flatMap((entry) => entry.blocks))
-        : [];
-    return (await this.pool.run(task, { transferList })) as TaskResult;
+    // Input blocks are copied (one memcpy of bytes), not transferred: the main thread keeps them
+    // until the task succeeds, so that a task whose worker died can run again. Results, the larger
+    // flow, are transferred.
+    const outcome = (await this.pool.run(task)) as TaskResult | TaskFailure;
+    if ("taskFailed" in outcome) throw new SluiceError(outcome.taskFailed);
+    return outcome;
   }
 
   async close(): Promise<void> {

@@ -60,9 +60,24 @@ class TransferableResult {
   }
 }
 
+/** A task that failed in its own code (a user function, bad data, I/O): returned, not thrown. */
+export interface TaskFailure {
+  readonly taskFailed: string;
+}
+
+/**
+ * Runs one task. A failure of the task itself comes back as a value, so that the main thread can
+ * tell it (not worth retrying) from the death of the worker (an exit, a crash at start-up, an
+ * exhausted heap), which piscina reports as a rejection and which is retried on a fresh worker.
+ */
 export default async function runWorkerTask(task: WorkerTask): Promise<unknown> {
   const { plan, rejected } = await buildOnce(task);
-  const result = await executeTask(plan, task.spec, { sink: rejected.sink });
+  let result: TaskResult;
+  try {
+    result = await executeTask(plan, task.spec, { sink: rejected.sink });
+  } catch (error) {
+    return { taskFailed: error instanceof Error ? error.message : String(error) } satisfies TaskFailure;
+  }
   const buffers = transferablesOf([
     ...result.shuffleBlocks.map((entry) => entry.block),
     ...result.collected.map((entry) => entry.block),
