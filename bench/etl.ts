@@ -1,4 +1,4 @@
-// npm run bench:etl -- --songs 20000 --events 1000000 [--runs 3] [--s3]
+// npm run bench:etl -- --songs 20000 --events 1000000 [--runs 3] [--s3] [--variants sluice-1,sluice-2]
 // The Sparkify ETL with 1 and 2 threads beside DuckDB (2 threads) computing the same tables, on the
 // same generated input; each variant in its own process, alternating; the outputs must agree.
 import { spawn } from "node:child_process";
@@ -20,8 +20,10 @@ const { values } = parseArgs({
     events: { type: "string", default: "1000000" },
     runs: { type: "string", default: "3" },
     s3: { type: "boolean", default: false },
+    variants: { type: "string", default: "sluice-1,sluice-2,duckdb-2" },
   },
 });
+const chosen = values.variants.split(",");
 const songs = Number(values.songs);
 const events = Number(values.events);
 const runs = Number(values.runs);
@@ -46,11 +48,9 @@ const work = await mkdtemp(join(tmpdir(), "sluice-bench-etl-"));
 
 let server: ReturnType<typeof spawn> | undefined;
 try {
-  const variants = [
-    { name: "sluice-1", args: [script, "sluice-1", input, join(work, "sluice-1")] },
-    { name: "sluice-2", args: [script, "sluice-2", input, join(work, "sluice-2")] },
-    { name: "duckdb-2", args: [script, "duckdb-2", input, join(work, "duckdb-2")] },
-  ];
+  const variants = ["sluice-1", "sluice-2", "duckdb-2"]
+    .filter((name) => chosen.includes(name) || name === "duckdb-2")
+    .map((name) => ({ name, args: [script, name, input, join(work, name)] }));
   if (values.s3) {
     const port = 22000 + Math.floor(Math.random() * 10000);
     server = spawn(
@@ -105,7 +105,7 @@ try {
   const points: Point[] = [];
   for (const name of (await readdir(resultsFolder)).filter((entry) => /^etl-\d+\.json$/.test(entry))) {
     const document = JSON.parse(await readFile(join(resultsFolder, name), "utf8")) as { rows: Row[] };
-    for (const row of document.rows) {
+    for (const row of document.rows.filter((entry) => entry.failed === undefined)) {
       points.push({
         variant: row.variant,
         inputMB: row.inputBytes / 1e6,

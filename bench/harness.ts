@@ -38,6 +38,8 @@ export interface Row {
   /** Median wall time of the baseline divided by this variant's (above 1: faster than the baseline). */
   readonly speedupVsBaseline: number;
   readonly baseline: string;
+  /** Why the variant produced no measurement, when it failed. */
+  readonly failed?: string;
 }
 
 export function median(values: readonly number[]): number {
@@ -71,25 +73,54 @@ export async function measure(
   baseline: string,
 ): Promise<Row[]> {
   const samples = new Map<string, Measurement[]>(variants.map((variant) => [variant.name, []]));
+  const failures = new Map<string, string>();
   for (let run = 0; run < runs; run++) {
     const order = run % 2 === 0 ? variants : [...variants].reverse();
     for (const variant of order) {
-      const measurement = await runChild(variant.args);
-      samples.get(variant.name)!.push(measurement);
-      process.stderr.write(
-        `  ${workload} ${variant.name} run ${run + 1}: ${(measurement.wallMs / 1000).toFixed(2)} s\n`,
-      );
+      if (failures.has(variant.name)) continue;
+      try {
+        const measurement = await runChild(variant.args);
+        samples.get(variant.name)!.push(measurement);
+        process.stderr.write(
+          `  ${workload} ${variant.name} run ${run + 1}: ${(measurement.wallMs / 1000).toFixed(2)} s\n`,
+        );
+      } catch (error) {
+        // A variant that fails (DuckDB out of memory, say) is reported as failed, not timed.
+        failures.set(variant.name, (error as Error).message);
+        process.stderr.write(`  ${workload} ${variant.name} run ${run + 1}: failed\n`);
+      }
     }
   }
   const checks = new Set(
-    [...samples.values()].flatMap((list) => list.map((measurement) => measurement.check)),
+    [...samples.entries()]
+      .filter(([name]) => !failures.has(name))
+      .flatMap(([, list]) => list.map((measurement) => measurement.check)),
   );
-  if (checks.size !== 1)
+  if (checks.size > 1)
     throw new Error(`${workload}: variants disagree on the result: ${[...checks].join(" / ")}`);
-  const baselineMedian = median(samples.get(baseline)!.map((measurement) => measurement.wallMs));
+  const medianOf = (name: string) => median(samples.get(name)!.map((measurement) => measurement.wallMs));
+  const baselineMedian = failures.has(baseline) ? Number.NaN : medianOf(baseline);
   return variants.map((variant) => {
     const list = samples.get(variant.name)!;
-    const wall = median(list.map((measurement) => measurement.wallMs));
+    if (failures.has(variant.name) || list.length === 0) {
+      return {
+        workload,
+        variant: variant.name,
+        records,
+        inputBytes,
+        runs,
+        wallMsMedian: Number.NaN,
+        wallMsMin: Number.NaN,
+        wallMsMax: Number.NaN,
+        recordsPerSecond: Number.NaN,
+        megabytesPerSecond: Number.NaN,
+        peakRssMiB: Number.NaN,
+        speedupVsBaseline: Number.NaN,
+        baseline,
+        failed: failures.get(variant.name) ?? "no run",
+      };
+    }
+    const wall = medianOf(variant.name);
     return {
       workload,
       variant: variant.name,
@@ -120,17 +151,33 @@ export function formatTable(rows: readonly Row[]): string {
     "peak RSS MiB",
     "vs baseline",
   ];
-  const body = rows.map((row) => [
-    row.workload,
-    row.variant,
-    row.records.toLocaleString("en-US"),
-    (row.inputBytes / 1e6).toFixed(1),
-    `${(row.wallMsMedian / 1000).toFixed(2)} (${(row.wallMsMin / 1000).toFixed(2)}-${(row.wallMsMax / 1000).toFixed(2)})`,
-    Math.round(row.recordsPerSecond).toLocaleString("en-US"),
-    row.megabytesPerSecond.toFixed(1),
-    row.peakRssMiB.toFixed(0),
-    `${row.speedupVsBaseline.toFixed(2)}x ${row.baseline}`,
-  ]);
+  const body = rows.map((row) =>
+    row.failed !== undefined
+      ? [
+          row.workload,
+          row.variant,
+          row.records.toLocaleString("en-US"),
+          (row.inputBytes / 1e6).toFixed(1),
+          "failed",
+          "-",
+          "-",
+          "-",
+          "-",
+        ]
+      : [
+          row.workload,
+          row.variant,
+          row.records.toLocaleString("en-US"),
+          (row.inputBytes / 1e6).toFixed(1),
+          `${(row.wallMsMedian / 1000).toFixed(2)} (${(row.wallMsMin / 1000).toFixed(2)}-${(row.wallMsMax / 1000).toFixed(2)})`,
+          Math.round(row.recordsPerSecond).toLocaleString("en-US"),
+          row.megabytesPerSecond.toFixed(1),
+          row.peakRssMiB.toFixed(0),
+          Number.isNaN(row.speedupVsBaseline)
+            ? `- (${row.baseline} failed)`
+            : `${row.speedupVsBaseline.toFixed(2)}x ${row.baseline}`,
+        ],
+  );
   const widths = header.map((title, column) =>
     Math.max(title.length, ...body.map((cells) => cells[column]!.length)),
   );

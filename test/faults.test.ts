@@ -11,10 +11,10 @@ import { jsonLines } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { eventInputSchema } from "../src/pipelines/sparkify-schemas.js";
 import { TABLE_COLUMNS } from "../bench/sparkify-duckdb.js";
-import { literal, queries } from "./support/duckdb.js";
 import { freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
 import { writeItems } from "./fixtures/lake-pipelines.js";
 import { startFaultProxy } from "./support/fault-proxy.js";
+import { tableDigests } from "./support/digests.js";
 import { withTempDir } from "./support/temp.js";
 import { sparkify as sparkifyLibrary } from "../src/pipelines/sparkify-pipeline.js";
 
@@ -48,16 +48,7 @@ function sparkifyAsync(
   });
 }
 
-/** One digest per table of an output, read with DuckDB: equal digests mean equal rows. */
-async function digests(output: string): Promise<Record<string, string>> {
-  const rows = await queries(
-    TABLES.map(
-      (table) =>
-        `SELECT md5(coalesce(string_agg(row, '|' ORDER BY row), '')) AS digest FROM (SELECT CAST((${TABLE_COLUMNS[table]}) AS VARCHAR) AS row FROM read_parquet(${literal(`${output}/${table}/**/*.parquet`)}, hive_partitioning = true))`,
-    ),
-  );
-  return Object.fromEntries(TABLES.map((table, index) => [table, String(rows[index]![0]!.digest)]));
-}
+const digests = tableDigests;
 
 async function twoInputs(folder: string): Promise<{ oldInput: string; newInput: string }> {
   const oldInput = join(folder, "old-input");

@@ -15,6 +15,7 @@ import {
   referenceStatements,
   TABLE_COLUMNS,
 } from "../bench/sparkify-duckdb.js";
+import { tableDigests } from "./support/digests.js";
 import { withTempDir } from "./support/temp.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -137,20 +138,7 @@ describe("Sparkify on the real sample", { skip: sampleMissing }, () => {
         assert.equal(run.status, 0, run.stderr);
         return output;
       });
-      const digests = await Promise.all(
-        outputs.map(async (output) =>
-          Promise.all(
-            Object.entries(TABLE_COLUMNS).map(
-              async ([table, columns]) =>
-                (
-                  await query(
-                    `SELECT md5(string_agg(row, '|' ORDER BY row)) AS digest FROM (SELECT CAST((${columns}) AS VARCHAR) AS row FROM read_parquet(${literal(`${output}/${table}/**/*.parquet`)}, hive_partitioning = true))`,
-                  )
-                )[0]!.digest,
-            ),
-          ),
-        ),
-      );
+      const digests = await Promise.all(outputs.map(tableDigests));
       assert.deepEqual(digests[1], digests[0]);
       assert.deepEqual(digests[2], digests[0]);
     });
@@ -286,18 +274,7 @@ describe("Sparkify on S3", { skip: s3Unavailable }, () => {
         for await (const chunk of readBytes(file.uri, s3Settings)) chunks.push(chunk);
         await writeFile(target, Buffer.concat(chunks));
       }
-      const digest = async (output: string) =>
-        Promise.all(
-          Object.entries(TABLE_COLUMNS).map(
-            async ([table, columns]) =>
-              (
-                await query(
-                  `SELECT count(*) AS n, md5(string_agg(row, '|' ORDER BY row)) AS digest FROM (SELECT CAST((${columns}) AS VARCHAR) AS row FROM read_parquet(${literal(`${output}/${table}/**/*.parquet`)}, hive_partitioning = true))`,
-                )
-              )[0],
-          ),
-        );
-      assert.deepEqual(await digest(copy), await digest(local));
+      assert.deepEqual(await tableDigests(copy), await tableDigests(local));
       const successes = (await listFiles(`s3://${bucket}/lake`, s3Settings)).length;
       assert.ok(successes > 0);
     });

@@ -297,18 +297,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      process.stderr.write(`sparkify: ${error.message}\n\n${USAGE}`);
-      process.exitCode = 2;
-      return;
-    }
-    // Bad input, unreachable storage, refused output: one line that says what and where.
-    process.stderr.write(`sparkify: error: ${messageOf(error).split("\n")[0]}\n`);
-    process.exitCode = 1;
-  },
-);
+/**
+ * Ends the process once stdout and stderr are flushed. The job is over by then (committed or
+ * rolled back); exiting explicitly means that no handle left behind (a worker still stopping)
+ * can keep the command from returning.
+ */
+function exitWith(code: number): void {
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+}
+
+main(process.argv.slice(2)).then(exitWith, (error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`sparkify: ${error.message}\n\n${USAGE}`);
+    exitWith(2);
+    return;
+  }
+  // Bad input, unreachable storage, refused output: one line that says what and where.
+  process.stderr.write(`sparkify: error: ${messageOf(error).split("\n")[0]}\n`);
+  exitWith(1);
+});

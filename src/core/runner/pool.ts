@@ -23,21 +23,30 @@ export interface PoolSettings {
  */
 export class PoolExecutor implements TaskExecutor {
   readonly concurrency: number;
-  private readonly pool: Piscina;
+  private pool: Piscina | undefined;
   private readonly optionsJson: string;
 
   constructor(private readonly settings: PoolSettings) {
     this.concurrency = settings.threads;
     this.optionsJson = JSON.stringify(settings.options ?? null);
-    this.pool = new Piscina({
+  }
+
+  /**
+   * The pool starts with the first task, not before: a job that fails while it sets up (an output
+   * that exists, an input that cannot be listed) then never starts workers only to stop them again
+   * while they are still loading modules.
+   */
+  private started(): Piscina {
+    this.pool ??= new Piscina({
       filename: new URL("./worker.js", import.meta.url).href,
-      minThreads: settings.threads,
-      maxThreads: settings.threads,
+      minThreads: this.settings.threads,
+      maxThreads: this.settings.threads,
       // Tasks await their own I/O; async atomics let a worker's event loop run between tasks.
       atomics: "async",
       idleTimeout: 60_000,
-      ...(settings.resourceLimits ? { resourceLimits: settings.resourceLimits } : {}),
+      ...(this.settings.resourceLimits ? { resourceLimits: this.settings.resourceLimits } : {}),
     });
+    return this.pool;
   }
 
   async run(spec: TaskSpec): Promise<TaskResult> {
@@ -51,12 +60,22 @@ export class PoolExecutor implements TaskExecutor {
     // Input blocks are copied (one memcpy of bytes), not transferred: the main thread keeps them
     // until the task succeeds, so that a task whose worker died can run again. Results, the larger
     // flow, are transferred.
-    const outcome = (await this.pool.run(task)) as TaskResult | TaskFailure;
+    const outcome = (await this.started().run(task)) as TaskResult | TaskFailure;
     if ("taskFailed" in outcome) throw new SluiceError(outcome.taskFailed);
     return outcome;
   }
 
+  /** Stops the workers; gives up waiting after 5 s, so that a stuck worker cannot hold the job's result back. */
   async close(): Promise<void> {
-    await this.pool.destroy();
+    const pool = this.pool;
+    this.pool = undefined;
+    if (!pool) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 5000);
+      timer.unref();
+    });
+    await Promise.race([pool.destroy(), timeout]);
+    clearTimeout(timer);
   }
 }
