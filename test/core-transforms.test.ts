@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { canonicalJson, compareValues } from "../src/index.js";
 import {
+  CATALOGUE_CASES,
   type CatalogueCase,
   type CatalogueOptions,
   catalogue,
@@ -115,27 +116,7 @@ function model(options: CatalogueOptions): unknown[] {
   }
 }
 
-const cases: CatalogueCase[] = [
-  "map",
-  "flatMap",
-  "filter",
-  "keyBy",
-  "groupByKey",
-  "count",
-  "sum",
-  "min",
-  "max",
-  "mean",
-  "maxBy",
-  "minBy",
-  "distinct",
-  "distinctBy",
-  "repartition",
-  "coalesce",
-  "flatten",
-  "coGroupByKey",
-  "chain",
-];
+const cases: readonly CatalogueCase[] = CATALOGUE_CASES;
 
 const optionsArbitrary = (which: CatalogueCase) =>
   fc.record({
