@@ -11,10 +11,11 @@ import { jsonLines } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { eventInputSchema } from "../src/pipelines/sparkify-schemas.js";
 import { TABLE_COLUMNS } from "../bench/sparkify-duckdb.js";
-import { freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+import { downloadPrefix, freshBucket, objectListing, s3Settings, s3Unavailable } from "./support/s3.js";
 import { writeItems } from "./fixtures/lake-pipelines.js";
 import { startFaultProxy } from "./support/fault-proxy.js";
 import { tableDigests } from "./support/digests.js";
+import { type SmallDisk, withSmallDisk } from "./support/small-disk.js";
 import { withTempDir } from "./support/temp.js";
 import { sparkify as sparkifyLibrary } from "../src/pipelines/sparkify-pipeline.js";
 
@@ -50,6 +51,25 @@ function sparkifyAsync(
 
 const digests = tableDigests;
 
+/**
+ * Runs an overwrite and kills it with SIGKILL after `delay` ms, or, if it gets that far first, as
+ * soon as its journal is written, before the commit's first change to a table: either way it dies
+ * before it has touched the previous output. Resolves to the signal that ended it.
+ */
+function killedBeforeCommit(args: string[], delay: number): Promise<NodeJS.Signals | null> {
+  const child = spawn(process.execPath, [command, "--quiet", ...args, "--mode", "overwrite"], {
+    env: { ...process.env, SLUICE_TEST_KILL_AT_COMMIT_STEP: "journal-written" },
+    stdio: "ignore",
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), delay);
+  return new Promise((resolve) =>
+    child.on("exit", (_code, signal) => {
+      clearTimeout(timer);
+      resolve(signal);
+    }),
+  );
+}
+
 async function twoInputs(folder: string): Promise<{ oldInput: string; newInput: string }> {
   const oldInput = join(folder, "old-input");
   const newInput = join(folder, "new-input");
@@ -58,13 +78,18 @@ async function twoInputs(folder: string): Promise<{ oldInput: string; newInput: 
   return { oldInput, newInput };
 }
 
+/** The table digests of a local run over `input`: what any other run over it must give. */
+async function digestsOfLocalRun(input: string, output: string): Promise<Record<string, string>> {
+  const run = sparkify(["--input", input, "--output", output]);
+  assert.equal(run.status, 0, run.stderr);
+  return digests(output);
+}
+
 describe("killed runs (SIGKILL) and stopped runs (SIGTERM), local output", () => {
   it("killed at each step of its commit: the next run finishes the commit first, and tables are all new", async () => {
     await withTempDir(async (folder) => {
       const { oldInput, newInput } = await twoInputs(folder);
-      const reference = join(folder, "reference");
-      assert.equal(sparkify(["--input", newInput, "--output", reference]).status, 0);
-      const expected = await digests(reference);
+      const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
       const steps = [
         "journal-written",
         "table-moved-away:artists",
@@ -102,21 +127,7 @@ describe("killed runs (SIGKILL) and stopped runs (SIGTERM), local output", () =>
         TABLES.map((table) => readFile(join(output, table, "_SUCCESS"))),
       );
       for (const delay of [150, 400, 700, 1000]) {
-        const child = spawn(
-          process.execPath,
-          [command, "--quiet", "--input", newInput, "--output", output, "--mode", "overwrite"],
-          {
-            env: { ...process.env, SLUICE_TEST_KILL_AT_COMMIT_STEP: "journal-written" },
-            stdio: "ignore",
-          },
-        );
-        // If the timer has not killed it, the run kills itself once its journal is written, before
-        // its first change to a table folder: either way it dies before the commit touches a table.
-        const timer = setTimeout(() => child.kill("SIGKILL"), delay);
-        const signal = await new Promise((resolve) =>
-          child.on("exit", (_code, exitSignal) => resolve(exitSignal)),
-        );
-        clearTimeout(timer);
+        const signal = await killedBeforeCommit(["--input", newInput, "--output", output], delay);
         assert.equal(signal, "SIGKILL");
         assert.deepEqual(await digests(output), before, `killed after ${delay} ms`);
         const successAfter = await Promise.all(
@@ -161,6 +172,137 @@ describe("killed runs (SIGKILL) and stopped runs (SIGTERM), local output", () =>
       );
       assert.deepEqual(await digests(output), before);
       assert.ok(!existsSync(join(output, "_temporary")));
+    });
+  });
+});
+
+describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
+  const s3Flags = () => ["--s3-endpoint", s3Settings.endpoint!, "--s3-path-style"];
+
+  it("killed at each step of its commit: the next run finishes the commit first, and tables are all new", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput, newInput } = await twoInputs(folder);
+      const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
+      const bucket = await freshBucket("killed-commit");
+      const steps = [
+        "journal-written",
+        "upload-completed:1",
+        "uploads-completed",
+        "previous-deleted",
+        "success-written",
+      ];
+      for (const [index, step] of steps.entries()) {
+        const output = `s3://${bucket}/lake-${index}`;
+        const first = sparkify(["--input", oldInput, "--output", output, ...s3Flags()]);
+        assert.equal(first.status, 0, first.stderr);
+        const killed = sparkify(
+          ["--input", newInput, "--output", output, "--mode", "overwrite", ...s3Flags()],
+          {
+            SLUICE_TEST_KILL_AT_COMMIT_STEP: step,
+          },
+        );
+        assert.equal(killed.signal, "SIGKILL", `killed at ${step}`);
+        const journals = (await objectListing(bucket, `lake-${index}/_temporary/`)).filter((entry) =>
+          entry.includes("/_journal.json "),
+        );
+        assert.equal(journals.length, 1, "the journal is left for the next run");
+        // The next run, even one that then refuses to write, first finishes the interrupted commit.
+        const next = sparkify(["--input", newInput, "--output", output, ...s3Flags()]);
+        assert.equal(next.status, 1);
+        assert.match(next.stderr, /already exists/);
+        const copy = await downloadPrefix(output, join(folder, `copy-${index}`));
+        assert.deepEqual(await digests(copy), expected, `all tables new after a kill at ${step}`);
+        assert.deepEqual(await objectListing(bucket, `lake-${index}/_temporary/`), [], "no journal left");
+        for (const table of TABLES) {
+          const marker = await objectListing(bucket, `lake-${index}/${table}/_SUCCESS`);
+          assert.equal(marker.length, 1, `${table}/_SUCCESS`);
+        }
+      }
+    });
+  });
+
+  it("killed at random points before its commit: the previous output stays exactly as it was", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput, newInput } = await twoInputs(folder);
+      const bucket = await freshBucket("killed-early");
+      const output = `s3://${bucket}/lake`;
+      assert.equal(sparkify(["--input", oldInput, "--output", output, ...s3Flags()]).status, 0);
+      const objectsBefore = await objectListing(bucket, "lake/");
+      const rowsBefore = await digests(await downloadPrefix(output, join(folder, "before")));
+      for (const delay of [200, 600, 1200]) {
+        const signal = await killedBeforeCommit(
+          ["--input", newInput, "--output", output, ...s3Flags()],
+          delay,
+        );
+        assert.equal(signal, "SIGKILL");
+        const tables = (await objectListing(bucket, "lake/")).filter(
+          (entry) => !entry.startsWith("lake/_temporary/"),
+        );
+        assert.deepEqual(
+          tables,
+          objectsBefore,
+          `every object as it was, _SUCCESS included, after ${delay} ms`,
+        );
+        const rows = await digests(await downloadPrefix(output, join(folder, `after-${delay}`)));
+        assert.deepEqual(rows, rowsBefore);
+      }
+      // The next run completes: the journal of the last killed run is rolled back or forward, and
+      // nothing of the killed runs stays visible.
+      const next = sparkify(["--input", newInput, "--output", output, "--mode", "overwrite", ...s3Flags()]);
+      assert.equal(next.status, 0, next.stderr);
+      assert.deepEqual(await objectListing(bucket, "lake/_temporary/"), []);
+      assert.deepEqual(
+        await digests(await downloadPrefix(output, join(folder, "final"))),
+        await digestsOfLocalRun(newInput, join(folder, "reference")),
+      );
+    });
+  });
+});
+
+describe("disk trouble (a small tmpfs in a private mount namespace)", () => {
+  const sparkifyOn = (disk: SmallDisk, args: string[]) =>
+    disk.run(process.execPath, [command, "--quiet", ...args]);
+
+  it("a disk that fills: one clear line, a non-zero exit, the previous output intact, nothing staged", async () => {
+    await withTempDir(async (folder) => {
+      const oldInput = join(folder, "old-input");
+      const bigInput = join(folder, "big-input");
+      await generateSparkifyInput({ songs: 60, events: 1500, output: oldInput, seed: 1 });
+      await generateSparkifyInput({ songs: 200, events: 20_000, output: bigInput, seed: 2 });
+      await withSmallDisk(folder, "1500k", async (disk) => {
+        const output = join(disk.path, "lake");
+        const first = sparkifyOn(disk, ["--input", oldInput, "--output", output]);
+        assert.equal(first.status, 0, first.stderr);
+        const before = await digests(join(disk.outside, "lake"));
+        const full = sparkifyOn(disk, ["--input", bigInput, "--output", output, "--mode", "overwrite"]);
+        assert.equal(full.status, 1);
+        assert.match(
+          full.stderr,
+          /^sparkify: error: .*cannot write \/\S+\/lake\/\S+: no space left on the device \(ENOSPC\)\n$/,
+        );
+        assert.deepEqual(await digests(join(disk.outside, "lake")), before);
+        assert.ok(!existsSync(join(disk.outside, "lake", "_temporary")), "no staged leftovers");
+      });
+    });
+  });
+
+  it("an output folder that cannot be written: one clear line, a non-zero exit, the previous output intact", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput, newInput } = await twoInputs(folder);
+      await withSmallDisk(folder, "8m", async (disk) => {
+        const output = join(disk.path, "lake");
+        const first = sparkifyOn(disk, ["--input", oldInput, "--output", output]);
+        assert.equal(first.status, 0, first.stderr);
+        const before = await digests(join(disk.outside, "lake"));
+        disk.makeReadOnly();
+        const refused = sparkifyOn(disk, ["--input", newInput, "--output", output, "--mode", "overwrite"]);
+        assert.equal(refused.status, 1);
+        assert.equal(
+          refused.stderr,
+          `sparkify: error: cannot write ${output}: the file system is read-only (EROFS)\n`,
+        );
+        assert.deepEqual(await digests(join(disk.outside, "lake")), before);
+      });
     });
   });
 });

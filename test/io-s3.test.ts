@@ -12,7 +12,7 @@ import {
 } from "../src/io/index.js";
 import { copyEvents } from "./fixtures/lake-pipelines.js";
 import { literal, query } from "./support/duckdb.js";
-import { freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
 
 async function put(bucket: string, key: string, body: string | Uint8Array): Promise<void> {
   await s3Client(s3Settings).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
@@ -24,40 +24,33 @@ async function collectBytes(stream: AsyncIterable<Uint8Array>): Promise<Buffer> 
   return Buffer.concat(chunks);
 }
 
-/** DuckDB reads S3 through its httpfs extension, which this machine cannot download: read via a local copy. */
-async function downloadPrefix(bucket: string, prefix: string, folder: string): Promise<void> {
-  const { mkdir, writeFile } = await import("node:fs/promises");
-  const { dirname, join } = await import("node:path");
-  for (const file of await listFiles(`s3://${bucket}/${prefix}`, s3Settings)) {
-    const target = join(folder, file.relativePath);
-    await mkdir(dirname(target), { recursive: true });
-    await writeFile(target, await collectBytes(readBytes(file.uri, s3Settings)));
-  }
-}
-
 describe("S3 (a real S3-compatible server on 127.0.0.1)", { skip: s3Unavailable }, () => {
-  it("lists past one page (more than 1,000 keys) under several prefixes, with globs", async () => {
+  it("lists past one page (more than 1,000 keys) under several prefixes and depths, with globs", async () => {
     const bucket = await freshBucket("listing");
     const keys: string[] = [];
     for (let index = 0; index < 1150; index++)
       keys.push(`data/${index % 3}/${String(index).padStart(5, "0")}.json`);
     keys.push("data/_SUCCESS", "data/readme.txt");
+    // Keys only two levels below a prefix of their own, beside keys directly under `data/`.
+    for (let index = 0; index < 5; index++) keys.push(`data/9/deep/${index}.json`);
     for (let start = 0; start < keys.length; start += 50) {
       await Promise.all(keys.slice(start, start + 50).map((key) => put(bucket, key, "{}")));
     }
     const all = await listFiles(`s3://${bucket}/data`, s3Settings);
-    assert.equal(all.length, 1151, "everything but the hidden _SUCCESS");
+    assert.equal(all.length, 1156, "everything but the hidden _SUCCESS");
     const json = await listFiles(`s3://${bucket}/data/*/*.json`, s3Settings);
     assert.equal(json.length, 1150);
     assert.deepEqual(
       json.map((file) => file.uri),
       keys
-        .filter((key) => key.endsWith(".json"))
+        .filter((key) => key.endsWith(".json") && !key.includes("/deep/"))
         .map((key) => `s3://${bucket}/${key}`)
         .sort(),
     );
     const one = await listFiles(`s3://${bucket}/data/1/**/*.json`, s3Settings);
     assert.equal(one.length, 383);
+    const deep = await listFiles(`s3://${bucket}/data/**/deep/*.json`, s3Settings);
+    assert.equal(deep.length, 5);
   });
 
   it("streams objects and reads byte ranges", async () => {
@@ -136,7 +129,7 @@ describe("S3 (a real S3-compatible server on 127.0.0.1)", { skip: s3Unavailable 
     const { join } = await import("node:path");
     const folder = await mkdtemp(join(tmpdir(), "sluice-s3-copy-"));
     try {
-      await downloadPrefix(bucket, "out", folder);
+      await downloadPrefix(`s3://${bucket}/out`, folder);
       const rows = await query(
         `SELECT page, count(*) AS n, min(ts) AS first FROM read_parquet(${literal(`${folder}/events/**/*.parquet`)}, hive_partitioning = true) GROUP BY page ORDER BY page`,
       );

@@ -14,6 +14,7 @@ import {
   type StagedUpload,
 } from "./s3.js";
 import { TEMPORARY_FOLDER } from "./staging.js";
+import { makeFolders, writeFailure } from "./write-errors.js";
 
 /** What to do when the output's tables already exist. */
 export type WriteMode = "overwrite" | "error-if-exists";
@@ -39,7 +40,8 @@ export const JOURNAL_NAME = "_journal.json";
 export const SUCCESS_NAME = "_SUCCESS";
 
 /**
- * A test hook: called at each step of a commit (`journal-written`, `table-moved:<name>`, ...), so
+ * A test hook: called at each step of a commit (`journal-written`, `table-moved-in:<name>`,
+ * `upload-completed:<n>`, ...), so
  * that a test can stop the process there and check that the next run finishes the commit.
  */
 export type CommitStepHook = (step: string) => void;
@@ -114,9 +116,9 @@ export class LakeCommitter implements JobCommitter {
     if (this.root.kind === "local") {
       const path = (this.temporary(runId) as { path: string }).path;
       try {
-        await mkdir(path, { recursive: true });
+        await makeFolders(path);
       } catch (error) {
-        throw new SluiceError(`cannot write to ${this.root.path}: ${(error as Error).message}`);
+        throw writeFailure(this.root.path, error);
       }
     }
   }
@@ -171,9 +173,13 @@ export class LakeCommitter implements JobCommitter {
     if (this.root.kind === "local") {
       const temporary = (this.temporary(runId) as { path: string }).path;
       // A table with no rows is still replaced: by an empty folder with its _SUCCESS.
-      for (const table of tables) await mkdir(join(temporary, table), { recursive: true });
       const journal: Journal = { runId, tables };
-      await writeFileAtomically(join(temporary, JOURNAL_NAME), JSON.stringify(journal));
+      try {
+        for (const table of tables) await makeFolders(join(temporary, table));
+        await writeFileAtomically(join(temporary, JOURNAL_NAME), JSON.stringify(journal));
+      } catch (error) {
+        throw writeFailure(temporary, error);
+      }
       this.step("journal-written");
       await this.rollForwardLocal(journal);
       return;
@@ -218,7 +224,10 @@ export class LakeCommitter implements JobCommitter {
 
   private async rollForwardS3(journal: Journal, journalKey: string): Promise<void> {
     const bucket = (this.root as { bucket: string }).bucket;
-    for (const upload of journal.uploads ?? []) await completeUpload(this.s3, bucket, upload);
+    for (const [index, upload] of (journal.uploads ?? []).entries()) {
+      await completeUpload(this.s3, bucket, upload);
+      this.step(`upload-completed:${index + 1}`);
+    }
     this.step("uploads-completed");
     const failed = await deleteKeys(this.s3, bucket, journal.deleteKeys ?? []);
     if (failed.length > 0) {

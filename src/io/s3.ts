@@ -118,11 +118,13 @@ export function describeS3Error(error: unknown, bucket: string, key?: string): s
 export interface S3Object {
   readonly key: string;
   readonly size: number;
+  readonly etag: string | undefined;
 }
 
 async function listAll(client: S3Client, bucket: string, prefix: string, delimiter?: string) {
   const objects: S3Object[] = [];
-  const prefixes: string[] = [];
+  // A set: a prefix may be repeated on the next page after a truncated one.
+  const prefixes = new Set<string>();
   let continuationToken: string | undefined;
   do {
     const page = await client.send(
@@ -134,11 +136,11 @@ async function listAll(client: S3Client, bucket: string, prefix: string, delimit
       }),
     );
     for (const entry of page.Contents ?? [])
-      if (entry.Key) objects.push({ key: entry.Key, size: entry.Size ?? 0 });
-    for (const entry of page.CommonPrefixes ?? []) if (entry.Prefix) prefixes.push(entry.Prefix);
+      if (entry.Key) objects.push({ key: entry.Key, size: entry.Size ?? 0, etag: entry.ETag });
+    for (const entry of page.CommonPrefixes ?? []) if (entry.Prefix) prefixes.add(entry.Prefix);
     continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (continuationToken);
-  return { objects, prefixes };
+  return { objects, prefixes: [...prefixes] };
 }
 
 /**
@@ -151,15 +153,9 @@ export async function listObjects(settings: S3Settings, bucket: string, prefix: 
   const directoryPrefix = prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
   try {
     const top = await limiter.run(() => listAll(client, bucket, directoryPrefix, "/"));
-    // Some S3-compatible servers (s3rver among them) answer a delimited listing of deeply nested
-    // keys with neither objects nor prefixes; an empty answer is checked with a flat listing, so
-    // that the parallel listing can never lose keys.
-    const nested =
-      top.objects.length === 0 && top.prefixes.length === 0
-        ? [await limiter.run(() => listAll(client, bucket, directoryPrefix))]
-        : await Promise.all(
-            top.prefixes.map((subPrefix) => limiter.run(() => listAll(client, bucket, subPrefix))),
-          );
+    const nested = await Promise.all(
+      top.prefixes.map((subPrefix) => limiter.run(() => listAll(client, bucket, subPrefix))),
+    );
     const all = [...top.objects, ...nested.flatMap((result) => result.objects)];
     if (prefix !== directoryPrefix) {
       // The prefix may also name an object itself.
@@ -238,7 +234,11 @@ export async function putText(
   text: string,
 ): Promise<void> {
   try {
-    await s3Client(settings).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: text }));
+    // The length is given: for an empty body (a _SUCCESS marker) the SDK cannot tell it and warns.
+    const body = Buffer.from(text, "utf8");
+    await s3Client(settings).send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.byteLength }),
+    );
   } catch (error) {
     throw new Error(describeS3Error(error, bucket, key));
   }

@@ -1,10 +1,11 @@
-import { createWriteStream, mkdirSync, type WriteStream, writeFileSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { createWriteStream, type WriteStream, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { childOf, type Location } from "./location.js";
 import { type S3Settings, type StagedUpload, StagedMultipartUpload } from "./s3.js";
+import { makeFolders, makeFoldersSync, writeFailure } from "./write-errors.js";
 
 /** Where run files wait for the commit, relative to the output root: readers skip `_` folders. */
 export const TEMPORARY_FOLDER = "_temporary";
@@ -91,7 +92,7 @@ const createdFolders = new Set<string>();
 
 async function ensureFolder(path: string): Promise<void> {
   if (createdFolders.has(path)) return;
-  await mkdir(path, { recursive: true });
+  await makeFolders(path);
   createdFolders.add(path);
 }
 
@@ -114,8 +115,12 @@ function openLocalStagedFile(path: string): StagedFile {
     failure = captureErrors(opened);
     return opened;
   };
+  // Every error leaves as one sentence naming the file: a full disk must read as a full disk.
+  const failed = (callback: (error?: Error | null) => void) => (error?: Error | null) =>
+    callback(error ? writeFailure(path, error) : error);
   const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
+    write(chunk: Buffer, _encoding, done) {
+      const callback = failed(done);
       if (file) {
         file.write(chunk, callback);
         return;
@@ -141,20 +146,24 @@ function openLocalStagedFile(path: string): StagedFile {
       if (!stream.writableEnded) stream.end();
       await finished(stream);
       if (streamFailure.error) throw streamFailure.error;
-      if (file) {
-        file.end();
-        await finished(file);
-        if (failure.error) throw failure.error;
-        return { kind: "local", path, bytes: file.bytesWritten };
+      try {
+        if (file) {
+          file.end();
+          await finished(file);
+          if (failure.error) throw failure.error;
+          return { kind: "local", path, bytes: file.bytesWritten };
+        }
+        // A small file is written in one blocking call (see readAll in storage.ts for why).
+        const folder = dirname(path);
+        if (!createdFolders.has(folder)) {
+          makeFoldersSync(folder);
+          createdFolders.add(folder);
+        }
+        writeFileSync(path, Buffer.concat(chunks));
+        return { kind: "local", path, bytes: buffered };
+      } catch (error) {
+        throw writeFailure(path, error);
       }
-      // A small file is written in one blocking call (see readAll in storage.ts for why).
-      const folder = dirname(path);
-      if (!createdFolders.has(folder)) {
-        mkdirSync(folder, { recursive: true });
-        createdFolders.add(folder);
-      }
-      writeFileSync(path, Buffer.concat(chunks));
-      return { kind: "local", path, bytes: buffered };
     },
     async abort() {
       await endQuietly(stream);

@@ -1,6 +1,8 @@
 /** The local S3-compatible server that `npm test` starts (scripts/run-tests.mjs). */
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
-import { type S3Settings, s3Client } from "../../src/io/index.js";
+import { listFiles, listObjects, readBytes, type S3Settings, s3Client } from "../../src/io/index.js";
 
 export const s3Endpoint = process.env.SLUICE_TEST_S3_ENDPOINT;
 
@@ -22,4 +24,25 @@ export async function freshBucket(prefix: string): Promise<string> {
   const bucket = `${prefix}-${process.pid}-${Date.now().toString(36)}-${bucketCount++}`.toLowerCase();
   await s3Client(s3Settings).send(new CreateBucketCommand({ Bucket: bucket }));
   return bucket;
+}
+
+/**
+ * Copies every object under an S3 prefix into a local folder, keeping relative paths: DuckDB reads
+ * S3 output through such a copy (its S3 extension is not available offline).
+ */
+export async function downloadPrefix(uri: string, folder: string): Promise<string> {
+  await mkdir(folder, { recursive: true });
+  for (const file of await listFiles(uri, s3Settings)) {
+    const target = join(folder, file.relativePath);
+    await mkdir(dirname(target), { recursive: true });
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of readBytes(file.uri, s3Settings)) chunks.push(chunk);
+    await writeFile(target, Buffer.concat(chunks));
+  }
+  return folder;
+}
+
+/** Every key under a prefix, with its ETag: equal listings mean no object changed. */
+export async function objectListing(bucket: string, prefix: string): Promise<string[]> {
+  return (await listObjects(s3Settings, bucket, prefix)).map((object) => `${object.key} ${object.etag}`);
 }
