@@ -118,7 +118,6 @@ export function describeS3Error(error: unknown, bucket: string, key?: string): s
 export interface S3Object {
   readonly key: string;
   readonly size: number;
-  readonly etag: string | undefined;
 }
 
 async function listAll(client: S3Client, bucket: string, prefix: string, delimiter?: string) {
@@ -136,7 +135,7 @@ async function listAll(client: S3Client, bucket: string, prefix: string, delimit
       }),
     );
     for (const entry of page.Contents ?? [])
-      if (entry.Key) objects.push({ key: entry.Key, size: entry.Size ?? 0, etag: entry.ETag });
+      if (entry.Key) objects.push({ key: entry.Key, size: entry.Size ?? 0 });
     for (const entry of page.CommonPrefixes ?? []) if (entry.Prefix) prefixes.add(entry.Prefix);
     continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (continuationToken);

@@ -1,8 +1,8 @@
 /** The local S3-compatible server that `npm test` starts (scripts/run-tests.mjs). */
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { CreateBucketCommand } from "@aws-sdk/client-s3";
-import { listFiles, listObjects, readBytes, type S3Settings, s3Client } from "../../src/io/index.js";
+import { CreateBucketCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { listFiles, readBytes, type S3Settings, s3Client } from "../../src/io/index.js";
 
 export const s3Endpoint = process.env.SLUICE_TEST_S3_ENDPOINT;
 
@@ -42,7 +42,21 @@ export async function downloadPrefix(uri: string, folder: string): Promise<strin
   return folder;
 }
 
-/** Every key under a prefix, with its ETag: equal listings mean no object changed. */
+/**
+ * Every key under a prefix with its ETag and time: equal listings mean no object was changed or
+ * replaced (empty markers such as _SUCCESS all share one ETag, so the time tells them apart).
+ */
 export async function objectListing(bucket: string, prefix: string): Promise<string[]> {
-  return (await listObjects(s3Settings, bucket, prefix)).map((object) => `${object.key} ${object.etag}`);
+  const listing: string[] = [];
+  const client = s3Client(s3Settings);
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    for (const object of page.Contents ?? [])
+      listing.push(`${object.Key} ${object.ETag} ${object.LastModified?.toISOString()}`);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return listing;
 }
