@@ -10,30 +10,7 @@ import fc from "fast-check";
 import { appendRows } from "../src/io/parquet-rows.js";
 import { toParquetSchema } from "../src/io/parquet-schema.js";
 import { useFastThrift } from "../src/io/parquet-thrift.js";
-import { column, schema } from "../src/index.js";
-
-const wideSchema = schema({
-  id: column.int64(),
-  name: column.utf8().optional(),
-  score: column.double().optional(),
-  at: column.timestampMillis(),
-  flag: column.boolean().optional(),
-  small: column.int32(),
-  count: column.int64().optional(),
-});
-
-const rowArbitrary = fc.record(
-  {
-    id: fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
-    name: fc.option(fc.string({ unit: "grapheme", maxLength: 20 })),
-    score: fc.option(fc.double({ noNaN: true })),
-    at: fc.integer({ min: 0, max: 4_102_444_800_000 }),
-    flag: fc.option(fc.boolean()),
-    small: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
-    count: fc.option(fc.maxSafeInteger()),
-  },
-  { noNullPrototype: true },
-);
+import { itemArbitrary, itemSchema } from "./fixtures/lake-pipelines.js";
 
 /** Writes rows to an in-memory Parquet file, row by row or column-wise. */
 async function parquetBytes(
@@ -50,7 +27,7 @@ async function parquetBytes(
       },
     });
     const writer = await parquet.ParquetWriter.openStream(
-      toParquetSchema(wideSchema),
+      toParquetSchema(itemSchema),
       sink as unknown as Parameters<typeof parquet.ParquetWriter.openStream>[1],
       { rowGroupSize: options.rowGroupSize, useDataPageV2: false },
     );
@@ -67,7 +44,7 @@ describe("Parquet encoding shortcuts", () => {
   it("column-wise appends and sluice's Thrift serializer write the same bytes as parquetjs alone", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(rowArbitrary, { minLength: 1, maxLength: 300 }),
+        fc.array(itemArbitrary, { minLength: 1, maxLength: 300 }),
         fc.integer({ min: 1, max: 120 }),
         async (rows, rowGroupSize) => {
           const reference = await parquetBytes(rows, { columnWise: false, fastThrift: false, rowGroupSize });

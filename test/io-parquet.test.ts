@@ -12,24 +12,9 @@ import {
   unescapePathName,
 } from "../src/io/index.js";
 import { definePipeline } from "../src/index.js";
-import { type Item, itemSchema, writeItems } from "./fixtures/lake-pipelines.js";
+import { type Item, itemArbitrary, itemSchema, writeItems } from "./fixtures/lake-pipelines.js";
 import { literal, query } from "./support/duckdb.js";
 import { withTempDir } from "./support/temp.js";
-
-const itemArbitrary: fc.Arbitrary<Item> = fc.record(
-  {
-    id: fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
-    name: fc.option(fc.string({ unit: "grapheme", maxLength: 12 })),
-    score: fc.option(
-      fc.double({ noNaN: true, noDefaultInfinity: true }).filter((value) => !Object.is(value, -0)),
-    ),
-    at: fc.integer({ min: 0, max: 4_102_444_800_000 }),
-    flag: fc.option(fc.boolean()),
-    small: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
-    group: fc.option(fc.constantFrom("a", "b/c", "x=y", "50%", "é", "")),
-  },
-  { noNullPrototype: true },
-);
 
 function uniqueIds(items: Item[]): Item[] {
   const seen = new Set<number>();
