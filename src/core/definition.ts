@@ -110,9 +110,10 @@ function threadsOf(runOptions: RunOptions): number {
 
 export function planSettingsOf(runOptions: RunOptions): PlanSettings {
   const threads = runOptions.runner === "direct" ? 1 : (runOptions.threads ?? availableParallelism());
-  // Eight partitions per thread: reduce tasks small enough that a thread's share of a large
-  // shuffle is decoded a piece at a time (peak memory), and enough of them to balance the threads.
-  return { defaultPartitions: runOptions.partitions ?? Math.max(4, 8 * threads) };
+  // 32 partitions per thread: a reduce task receives and decodes one partition, so narrow
+  // partitions bound a worker's memory (a partition's bytes and its decoded records); each also
+  // writes its own output files, which is what keeps this from going higher by default.
+  return { defaultPartitions: runOptions.partitions ?? Math.max(8, 32 * threads) };
 }
 
 async function runPlanned<Outputs>(

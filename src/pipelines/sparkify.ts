@@ -51,7 +51,8 @@ Input and output
 Engine
   --runner pool|direct     worker pool (default) or the one-thread reference runner
   --threads N              worker threads (default: one per core)
-  --partitions N           partitions of each shuffle (default: 2 per thread, at least 4)
+  --partitions N           partitions of each shuffle, one task each (default: 32 per
+                           thread, at least 8)
   --memory-budget SIZE     shuffle bytes held in memory before spilling (default 512MiB)
   --temp-dir DIR           where spill files go (default: the system's temporary folder)
 
