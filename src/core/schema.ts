@@ -75,7 +75,12 @@ function typeProblem(type: ColumnType, value: unknown): string | undefined {
 }
 
 export class Schema<C extends Columns = Columns> {
-  constructor(readonly columns: C) {}
+  /** The columns as pairs, made once: `problem` runs for every record read. */
+  private readonly declared: readonly [string, Column][];
+
+  constructor(readonly columns: C) {
+    this.declared = Object.entries(columns);
+  }
 
   get names(): string[] {
     return Object.keys(this.columns);
@@ -90,7 +95,7 @@ export class Schema<C extends Columns = Columns> {
       return `expected a JSON object, got ${describeJson(value)}`;
     }
     const record = value as Record<string, unknown>;
-    for (const [name, declared] of Object.entries(this.columns)) {
+    for (const [name, declared] of this.declared) {
       const member = record[name];
       if (member === null || member === undefined) {
         if (!declared.isOptional)

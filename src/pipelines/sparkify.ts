@@ -53,7 +53,7 @@ Engine
   --threads N              worker threads (default: one per core)
   --partitions N           partitions of each shuffle, one task each (default: 32 per
                            thread, at least 8)
-  --memory-budget SIZE     shuffle bytes held in memory before spilling (default 512MiB)
+  --memory-budget SIZE     shuffle bytes held in memory before spilling (default 128MiB)
   --temp-dir DIR           where spill files go (default: the system's temporary folder)
 
 Parquet
