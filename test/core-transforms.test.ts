@@ -7,6 +7,7 @@ import {
   type CatalogueCase,
   type CatalogueOptions,
   catalogue,
+  selfLookup,
   describeValue,
   type Key,
   type Pair,
@@ -103,6 +104,18 @@ function model(options: CatalogueOptions): unknown[] {
         [valuesOf(pairs, key), valuesOf(numbers, key), valuesOf(strings, key)],
       ]);
     }
+    case "lookup":
+    case "lookupCombined": {
+      const table =
+        options.case === "lookup"
+          ? numbers
+          : groupModel(numbers).map(([key, values]) => [key, values.reduce((a, b) => a + b, 0)] as const);
+      return pairs.map(([key, value]) => [
+        key,
+        value,
+        table.filter(([other]) => canonicalJson(other) === canonicalJson(key)).map(([, number]) => number),
+      ]);
+    }
     case "chain": {
       const grouped = groupModel(
         pairs
@@ -194,5 +207,24 @@ describe("explain", () => {
     assert.match(dot, /^digraph plan \{/);
     assert.match(dot, /subgraph cluster_0/);
     assert.match(dot, /style=dashed/);
+  });
+
+  it("computes a lookup's table in its own stage first, and refuses a table that needs the records it looks up", () => {
+    const options: CatalogueOptions = {
+      case: "lookupCombined",
+      pairs: [],
+      numbers: [],
+      splits: 2,
+      partitions: 3,
+    };
+    const text = catalogue.explain(options);
+    // The records' stage (a source's) waits for the stage that computes the table.
+    assert.match(text, /stage 0: one task per split, after stage\(s\) 2\n/);
+    assert.match(text, /table write: 'combinePerKey\(sum\)' -> 'lookup' \(collected whole/);
+    assert.match(catalogue.explain(options, {}, "dot"), /style=dotted, label="table"/);
+    assert.throws(
+      () => selfLookup.explain({}),
+      /the table of 'lookup' depends on the records it looks up \(stage \d+\); compute the table from other inputs, or use join/,
+    );
   });
 });

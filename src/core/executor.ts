@@ -4,6 +4,7 @@ import type { GraphNode } from "./graph.js";
 import type { JsonValue } from "./keys.js";
 import { canonicalJson } from "./keys.js";
 import type { RejectedRecord, Sink, SinkWriter, SourceBatch, TaskContext } from "./interfaces.js";
+import { type LookupTable, lookupTable } from "./lookup-tables.js";
 import type { Plan, StagePlan } from "./plan.js";
 import { readShufflePartition, type ShuffleBlock, ShuffleWriter } from "./shuffle.js";
 
@@ -24,6 +25,8 @@ export interface TaskSpec {
   /** Bytes of shuffle blocks a task may hold before it spills them. */
   readonly memoryBudget: number;
   readonly spillDirectory: string;
+  /** For each lookup in the stage, by node id, the blocks of its table. */
+  readonly tables?: Readonly<Record<number, BlockRef[]>>;
 }
 
 /** Counters of one task; the runner adds them up per stage. */
@@ -43,6 +46,7 @@ export interface TaskMetrics {
 
 export interface TaskResult {
   readonly shuffleBlocks: ShuffleBlock[];
+  /** Records of `collect` outputs, and of lookup tables (by the lookup's node id). */
   readonly collected: { nodeId: number; block: BlockRef }[];
   readonly sinkMessages: { sink: string; message: JsonValue }[];
   readonly metrics: TaskMetrics;
@@ -98,12 +102,18 @@ export async function executeTask(plan: Plan, spec: TaskSpec, rejects: RejectRou
   const collectBuffers = new Map<number, unknown[]>();
   const rejectedOutput = rejects.sink ? new SinkOutput(rejects.sink, taskContext) : undefined;
 
+  const tables = new Map<number, LookupTable>();
+  for (const node of stage.nodes) {
+    if (node.kind === "lookup")
+      tables.set(node.id, await lookupTable(spec.runId, node.id, spec.tables?.[node.id] ?? []));
+  }
   const receivers = buildReceivers(stage, {
     origin: () => origin(),
     metrics,
     shuffleWriters,
     sinkOutputs,
     collectBuffers,
+    tables,
     taskContext,
   });
   const rootReceiver = receivers.get(stage.root.id)!;
@@ -198,7 +208,10 @@ interface ReceiverContext {
   readonly metrics: TaskMetrics;
   readonly shuffleWriters: Map<number, ShuffleWriter>;
   readonly sinkOutputs: Map<number, SinkOutput>;
+  /** Buffers of `collect` outputs and of the lookup tables this stage computes, by node id. */
   readonly collectBuffers: Map<number, unknown[]>;
+  /** The tables of the lookups in this stage, by node id. */
+  readonly tables: ReadonlyMap<number, LookupTable>;
   readonly taskContext: TaskContext;
 }
 
@@ -223,6 +236,12 @@ function buildReceivers(stage: StagePlan, context: ReceiverContext): Map<number,
       const writer = context.shuffleWriters.get(write.shuffleId)!;
       const slot = write.slot;
       targets.push((value) => writer.write(slot, value));
+    }
+    for (const write of stage.tableWrites) {
+      if (write.fromNode !== node.id) continue;
+      const buffer: unknown[] = context.collectBuffers.get(write.lookupNode) ?? [];
+      context.collectBuffers.set(write.lookupNode, buffer);
+      targets.push((value) => buffer.push(value));
     }
     if (targets.length === 1) return targets[0]!;
     return (value) => {
@@ -298,6 +317,18 @@ function buildReceivers(stage: StagePlan, context: ReceiverContext): Map<number,
       case "flatten":
       case "coalesce":
         return counting(node, downstreamOf(node));
+      case "lookup": {
+        const next = downstreamOf(node);
+        const table = context.tables.get(node.id)!;
+        const none: unknown[] = [];
+        return (value) => {
+          const [key, keyed] = value as [unknown, unknown];
+          counts[node.id]!++;
+          // Each record gets its own array: a downstream function may change it.
+          const matches = table.get(key);
+          next([key, keyed, matches ? [...matches] : none.slice()]);
+        };
+      }
       case "collect": {
         const buffer: unknown[] = [];
         context.collectBuffers.set(node.id, buffer);

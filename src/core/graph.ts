@@ -20,6 +20,8 @@ export type NodeSpec =
   | { readonly kind: "filter"; readonly fn: AnyFunction }
   | { readonly kind: "flatten" }
   | { readonly kind: "coalesce"; readonly partitionCount: number }
+  /** Inputs `[keyed, table]`: each keyed record with the table's values under its key. */
+  | { readonly kind: "lookup" }
   | {
       readonly kind: "shuffle";
       readonly mode: ShuffleMode;

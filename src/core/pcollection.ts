@@ -162,6 +162,26 @@ export class PCollection<T> {
     }, name);
   }
 
+  /**
+   * Looks each record's key up in `table`, a small keyed collection that every task of this
+   * collection's stage receives whole: a broadcast hash join (Spark's broadcast join, Beam's side
+   * input), so this collection is not shuffled. Gives `[key, value, matches]`, with the table's
+   * values under that key (empty when there are none) in no particular order.
+   *
+   * The table is computed first, in full, and held by every worker: keep it to what fits in
+   * memory many times over (a dimension, not a fact table). It must not depend on this collection.
+   */
+  lookup<K, V, W>(
+    this: PCollection<readonly [K, V]>,
+    table: PCollection<readonly [K, W]>,
+    options?: string | { readonly name?: string },
+  ): PCollection<[K, V, W[]]> {
+    if (table.graph !== this.graph) throw new Error("lookup: the table belongs to another pipeline");
+    return this.derive(
+      this.graph.add({ kind: "lookup" }, nameOf(options) ?? "lookup", [this.node.id, table.node.id]),
+    );
+  }
+
   /** Each distinct record once. */
   distinct(options?: TransformOptions): PCollection<T> {
     const name = nameOf(options) ?? "distinct";

@@ -1,4 +1,5 @@
 import type { Combiner } from "./combiners.js";
+import { SluiceError } from "./errors.js";
 import type { Graph, GraphNode, ShuffleMode } from "./graph.js";
 
 /** Settings that shape a plan; the same settings give the same plan in every thread. */
@@ -32,6 +33,8 @@ export interface StagePlan {
   readonly nodes: readonly GraphNode[];
   /** Shuffles this stage writes to, with the input slot it fills and the node that feeds it. */
   readonly shuffleWrites: readonly { shuffleId: number; slot: number; fromNode: number }[];
+  /** Lookup tables this stage computes: `fromNode`'s records, for the lookup node `lookupNode`. */
+  readonly tableWrites: readonly { lookupNode: number; fromNode: number }[];
   /** At most this many tasks (from `coalesce`), or undefined. */
   readonly maxTasks: number | undefined;
   readonly dependsOn: readonly number[];
@@ -43,7 +46,7 @@ export interface Plan {
   readonly shuffles: ReadonlyMap<number, ShufflePlan>;
 }
 
-const ELEMENT_WISE = new Set(["map", "flatMap", "filter", "flatten", "coalesce"]);
+const ELEMENT_WISE = new Set(["map", "flatMap", "filter", "flatten", "coalesce", "lookup"]);
 
 /** Cuts the graph into stages at each shuffle and fuses the element-wise transforms in between. */
 export function planGraph(graph: Graph, settings: PlanSettings): Plan {
@@ -56,9 +59,13 @@ export function planGraph(graph: Graph, settings: PlanSettings): Plan {
   const stages: StagePlan[] = roots.map((root, stageId) => {
     const reached = new Set<number>();
     const shuffleWrites: { shuffleId: number; slot: number; fromNode: number }[] = [];
+    const tableWrites: { lookupNode: number; fromNode: number }[] = [];
     const visit = (from: GraphNode): void => {
       for (const { node, slot } of consumers.get(from.id) ?? []) {
-        if (node.kind === "shuffle") {
+        if (node.kind === "lookup" && slot === 1) {
+          // The table side: collected in full here, handed whole to the lookup's stage.
+          tableWrites.push({ lookupNode: node.id, fromNode: from.id });
+        } else if (node.kind === "shuffle") {
           shuffleWrites.push({ shuffleId: node.id, slot, fromNode: from.id });
           const set = writers.get(node.id) ?? new Set<number>();
           set.add(stageId);
@@ -80,6 +87,7 @@ export function planGraph(graph: Graph, settings: PlanSettings): Plan {
       root,
       nodes,
       shuffleWrites,
+      tableWrites,
       maxTasks: coalesces.length > 0 ? Math.min(...coalesces) : undefined,
       dependsOn: [],
     };
@@ -103,7 +111,34 @@ export function planGraph(graph: Graph, settings: PlanSettings): Plan {
     const stage = stages[readerStage];
     if (stage) (stage.dependsOn as number[]).push(...writerStages);
   }
+  for (const stage of stages) {
+    for (const lookup of stage.nodes.filter((node) => node.kind === "lookup")) {
+      const tableStages = stages.filter((other) =>
+        other.tableWrites.some((write) => write.lookupNode === lookup.id),
+      );
+      (stage.dependsOn as number[]).push(...tableStages.map((other) => other.id));
+    }
+  }
+  rejectCycles(stages);
   return { graph, stages, shuffles };
+}
+
+/** A lookup whose table depends on the records it looks up would wait for itself. */
+function rejectCycles(stages: readonly StagePlan[]): void {
+  const state = new Map<number, "visiting" | "done">();
+  const visit = (stage: StagePlan): void => {
+    if (state.get(stage.id) === "done") return;
+    if (state.get(stage.id) === "visiting") {
+      const lookup = stage.nodes.find((node) => node.kind === "lookup");
+      throw new SluiceError(
+        `the table of '${lookup?.name ?? stage.name}' depends on the records it looks up (stage ${stage.id}); compute the table from other inputs, or use join`,
+      );
+    }
+    state.set(stage.id, "visiting");
+    for (const id of stage.dependsOn) visit(stages[id]!);
+    state.set(stage.id, "done");
+  };
+  for (const stage of stages) visit(stage);
 }
 
 function describeNode(node: GraphNode): string {
@@ -147,6 +182,11 @@ export function explainText(plan: Plan): string {
         `  shuffle write: '${plan.graph.node(write.fromNode).name}' -> '${target.name}' input ${write.slot} (hash of key into ${target.partitionCount} partitions${lifted})`,
       );
     }
+    for (const write of stage.tableWrites) {
+      lines.push(
+        `  table write: '${plan.graph.node(write.fromNode).name}' -> '${plan.graph.node(write.lookupNode).name}' (collected whole, given to every task that looks it up)`,
+      );
+    }
   }
   return lines.join("\n");
 }
@@ -155,7 +195,7 @@ function dotLabel(text: string): string {
   return JSON.stringify(text);
 }
 
-/** The plan as Graphviz DOT: a cluster per stage, dashed edges for shuffles. */
+/** The plan as Graphviz DOT: a cluster per stage, dashed edges for shuffles, dotted ones for lookup tables. */
 export function explainDot(plan: Plan): string {
   const lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box, fontname=Helvetica];"];
   for (const stage of plan.stages) {
@@ -175,6 +215,13 @@ export function explainDot(plan: Plan): string {
       if (!target) continue;
       lines.push(
         `  n${write.fromNode}_s${stage.id} -> n${target.id}_s${target.readerStage} [style=dashed, label=${dotLabel(`shuffle ${target.partitionCount}`)}];`,
+      );
+    }
+    for (const write of stage.tableWrites) {
+      const reader = plan.stages.find((other) => other.nodes.some((node) => node.id === write.lookupNode));
+      if (!reader) continue;
+      lines.push(
+        `  n${write.fromNode}_s${stage.id} -> n${write.lookupNode}_s${reader.id} [style=dotted, label=${dotLabel("table")}];`,
       );
     }
   }

@@ -159,21 +159,33 @@ export function numberPlays(byTs: PCollection<[number, Play[]]>): PCollection<Un
   );
 }
 
-/** Songplays: each play with the song (and its artist) matching its title and artist name, if any. */
+/** What matching a play needs of a song. */
+type SongToMatch = Pick<SongInput, "song_id" | "artist_id" | "duration">;
+
+/**
+ * Songplays: each play with the song (and its artist) matching its title and artist name, if any.
+ * The songs are a lookup table every task holds (a broadcast join): the song data is a dimension,
+ * thousands of times smaller than the plays, which are then matched where they are numbered
+ * instead of being shuffled a second time.
+ */
 export function songplaysOf(
   unmatched: PCollection<UnmatchedSongplay>,
   songs: PCollection<SongInput>,
 ): PCollection<SongplayRow> {
-  const playsByMatchKey = unmatched.keyBy((songplay) => songplay.matchKey, "key plays by song");
-  const songsByMatchKey = songs.keyBy((song) => matchKey(song.title, song.artist_name), "key songs by title");
-  return playsByMatchKey.coGroupByKey([songsByMatchKey] as const, { name: "match plays to songs" }).flatMap(
-    ([, [songplays, candidates]]) =>
-      songplays.map((songplay): SongplayRow => {
-        const song = candidates.length > 0 ? bestMatch(songplay.length, candidates) : undefined;
-        return song ? { ...songplay.row, song_id: song.song_id, artist_id: song.artist_id } : songplay.row;
-      }),
-    "songplay rows",
+  const songsByMatchKey = songs.map(
+    (song): [string, SongToMatch] => [
+      matchKey(song.title, song.artist_name),
+      { song_id: song.song_id, artist_id: song.artist_id, duration: song.duration },
+    ],
+    "key songs by title",
   );
+  return unmatched
+    .keyBy((songplay) => songplay.matchKey, "key plays by song")
+    .lookup(songsByMatchKey, "match plays to songs")
+    .map(([, songplay, candidates]): SongplayRow => {
+      const song = bestMatch(songplay.length, candidates);
+      return song ? { ...songplay.row, song_id: song.song_id, artist_id: song.artist_id } : songplay.row;
+    }, "songplay rows");
 }
 
 export const sparkifyPipeline = definePipeline(

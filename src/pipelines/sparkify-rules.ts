@@ -103,8 +103,11 @@ export function matchKey(title: string | null, artistName: string | null): strin
 }
 
 /** Of the songs matching a play, the one whose duration is nearest its length, then the smallest song_id. */
-export function bestMatch(length: number | null, candidates: readonly SongInput[]): SongInput | undefined {
-  let best: SongInput | undefined;
+export function bestMatch<Song extends Pick<SongInput, "song_id" | "duration">>(
+  length: number | null,
+  candidates: readonly Song[],
+): Song | undefined {
+  let best: Song | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const song of candidates) {
     const distance =

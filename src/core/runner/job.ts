@@ -264,6 +264,18 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
       }));
     };
 
+    /** The tables of a stage's lookups, in a fixed order: every task of the stage gets the same. */
+    const tablesOf = (stage: StagePlan): Record<number, BlockRef[]> => {
+      const tables: Record<number, BlockRef[]> = {};
+      for (const node of stage.nodes) {
+        if (node.kind !== "lookup") continue;
+        const blocks = [...(collectedBlocks.get(node.id) ?? [])];
+        blocks.sort((a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1]);
+        tables[node.id] = blocks.map((entry) => entry.block);
+      }
+      return tables;
+    };
+
     const done = new Set<number>();
     const stagesStarted = new Set<number>();
     const stageStart = new Map<number, number>();
@@ -309,6 +321,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
             batchSize: settings.batchSize,
             memoryBudget: taskBudget,
             spillDirectory,
+            tables: tablesOf(next.stage),
           };
           executor
             .run(spec)
@@ -389,6 +402,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
 
     const collected = new Map<number, unknown[]>();
     for (const [nodeId, blocks] of collectedBlocks) {
+      if (plan.graph.node(nodeId).kind !== "collect") continue; // a lookup's table
       blocks.sort((a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1]);
       const records: unknown[] = [];
       for (const { block } of blocks) for (const record of await readBlock(block)) records.push(record);
