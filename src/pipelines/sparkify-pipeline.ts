@@ -133,30 +133,28 @@ export function playsByTs(plays: PCollection<Play>): PCollection<[number, Play[]
 
 /** Numbers the plays of each millisecond and makes their songplay rows, song and artist still unknown. */
 export function numberPlays(byTs: PCollection<[number, Play[]]>): PCollection<UnmatchedSongplay> {
-  return byTs.flatMap(
-    ([ts, plays]) =>
-      [...plays].sort(comparePlaysWithinTs).map((play, rank): UnmatchedSongplay => {
-        const time = timeParts(ts);
-        return {
-          row: {
-            songplay_id: songplayId(ts, rank),
-            start_time: ts,
-            user_id: play.userId,
-            level: play.level,
-            song_id: null,
-            artist_id: null,
-            session_id: play.sessionId,
-            location: play.location,
-            user_agent: unquoteUserAgent(play.userAgent),
-            year: time.year,
-            month: time.month,
-          },
-          matchKey: matchKey(play.song, play.artist),
-          length: play.length,
-        };
-      }),
-    "number plays",
-  );
+  return byTs.flatMap(([ts, plays]) => {
+    const time = timeParts(ts);
+    return [...plays].sort(comparePlaysWithinTs).map((play, rank): UnmatchedSongplay => {
+      return {
+        row: {
+          songplay_id: songplayId(ts, rank),
+          start_time: ts,
+          user_id: play.userId,
+          level: play.level,
+          song_id: null,
+          artist_id: null,
+          session_id: play.sessionId,
+          location: play.location,
+          user_agent: unquoteUserAgent(play.userAgent),
+          year: time.year,
+          month: time.month,
+        },
+        matchKey: matchKey(play.song, play.artist),
+        length: play.length,
+      };
+    });
+  }, "number plays");
 }
 
 /** What matching a play needs of a song. */

@@ -2,23 +2,39 @@
 import { compareValues } from "../core/index.js";
 import type { EventInput, SongInput, TimeRow } from "./sparkify-schemas.js";
 
-/** Calendar parts of an instant, in UTC; ISO week and ISO weekday (Monday 1 ... Sunday 7). */
-export function timeParts(ts: number): TimeRow {
-  const date = new Date(ts);
+const DAY_MS = 86_400_000;
+
+type DayParts = Omit<TimeRow, "start_time" | "hour">;
+
+/** The calendar parts of a UTC day (days since the epoch): ISO week and weekday, calendar year. */
+function dayParts(dayNumber: number): DayParts {
+  const date = new Date(dayNumber * DAY_MS);
   const weekday = ((date.getUTCDay() + 6) % 7) + 1;
   // The ISO week is the week of its Thursday; `year` stays the calendar year.
   const thursday = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 4 - weekday);
   const thursdayYearStart = Date.UTC(new Date(thursday).getUTCFullYear(), 0, 1);
-  const week = Math.floor((thursday - thursdayYearStart) / 86_400_000 / 7) + 1;
   return {
-    start_time: ts,
-    hour: date.getUTCHours(),
     day: date.getUTCDate(),
-    week,
+    week: Math.floor((thursday - thursdayYearStart) / DAY_MS / 7) + 1,
     month: date.getUTCMonth() + 1,
     year: date.getUTCFullYear(),
     weekday,
   };
+}
+
+/** Days already taken apart: a log spans few days and holds millions of instants. */
+const dayCache = new Map<number, DayParts>();
+
+/** Calendar parts of an instant, in UTC; ISO week and ISO weekday (Monday 1 ... Sunday 7). */
+export function timeParts(ts: number): TimeRow {
+  const dayNumber = Math.floor(ts / DAY_MS);
+  let parts = dayCache.get(dayNumber);
+  if (!parts) {
+    if (dayCache.size >= 100_000) dayCache.clear();
+    parts = dayParts(dayNumber);
+    dayCache.set(dayNumber, parts);
+  }
+  return { start_time: ts, hour: Math.floor((ts - dayNumber * DAY_MS) / 3_600_000), ...parts };
 }
 
 /** The logs wrap user agents in a pair of `"`; the table holds the agent without them. */
