@@ -32,7 +32,7 @@ const valueArbitrary: fc.Arbitrary<Value> = fc.oneof(
 const pairs = fc.array(fc.tuple(keyArbitrary, valueArbitrary), { maxLength: 300 });
 
 describe("the same answer everywhere", () => {
-  it("direct and pool runners give the same multiset with 1-4 threads, 1-64 partitions, batches of 1-10,000", async () => {
+  it("direct and pool runners give the same multiset with 1-4 threads, 1-64 partitions or the grouped default, batches of 1-10,000", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom<CatalogueCase>(
@@ -43,11 +43,14 @@ describe("the same answer everywhere", () => {
           "coGroupByKey",
           "chain",
           "flatMap",
+          "lookup",
+          "lookupCombined",
         ),
         pairs,
         fc.array(fc.tuple(keyArbitrary, fc.integer({ min: -50, max: 50 })), { maxLength: 300 }),
         fc.integer({ min: 1, max: 4 }),
-        fc.integer({ min: 1, max: 64 }),
+        // Undefined: the default, many partitions read a contiguous group at a time by fewer tasks.
+        fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }),
         fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 10_000 })),
         fc.integer({ min: 1, max: 8 }),
         async (which, generatedPairs, numbers, threads, partitions, batchSize, splits) => {

@@ -110,10 +110,14 @@ function threadsOf(runOptions: RunOptions): number {
 
 export function planSettingsOf(runOptions: RunOptions): PlanSettings {
   const threads = runOptions.runner === "direct" ? 1 : (runOptions.threads ?? availableParallelism());
-  // 32 partitions per thread: a reduce task receives and decodes one partition, so narrow
-  // partitions bound a worker's memory (a partition's bytes and its decoded records); each also
-  // writes its own output files, which is what keeps this from going higher by default.
-  return { defaultPartitions: runOptions.partitions ?? Math.max(8, 32 * threads) };
+  // 160 partitions per thread, read by 32 tasks per thread, each taking five partitions one at a
+  // time: a reduce task decodes one narrow partition at a time (peak memory), while the tasks, and
+  // the files they write, stay few enough to cost little and many enough to balance the threads.
+  // Partitions set by hand are read one per task.
+  return {
+    defaultPartitions: runOptions.partitions ?? Math.max(40, 160 * threads),
+    defaultReadTasks: runOptions.partitions ?? Math.max(8, 32 * threads),
+  };
 }
 
 async function runPlanned<Outputs>(

@@ -6,6 +6,12 @@ import type { Graph, GraphNode, ShuffleMode } from "./graph.js";
 export interface PlanSettings {
   /** Partitions of a shuffle that does not set its own. */
   readonly defaultPartitions: number;
+  /**
+   * Tasks that read a shuffle of the default width (default: one per partition). Each task reads
+   * a contiguous group of partitions, one partition at a time, so that many narrow partitions
+   * bound a task's memory while the number of tasks, and of the files they write, stays small.
+   */
+  readonly defaultReadTasks?: number;
 }
 
 /** A shuffle: written by the stages that feed it, read by the stage it roots. */
@@ -14,6 +20,8 @@ export interface ShufflePlan {
   readonly name: string;
   readonly mode: ShuffleMode;
   readonly partitionCount: number;
+  /** Tasks that read it: its partition count when set by the pipeline, else the settings' default. */
+  readonly readTasks: number;
   readonly inputCount: number;
   readonly combiner: Combiner<unknown, unknown, unknown> | undefined;
   readonly writerStages: number[];
@@ -103,6 +111,9 @@ export function planGraph(graph: Graph, settings: PlanSettings): Plan {
       name: root.name,
       mode: root.mode,
       partitionCount: root.partitionCount ?? settings.defaultPartitions,
+      readTasks:
+        root.partitionCount ??
+        Math.min(settings.defaultPartitions, settings.defaultReadTasks ?? Number.POSITIVE_INFINITY),
       inputCount: root.inputs.length,
       combiner: root.combiner,
       writerStages,
@@ -158,7 +169,7 @@ export function explainText(plan: Plan): string {
   for (const stage of plan.stages) {
     const shuffle = plan.shuffles.get(stage.root.id);
     const tasks = shuffle
-      ? `${stage.maxTasks ? Math.min(stage.maxTasks, shuffle.partitionCount) : shuffle.partitionCount} task(s)`
+      ? `${Math.min(stage.maxTasks ?? Number.POSITIVE_INFINITY, shuffle.readTasks)} task(s)`
       : `one task per split${stage.maxTasks ? `, at most ${stage.maxTasks}` : ""}`;
     const after = stage.dependsOn.length > 0 ? `, after stage(s) ${stage.dependsOn.join(", ")}` : "";
     lines.push(`stage ${stage.id}: ${tasks}${after}`);

@@ -51,8 +51,8 @@ Input and output
 Engine
   --runner pool|direct     worker pool (default) or the one-thread reference runner
   --threads N              worker threads (default: one per core)
-  --partitions N           partitions of each shuffle, one task each (default: 32 per
-                           thread, at least 8)
+  --partitions N           partitions of each shuffle, one task each (default: 160 per
+                           thread, read five at a time by 32 tasks per thread)
   --memory-budget SIZE     shuffle bytes held in memory before spilling (default 128MiB)
   --temp-dir DIR           where spill files go (default: the system's temporary folder)
 

@@ -258,7 +258,8 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
         }));
       }
       const partitions = Array.from({ length: shuffle.partitionCount }, (_, partition) => partition);
-      return contiguousGroups(partitions, stage.maxTasks).map((group) => ({
+      const tasks = Math.min(stage.maxTasks ?? Number.POSITIVE_INFINITY, shuffle.readTasks);
+      return contiguousGroups(partitions, tasks).map((group) => ({
         kind: "partitions",
         partitions: group.map((partition) => ({ partition, blocks: store.take(shuffle.id, partition) })),
       }));
