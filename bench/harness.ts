@@ -208,8 +208,20 @@ export async function writeResults(
   return file;
 }
 
-/** Reports a child's measurement: call last in a variant's process. `wallMs` excludes checking the result. */
-export function report(started: number, check: string, wallMs = performance.now() - started): void {
-  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+/** The process's peak RSS so far, in bytes. */
+export function peakRss(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+/**
+ * Reports a child's measurement: call last in a variant's process. `wallMs` and `peakRssBytes`
+ * may be taken before checking the result, so that the check's own time and memory are left out.
+ */
+export function report(
+  started: number,
+  check: string,
+  wallMs = performance.now() - started,
+  peakRssBytes = peakRss(),
+): void {
   console.log(JSON.stringify({ wallMs, peakRssBytes, check } satisfies Measurement));
 }
