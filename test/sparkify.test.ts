@@ -31,7 +31,7 @@ function sparkify(args: string[], env: NodeJS.ProcessEnv = {}) {
     env: { ...process.env, ...env },
     timeout: 300_000,
   });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** Compares every table with the SQL reference; returns the first differences found, if any. */
@@ -326,7 +326,7 @@ describe("the sparkify command", () => {
       await appendFile(join(input, "log_data/2018/11/2018-11-02-events.json"), "\n{broken\n{broken again\n");
       const output = join(folder, "lake");
       const run = sparkify(["--input", input, "--output", output, "--quiet", "--max-rejected", "1"]);
-      assert.equal(run.status, 1);
+      assert.equal(run.status, 1, `exit ${run.status}, signal ${run.signal}, stderr: ${run.stderr}`);
       assert.match(
         run.stderr,
         /^sparkify: error: 2 record\(s\) rejected, more than the limit of 1; first: .*2018-11-02-events\.json line \d+: not valid JSON/,
