@@ -1,4 +1,5 @@
 // A local S3-compatible server for tests and benchmarks: node s3-server.mjs PORT DIRECTORY
+import { readdir } from "node:fs/promises";
 import S3rver from "s3rver";
 
 const [port, directory] = process.argv.slice(2);
@@ -6,21 +7,24 @@ const server = new S3rver({ port: Number(port), address: "127.0.0.1", directory,
 
 // s3rver's delimited listing stops walking folders below a common prefix before it has seen a key
 // in them, so a prefix whose keys all lie two or more levels down is never reported (S3 reports
-// it). Listing flat and grouping by the delimiter here gives S3's answer. A delimited listing is
-// returned in one page: the tests never put 1,000 entries on one level.
-const flatListing = server.store.listObjects.bind(server.store);
-server.store.listObjects = async (bucket, options) => {
+// it). Its answer is kept for the objects, and the common prefixes are completed from the keys
+// stored under the bucket's folder (names only: no object's metadata is read for them).
+const store = server.store;
+const delimitedListing = store.listObjects.bind(store);
+const OBJECT_SUFFIX = "._S3rver_object";
+store.listObjects = async (bucket, options) => {
+  const result = await delimitedListing(bucket, options);
   const { delimiter = "", prefix = "" } = options;
-  if (!delimiter) return flatListing(bucket, options);
-  const all = await flatListing(bucket, { ...options, delimiter: "", maxKeys: Number.POSITIVE_INFINITY });
-  const commonPrefixes = new Set();
-  const objects = [];
-  for (const object of all.objects) {
-    const at = object.key.indexOf(delimiter, prefix.length);
-    if (at === -1) objects.push(object);
-    else commonPrefixes.add(object.key.slice(0, at + delimiter.length));
+  if (!delimiter) return result;
+  const prefixes = new Set(result.commonPrefixes);
+  for (const entry of await readdir(store.getBucketPath(bucket), { recursive: true })) {
+    if (!entry.endsWith(OBJECT_SUFFIX)) continue;
+    const key = store.constructor.decodeKeyPath(entry.slice(0, -OBJECT_SUFFIX.length));
+    if (!key.startsWith(prefix)) continue;
+    const at = key.indexOf(delimiter, prefix.length);
+    if (at !== -1) prefixes.add(key.slice(0, at + delimiter.length));
   }
-  return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated: false };
+  return { ...result, commonPrefixes: [...prefixes].sort() };
 };
 
 await server.run();
