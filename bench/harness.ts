@@ -102,13 +102,10 @@ export async function measure(
   const baselineMedian = failures.has(baseline) ? Number.NaN : medianOf(baseline);
   return variants.map((variant) => {
     const list = samples.get(variant.name)!;
+    const what = { workload, variant: variant.name, records, inputBytes, runs, baseline };
     if (failures.has(variant.name) || list.length === 0) {
       return {
-        workload,
-        variant: variant.name,
-        records,
-        inputBytes,
-        runs,
+        ...what,
         wallMsMedian: Number.NaN,
         wallMsMin: Number.NaN,
         wallMsMax: Number.NaN,
@@ -116,17 +113,12 @@ export async function measure(
         megabytesPerSecond: Number.NaN,
         peakRssMiB: Number.NaN,
         speedupVsBaseline: Number.NaN,
-        baseline,
         failed: failures.get(variant.name) ?? "no run",
       };
     }
     const wall = medianOf(variant.name);
     return {
-      workload,
-      variant: variant.name,
-      records,
-      inputBytes,
-      runs,
+      ...what,
       wallMsMedian: wall,
       wallMsMin: Math.min(...list.map((measurement) => measurement.wallMs)),
       wallMsMax: Math.max(...list.map((measurement) => measurement.wallMs)),
@@ -134,7 +126,6 @@ export async function measure(
       megabytesPerSecond: inputBytes / 1e6 / (wall / 1000),
       peakRssMiB: median(list.map((measurement) => measurement.peakRssBytes)) / 2 ** 20,
       speedupVsBaseline: baselineMedian / wall,
-      baseline,
     };
   });
 }
