@@ -16,6 +16,11 @@ export interface TaskExecutor {
   /** How many tasks it runs at once. */
   readonly concurrency: number;
   run(spec: TaskSpec): Promise<TaskResult>;
+  /**
+   * Called once the job has set up its outputs, before it lists its inputs: a pool starts its
+   * workers then, so that they load the pipeline's modules while the main thread lists files.
+   */
+  prepare?(): void;
   /** Stops every worker; called once, after success or failure. */
   close(): Promise<void>;
 }
@@ -237,6 +242,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
   let committed = false;
   try {
     for (const { committer } of committers.values()) await committer.setup(settings.runId);
+    executor.prepare?.();
     const splitsByStage = new Map<number, JsonValue[]>();
     await Promise.all(
       plan.stages.map(async (stage) => {
