@@ -7,6 +7,7 @@ import {
   escapePathName,
   HIVE_DEFAULT_PARTITION,
   parquetDataset,
+  PartitionPaths,
   partitionPath,
   partitionValues,
   unescapePathName,
@@ -224,6 +225,24 @@ describe("partition escaping", () => {
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+
+  it("a sink's remembered partition paths are the paths of every record", () => {
+    const partitionValue = fc.oneof(
+      fc.constantFrom("", "a", "a/b", "é", null, undefined, 0, 2018),
+      fc.string({ unit: "binary", maxLength: 6 }),
+      fc.integer({ min: -3, max: 3 }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(partitionValue, partitionValue), { maxLength: 60 }), (pairs) => {
+        const paths = new PartitionPaths(["year", "artist id"]);
+        for (const [year, artist] of pairs) {
+          const record = { year, "artist id": artist };
+          assert.equal(paths.of(record), partitionPath(record, ["year", "artist id"]));
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 });

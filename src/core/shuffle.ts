@@ -165,9 +165,11 @@ export async function* readShufflePartition(
     return;
   }
   const groups = new KeyMap<unknown[][]>();
+  const newGroup =
+    shuffle.inputCount === 1 ? () => [[]] : () => Array.from({ length: shuffle.inputCount }, () => []);
   for (const block of blocks) {
     for (const [key, slot, value] of (await readBlock(block)) as [unknown, number, unknown][]) {
-      const group = groups.upsert(key, () => Array.from({ length: shuffle.inputCount }, () => []));
+      const group = groups.upsert(key, newGroup);
       group.value[slot]!.push(value);
     }
   }

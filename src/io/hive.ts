@@ -12,7 +12,12 @@ function mustEscape(code: number): boolean {
   return "\"#%'*/:=?\\^[]{}".includes(String.fromCharCode(code));
 }
 
+/** The characters `mustEscape` escapes, for a fast check that a value needs no escaping at all. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what Hive escapes.
+const NEEDS_ESCAPING = /[\x00-\x1f\x7f"#%'*/:=?\\^[\]{}]/;
+
 export function escapePathName(value: string): string {
+  if (!NEEDS_ESCAPING.test(value)) return value;
   let escaped = "";
   for (const character of value) {
     const code = character.charCodeAt(0);
@@ -36,14 +41,46 @@ export function partitionText(value: unknown): string | null {
   return typeof value === "string" ? value : String(value);
 }
 
+function partitionSegment(name: string, value: unknown): string {
+  const text = partitionText(value);
+  return `${escapePathName(name)}=${text === null ? HIVE_DEFAULT_PARTITION : escapePathName(text)}`;
+}
+
 /** `name=value/...` for the given columns of a record. */
 export function partitionPath(record: Record<string, unknown>, columns: readonly string[]): string {
-  return columns
-    .map((name) => {
-      const text = partitionText(record[name]);
-      return `${escapePathName(name)}=${text === null ? HIVE_DEFAULT_PARTITION : escapePathName(text)}`;
-    })
-    .join("/");
+  return columns.map((name) => partitionSegment(name, record[name])).join("/");
+}
+
+/** Bound on the values remembered per column: partitioned tables may have many thousands. */
+const REMEMBERED_VALUES = 4096;
+
+/**
+ * `partitionPath` for every row a sink writes: remembers each column's recent segments, so that
+ * a million rows in a few dozen partitions do not each escape and format their values again.
+ */
+export class PartitionPaths {
+  private readonly segments: Map<unknown, string>[];
+
+  constructor(private readonly columns: readonly string[]) {
+    this.segments = columns.map(() => new Map());
+  }
+
+  of(record: Record<string, unknown>): string {
+    let path = "";
+    for (let index = 0; index < this.columns.length; index++) {
+      const name = this.columns[index]!;
+      const value = record[name];
+      const remembered = this.segments[index]!;
+      let segment = remembered.get(value);
+      if (segment === undefined) {
+        if (remembered.size >= REMEMBERED_VALUES) remembered.clear();
+        segment = partitionSegment(name, value);
+        remembered.set(value, segment);
+      }
+      path = index === 0 ? segment : `${path}/${segment}`;
+    }
+    return path;
+  }
 }
 
 /** Partition values from a relative file path (`year=2018/month=11/part-0.parquet`). */

@@ -1,6 +1,7 @@
 export {
   escapePathName,
   HIVE_DEFAULT_PARTITION,
+  PartitionPaths,
   partitionPath,
   partitionValues,
   unescapePathName,

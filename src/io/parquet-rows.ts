@@ -11,7 +11,7 @@
  * `appendRow` alone would write.
  */
 import type parquet from "@dsnp/parquetjs";
-import { toPrimitive } from "@dsnp/parquetjs/dist/lib/types.js";
+import { getParquetTypeDataObject, toPrimitive } from "@dsnp/parquetjs/dist/lib/types.js";
 
 type ParquetWriter = InstanceType<typeof parquet.ParquetWriter>;
 
@@ -35,7 +35,8 @@ interface FlatColumn {
   readonly type: string;
   readonly required: boolean;
   readonly definedLevel: number;
-  readonly field: unknown;
+  /** parquetjs's own conversion for the column's type, looked up once instead of per value. */
+  readonly toPrimitive: (value: unknown) => unknown;
 }
 
 /** The columns of a flat schema, or undefined when the schema has nested or repeated fields. */
@@ -43,15 +44,29 @@ function flatColumns(writer: ParquetWriter): FlatColumn[] | undefined {
   const columns: FlatColumn[] = [];
   for (const field of writer.schema.fieldList) {
     if (field.isNested || field.path.length !== 1 || field.repetitionType === "REPEATED") return undefined;
+    const type = (field.originalType ?? field.primitiveType) as string;
     columns.push({
       name: field.name,
-      type: (field.originalType ?? field.primitiveType) as string,
+      type,
       required: field.repetitionType === "REQUIRED",
       definedLevel: field.dLevelMax,
-      field,
+      toPrimitive: converterOf(type, field),
     });
   }
   return columns;
+}
+
+/** What `toPrimitive(type, value, field)` does for every value, resolved for one column. */
+function converterOf(type: string, field: unknown): (value: unknown) => unknown {
+  let dataObject: { toPrimitive?: (value: unknown) => unknown } | undefined;
+  try {
+    dataObject = getParquetTypeDataObject(type as never, field as never) as typeof dataObject;
+  } catch {
+    dataObject = undefined;
+  }
+  const convert = dataObject?.toPrimitive;
+  // Types parquetjs does not know keep its generic path, and with it its error.
+  return convert ?? ((value) => toPrimitive(type as never, value, field as never));
 }
 
 const columnsOf = new WeakMap<ParquetWriter, FlatColumn[] | null>();
@@ -88,9 +103,7 @@ function shredInto(
   const converted = columns.map((column) =>
     rows.map((row) => {
       const value = row[column.name];
-      return value === null || value === undefined
-        ? undefined
-        : toPrimitive(column.type, value, column.field as never);
+      return value === null || value === undefined ? undefined : column.toPrimitive(value);
     }),
   );
   columns.forEach((column, index) => {

@@ -1,7 +1,7 @@
 import parquet from "@dsnp/parquetjs";
 type WriteStreamMinimal = Parameters<typeof parquet.ParquetWriter.openStream>[1];
 import type { JsonValue, Schema, Sink, SinkWriter, TaskContext } from "../core/index.js";
-import { partitionPath } from "./hive.js";
+import { PartitionPaths } from "./hive.js";
 import type { LakeCommitter } from "./lake-committer.js";
 import { appendRows } from "./parquet-rows.js";
 import { type Compression, toParquetSchema } from "./parquet-schema.js";
@@ -95,12 +95,15 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
   private readonly written: WrittenFile[] = [];
   private readonly parquetSchema: InstanceType<typeof parquet.ParquetSchema>;
   private fileCount = 0;
+  private readonly partitionPaths: PartitionPaths | undefined;
 
   constructor(
     private readonly table: ParquetTableSink<T>,
     private readonly context: TaskContext,
   ) {
     this.parquetSchema = toParquetSchema(table.fileSchema, table.options.compression);
+    const partitionBy = table.options.partitionBy ?? [];
+    this.partitionPaths = partitionBy.length > 0 ? new PartitionPaths(partitionBy) : undefined;
   }
 
   private async fileFor(partition: string): Promise<OpenFile> {
@@ -144,9 +147,8 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
   }
 
   async write(records: readonly T[]): Promise<void> {
-    const partitionBy = this.table.options.partitionBy ?? [];
     for (const record of records) {
-      const partition = partitionBy.length > 0 ? partitionPath(record, partitionBy) : "";
+      const partition = this.partitionPaths ? this.partitionPaths.of(record) : "";
       let rows = this.buffered.get(partition);
       if (!rows) {
         rows = [];
