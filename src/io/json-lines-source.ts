@@ -31,8 +31,11 @@ const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
 const REJECTED_TEXT_LIMIT = 4096;
 
-function isBlank(bytes: Uint8Array): boolean {
-  for (const byte of bytes) if (byte !== 0x20 && byte !== 0x09 && byte !== CARRIAGE_RETURN) return false;
+function isBlank(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let index = from; index < to; index++) {
+    const byte = bytes[index];
+    if (byte !== 0x20 && byte !== 0x09 && byte !== CARRIAGE_RETURN) return false;
+  }
   return true;
 }
 
@@ -110,38 +113,50 @@ export class JsonLinesSource<T> implements Source<T> {
       context.reject(record);
     };
 
-    const handleLine = (line: Uint8Array, offset: number, oversize: boolean) => {
+    /**
+     * One line: `bytes[from, to)`, starting at byte `offset` of the file. The line is passed as a
+     * range of the chunk it lies in, not as a view of its own: a million lines would otherwise
+     * make a million Buffer objects. `knownUtf8`: the caller already checked the bytes.
+     */
+    const handleLine = (
+      bytes: Buffer,
+      lineFrom: number,
+      lineTo: number,
+      offset: number,
+      oversize: boolean,
+      knownUtf8: boolean,
+    ) => {
       if (lineNumber !== undefined) lineNumber++;
-      let body = line;
-      if (body.length > 0 && body[body.length - 1] === CARRIAGE_RETURN)
-        body = body.subarray(0, body.length - 1);
-      if (offset === 0 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
-      if (!oversize && isBlank(body)) return;
+      let from = lineFrom;
+      let to = lineTo;
+      if (to > from && bytes[to - 1] === CARRIAGE_RETURN) to--;
+      if (offset === 0 && bytes[from] === 0xef && bytes[from + 1] === 0xbb && bytes[from + 2] === 0xbf)
+        from += 3;
+      if (!oversize && isBlank(bytes, from, to)) return;
       context.addRecordsSeen(1);
       if (oversize) {
         reject(
-          body,
+          bytes.subarray(from, to),
           offset,
           lineNumber,
           `line longer than the maximum record size of ${maxRecordBytes} bytes`,
         );
         return;
       }
-      if (!isUtf8(body)) {
-        reject(body, offset, lineNumber, "not valid UTF-8");
+      if (!knownUtf8 && !isUtf8(bytes.subarray(from, to))) {
+        reject(bytes.subarray(from, to), offset, lineNumber, "not valid UTF-8");
         return;
       }
-      const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8");
       let value: unknown;
       try {
-        value = JSON.parse(text);
+        value = JSON.parse(bytes.toString("utf8", from, to));
       } catch (error) {
-        reject(body, offset, lineNumber, `not valid JSON (${(error as Error).message})`);
+        reject(bytes.subarray(from, to), offset, lineNumber, `not valid JSON (${(error as Error).message})`);
         return;
       }
       const problem = schema?.problem(value);
       if (problem) {
-        reject(body, offset, lineNumber, problem);
+        reject(bytes.subarray(from, to), offset, lineNumber, problem);
         return;
       }
       records.push(value as T);
@@ -158,8 +173,15 @@ export class JsonLinesSource<T> implements Source<T> {
     let oversize = false;
     let finished = false;
 
-    for await (const chunk of readBytes(uri, this.options.s3, readFrom)) {
+    for await (const read of readBytes(uri, this.options.s3, readFrom)) {
+      const chunk = Buffer.isBuffer(read) ? read : Buffer.from(read.buffer, read.byteOffset, read.byteLength);
       context.addBytesRead(chunk.byteLength);
+      // The lines that lie whole between the chunk's first and last newlines are checked for UTF-8
+      // in one call; only the lines at the chunk's edges are checked one by one.
+      const firstNewline = chunk.indexOf(NEWLINE);
+      const lastNewline = chunk.lastIndexOf(NEWLINE);
+      const wholeLinesAreUtf8 =
+        lastNewline > firstNewline && isUtf8(chunk.subarray(firstNewline + 1, lastNewline));
       let cursor = 0;
       while (cursor < chunk.byteLength) {
         const newline = chunk.indexOf(NEWLINE, cursor);
@@ -174,20 +196,25 @@ export class JsonLinesSource<T> implements Source<T> {
           }
           continue;
         }
-        const piece = chunk.subarray(cursor, pieceEnd);
-        if (!oversize) {
-          if (carryBytes + piece.byteLength > maxRecordBytes) {
-            oversize = true;
-            // Keep the beginning only, for the rejected-records output.
-            carry = [Buffer.concat([...carry, piece]).subarray(0, REJECTED_TEXT_LIMIT)];
-          } else {
-            carry.push(piece);
+        if (carry.length === 0 && !oversize && newline >= 0 && pieceEnd - cursor <= maxRecordBytes) {
+          // The common case: the whole line lies in this chunk.
+          handleLine(chunk, cursor, pieceEnd, lineStart, false, wholeLinesAreUtf8 && cursor > firstNewline);
+        } else {
+          const piece = chunk.subarray(cursor, pieceEnd);
+          if (!oversize) {
+            if (carryBytes + piece.byteLength > maxRecordBytes) {
+              oversize = true;
+              // Keep the beginning only, for the rejected-records output.
+              carry = [Buffer.concat([...carry, piece]).subarray(0, REJECTED_TEXT_LIMIT)];
+            } else {
+              carry.push(piece);
+            }
+            carryBytes += piece.byteLength;
           }
-          carryBytes += piece.byteLength;
+          if (newline < 0) break;
+          const line = Buffer.concat(carry);
+          handleLine(line, 0, line.byteLength, lineStart, oversize, false);
         }
-        if (newline < 0) break;
-        const line = carry.length === 1 ? carry[0]! : Buffer.concat(carry);
-        handleLine(line, lineStart, oversize);
         carry = [];
         carryBytes = 0;
         oversize = false;
@@ -208,7 +235,8 @@ export class JsonLinesSource<T> implements Source<T> {
       if (finished) break;
     }
     if (!finished && lineStart >= 0 && lineStart < end && (carryBytes > 0 || oversize)) {
-      handleLine(carry.length === 1 ? carry[0]! : Buffer.concat(carry), lineStart, oversize);
+      const line = Buffer.concat(carry);
+      handleLine(line, 0, line.byteLength, lineStart, oversize, false);
     }
     if (records.length > 0) yield batchOf();
   }
