@@ -1,6 +1,7 @@
 /**
- * sluice's two shortcuts into @dsnp/parquetjs, column-wise row appends and its own Thrift
- * serializer, must write exactly the bytes parquetjs alone writes.
+ * sluice's shortcuts into @dsnp/parquetjs (column-wise row appends, its own Thrift serializer,
+ * its own PLAIN encoder of strings and 64-bit integers) must write exactly the bytes parquetjs
+ * alone writes.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -9,15 +10,32 @@ import parquet from "@dsnp/parquetjs";
 import fc from "fast-check";
 import { appendRows } from "../src/io/parquet-rows.js";
 import { toParquetSchema } from "../src/io/parquet-schema.js";
+import { useFastPlainEncoding } from "../src/io/parquet-plain.js";
 import { useFastThrift } from "../src/io/parquet-thrift.js";
-import { itemArbitrary, itemSchema } from "./fixtures/lake-pipelines.js";
+import { type Item, itemArbitrary, itemSchema } from "./fixtures/lake-pipelines.js";
+
+interface Shortcuts {
+  readonly columnWise: boolean;
+  readonly fastThrift: boolean;
+  readonly fastPlain: boolean;
+}
+
+/** Items whose ids span every safe integer and whose names hold any UTF-16, lone surrogates too. */
+const widerItemArbitrary: fc.Arbitrary<Item> = fc
+  .tuple(
+    itemArbitrary,
+    fc.option(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
+    fc.option(fc.string({ unit: "binary", maxLength: 8 }), { nil: undefined }),
+  )
+  .map(([item, id, name]) => ({ ...item, ...(id !== undefined ? { id } : {}), ...(name ? { name } : {}) }));
 
 /** Writes rows to an in-memory Parquet file, row by row or column-wise. */
 async function parquetBytes(
   rows: Record<string, unknown>[],
-  options: { columnWise: boolean; fastThrift: boolean; rowGroupSize: number },
+  options: Shortcuts & { rowGroupSize: number },
 ): Promise<Buffer> {
   useFastThrift(options.fastThrift);
+  useFastPlainEncoding(options.fastPlain);
   try {
     const chunks: Buffer[] = [];
     const sink = new Writable({
@@ -37,21 +55,33 @@ async function parquetBytes(
     return Buffer.concat(chunks);
   } finally {
     useFastThrift(true);
+    useFastPlainEncoding(true);
   }
 }
 
 describe("Parquet encoding shortcuts", () => {
-  it("column-wise appends and sluice's Thrift serializer write the same bytes as parquetjs alone", async () => {
+  it("each shortcut, alone and together, writes the same bytes as parquetjs alone", async () => {
+    const combinations: [string, Shortcuts][] = [
+      ["the Thrift serializer", { columnWise: false, fastThrift: true, fastPlain: false }],
+      ["the PLAIN encoder", { columnWise: false, fastThrift: false, fastPlain: true }],
+      ["column-wise appends", { columnWise: true, fastThrift: false, fastPlain: false }],
+      ["all three", { columnWise: true, fastThrift: true, fastPlain: true }],
+    ];
     await fc.assert(
       fc.asyncProperty(
-        fc.array(itemArbitrary, { minLength: 1, maxLength: 300 }),
+        fc.array(widerItemArbitrary, { minLength: 1, maxLength: 300 }),
         fc.integer({ min: 1, max: 120 }),
         async (rows, rowGroupSize) => {
-          const reference = await parquetBytes(rows, { columnWise: false, fastThrift: false, rowGroupSize });
-          const fastThrift = await parquetBytes(rows, { columnWise: false, fastThrift: true, rowGroupSize });
-          assert.ok(fastThrift.equals(reference), "the Thrift serializer changed the bytes");
-          const both = await parquetBytes(rows, { columnWise: true, fastThrift: true, rowGroupSize });
-          assert.ok(both.equals(reference), "column-wise appends changed the bytes");
+          const reference = await parquetBytes(rows, {
+            columnWise: false,
+            fastThrift: false,
+            fastPlain: false,
+            rowGroupSize,
+          });
+          for (const [name, shortcuts] of combinations) {
+            const bytes = await parquetBytes(rows, { ...shortcuts, rowGroupSize });
+            assert.ok(bytes.equals(reference), `${name} changed the bytes`);
+          }
         },
       ),
       { numRuns: 60 },

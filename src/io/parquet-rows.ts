@@ -66,7 +66,11 @@ function converterOf(type: string, field: unknown): (value: unknown) => unknown 
   }
   const convert = dataObject?.toPrimitive;
   // Types parquetjs does not know keep its generic path, and with it its error.
-  return convert ?? ((value) => toPrimitive(type as never, value, field as never));
+  if (!convert) return (value) => toPrimitive(type as never, value, field as never);
+  // Strings stay strings: sluice's PLAIN encoder (parquet-plain.ts), like parquetjs's own, writes
+  // a string as its UTF-8 bytes, so the Buffer parquetjs would make of each value is not needed.
+  if (type === "UTF8") return (value) => (typeof value === "string" ? value : convert(value));
+  return convert;
 }
 
 const columnsOf = new WeakMap<ParquetWriter, FlatColumn[] | null>();

@@ -6,6 +6,7 @@ import type { LakeCommitter } from "./lake-committer.js";
 import { appendRows } from "./parquet-rows.js";
 import { type Compression, toParquetSchema } from "./parquet-schema.js";
 // Loaded for its effect: parquetjs serializes page headers and footers with sluice's Thrift writer.
+import "./parquet-plain.js";
 import "./parquet-thrift.js";
 import { openStagedFile, type StagedFile, type StagedFileInfo } from "./staging.js";
 
