@@ -225,7 +225,7 @@ describe("dying workers", () => {
         (error: Error) => {
           assert.match(
             error.message,
-            /failed on generated records 0\.\.999 2 time\(s\), on fresh workers: .*memory/i,
+            /failed on generated records 0\.\.999 2 time\(s\), on fresh workers: .*memory.*raise workerResourceLimits\.maxOldGenerationSizeMb, --worker-heap on the command line\)$/i,
           );
           return true;
         },

@@ -8,6 +8,7 @@ import { DirectExecutor } from "./runner/direct.js";
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_MEMORY_BUDGET,
+  DEFAULT_WORKER_OLD_GENERATION_MB,
   newRunId,
   type RunOptions,
   runJob,
@@ -83,7 +84,10 @@ export class PipelineDefinition<Options, Outputs> {
             options,
             planSettings: planSettingsOf(runOptions),
             threads: threadsOf(runOptions),
-            ...(runOptions.workerResourceLimits ? { resourceLimits: runOptions.workerResourceLimits } : {}),
+            resourceLimits: {
+              maxOldGenerationSizeMb: DEFAULT_WORKER_OLD_GENERATION_MB,
+              ...runOptions.workerResourceLimits,
+            },
           });
     return runPlanned(pipeline, outputs, plan, executor, runOptions);
   }

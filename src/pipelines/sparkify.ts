@@ -54,6 +54,7 @@ Engine
   --partitions N           partitions of each shuffle, one task each (default: 160 per
                            thread, read five at a time by 32 tasks per thread)
   --memory-budget SIZE     shuffle bytes held in memory before spilling (default 128MiB)
+  --worker-heap SIZE       old-generation heap of each worker thread (default 1GiB)
   --temp-dir DIR           where spill files go (default: the system's temporary folder)
 
 Parquet
@@ -77,6 +78,7 @@ const OPTIONS = {
   threads: { type: "string" },
   partitions: { type: "string" },
   "memory-budget": { type: "string" },
+  "worker-heap": { type: "string" },
   "temp-dir": { type: "string" },
   compression: { type: "string" },
   "row-group-size": { type: "string" },
@@ -180,12 +182,20 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
       ...(values["memory-budget"]
         ? { memoryBudget: parseSize("memory-budget", values["memory-budget"]) }
         : {}),
+      ...(values["worker-heap"] ? { workerResourceLimits: workerHeap(values["worker-heap"]) } : {}),
       ...(values["temp-dir"] ? { tempDir: values["temp-dir"] } : {}),
     },
     explain: values.explain ?? false,
     summaryJson: values["summary-json"],
     quiet: values.quiet ?? false,
   };
+}
+
+/** `--worker-heap`, in whole MiB as V8 takes it; less than 64 MiB cannot even load the pipeline. */
+function workerHeap(text: string): { maxOldGenerationSizeMb: number } {
+  const megabytes = Math.floor((parseSize("worker-heap", text) ?? 0) / (1024 * 1024));
+  if (megabytes < 64) throw new UsageError(`--worker-heap must be at least 64MiB, got '${text}'`);
+  return { maxOldGenerationSizeMb: megabytes };
 }
 
 async function checkInput(input: string, s3: S3Settings): Promise<void> {

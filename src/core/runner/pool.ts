@@ -32,9 +32,9 @@ export class PoolExecutor implements TaskExecutor {
   }
 
   /**
-   * The pool starts once the job has set up its outputs (see `prepare`), not before: a job that
-   * fails while it sets up (an output that exists) then never starts workers only to stop them
-   * again while they are still loading modules.
+   * The pool starts with the first task, not before: a job that fails while it sets up (an output
+   * that exists, an input that cannot be listed) then never starts workers only to stop them again
+   * while they are still loading modules.
    */
   private started(): Piscina {
     this.pool ??= new Piscina({
@@ -49,30 +49,14 @@ export class PoolExecutor implements TaskExecutor {
     return this.pool;
   }
 
-  /**
-   * Starts the workers and has each build the pipeline (import its modules, plan it) while the main
-   * thread lists the inputs: at 20,000 input files that overlaps about half a second of each.
-   * A warm-up that fails is ignored here; the same failure comes back from the first real task.
-   */
-  prepare(): void {
-    const pool = this.started();
-    for (let thread = 0; thread < this.settings.threads; thread += 1) {
-      pool.run(this.taskOf(undefined)).catch(() => undefined);
-    }
-  }
-
-  private taskOf(spec: TaskSpec | undefined): WorkerTask {
-    return {
+  async run(spec: TaskSpec): Promise<TaskResult> {
+    const task: WorkerTask = {
       module: this.settings.location.module,
       name: this.settings.location.name,
       optionsJson: this.optionsJson,
       planSettings: this.settings.planSettings,
-      ...(spec ? { spec } : {}),
+      spec,
     };
-  }
-
-  async run(spec: TaskSpec): Promise<TaskResult> {
-    const task = this.taskOf(spec);
     // Input blocks are copied (one memcpy of bytes), not transferred: the main thread keeps them
     // until the task succeeds, so that a task whose worker died can run again. Results, the larger
     // flow, are transferred.

@@ -10,8 +10,7 @@ export interface WorkerTask {
   readonly name: string;
   readonly optionsJson: string;
   readonly planSettings: PlanSettings;
-  /** Absent in a warm-up, which only builds the pipeline. */
-  readonly spec?: TaskSpec;
+  readonly spec: TaskSpec;
 }
 
 interface BuiltPipeline {
@@ -73,11 +72,9 @@ export interface TaskFailure {
  */
 export default async function runWorkerTask(task: WorkerTask): Promise<unknown> {
   const { plan, rejected } = await buildOnce(task);
-  const spec = task.spec;
-  if (!spec) return null;
   let result: TaskResult;
   try {
-    result = await executeTask(plan, spec, { sink: rejected.sink });
+    result = await executeTask(plan, task.spec, { sink: rejected.sink });
   } catch (error) {
     return { taskFailed: error instanceof Error ? error.message : String(error) } satisfies TaskFailure;
   }
