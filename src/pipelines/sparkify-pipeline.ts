@@ -35,7 +35,6 @@ import {
   songplayId,
   timeParts,
   toPlay,
-  unquoteUserAgent,
 } from "./sparkify-rules.js";
 import {
   type ArtistRow,
@@ -102,11 +101,35 @@ export function artistsOf(songs: PCollection<SongInput>): PCollection<ArtistRow>
     );
 }
 
-/** Users, one per user_id, from each user's latest play. */
+/** What the users table needs of a play: its rank, and the user as the play saw them. */
+type UserPlay = Pick<
+  EventInput,
+  "ts" | "sessionId" | "itemInSession" | "firstName" | "lastName" | "gender" | "level"
+>;
+
+/**
+ * Users, one per user_id, from each user's latest play. Plays are cut down to what the table needs
+ * before the combine: a task's partial results (one play per user it saw) cross the shuffle, and
+ * the whole event is three times the size.
+ */
 export function usersOf(plays: PCollection<EventInput>): PCollection<UserRow> {
   return plays
-    .keyBy((event) => event.userId as string, "key plays by userId")
-    .combinePerKey(maxBy<EventInput>(playRank), "latest play per user")
+    .map(
+      (event): [string, UserPlay] => [
+        event.userId as string,
+        {
+          ts: event.ts,
+          sessionId: event.sessionId,
+          itemInSession: event.itemInSession,
+          firstName: event.firstName,
+          lastName: event.lastName,
+          gender: event.gender,
+          level: event.level,
+        },
+      ],
+      "key plays by userId",
+    )
+    .combinePerKey(maxBy<UserPlay>(playRank), "latest play per user")
     .map(
       ([userId, event]): UserRow => ({
         user_id: userId,
@@ -146,7 +169,7 @@ export function numberPlays(byTs: PCollection<[number, Play[]]>): PCollection<Un
           artist_id: null,
           session_id: play.sessionId,
           location: play.location,
-          user_agent: unquoteUserAgent(play.userAgent),
+          user_agent: play.userAgent,
           year: time.year,
           month: time.month,
         },
