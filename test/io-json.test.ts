@@ -1,10 +1,17 @@
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { column, type RejectedRecord, type SourceReadContext, schema } from "../src/index.js";
-import { cutIntoSplits, jsonDocuments, jsonLines } from "../src/io/index.js";
+import {
+  anyFileMatches,
+  cutIntoSplits,
+  isHidden,
+  jsonDocuments,
+  jsonLines,
+  listFiles,
+} from "../src/io/index.js";
 import { withTempDir } from "./support/temp.js";
 
 function collectingContext(batchSize = 7) {
@@ -176,5 +183,40 @@ describe("JSON documents", () => {
       assert.equal(rejected[0]!.source, join(folder, "c.json"));
       assert.match(rejected[0]!.reason, /^not valid JSON/);
     });
+  });
+});
+
+describe("local listings", () => {
+  const segment = fc.constantFrom("a", "b", "_hidden", ".dot", "deep");
+  const fileName = fc.constantFrom("x.json", "y.json", "z.txt", "_SUCCESS", ".keep.json");
+  const tree = fc.uniqueArray(
+    fc
+      .tuple(fc.array(segment, { maxLength: 3 }), fileName)
+      .map(([folders, name]) => [...folders, name].join("/")),
+    { maxLength: 12 },
+  );
+  const globs = ["**/*.json", "*/*.json", "a/**/*.json", "**/deep/*.json", "b", "nothing/**/*.json", ""];
+
+  it("finds a match exactly when the full listing is not empty, and lists sorted, without hidden files", async () => {
+    await fc.assert(
+      fc.asyncProperty(tree, async (paths) => {
+        await withTempDir(async (folder) => {
+          for (const path of paths) {
+            const file = join(folder, "in", path);
+            await mkdir(dirname(file), { recursive: true }).catch(() => undefined);
+            await writeFile(file, "{}").catch(() => undefined); // a path may already be a folder
+          }
+          for (const glob of globs) {
+            const uri = glob ? join(folder, "in", glob) : join(folder, "in");
+            const listed = await listFiles(uri);
+            assert.equal(await anyFileMatches(uri), listed.length > 0, uri);
+            const uris = listed.map((entry) => entry.uri);
+            assert.deepEqual(uris, [...uris].sort(), "sorted by path");
+            for (const entry of listed) assert.ok(!isHidden(entry.relativePath), entry.relativePath);
+          }
+        });
+      }),
+      { numRuns: 40 },
+    );
   });
 });

@@ -24,4 +24,4 @@ export {
   type StagedUpload,
   s3Client,
 } from "./s3.js";
-export { type FileEntry, isHidden, listFiles, readBytes } from "./storage.js";
+export { anyFileMatches, type FileEntry, isHidden, listFiles, readBytes } from "./storage.js";

@@ -22,33 +22,51 @@ export function isHidden(relativePath: string): boolean {
 }
 
 /**
- * Walks a local folder with blocking calls: five times faster than promises at 20,000 files (each
- * promise is a round trip through libuv's thread pool, and the main thread has nothing else to do
- * while a job lists its inputs).
+ * Walks a local folder with blocking calls, yielding its files as it finds them: five times faster
+ * than promises at 20,000 files (each promise is a round trip through libuv's thread pool, and the
+ * main thread has nothing else to do while a job lists its inputs).
  */
-function walkLocal(root: string): { path: string; size: number }[] {
-  const found: { path: string; size: number }[] = [];
-  const visit = (folder: string): void => {
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(folder, { withFileTypes: true });
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") return;
-      if (code === "ENOTDIR") {
-        found.push({ path: folder, size: statSync(folder).size });
-        return;
-      }
-      throw error;
+function* walkLocal(root: string): Generator<{ path: string; size: number }> {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(root, { withFileTypes: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return;
+    if (code === "ENOTDIR") {
+      yield { path: root, size: statSync(root).size };
+      return;
     }
-    for (const entry of entries) {
-      const path = join(folder, entry.name);
-      if (entry.isDirectory()) visit(path);
-      else if (entry.isFile()) found.push({ path, size: statSync(path).size });
-    }
+    throw error;
+  }
+  for (const entry of entries) {
+    const path = join(root, entry.name);
+    if (entry.isDirectory()) yield* walkLocal(path);
+    else if (entry.isFile()) yield { path, size: statSync(path).size };
+  }
+}
+
+/** Where a listing starts, and which of the files under it a URI's glob keeps. */
+function listingOf(uri: string): { base: Location; keeps: (relativePath: string) => boolean } {
+  const isS3 = uri.startsWith("s3://");
+  const afterScheme = isS3 ? uri.slice(5) : uri;
+  const pattern = hasWildcards(afterScheme) ? afterScheme : undefined;
+  const baseUri = pattern ? `${isS3 ? "s3://" : ""}${literalBase(afterScheme)}` : uri;
+  const matcher = pattern
+    ? globToRegExp(pattern.slice(literalBase(afterScheme).length).replace(/^\//, ""))
+    : undefined;
+  return {
+    base: parseLocation(baseUri || "."),
+    keeps: (relativePath) => !isHidden(relativePath) && (!matcher || matcher.test(relativePath)),
   };
-  visit(root);
-  return found;
+}
+
+function localEntry(basePath: string, file: { path: string; size: number }): FileEntry {
+  return {
+    uri: file.path,
+    relativePath: relative(basePath, file.path).split(sep).join("/") || file.path.split(sep).at(-1)!,
+    size: file.size,
+  };
 }
 
 /**
@@ -57,23 +75,10 @@ function walkLocal(root: string): { path: string; size: number }[] {
  * so that "the first file in path order" means the same thing everywhere.
  */
 export async function listFiles(uri: string, s3: S3Settings = {}): Promise<FileEntry[]> {
-  const isS3 = uri.startsWith("s3://");
-  const afterScheme = isS3 ? uri.slice(5) : uri;
-  const pattern = hasWildcards(afterScheme) ? afterScheme : undefined;
-  const baseUri = pattern ? `${isS3 ? "s3://" : ""}${literalBase(afterScheme)}` : uri;
-  const base = parseLocation(baseUri || ".");
-  const matcher = pattern
-    ? globToRegExp(pattern.slice(literalBase(afterScheme).length).replace(/^\//, ""))
-    : undefined;
-
+  const { base, keeps } = listingOf(uri);
   let entries: FileEntry[];
   if (base.kind === "local") {
-    const files = walkLocal(base.path);
-    entries = files.map((file) => ({
-      uri: file.path,
-      relativePath: relative(base.path, file.path).split(sep).join("/") || file.path.split(sep).at(-1)!,
-      size: file.size,
-    }));
+    entries = [...walkLocal(base.path)].map((file) => localEntry(base.path, file));
   } else {
     const objects = await listObjects(s3, base.bucket, base.key);
     const prefix = base.key === "" ? "" : `${base.key}/`;
@@ -88,8 +93,21 @@ export async function listFiles(uri: string, s3: S3Settings = {}): Promise<FileE
       }));
   }
   return entries
-    .filter((entry) => !isHidden(entry.relativePath) && (!matcher || matcher.test(entry.relativePath)))
+    .filter((entry) => keeps(entry.relativePath))
     .sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
+}
+
+/**
+ * True when `listFiles(uri)` would find anything. On local disk it stops at the first match, so
+ * that checking an input of 200,000 files does not list them all before the job lists them again.
+ */
+export async function anyFileMatches(uri: string, s3: S3Settings = {}): Promise<boolean> {
+  const { base, keeps } = listingOf(uri);
+  if (base.kind !== "local") return (await listFiles(uri, s3)).length > 0;
+  for (const file of walkLocal(base.path)) {
+    if (keeps(localEntry(base.path, file).relativePath)) return true;
+  }
+  return false;
 }
 
 /** Streams a file's bytes from `start` on. */

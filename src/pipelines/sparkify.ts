@@ -12,7 +12,7 @@ import {
   type Compression,
   contains,
   formatLocation,
-  listFiles,
+  anyFileMatches,
   parseLocation,
   type S3Settings,
 } from "../io/index.js";
@@ -200,10 +200,10 @@ function workerHeap(text: string): { maxOldGenerationSizeMb: number } {
 
 async function checkInput(input: string, s3: S3Settings): Promise<void> {
   const [songs, logs] = await Promise.all([
-    listFiles(`${input.replace(/\/+$/, "")}/song_data/**/*.json`, s3),
-    listFiles(`${input.replace(/\/+$/, "")}/log_data/**/*.json`, s3),
+    anyFileMatches(`${input.replace(/\/+$/, "")}/song_data/**/*.json`, s3),
+    anyFileMatches(`${input.replace(/\/+$/, "")}/log_data/**/*.json`, s3),
   ]);
-  if (songs.length === 0 && logs.length === 0) {
+  if (!songs && !logs) {
     throw new Error(`no input found: ${input} holds no song_data/**/*.json nor log_data/**/*.json`);
   }
 }
