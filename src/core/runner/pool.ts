@@ -1,5 +1,5 @@
 import { Piscina } from "piscina";
-import { SluiceError } from "../errors.js";
+import { messageOf, SluiceError } from "../errors.js";
 import type { TaskResult, TaskSpec } from "../executor.js";
 import type { PlanSettings } from "../plan.js";
 import type { TaskExecutor } from "./job.js";
@@ -24,6 +24,7 @@ export interface PoolSettings {
 export class PoolExecutor implements TaskExecutor {
   readonly concurrency: number;
   private pool: Piscina | undefined;
+  private poolFailure: unknown;
   private readonly optionsJson: string;
 
   constructor(private readonly settings: PoolSettings) {
@@ -37,7 +38,8 @@ export class PoolExecutor implements TaskExecutor {
    * while they are still loading modules.
    */
   private started(): Piscina {
-    this.pool ??= new Piscina({
+    if (this.pool) return this.pool;
+    const pool = new Piscina({
       filename: new URL("./worker.js", import.meta.url).href,
       minThreads: this.settings.threads,
       maxThreads: this.settings.threads,
@@ -46,7 +48,15 @@ export class PoolExecutor implements TaskExecutor {
       idleTimeout: 60_000,
       ...(this.settings.resourceLimits ? { resourceLimits: this.settings.resourceLimits } : {}),
     });
-    return this.pool;
+    // When a job fails, the pool is destroyed while other tasks may still be running, and the
+    // answer of one of them can arrive after that. piscina reports such an answer as an 'error'
+    // event, which without a listener ends the process with a stack trace instead of the job's
+    // own one-line error. Once the pool is closing that answer is moot; before, it fails the job.
+    pool.on("error", (error: unknown) => {
+      if (this.pool === pool) this.poolFailure ??= error;
+    });
+    this.pool = pool;
+    return pool;
   }
 
   async run(spec: TaskSpec): Promise<TaskResult> {
@@ -61,6 +71,9 @@ export class PoolExecutor implements TaskExecutor {
     // until the task succeeds, so that a task whose worker died can run again. Results, the larger
     // flow, are transferred.
     const outcome = (await this.started().run(task)) as TaskResult | TaskFailure;
+    if (this.poolFailure !== undefined) {
+      throw new SluiceError(`the worker pool failed: ${messageOf(this.poolFailure)}`);
+    }
     if ("taskFailed" in outcome) throw new SluiceError(outcome.taskFailed);
     return outcome;
   }
