@@ -17,7 +17,13 @@ import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
 
-type EncodeValues = (type: string, values: unknown[], options?: unknown) => Buffer;
+/** What parquetjs passes with the values: the column, or its options, either of which may be DECIMAL. */
+interface EncodeOptions {
+  readonly originalType?: string;
+  readonly column?: { readonly originalType?: string };
+}
+
+type EncodeValues = (type: string, values: unknown[], options?: EncodeOptions) => Buffer;
 
 const plainCodec = require("@dsnp/parquetjs/dist/lib/codec/plain.js") as { encodeValues: EncodeValues };
 
@@ -73,11 +79,9 @@ function encodeInt64s(values: readonly unknown[]): Buffer | undefined {
 }
 
 /** parquetjs's PLAIN `encodeValues`, with the two fast paths above. */
-export function encodeValues(type: string, values: unknown[], options?: unknown): Buffer {
-  const decimal =
-    (options as { originalType?: string; column?: { originalType?: string } } | undefined)?.originalType ===
-      "DECIMAL" ||
-    (options as { column?: { originalType?: string } } | undefined)?.column?.originalType === "DECIMAL";
+export function encodeValues(type: string, values: unknown[], options?: EncodeOptions): Buffer {
+  // DECIMAL values are scaled by parquetjs's encoder; they keep its path.
+  const decimal = options?.originalType === "DECIMAL" || options?.column?.originalType === "DECIMAL";
   if (!decimal) {
     const fast =
       type === "BYTE_ARRAY" ? encodeByteArrays(values) : type === "INT64" ? encodeInt64s(values) : undefined;

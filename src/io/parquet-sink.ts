@@ -5,7 +5,8 @@ import { PartitionPaths } from "./hive.js";
 import type { LakeCommitter } from "./lake-committer.js";
 import { appendRows } from "./parquet-rows.js";
 import { type Compression, toParquetSchema } from "./parquet-schema.js";
-// Loaded for its effect: parquetjs serializes page headers and footers with sluice's Thrift writer.
+// Loaded for their effect: parquetjs encodes PLAIN strings and integers with sluice's encoder and
+// serializes page headers and footers with sluice's Thrift writer.
 import "./parquet-plain.js";
 import "./parquet-thrift.js";
 import { openStagedFile, type StagedFile, type StagedFileInfo } from "./staging.js";
