@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 
 /**
@@ -49,6 +49,20 @@ export async function readBlock(block: BlockRef): Promise<unknown[]> {
 
 /** Writes in-memory blocks into one file and returns references to their places in it. */
 export async function spillBlocks(file: string, blocks: readonly BlockRef[]): Promise<BlockRef[]> {
+  const { parts, spilled } = layOut(file, blocks);
+  if (parts.length > 0) await writeFile(file, parts);
+  return spilled;
+}
+
+/** `spillBlocks` with a blocking write, for callers that cannot wait (a few megabytes at most). */
+export function spillBlocksSync(file: string, blocks: readonly BlockRef[]): BlockRef[] {
+  const { parts, spilled } = layOut(file, blocks);
+  if (parts.length > 0) writeFileSync(file, Buffer.concat(parts));
+  return spilled;
+}
+
+/** Where each block goes in a spill file, and the bytes of those not yet in one. */
+function layOut(file: string, blocks: readonly BlockRef[]): { parts: Uint8Array[]; spilled: BlockRef[] } {
   const parts: Uint8Array[] = [];
   const spilled: BlockRef[] = [];
   let offset = 0;
@@ -61,8 +75,7 @@ export async function spillBlocks(file: string, blocks: readonly BlockRef[]): Pr
     spilled.push({ records: block.records, byteLength: block.byteLength, file, offset });
     offset += block.byteLength;
   }
-  if (parts.length > 0) await writeFile(file, parts);
-  return spilled;
+  return { parts, spilled };
 }
 
 /** The ArrayBuffers of in-memory blocks, for a transfer list. */

@@ -9,6 +9,7 @@ import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_MEMORY_BUDGET,
   DEFAULT_WORKER_OLD_GENERATION_MB,
+  DEFAULT_WORKER_YOUNG_GENERATION_MB,
   newRunId,
   type RunOptions,
   runJob,
@@ -86,6 +87,7 @@ export class PipelineDefinition<Options, Outputs> {
             threads: threadsOf(runOptions),
             resourceLimits: {
               maxOldGenerationSizeMb: DEFAULT_WORKER_OLD_GENERATION_MB,
+              maxYoungGenerationSizeMb: DEFAULT_WORKER_YOUNG_GENERATION_MB,
               ...runOptions.workerResourceLimits,
             },
           });

@@ -53,7 +53,7 @@ Engine
   --threads N              worker threads (default: one per core)
   --partitions N           partitions of each shuffle, one task each (default: 160 per
                            thread, read five at a time by 32 tasks per thread)
-  --memory-budget SIZE     shuffle bytes held in memory before spilling (default 128MiB)
+  --memory-budget SIZE     shuffle bytes held in memory before spilling (default 64MiB)
   --worker-heap SIZE       old-generation heap of each worker thread (default 1GiB)
   --temp-dir DIR           where spill files go (default: the system's temporary folder)
 
