@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
+import { READ_TASK_BYTES, readTasksFor, type ShufflePlan } from "../src/core/plan.js";
 import { canonicalJson, type JoinType } from "../src/index.js";
 import {
   type CatalogueCase,
@@ -144,6 +145,48 @@ describe("bounded memory", () => {
     } finally {
       await rm(tempDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("read tasks sized from the shuffle", () => {
+  it("one task per READ_TASK_BYTES, never fewer than the fewest nor more than the most", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 64 }),
+        fc.integer({ min: 1, max: 256 }),
+        fc.option(fc.integer({ min: 1, max: 300 }), { nil: undefined }),
+        fc.array(fc.integer({ min: 0, max: 4 * 1024 * 1024 * 1024 }), { minLength: 2, maxLength: 2 }),
+        (fewestWanted, readTasks, maxTasks, [smaller, larger]) => {
+          const [low, high] = [Math.min(smaller!, larger!), Math.max(smaller!, larger!)];
+          const shuffle = { readTasks, minReadTasks: Math.min(fewestWanted, readTasks) } as ShufflePlan;
+          const most = Math.min(readTasks, maxTasks ?? Number.POSITIVE_INFINITY);
+          const fewest = Math.min(most, shuffle.minReadTasks);
+          const tasks = readTasksFor(shuffle, high, maxTasks);
+          assert.ok(tasks >= fewest && tasks <= most, `${tasks} outside ${fewest}..${most}`);
+          // Enough tasks for the bytes, unless the most allowed are fewer; no more than needed.
+          if (tasks < most) assert.ok(tasks * READ_TASK_BYTES >= high);
+          if (tasks > fewest) assert.ok((tasks - 1) * READ_TASK_BYTES < high);
+          assert.ok(readTasksFor(shuffle, low, maxTasks) <= tasks, "more bytes never mean fewer tasks");
+        },
+      ),
+    );
+  });
+
+  it("a small shuffle of the default width is read by four tasks per thread; partitions set by hand by one task each", async () => {
+    const options = {
+      case: "groupByKey" as const,
+      pairs: [
+        [1, "a"],
+        ["k", 2],
+      ] as [Key, Value][],
+      numbers: [],
+      splits: 3,
+    };
+    const sized = await catalogue.run(options, { runner: "pool", threads: 2 });
+    // The last stage reads the shuffle.
+    assert.equal(sized.metrics.stages.at(-1)!.tasks, 8);
+    const byHand = await catalogue.run(options, { runner: "pool", threads: 2, partitions: 12 });
+    assert.equal(byHand.metrics.stages.at(-1)!.tasks, 12);
   });
 });
 

@@ -119,10 +119,12 @@ export function planSettingsOf(runOptions: RunOptions): PlanSettings {
   // 160 partitions per thread, read by 32 tasks per thread, each taking five partitions one at a
   // time: a reduce task decodes one narrow partition at a time (peak memory), while the tasks, and
   // the files they write, stay few enough to cost little and many enough to balance the threads.
-  // Partitions set by hand are read one per task.
+  // Fewer tasks read a small shuffle (one per READ_TASK_BYTES), but at least four per thread, so
+  // that the threads stay balanced. Partitions set by hand are read one per task.
   return {
     defaultPartitions: runOptions.partitions ?? Math.max(40, 160 * threads),
     defaultReadTasks: runOptions.partitions ?? Math.max(8, 32 * threads),
+    ...(runOptions.partitions === undefined ? { minReadTasks: Math.max(4, 4 * threads) } : {}),
   };
 }
 

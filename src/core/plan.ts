@@ -12,7 +12,18 @@ export interface PlanSettings {
    * bound a task's memory while the number of tasks, and of the files they write, stays small.
    */
   readonly defaultReadTasks?: number;
+  /**
+   * Fewest tasks that read a shuffle of the default width. When set, the read tasks of such a
+   * shuffle are sized from the bytes it holds once written (`READ_TASK_BYTES` each), between this
+   * and `defaultReadTasks`, as Spark's adaptive execution coalesces small shuffle partitions: a
+   * small shuffle is then read by a few tasks, not by dozens that each pay a task's fixed cost
+   * and write a file of a few rows.
+   */
+  readonly minReadTasks?: number;
 }
+
+/** Encoded shuffle bytes a read task of a data-sized shuffle takes on. */
+export const READ_TASK_BYTES = 8 * 1024 * 1024;
 
 /** A shuffle: written by the stages that feed it, read by the stage it roots. */
 export interface ShufflePlan {
@@ -22,6 +33,8 @@ export interface ShufflePlan {
   readonly partitionCount: number;
   /** Tasks that read it: its partition count when set by the pipeline, else the settings' default. */
   readonly readTasks: number;
+  /** Fewest tasks that read it: `readTasks` unless they are sized from its bytes (see PlanSettings). */
+  readonly minReadTasks: number;
   readonly inputCount: number;
   readonly combiner: Combiner<unknown, unknown, unknown> | undefined;
   readonly writerStages: number[];
@@ -106,14 +119,19 @@ export function planGraph(graph: Graph, settings: PlanSettings): Plan {
     if (root.kind !== "shuffle") continue;
     const readerStage = stageOfRoot.get(root.id) ?? -1;
     const writerStages = [...(writers.get(root.id) ?? [])].sort((a, b) => a - b);
+    const readTasks =
+      root.partitionCount ??
+      Math.min(settings.defaultPartitions, settings.defaultReadTasks ?? Number.POSITIVE_INFINITY);
     shuffles.set(root.id, {
       id: root.id,
       name: root.name,
       mode: root.mode,
       partitionCount: root.partitionCount ?? settings.defaultPartitions,
-      readTasks:
-        root.partitionCount ??
-        Math.min(settings.defaultPartitions, settings.defaultReadTasks ?? Number.POSITIVE_INFINITY),
+      readTasks,
+      minReadTasks:
+        root.partitionCount === undefined && settings.minReadTasks !== undefined
+          ? Math.min(settings.minReadTasks, readTasks)
+          : readTasks,
       inputCount: root.inputs.length,
       combiner: root.combiner,
       writerStages,
@@ -163,13 +181,29 @@ function describeNode(node: GraphNode): string {
   }
 }
 
+/** How many tasks read a shuffle: a number, or a range when they are sized from its bytes. */
+function readTasksText(shuffle: ShufflePlan, maxTasks: number | undefined): string {
+  const most = Math.min(maxTasks ?? Number.POSITIVE_INFINITY, shuffle.readTasks);
+  const fewest = Math.min(most, shuffle.minReadTasks);
+  return fewest === most
+    ? `${most} task(s)`
+    : `${fewest} to ${most} task(s), one per ${READ_TASK_BYTES / 1024 / 1024} MiB shuffled`;
+}
+
+/** Tasks that read a shuffle holding `bytes`: one per `READ_TASK_BYTES`, within the shuffle's bounds. */
+export function readTasksFor(shuffle: ShufflePlan, bytes: number, maxTasks: number | undefined): number {
+  const most = Math.min(maxTasks ?? Number.POSITIVE_INFINITY, shuffle.readTasks);
+  const fewest = Math.min(most, shuffle.minReadTasks);
+  return Math.max(fewest, Math.min(most, Math.ceil(bytes / READ_TASK_BYTES)));
+}
+
 /** The plan as text: one block per stage, its fused transforms, and where its records go. */
 export function explainText(plan: Plan): string {
   const lines = [`plan: ${plan.stages.length} stage(s), ${plan.shuffles.size} shuffle(s)`];
   for (const stage of plan.stages) {
     const shuffle = plan.shuffles.get(stage.root.id);
     const tasks = shuffle
-      ? `${Math.min(stage.maxTasks ?? Number.POSITIVE_INFINITY, shuffle.readTasks)} task(s)`
+      ? readTasksText(shuffle, stage.maxTasks)
       : `one task per split${stage.maxTasks ? `, at most ${stage.maxTasks}` : ""}`;
     const after = stage.dependsOn.length > 0 ? `, after stage(s) ${stage.dependsOn.join(", ")}` : "";
     lines.push(`stage ${stage.id}: ${tasks}${after}`);

@@ -8,7 +8,7 @@ import type { TaskInput, TaskResult, TaskSpec } from "../executor.js";
 import type { JobCommitter } from "../interfaces.js";
 import type { JsonValue } from "../keys.js";
 import { addTaskMetrics, emptyJobMetrics, type JobMetrics, snapshot } from "../metrics.js";
-import type { Plan, StagePlan } from "../plan.js";
+import { type Plan, readTasksFor, type StagePlan } from "../plan.js";
 import type { RejectedOutput } from "../pipeline.js";
 
 /** Runs tasks somewhere: in this thread, or on a pool of workers. */
@@ -28,7 +28,8 @@ export interface RunOptions {
   readonly threads?: number;
   /**
    * Partitions of shuffles that do not set their own, one task each. Default: 160 per thread (at
-   * least 40), read five at a time by 32 tasks per thread (at least 8).
+   * least 40), read by one task per 8 MiB shuffled, between 4 and 32 tasks per thread (at least 8
+   * in all), each task taking its partitions one at a time.
    */
   readonly partitions?: number;
   /** Records per batch read from sources and per shuffle block; default 4096. */
@@ -105,6 +106,8 @@ interface StoredBlock {
  */
 class ShuffleStore {
   private readonly partitions = new Map<number, StoredBlock[][]>();
+  /** Bytes written to each shuffle, in memory or spilled. */
+  private readonly shuffleBytes = new Map<number, number>();
   private inMemoryBytes = 0;
   private spillFiles = 0;
 
@@ -127,6 +130,10 @@ class ShuffleStore {
     result.shuffleBlocks.forEach((entry, sequence) => {
       const stored: StoredBlock = { order: [stageId, taskIndex, sequence], block: entry.block };
       this.partitions.get(entry.shuffleId)?.[entry.partition]?.push(stored);
+      this.shuffleBytes.set(
+        entry.shuffleId,
+        (this.shuffleBytes.get(entry.shuffleId) ?? 0) + entry.block.byteLength,
+      );
       if ("bytes" in entry.block) this.inMemoryBytes += entry.block.byteLength;
       added.push(stored);
     });
@@ -148,6 +155,11 @@ class ShuffleStore {
     });
     this.inMemoryBytes -= bytes;
     return bytes;
+  }
+
+  /** Bytes written to a shuffle so far. */
+  bytesOf(shuffleId: number): number {
+    return this.shuffleBytes.get(shuffleId) ?? 0;
   }
 
   /** The blocks of one partition in a fixed order (writer stage, task, sequence), handed over once. */
@@ -287,7 +299,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
         }));
       }
       const partitions = Array.from({ length: shuffle.partitionCount }, (_, partition) => partition);
-      const tasks = Math.min(stage.maxTasks ?? Number.POSITIVE_INFINITY, shuffle.readTasks);
+      const tasks = readTasksFor(shuffle, store.bytesOf(shuffle.id), stage.maxTasks);
       return contiguousGroups(partitions, tasks).map((group) => ({
         kind: "partitions",
         partitions: group.map((partition) => ({ partition, blocks: store.take(shuffle.id, partition) })),
