@@ -181,10 +181,15 @@ function describeNode(node: GraphNode): string {
   }
 }
 
+/** The fewest and the most tasks that may read a shuffle, within its stage's own limit. */
+function readTaskBounds(shuffle: ShufflePlan, maxTasks: number | undefined): [number, number] {
+  const most = Math.min(maxTasks ?? Number.POSITIVE_INFINITY, shuffle.readTasks);
+  return [Math.min(most, shuffle.minReadTasks), most];
+}
+
 /** How many tasks read a shuffle: a number, or a range when they are sized from its bytes. */
 function readTasksText(shuffle: ShufflePlan, maxTasks: number | undefined): string {
-  const most = Math.min(maxTasks ?? Number.POSITIVE_INFINITY, shuffle.readTasks);
-  const fewest = Math.min(most, shuffle.minReadTasks);
+  const [fewest, most] = readTaskBounds(shuffle, maxTasks);
   return fewest === most
     ? `${most} task(s)`
     : `${fewest} to ${most} task(s), one per ${READ_TASK_BYTES / 1024 / 1024} MiB shuffled`;
@@ -192,8 +197,7 @@ function readTasksText(shuffle: ShufflePlan, maxTasks: number | undefined): stri
 
 /** Tasks that read a shuffle holding `bytes`: one per `READ_TASK_BYTES`, within the shuffle's bounds. */
 export function readTasksFor(shuffle: ShufflePlan, bytes: number, maxTasks: number | undefined): number {
-  const most = Math.min(maxTasks ?? Number.POSITIVE_INFINITY, shuffle.readTasks);
-  const fewest = Math.min(most, shuffle.minReadTasks);
+  const [fewest, most] = readTaskBounds(shuffle, maxTasks);
   return Math.max(fewest, Math.min(most, Math.ceil(bytes / READ_TASK_BYTES)));
 }
 
