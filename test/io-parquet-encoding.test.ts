@@ -13,6 +13,7 @@ import { toParquetSchema } from "../src/io/parquet-schema.js";
 import { useFastPlainEncoding } from "../src/io/parquet-plain.js";
 import { useFastThrift } from "../src/io/parquet-thrift.js";
 import { type Item, itemArbitrary, itemSchema } from "./fixtures/lake-pipelines.js";
+import { anyUtf16String } from "./support/arbitraries.js";
 
 interface Shortcuts {
   readonly columnWise: boolean;
@@ -25,7 +26,7 @@ const widerItemArbitrary: fc.Arbitrary<Item> = fc
   .tuple(
     itemArbitrary,
     fc.option(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
-    fc.option(fc.string({ unit: "binary", maxLength: 8 }), { nil: undefined }),
+    fc.option(anyUtf16String(8), { nil: undefined }),
   )
   .map(([item, id, name]) => ({ ...item, ...(id !== undefined ? { id } : {}), ...(name ? { name } : {}) }));
 

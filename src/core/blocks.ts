@@ -1,10 +1,12 @@
 import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { decodeRecords, encodeRecords } from "./block-codec.js";
 
 /**
- * A block: a batch of records encoded as one JSON array in UTF-8. One `JSON.stringify` per batch
- * is far cheaper than a structured clone per record, and the bytes own their ArrayBuffer, so they
- * cross threads by transfer, not by copy.
+ * A block: a batch of records encoded as one run of bytes (block-codec.ts: columnar when the
+ * records share a shape, JSON otherwise). One encoding per batch is far cheaper than a structured
+ * clone per record, and the bytes own their ArrayBuffer, so they cross threads by transfer, not by
+ * copy.
  */
 export type BlockRef =
   | { readonly records: number; readonly byteLength: number; readonly bytes: Uint8Array }
@@ -15,13 +17,10 @@ export type BlockRef =
       readonly offset: number;
     };
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
 export function encodeBlock(records: readonly unknown[]): BlockRef {
-  // TextEncoder gives each block its own ArrayBuffer (Buffer.from may share a pool), which
+  // The codec gives each block its own ArrayBuffer (Buffer.from may share a pool), which
   // matters because blocks are transferred, and a transfer detaches the whole buffer.
-  const bytes = encoder.encode(JSON.stringify(records));
+  const bytes = encodeRecords(records);
   return { records: records.length, byteLength: bytes.byteLength, bytes };
 }
 
@@ -31,7 +30,7 @@ export function encodeBlock(records: readonly unknown[]): BlockRef {
  * through libuv's thread pool, and a reduce task reads thousands of blocks one after the other.
  */
 export async function readBlock(block: BlockRef): Promise<unknown[]> {
-  if ("bytes" in block) return JSON.parse(decoder.decode(block.bytes)) as unknown[];
+  if ("bytes" in block) return decodeRecords(block.bytes);
   const descriptor = openSync(block.file, "r");
   try {
     const buffer = Buffer.allocUnsafe(block.byteLength);
@@ -41,7 +40,7 @@ export async function readBlock(block: BlockRef): Promise<unknown[]> {
       if (read === 0) throw new Error(`${block.file} ends before the block at ${block.offset} does`);
       filled += read;
     }
-    return JSON.parse(buffer.toString("utf8")) as unknown[];
+    return decodeRecords(buffer);
   } finally {
     closeSync(descriptor);
   }

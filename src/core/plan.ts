@@ -22,8 +22,12 @@ export interface PlanSettings {
   readonly minReadTasks?: number;
 }
 
-/** Encoded shuffle bytes a read task of a data-sized shuffle takes on. */
-export const READ_TASK_BYTES = 8 * 1024 * 1024;
+/**
+ * Encoded shuffle bytes a read task of a data-sized shuffle takes on. Rows in columnar blocks
+ * (block-codec.ts) take about a quarter of their JSON size, and a task holds them decoded: 2 MiB
+ * of blocks is about what 8 MiB of JSON was, a few hundred thousand rows.
+ */
+export const READ_TASK_BYTES = 2 * 1024 * 1024;
 
 /** A shuffle: written by the stages that feed it, read by the stage it roots. */
 export interface ShufflePlan {

@@ -52,7 +52,7 @@ Engine
   --runner pool|direct     worker pool (default) or the one-thread reference runner
   --threads N              worker threads (default: one per core)
   --partitions N           partitions of each shuffle, one task each (default: 160 per
-                           thread, read by one task per 8 MiB, 4 to 32 per thread)
+                           thread, read by one task per 2 MiB, 4 to 32 per thread)
   --memory-budget SIZE     shuffle bytes held in memory before spilling (default 64MiB)
   --worker-heap SIZE       old-generation heap of each worker thread (default 1GiB)
   --temp-dir DIR           where spill files go (default: the system's temporary folder)

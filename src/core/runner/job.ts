@@ -28,7 +28,7 @@ export interface RunOptions {
   readonly threads?: number;
   /**
    * Partitions of shuffles that do not set their own, one task each. Default: 160 per thread (at
-   * least 40), read by one task per 8 MiB shuffled, between 4 and 32 tasks per thread (at least 8
+   * least 40), read by one task per 2 MiB shuffled, between 4 and 32 tasks per thread (at least 8
    * in all), each task taking its partitions one at a time.
    */
   readonly partitions?: number;

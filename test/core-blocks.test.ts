@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { decodeRecords, encodeRecords, isColumnar } from "../src/core/block-codec.js";
+import { anyUtf16String } from "./support/arbitraries.js";
+
+/** What a block must give back: the records as a JSON round trip leaves them. */
+function assertJsonRoundTrip(records: readonly unknown[]): void {
+  const expected = JSON.parse(JSON.stringify(records)) as unknown[];
+  const actual = decodeRecords(encodeRecords(records));
+  // deepStrictEqual tells -0 from 0 and checks prototypes; the text compares member order too.
+  assert.deepStrictEqual(actual, expected);
+  assert.equal(JSON.stringify(actual), JSON.stringify(expected));
+}
+
+type ShapeSpec =
+  | { readonly kind: "leaf" }
+  | { readonly kind: "array"; readonly items: readonly ShapeSpec[] }
+  | { readonly kind: "object"; readonly members: readonly (readonly [string, ShapeSpec])[] };
+
+// Member names that matter to an encoder: integer-like names (which objects order first),
+// __proto__ (which an object literal would turn into a prototype), toJSON, unicode, the empty name.
+const memberName = fc.oneof(
+  fc.constantFrom("ts", "userId", "1", "0", "10", "__proto__", "toJSON", "é", "🎵", ""),
+  fc.string({ maxLength: 3 }),
+);
+
+const { shape: shapeArbitrary } = fc.letrec<{ shape: ShapeSpec }>((tie) => ({
+  shape: fc.oneof(
+    { maxDepth: 5, depthIdentifier: "shape" },
+    { weight: 3, arbitrary: fc.constant({ kind: "leaf" } as const) },
+    {
+      weight: 2,
+      arbitrary: fc.array(tie("shape"), { maxLength: 4 }).map((items) => ({ kind: "array", items }) as const),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .uniqueArray(fc.tuple(memberName, tie("shape")), { maxLength: 5, selector: ([name]) => name })
+        .map((members) => ({ kind: "object", members }) as const),
+    },
+  ),
+}));
+
+// Values a column may hold: the plain ones, and those JSON changes (-0, NaN, infinities, lone
+// surrogates). Repeated strings exercise the dictionary.
+const plainLeaf = fc.oneof(
+  fc.integer(),
+  fc.maxSafeInteger(),
+  fc.double(),
+  anyUtf16String(8),
+  fc.constantFrom("a", "b", "é", "🎵", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4)"),
+  fc.boolean(),
+  fc.constant(null),
+);
+// Values JSON turns into something else or leaves out, and values deeper than a column.
+const awkwardLeaf = fc.oneof(
+  plainLeaf,
+  fc.constant(undefined),
+  fc.date({ noInvalidDate: true }),
+  fc.jsonValue({ maxDepth: 2 }),
+  fc.constant(() => 1),
+);
+
+function arbitraryOf(spec: ShapeSpec, leaf: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
+  switch (spec.kind) {
+    case "leaf":
+      return leaf;
+    case "array":
+      return fc.tuple(...spec.items.map((item) => arbitraryOf(item, leaf)));
+    case "object":
+      return fc
+        .tuple(...spec.members.map(([, member]) => arbitraryOf(member, leaf)))
+        .map((values) => Object.fromEntries(spec.members.map(([name], index) => [name, values[index]])));
+  }
+}
+
+function hasProtoMember(spec: ShapeSpec): boolean {
+  if (spec.kind === "array") return spec.items.some(hasProtoMember);
+  if (spec.kind === "object")
+    return spec.members.some(([name, member]) => name === "__proto__" || hasProtoMember(member));
+  return false;
+}
+
+describe("blocks", () => {
+  it("give back what a JSON round trip gives, for records of one shape with plain values, as columns", () => {
+    fc.assert(
+      fc.property(
+        shapeArbitrary.chain((shape) =>
+          fc.tuple(
+            fc.constant(shape),
+            fc.array(arbitraryOf(shape, plainLeaf), { minLength: 1, maxLength: 40 }),
+          ),
+        ),
+        ([shape, records]) => {
+          assertJsonRoundTrip(records);
+          // Records of one shape go column by column, unless the shape is a bare value or has a
+          // member an object literal cannot make.
+          if (shape.kind !== "leaf" && !hasProtoMember(shape)) assert.ok(isColumnar(encodeRecords(records)));
+          // The same members in another order: JSON keeps each record's order, and so must a block.
+          const reordered = records.map((record) =>
+            record !== null && typeof record === "object" && !Array.isArray(record)
+              ? Object.fromEntries(Object.entries(record).reverse())
+              : record,
+          );
+          assertJsonRoundTrip([records[0], ...reordered]);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("give back what a JSON round trip gives, for awkward values and records of other shapes", () => {
+    fc.assert(
+      fc.property(
+        shapeArbitrary.chain((shape) =>
+          fc.tuple(
+            fc.array(arbitraryOf(shape, awkwardLeaf), { minLength: 1, maxLength: 30 }),
+            fc.array(
+              fc.tuple(
+                fc.nat(),
+                shapeArbitrary.chain((other) => arbitraryOf(other, awkwardLeaf)),
+              ),
+              {
+                maxLength: 3,
+              },
+            ),
+          ),
+        ),
+        ([records, strangers]) => {
+          const mixed = [...records];
+          for (const [position, stranger] of strangers)
+            mixed.splice(position % (mixed.length + 1), 0, stranger);
+          assertJsonRoundTrip(mixed);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("keep strings whole whatever the size of a column's dictionary", () => {
+    // 1-, 2- and 4-byte indexes into the dictionary.
+    for (const distinct of [200, 300, 70_000]) {
+      const records = Array.from({ length: distinct + 50 }, (_, index) => ({
+        id: index,
+        name: index % 7 === 0 ? null : `name ${index % distinct} é`,
+        flag: index % 3 === 0 ? null : index % 2 === 0,
+      }));
+      const bytes = encodeRecords(records);
+      assert.ok(isColumnar(bytes));
+      assertJsonRoundTrip(records);
+    }
+  });
+
+  it("are smaller than JSON for rows that repeat their strings", () => {
+    const agent = '"Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko)"';
+    const records = Array.from({ length: 1000 }, (_, index) => [
+      1_541_105_830_796 + index,
+      0,
+      { ts: 1_541_105_830_796 + index, userId: String(index % 20), level: "free", userAgent: agent },
+    ]);
+    const columnar = encodeRecords(records).byteLength;
+    const json = Buffer.byteLength(JSON.stringify(records));
+    assert.ok(columnar * 4 < json, `columnar ${columnar} bytes against JSON ${json}`);
+  });
+});
