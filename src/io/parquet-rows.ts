@@ -104,27 +104,42 @@ function shredInto(
       if (value === null || value === undefined) throw new Error(`missing required field: ${column.name}`);
     }
   }
-  const converted = columns.map((column) =>
-    rows.map((row) => {
-      const value = row[column.name];
-      return value === null || value === undefined ? undefined : column.toPrimitive(value);
-    }),
-  );
+  // Then convert every value, again before the buffer changes; each value is read once, by a
+  // loop over one column, so that the property read stays on one name.
+  const count = rows.length;
+  const originals: unknown[][] = [];
+  const converted: unknown[][] = [];
+  for (const column of columns) {
+    const { name, toPrimitive } = column;
+    const columnOriginals = new Array<unknown>(count);
+    const columnConverted = new Array<unknown>(count);
+    for (let row = 0; row < count; row++) {
+      const value = rows[row]![name];
+      if (value === null || value === undefined) continue;
+      columnOriginals[row] = value;
+      columnConverted[row] = toPrimitive(value);
+    }
+    originals.push(columnOriginals);
+    converted.push(columnConverted);
+  }
   columns.forEach((column, index) => {
     const data = buffer.columnData![column.name]!;
-    const primitives = converted[index]!;
-    for (let row = 0; row < rows.length; row++) {
-      const primitive = primitives[row];
-      data.rlevels.push(0);
-      if (primitive === undefined) {
-        data.dlevels.push(0);
+    const { dlevels, rlevels, values, distinct_values: distinct } = data;
+    const columnOriginals = originals[index]!;
+    const columnConverted = converted[index]!;
+    const definedLevel = column.definedLevel;
+    for (let row = 0; row < count; row++) {
+      const original = columnOriginals[row];
+      rlevels.push(0);
+      if (original === undefined) {
+        dlevels.push(0);
       } else {
-        data.dlevels.push(column.definedLevel);
-        data.values.push(primitive);
-        data.distinct_values.add(rows[row]![column.name]);
+        dlevels.push(definedLevel);
+        values.push(columnConverted[row]);
+        distinct.add(original);
       }
-      data.count++;
     }
+    data.count += count;
   });
   buffer.rowCount += rows.length;
   buffer.pageRowCount = (buffer.pageRowCount ?? 0) + rows.length;
