@@ -81,6 +81,32 @@ describe("JSON lines", () => {
     });
   });
 
+  it("reads files of many read chunks: lines across chunk edges, multi-byte characters, CRLF", async () => {
+    // Files are read 1 MiB at a time; lines lying whole inside a chunk are decoded with the chunk.
+    await withTempDir(async (folder) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(lineValue, { minLength: 1, maxLength: 50 }),
+          fc.constantFrom("\n", "\r\n"),
+          fc.integer({ min: 300_000, max: 2_500_000 }),
+          async (pattern, lineEnd, splitBytes) => {
+            // About 3 MiB of lines, with the pattern's unicode repeated throughout.
+            const values = Array.from({ length: 30_000 }, (_, index) => ({
+              ...pattern[index % pattern.length]!,
+              id: index,
+            }));
+            const file = join(folder, "big.json");
+            await writeFile(file, values.map((value) => JSON.stringify(value)).join(lineEnd) + lineEnd);
+            const { records, rejected } = await readAllSplits(jsonLines(file, { splitBytes }), 4096);
+            assert.deepEqual(rejected, []);
+            assert.deepEqual(records, values);
+          },
+        ),
+        { numRuns: 6 },
+      );
+    });
+  });
+
   it("cuts large files into ranges that cover them and groups small files", () => {
     const splits = cutIntoSplits(
       [
