@@ -5,7 +5,9 @@ import { appendFile, mkdir, readdir, readFile, writeFile } from "node:fs/promise
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import { listFiles } from "../src/io/index.js";
+import { matchKey } from "../src/pipelines/sparkify-rules.js";
 import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { literal, queries, query } from "./support/duckdb.js";
@@ -58,6 +60,25 @@ async function compareWithReference(input: string, output: string): Promise<Reco
   });
   return differences;
 }
+
+describe("Sparkify rules", () => {
+  it("give two (title, artist) pairs the same match key exactly when they are equal", () => {
+    // Strings built from the characters the key itself uses, so that a pair could only be
+    // mistaken for another through them.
+    const part = fc.option(fc.string({ unit: fc.constantFrom("1", "2", ":", "-", "a", "é"), maxLength: 5 }));
+    fc.assert(
+      fc.property(
+        fc.tuple(part, part),
+        fc.tuple(part, part),
+        ([title, artist], [otherTitle, otherArtist]) => {
+          const same = title === otherTitle && artist === otherArtist;
+          assert.equal(matchKey(title, artist) === matchKey(otherTitle, otherArtist), same);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+});
 
 describe("Sparkify on the real sample", { skip: sampleMissing }, () => {
   it("gives the known figures, read back with DuckDB, and every row as the SQL reference computes it", async () => {

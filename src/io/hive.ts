@@ -51,35 +51,47 @@ export function partitionPath(record: Record<string, unknown>, columns: readonly
   return columns.map((name) => partitionSegment(name, record[name])).join("/");
 }
 
-/** Bound on the values remembered per column: partitioned tables may have many thousands. */
+/** Bound on the paths remembered: partitioned tables may have many thousands. */
 const REMEMBERED_VALUES = 4096;
 
+/** A remembered partition path, and the paths one column deeper under it. */
+interface PathNode {
+  readonly path: string;
+  readonly deeper: Map<unknown, PathNode>;
+}
+
 /**
- * `partitionPath` for every row a sink writes: remembers each column's recent segments, so that
- * a million rows in a few dozen partitions do not each escape and format their values again.
+ * `partitionPath` for every row a sink writes: remembers the paths of recent values, column by
+ * column, so that a million rows in a few dozen partitions do not each escape and format their
+ * values again, nor build a new string for a path the sink then looks up.
  */
 export class PartitionPaths {
-  private readonly segments: Map<unknown, string>[];
+  private readonly root: PathNode = { path: "", deeper: new Map() };
+  private remembered = 0;
 
-  constructor(private readonly columns: readonly string[]) {
-    this.segments = columns.map(() => new Map());
-  }
+  constructor(private readonly columns: readonly string[]) {}
 
   of(record: Record<string, unknown>): string {
-    let path = "";
+    let node = this.root;
     for (let index = 0; index < this.columns.length; index++) {
       const name = this.columns[index]!;
       const value = record[name];
-      const remembered = this.segments[index]!;
-      let segment = remembered.get(value);
-      if (segment === undefined) {
-        if (remembered.size >= REMEMBERED_VALUES) remembered.clear();
-        segment = partitionSegment(name, value);
-        remembered.set(value, segment);
+      let next = node.deeper.get(value);
+      if (next === undefined) {
+        if (this.remembered >= REMEMBERED_VALUES) this.forget();
+        const segment = partitionSegment(name, value);
+        next = { path: index === 0 ? segment : `${node.path}/${segment}`, deeper: new Map() };
+        node.deeper.set(value, next);
+        this.remembered++;
       }
-      path = index === 0 ? segment : `${path}/${segment}`;
+      node = next;
     }
-    return path;
+    return node.path;
+  }
+
+  private forget(): void {
+    this.root.deeper.clear();
+    this.remembered = 0;
   }
 }
 
