@@ -143,14 +143,19 @@ function compile(shape: Shape): CompiledShape {
   };
 }
 
-function compiledShape(key: string, shape: Shape): CompiledShape | undefined {
+/** The functions of a shape, compiled once per thread (cached while there is room). */
+function compiledShape(key: string, shape: () => Shape): CompiledShape {
   let found = compiled.get(key);
   if (!found) {
-    if (compiled.size >= MAX_SHAPES) return undefined;
-    found = compile(shape);
-    compiled.set(key, found);
+    found = compile(shape());
+    if (compiled.size < MAX_SHAPES) compiled.set(key, found);
   }
   return found;
+}
+
+/** Bytes of each index into a string column's dictionary of `distinct` strings (0 is null). */
+function indexWidth(distinct: number): 1 | 2 | 4 {
+  return distinct < 0xff ? 1 : distinct < 0xffff ? 2 : 4;
 }
 
 interface EncodedColumn {
@@ -276,7 +281,7 @@ function stringColumn(values: readonly unknown[]): EncodedColumn {
   const text = distinct.join("");
   if (!isWellFormed(text)) return jsonColumn(values);
   const textBytes = Buffer.byteLength(text, "utf8");
-  const width = distinct.length < 0xff ? 1 : distinct.length < 0xffff ? 2 : 4;
+  const width = indexWidth(distinct.length);
   return {
     kind: STRING,
     byteLength: 1 + 4 + 4 + 4 * distinct.length + width * count + textBytes,
@@ -306,8 +311,9 @@ function encodeColumnar(records: readonly unknown[]): Uint8Array | undefined {
   // A block of bare values (numbers, strings) gains nothing from a shape.
   if (shape === undefined || shape === 0) return undefined;
   const shapeText = JSON.stringify(shape);
-  const compiledForShape = compiledShape(shapeText, shape);
-  if (!compiledForShape) return undefined;
+  // Compiling is the expensive part; once the cache is full, new shapes go as JSON.
+  if (!compiled.has(shapeText) && compiled.size >= MAX_SHAPES) return undefined;
+  const compiledForShape = compiledShape(shapeText, () => shape);
   const count = records.length;
   const values: unknown[][] = Array.from({ length: compiledForShape.columns }, () => new Array(count));
   for (let index = 0; index < count; index++) {
@@ -408,7 +414,7 @@ function decodeColumn(reader: Reader, count: number): unknown[] {
       const textBytes = reader.uint32();
       const lengths = reader.offset;
       reader.offset += 4 * distinctCount;
-      const width = distinctCount < 0xff ? 1 : distinctCount < 0xffff ? 2 : 4;
+      const width = indexWidth(distinctCount);
       const indexes = reader.offset;
       reader.offset += width * count;
       const text = reader.text(textBytes);
@@ -448,7 +454,7 @@ function decodeColumnar(bytes: Buffer): unknown[] {
   const reader = new Reader(bytes, 1);
   const count = reader.uint32();
   const shapeText = reader.text(reader.uint32());
-  const shape = compiledShape(shapeText, JSON.parse(shapeText) as Shape) ?? compile(JSON.parse(shapeText));
+  const shape = compiledShape(shapeText, () => JSON.parse(shapeText) as Shape);
   const columns: unknown[][] = [];
   for (let column = 0; column < shape.columns; column++) columns.push(decodeColumn(reader, count));
   return shape.build(columns, count);
