@@ -1,24 +1,31 @@
 /**
  * sluice's shortcuts into @dsnp/parquetjs (column-wise row appends, its own Thrift serializer,
  * its own PLAIN encoder of strings and 64-bit integers) must write exactly the bytes parquetjs
- * alone writes.
+ * alone writes; without distinct counts (sluice's default), exactly what parquetjs's own statistics
+ * logic writes with that one field left out.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import parquet from "@dsnp/parquetjs";
 import fc from "fast-check";
 import { appendRows } from "../src/io/parquet-rows.js";
 import { toParquetSchema } from "../src/io/parquet-schema.js";
 import { useFastPlainEncoding } from "../src/io/parquet-plain.js";
-import { useFastThrift } from "../src/io/parquet-thrift.js";
+import { useDistinctCounts, useFastThrift } from "../src/io/parquet-thrift.js";
 import { type Item, itemArbitrary, itemSchema } from "./fixtures/lake-pipelines.js";
 import { anyUtf16String } from "./support/arbitraries.js";
+import { literal, query } from "./support/duckdb.js";
+import { withTempDir } from "./support/temp.js";
 
 interface Shortcuts {
   readonly columnWise: boolean;
   readonly fastThrift: boolean;
   readonly fastPlain: boolean;
+  /** Whether sluice's serializer writes distinct counts (parquetjs's own always does). */
+  readonly distinctCounts: boolean;
 }
 
 /** Items whose ids span every safe integer and whose names hold any UTF-16, lone surrogates too. */
@@ -37,6 +44,7 @@ async function parquetBytes(
 ): Promise<Buffer> {
   useFastThrift(options.fastThrift);
   useFastPlainEncoding(options.fastPlain);
+  useDistinctCounts(options.distinctCounts);
   try {
     const chunks: Buffer[] = [];
     const sink = new Writable({
@@ -57,16 +65,23 @@ async function parquetBytes(
   } finally {
     useFastThrift(true);
     useFastPlainEncoding(true);
+    useDistinctCounts(false);
   }
 }
 
 describe("Parquet encoding shortcuts", () => {
   it("each shortcut, alone and together, writes the same bytes as parquetjs alone", async () => {
     const combinations: [string, Shortcuts][] = [
-      ["the Thrift serializer", { columnWise: false, fastThrift: true, fastPlain: false }],
-      ["the PLAIN encoder", { columnWise: false, fastThrift: false, fastPlain: true }],
-      ["column-wise appends", { columnWise: true, fastThrift: false, fastPlain: false }],
-      ["all three", { columnWise: true, fastThrift: true, fastPlain: true }],
+      [
+        "the Thrift serializer",
+        { columnWise: false, fastThrift: true, fastPlain: false, distinctCounts: true },
+      ],
+      ["the PLAIN encoder", { columnWise: false, fastThrift: false, fastPlain: true, distinctCounts: true }],
+      [
+        "column-wise appends",
+        { columnWise: true, fastThrift: false, fastPlain: false, distinctCounts: true },
+      ],
+      ["all three", { columnWise: true, fastThrift: true, fastPlain: true, distinctCounts: true }],
     ];
     await fc.assert(
       fc.asyncProperty(
@@ -77,6 +92,7 @@ describe("Parquet encoding shortcuts", () => {
             columnWise: false,
             fastThrift: false,
             fastPlain: false,
+            distinctCounts: true,
             rowGroupSize,
           });
           for (const [name, shortcuts] of combinations) {
@@ -87,5 +103,64 @@ describe("Parquet encoding shortcuts", () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it("without distinct counts, column-wise appends keep only each page's range and write what parquetjs's statistics would", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(widerItemArbitrary, { minLength: 1, maxLength: 300 }),
+        fc.integer({ min: 1, max: 120 }),
+        async (rows, rowGroupSize) => {
+          // Row by row, parquetjs fills its Sets of distinct values and computes every statistic;
+          // the serializer leaves the counts out. Column-wise, the buffers hold value ranges.
+          const rowByRow = await parquetBytes(rows, {
+            columnWise: false,
+            fastThrift: true,
+            fastPlain: true,
+            distinctCounts: false,
+            rowGroupSize,
+          });
+          const columnWise = await parquetBytes(rows, {
+            columnWise: true,
+            fastThrift: true,
+            fastPlain: true,
+            distinctCounts: false,
+            rowGroupSize,
+          });
+          assert.ok(columnWise.equals(rowByRow), "value ranges changed the bytes");
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("files without distinct counts have the same minimum, maximum and null count, as DuckDB reads them", async () => {
+    await withTempDir(async (folder) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(widerItemArbitrary, { minLength: 1, maxLength: 300 }),
+          fc.integer({ min: 1, max: 120 }),
+          async (rows, rowGroupSize) => {
+            const all = { columnWise: true, fastThrift: true, fastPlain: true, rowGroupSize };
+            const withCounts = join(folder, "with-counts.parquet");
+            const without = join(folder, "without-counts.parquet");
+            await writeFile(withCounts, await parquetBytes(rows, { ...all, distinctCounts: true }));
+            await writeFile(without, await parquetBytes(rows, { ...all, distinctCounts: false }));
+            const statistics = (file: string) =>
+              query(
+                `SELECT row_group_id, path_in_schema, stats_min, stats_max, stats_null_count, stats_distinct_count
+                 FROM parquet_metadata(${literal(file)}) ORDER BY row_group_id, column_id`,
+              );
+            const counted = await statistics(withCounts);
+            const uncounted = await statistics(without);
+            assert.ok(counted.every((column) => column.stats_distinct_count !== null));
+            assert.ok(uncounted.every((column) => column.stats_distinct_count === null));
+            const withoutCount = ({ stats_distinct_count: _, ...rest }: Record<string, unknown>) => rest;
+            assert.deepEqual(uncounted.map(withoutCount), counted.map(withoutCount));
+          },
+        ),
+        { numRuns: 15 },
+      );
+    });
   });
 });

@@ -8,18 +8,27 @@
  * 1 for a value of an optional column) and repetition level 0. We fill the writer's row buffer in
  * that form column by column, and hand one row per page to `appendRow`, so that parquetjs's own
  * logic still decides when pages and row groups are encoded. Files are byte-for-byte what
- * `appendRow` alone would write.
+ * `appendRow` alone would write, with or without distinct counts (parquet-value-range.ts).
  */
 import type parquet from "@dsnp/parquetjs";
 import { getParquetTypeDataObject, toPrimitive } from "@dsnp/parquetjs/dist/lib/types.js";
+import { distinctCountsOmitted } from "./parquet-thrift.js";
+import { ValueRange } from "./parquet-value-range.js";
 
 type ParquetWriter = InstanceType<typeof parquet.ParquetWriter>;
+
+/** What parquetjs reads of a page's distinct values: the members, and how many. */
+interface DistinctValues extends Iterable<unknown> {
+  add(value: unknown): unknown;
+  forEach(callback: (value: unknown) => void): void;
+  readonly size: number;
+}
 
 interface ColumnBuffer {
   dlevels: number[];
   rlevels: number[];
   values: unknown[];
-  distinct_values: Set<unknown>;
+  distinct_values: DistinctValues;
   count: number;
 }
 
@@ -80,6 +89,8 @@ function shredInto(
   columns: readonly FlatColumn[],
   rows: readonly Record<string, unknown>[],
 ): void {
+  // Without distinct counts, a page needs only its minimum and maximum (parquet-value-range.ts).
+  const rangesOnly = distinctCountsOmitted();
   if (!buffer.columnData || buffer.rowCount === undefined) {
     buffer.rowCount = 0;
     buffer.pageRowCount = 0;
@@ -90,7 +101,7 @@ function shredInto(
         dlevels: [],
         rlevels: [],
         values: [],
-        distinct_values: new Set(),
+        distinct_values: rangesOnly ? new ValueRange() : new Set<unknown>(),
         count: 0,
       };
       buffer.pages[column.name] = [];
@@ -124,6 +135,12 @@ function shredInto(
   }
   columns.forEach((column, index) => {
     const data = buffer.columnData![column.name]!;
+    // parquetjs puts an empty Set in place of the range after each page; it is swapped back here.
+    if (rangesOnly && !(data.distinct_values instanceof ValueRange)) {
+      const range = new ValueRange();
+      for (const value of data.distinct_values) range.add(value);
+      data.distinct_values = range;
+    }
     const { dlevels, rlevels, values, distinct_values: distinct } = data;
     const columnOriginals = originals[index]!;
     const columnConverted = converted[index]!;

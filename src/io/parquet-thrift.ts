@@ -27,7 +27,12 @@ interface ParquetUtil {
 type Int64Like = number | string | { readonly buffer: Buffer };
 
 const parquetUtil = require("@dsnp/parquetjs/dist/lib/util.js") as ParquetUtil;
-const TCompactProtocol = require("thrift").TCompactProtocol as new (transport: unknown) => object;
+/** The part of Thrift's compact protocol that this file overrides and calls. */
+interface CompactProtocol {
+  writeFieldBegin(name: string, type: number, id: number): void;
+}
+
+const TCompactProtocol = require("thrift").TCompactProtocol as new (transport: unknown) => CompactProtocol;
 const WRITE = Symbol.for("write");
 
 /** The serializer parquetjs ships with, kept for comparison and to switch back. */
@@ -98,8 +103,31 @@ function toBigInt(value: Int64Like): bigint {
   return value.buffer.readBigInt64BE(0);
 }
 
-/** Thrift's compact protocol writing into the shared sink. */
+/**
+ * Whether column statistics carry `distinct_count`, as parquetjs writes them. Off by default: see
+ * parquet-value-range.ts for why sluice's files have minimum, maximum and null count only.
+ */
+let writeDistinctCounts = false;
+
+/** Thrift's compact protocol writing into the shared sink, leaving out distinct counts unless asked. */
 class SinkCompactProtocol extends TCompactProtocol {
+  /** Inside a field being left out: its value is not written either. */
+  private skipping = false;
+
+  override writeFieldBegin(name: string, type: number, id: number): void {
+    // `distinct_count` is a field of Statistics alone, in page headers and column chunk metadata.
+    if (name === "distinct_count" && !writeDistinctCounts) {
+      this.skipping = true;
+      return;
+    }
+    super.writeFieldBegin(name, type, id);
+  }
+
+  // Thrift's own does nothing.
+  writeFieldEnd(): void {
+    this.skipping = false;
+  }
+
   writeByte(value: number): void {
     sink.byte(value);
   }
@@ -109,10 +137,12 @@ class SinkCompactProtocol extends TCompactProtocol {
   }
 
   writeVarint64(value: Int64Like): void {
+    if (this.skipping) return;
     sink.bigVarint(BigInt.asUintN(64, toBigInt(value)));
   }
 
   writeI64(value: Int64Like): void {
+    if (this.skipping) return;
     if (typeof value === "number" && Number.isSafeInteger(value) && Math.abs(value) < 2 ** 52) {
       sink.varint(value >= 0 ? value * 2 : -value * 2 - 1); // zigzag, exact below 2^52
       return;
@@ -155,6 +185,19 @@ export function serializeThrift(struct: ThriftStruct): Buffer {
 /** Makes parquetjs use this serializer (`true`, the default once sluice's Parquet I/O loads) or its own. */
 export function useFastThrift(enabled: boolean): void {
   parquetUtil.serializeThrift = enabled ? serializeThrift : parquetjsSerializeThrift;
+}
+
+/** Makes statistics carry `distinct_count` (`true`, parquetjs's files) or not (`false`, the default). */
+export function useDistinctCounts(enabled: boolean): void {
+  writeDistinctCounts = enabled;
+}
+
+/**
+ * True when no statistics will carry a distinct count (this serializer is installed and leaves
+ * them out), so that column buffers need not collect distinct values to count them.
+ */
+export function distinctCountsOmitted(): boolean {
+  return parquetUtil.serializeThrift === serializeThrift && !writeDistinctCounts;
 }
 
 useFastThrift(true);
