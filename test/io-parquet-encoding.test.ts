@@ -37,10 +37,23 @@ const widerItemArbitrary: fc.Arbitrary<Item> = fc
   )
   .map(([item, id, name]) => ({ ...item, ...(id !== undefined ? { id } : {}), ...(name ? { name } : {}) }));
 
+type ParquetWriter = InstanceType<typeof parquet.ParquetWriter>;
+
 /** Writes rows to an in-memory Parquet file, row by row or column-wise. */
-async function parquetBytes(
+function parquetBytes(
   rows: Record<string, unknown>[],
   options: Shortcuts & { rowGroupSize: number },
+): Promise<Buffer> {
+  return parquetFile(options, async (writer) => {
+    if (options.columnWise) await appendRows(writer, rows);
+    else for (const row of rows) await writer.appendRow(row);
+  });
+}
+
+/** An in-memory Parquet file of the items `fill` appends to its writer. */
+async function parquetFile(
+  options: Shortcuts & { rowGroupSize: number },
+  fill: (writer: ParquetWriter) => Promise<void>,
 ): Promise<Buffer> {
   useFastThrift(options.fastThrift);
   useFastPlainEncoding(options.fastPlain);
@@ -58,8 +71,7 @@ async function parquetBytes(
       sink as unknown as Parameters<typeof parquet.ParquetWriter.openStream>[1],
       { rowGroupSize: options.rowGroupSize, useDataPageV2: false },
     );
-    if (options.columnWise) await appendRows(writer, rows);
-    else for (const row of rows) await writer.appendRow(row);
+    await fill(writer);
     await writer.close();
     return Buffer.concat(chunks);
   } finally {
@@ -162,5 +174,35 @@ describe("Parquet encoding shortcuts", () => {
         { numRuns: 15 },
       );
     });
+  });
+
+  it("a batch with a bad row leaves the column buffers as they were", async () => {
+    const badRow: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
+      widerItemArbitrary.map(({ id: _, ...withoutId }) => withoutId),
+      widerItemArbitrary.map((item) => ({ ...item, small: 2 ** 40 })),
+    );
+    // Row groups larger than every file here: no page or row group is written mid-batch.
+    const options = { fastThrift: true, fastPlain: true, distinctCounts: false, rowGroupSize: 1000 };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(widerItemArbitrary, { maxLength: 40 }),
+        fc.array(widerItemArbitrary, { maxLength: 20 }),
+        badRow,
+        fc.nat(),
+        fc.array(widerItemArbitrary, { minLength: 1, maxLength: 40 }),
+        async (before, batch, bad, position, after) => {
+          const withBad: Record<string, unknown>[] = [...batch];
+          withBad.splice(position % (batch.length + 1), 0, bad);
+          const bytes = await parquetFile({ ...options, columnWise: true }, async (writer) => {
+            await appendRows(writer, before);
+            await assert.rejects(appendRows(writer, withBad), /missing required field|invalid value/);
+            await appendRows(writer, after);
+          });
+          const reference = await parquetBytes([...before, ...after], { ...options, columnWise: false });
+          assert.ok(bytes.equals(reference), "the failed batch left rows or values behind");
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
