@@ -320,13 +320,10 @@ function buildReceivers(stage: StagePlan, context: ReceiverContext): Map<number,
       case "lookup": {
         const next = downstreamOf(node);
         const table = context.tables.get(node.id)!;
-        const none: unknown[] = [];
         return (value) => {
           const [key, keyed] = value as [unknown, unknown];
           counts[node.id]!++;
-          // Each record gets its own array: a downstream function may change it.
-          const matches = table.get(key);
-          next([key, keyed, matches ? [...matches] : none.slice()]);
+          next([key, keyed, table.valuesOf(key)]);
         };
       }
       case "collect": {

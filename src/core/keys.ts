@@ -134,7 +134,7 @@ export class KeyMap<V> {
   }
 }
 
-function toMapKey(key: unknown): MapKey {
+export function toMapKey(key: unknown): MapKey {
   if (typeof key === "string" || typeof key === "boolean") return key;
   if (typeof key === "number") {
     // JSON has no NaN, Infinity or -0: they come back from a shuffle as null, null and 0.
