@@ -40,7 +40,7 @@ export class PoolExecutor implements TaskExecutor {
   private started(): Piscina {
     if (this.pool) return this.pool;
     const pool = new Piscina({
-      filename: new URL("./worker.js", import.meta.url).href,
+      filename: new URL("./worker-entry.cjs", import.meta.url).href,
       minThreads: this.settings.threads,
       maxThreads: this.settings.threads,
       // Tasks await their own I/O; async atomics let a worker's event loop run between tasks.
