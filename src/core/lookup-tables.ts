@@ -1,20 +1,22 @@
 import { type BlockRef, readBlock } from "./blocks.js";
 import { toMapKey } from "./keys.js";
 
+/** The values of a lookup table's keys: what a lookup gives each record. */
+export interface LookupTable {
+  /** The values of `key` in arrival order, in a new array each time: a downstream function may change it. */
+  valuesOf(key: unknown): unknown[];
+}
+
 /** The values of a key that has more than one (a value may itself be an array, hence a class). */
 class ManyValues {
   constructor(readonly values: unknown[]) {}
 }
 
 /**
- * A lookup table: the values of each key, read by every record of a task.
- *
- * A table is built once per thread and held for its whole stage; when the broadcast side is large
- * (200,000 songs at 10M Sparkify events) it is most of a worker's live heap, and every full
- * collection marks it again. A key with one value, the common case of a dimension table, therefore
- * holds that value itself, not an entry object and an array (a third of the table's heap).
+ * A lookup table held in JavaScript maps: what a table is built as, before `pack()` moves it out
+ * of the heap. A key with one value holds that value itself, not an entry object and an array.
  */
-export class LookupTable {
+export class LookupTableBuilder implements LookupTable {
   private readonly primitives = new Map<string | number | boolean | null, unknown>();
   private readonly composites = new Map<string, unknown>();
 
@@ -24,7 +26,6 @@ export class LookupTable {
     else add(this.primitives, mapKey, value);
   }
 
-  /** The values of `key` in arrival order, in a new array each time: a downstream function may change it. */
   valuesOf(key: unknown): unknown[] {
     const mapKey = toMapKey(key);
     const found =
@@ -35,6 +36,15 @@ export class LookupTable {
     if (found === undefined) return [];
     return found instanceof ManyValues ? [...found.values] : [found];
   }
+
+  /** The same table in typed arrays and a buffer, outside the JavaScript heap. */
+  pack(): PackedLookupTable {
+    const entries: [tag: number, text: string, values: unknown[]][] = [];
+    for (const [key, found] of this.primitives) entries.push([...tagged(key), valuesIn(found)]);
+    for (const [composite, found] of this.composites)
+      entries.push([TAG_COMPOSITE, composite, valuesIn(found)]);
+    return new PackedLookupTable(entries);
+  }
 }
 
 function add<K>(map: Map<K, unknown>, key: K, value: unknown): void {
@@ -42,6 +52,134 @@ function add<K>(map: Map<K, unknown>, key: K, value: unknown): void {
   if (existing === undefined) map.set(key, value);
   else if (existing instanceof ManyValues) existing.values.push(value);
   else map.set(key, new ManyValues([existing, value]));
+}
+
+function valuesIn(found: unknown): unknown[] {
+  return found instanceof ManyValues ? found.values : [found];
+}
+
+// A key is its type's tag and a text: keys of different types never share one.
+const TAG_STRING = 1;
+const TAG_NUMBER = 2;
+const TAG_BOOLEAN = 3;
+const TAG_NULL = 4;
+const TAG_COMPOSITE = 5;
+
+function tagged(mapKey: string | number | boolean | null): [tag: number, text: string] {
+  if (typeof mapKey === "string") return [TAG_STRING, mapKey];
+  if (typeof mapKey === "number") return [TAG_NUMBER, String(mapKey)];
+  if (typeof mapKey === "boolean") return [TAG_BOOLEAN, mapKey ? "1" : "0"];
+  return [TAG_NULL, ""];
+}
+
+/** FNV-1a over the tag and the text's UTF-16 code units. */
+function hashOf(tag: number, text: string): number {
+  let hash = Math.imul(0x811c9dc5 ^ tag, 0x01000193);
+  for (let index = 0; index < text.length; index++) {
+    hash = Math.imul(hash ^ text.charCodeAt(index), 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/**
+ * A lookup table in typed arrays and one buffer: keys as UTF-16 code units, values as JSON text,
+ * an open-addressing index over them. A broadcast table is held by every task of its stage; at
+ * 10M Sparkify events the songs' table (200,000 keys) was most of each worker's live heap, and V8
+ * grows a heap by a multiple of what is live, so the table cost several times its size in RSS and
+ * was marked again by every full collection. Here it is a few ArrayBuffers the collector never
+ * walks. Values are decoded on each hit, so every record gets values of its own.
+ */
+export class PackedLookupTable implements LookupTable {
+  private readonly slots: Int32Array;
+  private readonly hashes: Uint32Array;
+  private readonly tags: Uint8Array;
+  private readonly keyStarts: Uint32Array;
+  private readonly keyChars: Uint16Array;
+  private readonly valueStarts: Uint32Array;
+  private readonly valueEnds: Uint32Array;
+  private readonly valueText: Buffer;
+
+  constructor(entries: readonly (readonly [tag: number, text: string, values: readonly unknown[]])[]) {
+    const count = entries.length;
+    let chars = 0;
+    let valueCount = 0;
+    for (const [, text, values] of entries) {
+      chars += text.length;
+      valueCount += values.length;
+    }
+    this.hashes = new Uint32Array(count);
+    this.tags = new Uint8Array(count);
+    this.keyStarts = new Uint32Array(count + 1);
+    this.keyChars = new Uint16Array(chars);
+    // Entry i's values are valueStarts[i]..valueStarts[i + 1] - 1, each a JSON text in valueText.
+    this.valueStarts = new Uint32Array(count + 1);
+    const texts: string[] = [];
+    let charAt = 0;
+    entries.forEach(([tag, text, values], entry) => {
+      this.tags[entry] = tag;
+      this.hashes[entry] = hashOf(tag, text);
+      this.keyStarts[entry] = charAt;
+      for (let index = 0; index < text.length; index++) this.keyChars[charAt++] = text.charCodeAt(index);
+      this.valueStarts[entry] = texts.length;
+      for (const value of values) texts.push(JSON.stringify(value));
+    });
+    this.keyStarts[count] = charAt;
+    this.valueStarts[count] = texts.length;
+    this.valueEnds = new Uint32Array(valueCount);
+    let bytes = 0;
+    for (const text of texts) bytes += Buffer.byteLength(text);
+    this.valueText = Buffer.allocUnsafeSlow(bytes);
+    let byteAt = 0;
+    texts.forEach((text, index) => {
+      byteAt += this.valueText.write(text, byteAt);
+      this.valueEnds[index] = byteAt;
+    });
+    // At most half full, so that a miss (most plays find no song) ends after a probe or two.
+    let size = 2;
+    while (size < count * 2) size *= 2;
+    this.slots = new Int32Array(size);
+    const mask = size - 1;
+    for (let entry = 0; entry < count; entry++) {
+      let slot = this.hashes[entry]! & mask;
+      while (this.slots[slot] !== 0) slot = (slot + 1) & mask;
+      this.slots[slot] = entry + 1;
+    }
+  }
+
+  valuesOf(key: unknown): unknown[] {
+    const mapKey = toMapKey(key);
+    const [tag, text] =
+      mapKey !== null && typeof mapKey === "object" ? [TAG_COMPOSITE, mapKey.composite] : tagged(mapKey);
+    const entry = this.find(tag, text);
+    if (entry < 0) return [];
+    const values: unknown[] = [];
+    for (let index = this.valueStarts[entry]!; index < this.valueStarts[entry + 1]!; index++) {
+      const start = index === 0 ? 0 : this.valueEnds[index - 1]!;
+      values.push(JSON.parse(this.valueText.toString("utf8", start, this.valueEnds[index]!)));
+    }
+    return values;
+  }
+
+  private find(tag: number, text: string): number {
+    const hash = hashOf(tag, text);
+    const mask = this.slots.length - 1;
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const occupant = this.slots[slot]!;
+      if (occupant === 0) return -1;
+      const entry = occupant - 1;
+      if (this.hashes[entry] === hash && this.tags[entry] === tag && this.keyEquals(entry, text))
+        return entry;
+    }
+  }
+
+  private keyEquals(entry: number, text: string): boolean {
+    const start = this.keyStarts[entry]!;
+    if (this.keyStarts[entry + 1]! - start !== text.length) return false;
+    for (let index = 0; index < text.length; index++) {
+      if (this.keyChars[start + index] !== text.charCodeAt(index)) return false;
+    }
+    return true;
+  }
 }
 
 /**
@@ -66,9 +204,9 @@ export function lookupTable(
 }
 
 async function buildTable(blocks: readonly BlockRef[]): Promise<LookupTable> {
-  const table = new LookupTable();
+  const builder = new LookupTableBuilder();
   for (const block of blocks) {
-    for (const [key, value] of (await readBlock(block)) as [unknown, unknown][]) table.add(key, value);
+    for (const [key, value] of (await readBlock(block)) as [unknown, unknown][]) builder.add(key, value);
   }
-  return table;
+  return builder.pack();
 }

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { canonicalJson } from "../src/core/keys.js";
+import { LookupTableBuilder } from "../src/core/lookup-tables.js";
+import { anyUtf16String } from "./support/arbitraries.js";
+
+/** A key as a table receives it: a JSON value (keys reach a table through blocks). */
+const keyArbitrary: fc.Arbitrary<unknown> = fc.oneof(
+  // Keys whose texts coincide across types: the table must still tell them apart.
+  fc.constantFrom("1", 1, true, "true", null, "null", "", 0, "0", false, "-0", 1.5, "1.5"),
+  anyUtf16String(12),
+  fc.integer({ min: -5, max: 5 }),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.tuple(fc.string({ maxLength: 3 }), fc.integer({ min: 0, max: 3 })),
+  fc.dictionary(fc.string({ maxLength: 2 }), fc.integer({ min: 0, max: 2 }), { maxKeys: 2 }),
+);
+
+/** What JSON makes of a value: -0 becomes 0, as in a block. */
+function viaJson<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** The model: the values of every pair whose key is the same JSON value, in arrival order. */
+function modelValues(pairs: readonly (readonly [unknown, unknown])[], key: unknown): unknown[] {
+  const wanted = canonicalJson(viaJson(key));
+  return pairs
+    .filter(([candidate]) => canonicalJson(viaJson(candidate)) === wanted)
+    .map(([, value]) => value);
+}
+
+describe("lookup tables", () => {
+  it("a packed table gives every key's values in arrival order, and nothing for keys it does not hold", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(keyArbitrary, fc.jsonValue({ maxDepth: 2 })), { maxLength: 60 }),
+        fc.array(keyArbitrary, { maxLength: 20 }),
+        (rawPairs, otherKeys) => {
+          const pairs = rawPairs.map(([key, value]) => [viaJson(key), viaJson(value)] as const);
+          const builder = new LookupTableBuilder();
+          for (const [key, value] of pairs) builder.add(key, value);
+          const packed = builder.pack();
+          for (const key of [...pairs.map(([key]) => key), ...otherKeys]) {
+            const expected = modelValues(pairs, key);
+            assert.deepStrictEqual(packed.valuesOf(key), expected, `key ${JSON.stringify(key)}`);
+            assert.deepStrictEqual(builder.valuesOf(key), expected, `key ${JSON.stringify(key)} (builder)`);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a packed table finds keys that share a hash slot, and -0 as 0", () => {
+    const builder = new LookupTableBuilder();
+    // Thousands of keys in a table at most half full: many probe past an occupied slot.
+    for (let index = 0; index < 5000; index++) builder.add(`key ${index}`, { index });
+    builder.add(0, "zero");
+    const packed = builder.pack();
+    for (let index = 0; index < 5000; index++) assert.deepEqual(packed.valuesOf(`key ${index}`), [{ index }]);
+    assert.deepEqual(packed.valuesOf("key 5000"), []);
+    assert.deepEqual(packed.valuesOf(-0), ["zero"]);
+  });
+
+  it("each lookup gets values of its own: changing one does not change the table", () => {
+    const builder = new LookupTableBuilder();
+    builder.add("song", { song_id: "S1", tags: ["a"] });
+    const packed = builder.pack();
+    const first = packed.valuesOf("song") as { song_id: string; tags: string[] }[];
+    first[0]!.song_id = "changed";
+    first[0]!.tags.push("b");
+    first.push({ song_id: "extra", tags: [] });
+    assert.deepEqual(packed.valuesOf("song"), [{ song_id: "S1", tags: ["a"] }]);
+  });
+});
