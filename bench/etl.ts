@@ -1,6 +1,7 @@
 // npm run bench:etl -- --songs 20000 --events 1000000 [--runs 3] [--s3] [--variants sluice-1,sluice-2]
-// The Sparkify ETL with 1 and 2 threads (and 2 under node --single-threaded-gc) beside DuckDB (2 threads) computing the same tables, on the
-// same generated input; each variant in its own process, alternating; the outputs must agree.
+// The Sparkify ETL with 1 and 2 threads (and 2 under node --single-threaded-gc) beside DuckDB
+// (2 threads) computing the same tables, on the same generated input; each variant in its own
+// process, alternating; the outputs must agree.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -14,22 +15,23 @@ import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { chart, type Point } from "./chart.js";
 import { formatTable, machine, measure, type Row, writeResults } from "./harness.js";
 
-const { values } = parseArgs({
-  options: {
-    songs: { type: "string", default: "20000" },
-    events: { type: "string", default: "1000000" },
-    runs: { type: "string", default: "3" },
-    s3: { type: "boolean", default: false },
-    variants: { type: "string", default: "sluice-1,sluice-2,sluice-2+single-threaded-gc,duckdb-2" },
-  },
-});
-const chosen = values.variants.split(",");
 /**
  * The 2-thread ETL with V8's collector on the thread that allocates (`node --single-threaded-gc`):
  * when every core has a worker, the collector's helper threads only take time from the workers
  * (README, "Tuning"). The flag can only be given when node starts, so it is a variant of its own.
  */
 const SINGLE_THREADED_GC = "sluice-2+single-threaded-gc";
+
+const { values } = parseArgs({
+  options: {
+    songs: { type: "string", default: "20000" },
+    events: { type: "string", default: "1000000" },
+    runs: { type: "string", default: "3" },
+    s3: { type: "boolean", default: false },
+    variants: { type: "string", default: `sluice-1,sluice-2,${SINGLE_THREADED_GC},duckdb-2` },
+  },
+});
+const chosen = values.variants.split(",");
 const songs = Number(values.songs);
 const events = Number(values.events);
 const runs = Number(values.runs);
