@@ -1,16 +1,17 @@
 // npm run bench:core [-- --runs N --scale F]: the core workloads on the direct runner, the pool with
 // 1 and 2 threads, and a hand-written single-threaded loop; a table on stdout, JSON in bench/results.
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
-import { formatTable, machine, measure, type Row, writeResults } from "./harness.js";
+import { benchOptions, formatTable, machine, measure, type Row, writeResults } from "./harness.js";
 
-const { values } = parseArgs({
-  options: { runs: { type: "string", default: "3" }, scale: { type: "string", default: "1" } },
+const USAGE = "usage: npm run bench:core -- [--runs N] [--scale F]";
+const values = benchOptions(USAGE, {
+  runs: { type: "string", default: "3" },
+  scale: { type: "string", default: "1" },
 });
 const runs = Number(values.runs);
 const scale = Number(values.scale);
 if (!(runs >= 1) || !(scale > 0)) {
-  console.error("usage: npm run bench:core -- [--runs N] [--scale F]");
+  console.error(USAGE);
   process.exit(2);
 }
 

@@ -8,12 +8,11 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { listFiles, readBytes, s3Client } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { chart, type Point } from "./chart.js";
-import { formatTable, machine, measure, type Row, writeResults } from "./harness.js";
+import { benchOptions, formatTable, machine, measure, type Row, writeResults } from "./harness.js";
 
 /**
  * The 2-thread ETL with V8's collector on the thread that allocates (`node --single-threaded-gc`):
@@ -22,21 +21,25 @@ import { formatTable, machine, measure, type Row, writeResults } from "./harness
  */
 const SINGLE_THREADED_GC = "sluice-2+single-threaded-gc";
 
-const { values } = parseArgs({
-  options: {
-    songs: { type: "string", default: "20000" },
-    events: { type: "string", default: "1000000" },
-    runs: { type: "string", default: "3" },
-    s3: { type: "boolean", default: false },
-    variants: { type: "string", default: `sluice-1,sluice-2,${SINGLE_THREADED_GC},duckdb-2` },
-  },
+const VARIANTS = ["sluice-1", "sluice-2", SINGLE_THREADED_GC, "duckdb-2"];
+const USAGE = `usage: npm run bench:etl -- [--songs N] [--events M] [--runs R] [--s3] [--variants V,...]
+  variants: ${VARIANTS.join(", ")} (duckdb-2, the baseline, always runs)`;
+const values = benchOptions(USAGE, {
+  songs: { type: "string", default: "20000" },
+  events: { type: "string", default: "1000000" },
+  runs: { type: "string", default: "3" },
+  s3: { type: "boolean", default: false },
+  variants: { type: "string", default: VARIANTS.join(",") },
 });
 const chosen = values.variants.split(",");
 const songs = Number(values.songs);
 const events = Number(values.events);
 const runs = Number(values.runs);
-if (![songs, events, runs].every((value) => Number.isInteger(value) && value > 0)) {
-  console.error("usage: npm run bench:etl -- [--songs N] [--events M] [--runs R] [--s3]");
+if (
+  ![songs, events, runs].every((value) => Number.isInteger(value) && value > 0) ||
+  !chosen.every((name) => VARIANTS.includes(name))
+) {
+  console.error(USAGE);
   process.exit(2);
 }
 
@@ -56,13 +59,11 @@ const work = await mkdtemp(join(tmpdir(), "sluice-bench-etl-"));
 
 let server: ReturnType<typeof spawn> | undefined;
 try {
-  const variants = ["sluice-1", "sluice-2", SINGLE_THREADED_GC, "duckdb-2"]
-    .filter((name) => chosen.includes(name) || name === "duckdb-2")
-    .map((name) =>
-      name === SINGLE_THREADED_GC
-        ? { name, args: ["--single-threaded-gc", script, "sluice-2", input, join(work, name)] }
-        : { name, args: [script, name, input, join(work, name)] },
-    );
+  const variants = VARIANTS.filter((name) => chosen.includes(name) || name === "duckdb-2").map((name) =>
+    name === SINGLE_THREADED_GC
+      ? { name, args: ["--single-threaded-gc", script, "sluice-2", input, join(work, name)] }
+      : { name, args: [script, name, input, join(work, name)] },
+  );
   if (values.s3) {
     const port = 22000 + Math.floor(Math.random() * 10000);
     server = spawn(

@@ -4,6 +4,7 @@
  * the median of the runs is quoted with its min and max. Results print as a table and go to JSON.
  */
 import { spawn } from "node:child_process";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -215,4 +216,17 @@ export function report(
   peakRssBytes = peakRss(),
 ): void {
   console.log(JSON.stringify({ wallMs, peakRssBytes, check } satisfies Measurement));
+}
+
+/** A benchmark's options; an unknown or malformed one prints `usage` and exits with status 2. */
+export function benchOptions<Options extends NonNullable<ParseArgsConfig["options"]>>(
+  usage: string,
+  options: Options,
+): ReturnType<typeof parseArgs<{ options: Options; strict: true }>>["values"] {
+  try {
+    return parseArgs({ options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
+    process.exit(2);
+  }
 }

@@ -5,26 +5,24 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { listFiles, s3Client } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
-import { formatTable, machine, measure, type Row, writeResults } from "./harness.js";
+import { benchOptions, formatTable, machine, measure, type Row, writeResults } from "./harness.js";
 
-const { values } = parseArgs({
-  options: {
-    runs: { type: "string", default: "3" },
-    events: { type: "string", default: "400000" },
-    rows: { type: "string", default: "300000" },
-    objects: { type: "string", default: "20000" },
-  },
+const USAGE = "usage: npm run bench:io -- [--runs N] [--events M] [--rows R] [--objects K]";
+const values = benchOptions(USAGE, {
+  runs: { type: "string", default: "3" },
+  events: { type: "string", default: "400000" },
+  rows: { type: "string", default: "300000" },
+  objects: { type: "string", default: "20000" },
 });
 const runs = Number(values.runs);
 const events = Number(values.events);
 const rows = Number(values.rows);
 const objects = Number(values.objects);
 if (![runs, events, rows, objects].every((value) => Number.isInteger(value) && value > 0)) {
-  console.error("usage: npm run bench:io -- [--runs N] [--events M] [--rows R] [--objects K]");
+  console.error(USAGE);
   process.exit(2);
 }
 
