@@ -33,8 +33,7 @@ export class LookupTableBuilder implements LookupTable {
         ? this.composites.get(mapKey.composite)
         : this.primitives.get(mapKey);
     // Values arrive through blocks, as JSON would carry them: never undefined, so it means absent.
-    if (found === undefined) return [];
-    return found instanceof ManyValues ? [...found.values] : [found];
+    return found === undefined ? [] : [...valuesIn(found)];
   }
 
   /** The same table in typed arrays and a buffer, outside the JavaScript heap. */
