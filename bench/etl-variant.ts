@@ -1,5 +1,6 @@
 // One variant of the ETL benchmark in its own process: node etl-variant.js VARIANT INPUT OUTPUT
-//   sluice-N: the Sparkify ETL with N threads; duckdb-N: the same tables in DuckDB SQL with N threads.
+//   sluice-N: the Sparkify ETL with N threads (sluice-N+v8-helpers-on: with V8's helper threads on);
+//   duckdb-N: the same tables in DuckDB SQL with N threads.
 import { join } from "node:path";
 import { definePipeline, sum } from "../src/index.js";
 import { parquetDataset } from "../src/io/index.js";
@@ -21,7 +22,14 @@ const output = outputBase.startsWith("s3://") ? outputBase : join(outputBase, `r
  * variants load it after their peak RSS is taken, to check their output.
  */
 const duckdb = () => import("@duckdb/node-api");
-const threads = Number(variant.split("-").at(-1));
+const parsed = /^(sluice|duckdb)-(\d+)(\+v8-helpers-on)?$/.exec(variant ?? "");
+if (!parsed) {
+  console.error("usage: node etl-variant.js sluice-N[+v8-helpers-on]|duckdb-N INPUT OUTPUT");
+  process.exit(2);
+}
+const [, engine, threadsText, helpersOn] = parsed;
+const threads = Number(threadsText);
+const v8HelperThreads = helpersOn ? "on" : "auto";
 const s3 = process.env.BENCH_S3_ENDPOINT
   ? { endpoint: process.env.BENCH_S3_ENDPOINT, forcePathStyle: true, region: "us-east-1" }
   : {};
@@ -46,7 +54,7 @@ const countRows = definePipeline(
 );
 
 const started = performance.now();
-if (variant.startsWith("duckdb")) {
+if (engine === "duckdb") {
   const { mkdir } = await import("node:fs/promises");
   for (const table of ["artists", "users"]) await mkdir(`${output}/${table}`, { recursive: true });
   const { DuckDBInstance } = await duckdb();
@@ -61,7 +69,7 @@ if (variant.startsWith("duckdb")) {
   connection.closeSync();
   instance.closeSync();
 } else {
-  await sparkify({ input, output, mode: "overwrite", s3 }, { threads });
+  await sparkify({ input, output, mode: "overwrite", s3 }, { threads, v8HelperThreads });
 }
 const wallMs = performance.now() - started;
 // Taken before the check: counting the rows (DuckDB reading every file) is not the ETL's memory.

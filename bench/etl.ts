@@ -1,5 +1,5 @@
 // npm run bench:etl -- --songs 20000 --events 1000000 [--runs 3] [--s3] [--variants sluice-1,sluice-2]
-// The Sparkify ETL with 1 and 2 threads (and 2 under node --single-threaded-gc) beside DuckDB
+// The Sparkify ETL with 1 and 2 threads (and 2 with V8's helper threads on) beside DuckDB
 // (2 threads) computing the same tables, on the same generated input; each variant in its own
 // process, alternating; the outputs must agree.
 import { spawn } from "node:child_process";
@@ -15,13 +15,13 @@ import { chart, type Point } from "./chart.js";
 import { benchOptions, formatTable, machine, measure, type Row, writeResults } from "./harness.js";
 
 /**
- * The 2-thread ETL with V8's collector on the thread that allocates (`node --single-threaded-gc`):
- * when every core has a worker, the collector's helper threads only take time from the workers
- * (README, "Tuning"). The flag can only be given when node starts, so it is a variant of its own.
+ * The 2-thread ETL with `v8HelperThreads: "on"`, V8's own defaults: what the default (`auto`, each
+ * worker scavenging and compiling on its own thread while every core has a worker) gains, measured
+ * in the same run.
  */
-const SINGLE_THREADED_GC = "sluice-2+single-threaded-gc";
+const HELPERS_ON = "sluice-2+v8-helpers-on";
 
-const VARIANTS = ["sluice-1", "sluice-2", SINGLE_THREADED_GC, "duckdb-2"];
+const VARIANTS = ["sluice-1", "sluice-2", HELPERS_ON, "duckdb-2"];
 const USAGE = `usage: npm run bench:etl -- [--songs N] [--events M] [--runs R] [--s3] [--variants V,...]
   variants: ${VARIANTS.join(", ")} (duckdb-2, the baseline, always runs)`;
 const values = benchOptions(USAGE, {
@@ -59,11 +59,10 @@ const work = await mkdtemp(join(tmpdir(), "sluice-bench-etl-"));
 
 let server: ReturnType<typeof spawn> | undefined;
 try {
-  const variants = VARIANTS.filter((name) => chosen.includes(name) || name === "duckdb-2").map((name) =>
-    name === SINGLE_THREADED_GC
-      ? { name, args: ["--single-threaded-gc", script, "sluice-2", input, join(work, name)] }
-      : { name, args: [script, name, input, join(work, name)] },
-  );
+  const variants = VARIANTS.filter((name) => chosen.includes(name) || name === "duckdb-2").map((name) => ({
+    name,
+    args: [script, name, input, join(work, name)],
+  }));
   if (values.s3) {
     const port = 22000 + Math.floor(Math.random() * 10000);
     server = spawn(

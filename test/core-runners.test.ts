@@ -2,12 +2,17 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { READ_TASK_BYTES, readTasksFor, type ShufflePlan } from "../src/core/plan.js";
+import {
+  applyHelperThreadFlags,
+  helperThreadFlags,
+  type V8HelperThreads,
+} from "../src/core/runner/v8-helper-threads.js";
 import { canonicalJson, type JoinType } from "../src/index.js";
 import {
   type CatalogueCase,
@@ -293,5 +298,58 @@ describe("dying workers", () => {
     }
     const { outputs } = await dying.run({ mode: "none", marker: "" }, { threads: 2 });
     assert.deepEqual(multiset(outputs.out), multiset(expected));
+  });
+});
+
+describe("V8's helper threads", () => {
+  const spellings = [
+    "--no-parallel-scavenge",
+    "--parallel_scavenge",
+    "--no-concurrent-recompilation",
+    "--single-threaded-gc",
+    "--single-threaded",
+  ];
+  const unrelated = [
+    "",
+    "--max-old-space-size=512",
+    "--enable-source-maps",
+    "--no-warnings",
+    "--parallel-scavenge-task-trace",
+  ];
+
+  it("are kept off only by `auto`, only while every core has a worker, and never against a flag node was started with", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom<V8HelperThreads>("auto", "on"),
+        fc.integer({ min: 1, max: 16 }),
+        fc.integer({ min: 1, max: 16 }),
+        fc.option(fc.constantFrom(...spellings), { nil: undefined }),
+        fc.shuffledSubarray(unrelated),
+        (setting, threads, cores, userFlag, otherFlags) => {
+          const startFlags = userFlag === undefined ? otherFlags : [...otherFlags, userFlag];
+          const userDecided = userFlag !== undefined;
+          const flags = helperThreadFlags(setting, threads, cores, startFlags.join(" "));
+          const expected = setting === "auto" && threads >= cores && !userDecided;
+          assert.deepEqual(flags.length > 0, expected, `${setting} ${threads}/${cores} [${startFlags}]`);
+          if (expected) assert.deepEqual(flags, ["--no-parallel-scavenge", "--no-concurrent-recompilation"]);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("are turned off once for overlapping pools and back on when the last of them stops", () => {
+    const set: string[] = [];
+    const threads = availableParallelism();
+    const first = applyHelperThreadFlags("auto", threads, (flag) => set.push(flag));
+    const second = applyHelperThreadFlags("auto", threads + 1, (flag) => set.push(flag));
+    const fewer = applyHelperThreadFlags("auto", threads - 1, (flag) => set.push(flag));
+    assert.deepEqual(set, ["--no-parallel-scavenge", "--no-concurrent-recompilation"]);
+    first();
+    first();
+    fewer();
+    assert.equal(set.length, 2, "still held by the second pool");
+    second();
+    assert.deepEqual(set.slice(2), ["--parallel-scavenge", "--concurrent-recompilation"]);
   });
 });

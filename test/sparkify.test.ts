@@ -306,6 +306,7 @@ describe("the sparkify command", () => {
       ["--bogus"],
       ["--max-rejected", "lots"],
       ["--memory-budget", "12 parsecs"],
+      ["--v8-helper-threads", "off"],
     ]) {
       const run = sparkify(args);
       assert.equal(run.status, 2, args.join(" "));

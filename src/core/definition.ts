@@ -85,6 +85,7 @@ export class PipelineDefinition<Options, Outputs> {
             options,
             planSettings: planSettingsOf(runOptions),
             threads: threadsOf(runOptions),
+            v8HelperThreads: runOptions.v8HelperThreads ?? "auto",
             resourceLimits: {
               maxOldGenerationSizeMb: DEFAULT_WORKER_OLD_GENERATION_MB,
               maxYoungGenerationSizeMb: DEFAULT_WORKER_YOUNG_GENERATION_MB,

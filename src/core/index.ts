@@ -43,4 +43,5 @@ export {
 export { Pipeline, type RejectedOutput, type RejectLimit } from "./pipeline.js";
 export { explainDot, explainText, type Plan, planGraph } from "./plan.js";
 export type { RunOptions } from "./runner/job.js";
+export type { V8HelperThreads } from "./runner/v8-helper-threads.js";
 export { Column, type ColumnType, type Columns, column, type Infer, Schema, schema } from "./schema.js";

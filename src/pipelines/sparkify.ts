@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { messageOf, type RejectLimit, type RunOptions } from "../core/index.js";
+import { messageOf, type RejectLimit, type RunOptions, type V8HelperThreads } from "../core/index.js";
 import {
   type Compression,
   contains,
@@ -55,6 +55,8 @@ Engine
                            thread, read by one task per 2 MiB, 4 to 32 per thread)
   --memory-budget SIZE     shuffle bytes held in memory before spilling (default 64MiB)
   --worker-heap SIZE       old-generation heap of each worker thread (default 1GiB)
+  --v8-helper-threads M    auto (default: while every core has a worker, each worker
+                           scavenges and compiles on its own thread) or on (V8's own)
   --temp-dir DIR           where spill files go (default: the system's temporary folder)
 
 Parquet
@@ -79,6 +81,7 @@ const OPTIONS = {
   partitions: { type: "string" },
   "memory-budget": { type: "string" },
   "worker-heap": { type: "string" },
+  "v8-helper-threads": { type: "string" },
   "temp-dir": { type: "string" },
   compression: { type: "string" },
   "row-group-size": { type: "string" },
@@ -159,6 +162,10 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
   const threads = positiveInteger("threads", values.threads);
   if (runner === "direct" && threads !== undefined)
     throw new UsageError("--threads applies to the pool runner only");
+  const v8HelperThreads = oneOf<V8HelperThreads>("v8-helper-threads", values["v8-helper-threads"], [
+    "auto",
+    "on",
+  ]);
   return {
     options: {
       input,
@@ -183,6 +190,7 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
         ? { memoryBudget: parseSize("memory-budget", values["memory-budget"]) }
         : {}),
       ...(values["worker-heap"] ? { workerResourceLimits: workerHeap(values["worker-heap"]) } : {}),
+      ...(v8HelperThreads ? { v8HelperThreads } : {}),
       ...(values["temp-dir"] ? { tempDir: values["temp-dir"] } : {}),
     },
     explain: values.explain ?? false,

@@ -3,6 +3,7 @@ import { messageOf, SluiceError } from "../errors.js";
 import type { TaskResult, TaskSpec } from "../executor.js";
 import type { PlanSettings } from "../plan.js";
 import type { TaskExecutor } from "./job.js";
+import { applyHelperThreadFlags, type V8HelperThreads } from "./v8-helper-threads.js";
 import type { TaskFailure, WorkerTask } from "./worker.js";
 
 export interface PoolSettings {
@@ -15,6 +16,8 @@ export interface PoolSettings {
     readonly maxOldGenerationSizeMb?: number;
     readonly maxYoungGenerationSizeMb?: number;
   };
+  /** What V8 may run on helper threads beside the workers (see `V8HelperThreads`). */
+  readonly v8HelperThreads: V8HelperThreads;
 }
 
 /**
@@ -25,6 +28,7 @@ export class PoolExecutor implements TaskExecutor {
   readonly concurrency: number;
   private pool: Piscina | undefined;
   private poolFailure: unknown;
+  private restoreHelperThreads: (() => void) | undefined;
   private readonly optionsJson: string;
 
   constructor(private readonly settings: PoolSettings) {
@@ -39,6 +43,11 @@ export class PoolExecutor implements TaskExecutor {
    */
   private started(): Piscina {
     if (this.pool) return this.pool;
+    // Before the workers start: one of the flags applies to isolates created after it is set.
+    this.restoreHelperThreads ??= applyHelperThreadFlags(
+      this.settings.v8HelperThreads,
+      this.settings.threads,
+    );
     const pool = new Piscina({
       filename: new URL("./worker-entry.cjs", import.meta.url).href,
       minThreads: this.settings.threads,
@@ -83,6 +92,8 @@ export class PoolExecutor implements TaskExecutor {
     const pool = this.pool;
     this.pool = undefined;
     if (!pool) return;
+    const restoreHelperThreads = this.restoreHelperThreads;
+    this.restoreHelperThreads = undefined;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, 5000);
@@ -90,5 +101,6 @@ export class PoolExecutor implements TaskExecutor {
     });
     await Promise.race([pool.destroy(), timeout]);
     clearTimeout(timer);
+    restoreHelperThreads?.();
   }
 }
