@@ -58,8 +58,8 @@ export interface RunOptions {
   /**
    * What V8 may run on helper threads beside the pool's workers. `auto` (default): while the pool
    * has a worker for every core, each worker scavenges and compiles on its own thread instead of
-   * waiting for helpers that compete with the other workers for the cores (about 7% faster with 2
-   * workers on 2 cores); V8's defaults otherwise, and always when node was started with a flag that
+   * waiting for helpers that compete with the other workers for the cores (3% to 7% faster with
+   * 2 workers on 2 cores); V8's defaults otherwise, and always when node was started with a flag that
    * decides the same. `on`: V8's defaults.
    */
   readonly v8HelperThreads?: V8HelperThreads;

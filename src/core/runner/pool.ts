@@ -91,9 +91,12 @@ export class PoolExecutor implements TaskExecutor {
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
-    if (!pool) return;
     const restoreHelperThreads = this.restoreHelperThreads;
     this.restoreHelperThreads = undefined;
+    if (!pool) {
+      restoreHelperThreads?.();
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, 5000);

@@ -13,13 +13,13 @@ export type V8HelperThreads = "auto" | "on";
  * beside the worker and compile its hot functions with TurboFan. With a core to spare that is free
  * speed, but when every core runs a worker the helpers take their turns on the workers' cores, and
  * a worker stalls while its scavenge waits for helpers that cannot run. Measured on 2 cores (1M
- * Sparkify events, 2 workers): V8's helper threads used 6.7 s of a 20.8 s run's CPU; with these two
- * flags 2.6 s, and the run took 10.35 s instead of 11.09 s (medians of 3, alternating).
+ * Sparkify events, 2 workers, medians of 3 alternating runs): V8's helper threads used 6.6 s of the
+ * run's 20.3 s of CPU; with these two flags 2.6 s of 19.4 s, and the run took 10.44 s, not 10.99 s.
  *
  * Both flags are read where changing them between runs is safe: parallel scavenging at every
  * scavenge (one task instead of several), concurrent recompilation when an isolate starts (so it
  * applies to the workers a pool starts after it). Flags that steer marking are left alone: changed
- * while a marking cycle runs, they make V8 abort (as `--single-threaded-gc` set at run time did),
+ * while a marking cycle runs they can make V8 abort (`--single-threaded-gc` set at run time did),
  * and turning them off as well gained nothing measurable beside these two.
  */
 const SATURATED_POOL_FLAGS = ["--no-parallel-scavenge", "--no-concurrent-recompilation"] as const;
