@@ -5,6 +5,7 @@ import type { JsonValue } from "./keys.js";
 import { canonicalJson } from "./keys.js";
 import type { RejectedRecord, Sink, SinkWriter, SourceBatch, TaskContext } from "./interfaces.js";
 import { type LookupTable, lookupTable } from "./lookup-tables.js";
+import { type Counters, emptyCounters } from "./metrics.js";
 import type { Plan, StagePlan } from "./plan.js";
 import { readShufflePartition, type ShuffleBlock, ShuffleWriter } from "./shuffle.js";
 
@@ -30,14 +31,7 @@ export interface TaskSpec {
 }
 
 /** Counters of one task; the runner adds them up per stage. */
-export interface TaskMetrics {
-  recordsIn: number;
-  recordsOut: number;
-  bytesRead: number;
-  bytesShuffled: number;
-  bytesSpilled: number;
-  recordsSeen: number;
-  rejected: number;
+export interface TaskMetrics extends Counters {
   /** A few rejection reasons, for the message when no rejected-records sink is set. */
   rejectedSamples: string[];
   /** Records out of each transform, by node id. */
@@ -66,13 +60,7 @@ export async function executeTask(plan: Plan, spec: TaskSpec, rejects: RejectRou
   const stage = plan.stages[spec.stageId];
   if (!stage) throw new Error(`no stage ${spec.stageId} in the plan`);
   const metrics: TaskMetrics = {
-    recordsIn: 0,
-    recordsOut: 0,
-    bytesRead: 0,
-    bytesShuffled: 0,
-    bytesSpilled: 0,
-    recordsSeen: 0,
-    rejected: 0,
+    ...emptyCounters(),
     rejectedSamples: [],
     transformRecords: {},
   };

@@ -1,19 +1,29 @@
 import type { TaskMetrics } from "./executor.js";
 import type { Plan } from "./plan.js";
 
+/** What a task counts and a stage sums over its tasks. */
+const COUNTERS = [
+  "recordsIn",
+  "recordsOut",
+  "bytesRead",
+  "bytesShuffled",
+  "bytesSpilled",
+  "recordsSeen",
+  "rejected",
+] as const;
+
+export type Counters = Record<(typeof COUNTERS)[number], number>;
+
+export function emptyCounters(): Counters {
+  return Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Counters;
+}
+
 /** Counters of one stage, summed over its tasks. */
-export interface StageMetrics {
+export interface StageMetrics extends Counters {
   readonly stageId: number;
   readonly name: string;
   tasks: number;
   tasksDone: number;
-  recordsIn: number;
-  recordsOut: number;
-  bytesRead: number;
-  bytesShuffled: number;
-  bytesSpilled: number;
-  recordsSeen: number;
-  rejected: number;
   /** Milliseconds from the stage's first task start to its last task end (so far). */
   wallMs: number;
   state: "waiting" | "running" | "done";
@@ -40,13 +50,7 @@ export function emptyJobMetrics(plan: Plan, runId: string): JobMetrics {
       name: stage.name,
       tasks: 0,
       tasksDone: 0,
-      recordsIn: 0,
-      recordsOut: 0,
-      bytesRead: 0,
-      bytesShuffled: 0,
-      bytesSpilled: 0,
-      recordsSeen: 0,
-      rejected: 0,
+      ...emptyCounters(),
       wallMs: 0,
       state: "waiting",
     })),
@@ -63,13 +67,7 @@ export function addTaskMetrics(job: JobMetrics, stageId: number, task: TaskMetri
   const stage = job.stages[stageId];
   if (!stage) return;
   stage.tasksDone++;
-  stage.recordsIn += task.recordsIn;
-  stage.recordsOut += task.recordsOut;
-  stage.bytesRead += task.bytesRead;
-  stage.bytesShuffled += task.bytesShuffled;
-  stage.bytesSpilled += task.bytesSpilled;
-  stage.recordsSeen += task.recordsSeen;
-  stage.rejected += task.rejected;
+  for (const name of COUNTERS) stage[name] += task[name];
   job.rejected += task.rejected;
   job.recordsSeen += task.recordsSeen;
   job.bytesRead += task.bytesRead;
