@@ -53,9 +53,9 @@ export function applyHelperThreadFlags(
   setFlags: (flag: string) => void = setFlagsFromString,
 ): () => void {
   const nodeArguments = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ");
-  if (helperThreadFlags(setting, threads, availableParallelism(), nodeArguments).length === 0)
-    return () => {};
-  if (poolsHoldingFlags++ === 0) for (const flag of SATURATED_POOL_FLAGS) setFlags(flag);
+  const flags = helperThreadFlags(setting, threads, availableParallelism(), nodeArguments);
+  if (flags.length === 0) return () => {};
+  if (poolsHoldingFlags++ === 0) for (const flag of flags) setFlags(flag);
   let released = false;
   return () => {
     if (released) return;
