@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
@@ -118,15 +118,15 @@ describe("JSON lines", () => {
       8,
     );
     assert.deepEqual(splits, [
-      [["a", 0, 8]],
-      [["a", 8, 10]],
-      [["b", 0, 8]],
-      [["b", 8, 16]],
-      [["b", 16, 24]],
-      [["b", 24, 25]],
+      [["a", 0, 8, 10]],
+      [["a", 8, 10, 10]],
+      [["b", 0, 8, 25]],
+      [["b", 8, 16, 25]],
+      [["b", 16, 24, 25]],
+      [["b", 24, 25, 25]],
       [
-        ["c", 0, 3],
-        ["d", 0, 4],
+        ["c", 0, 3, 3],
+        ["d", 0, 4, 4],
       ],
     ]);
   });
@@ -181,8 +181,67 @@ describe("JSON lines", () => {
       assert.deepEqual(records, [{ a: 1 }, { a: 2 }]);
       assert.equal(rejected.length, 1);
       assert.equal(rejected[0]!.line, 2);
-      assert.match(rejected[0]!.reason, /longer than the maximum record size of 1000 bytes/);
-      assert.ok(rejected[0]!.text.length <= 4096);
+      assert.match(
+        rejected[0]!.reason,
+        /^line of 100011 bytes is longer than the maximum record size of 1000 bytes/,
+      );
+      assert.equal(rejected[0]!.text, `{"long":"${"x".repeat(4096 - 9)}`, "its first 4 KiB are kept");
+    });
+  });
+
+  it("keeps a rejected line whole up to the maximum record size, and drops undeclared members of a loaded one", async () => {
+    await withTempDir(async (folder) => {
+      const file = join(folder, "log.json");
+      const eventSchema = schema({
+        ts: column.int64(),
+        page: column.utf8(),
+        userId: column.utf8().optional(),
+      });
+      const long = `{"ts": "soon", "page": "${"p".repeat(20_000)}"}`;
+      const deep = `{"ts": 5, "page": "Home", "extra": ${"[".repeat(100_000)}${"]".repeat(100_000)}}`;
+      const deepTs = `{"ts": ${"[".repeat(100_000)}${"]".repeat(100_000)}, "page": "Home"}`;
+      await writeFile(file, [long, deep, deepTs].join("\n"));
+      const { records, rejected } = await readAllSplits(jsonLines(file, { schema: eventSchema }));
+      assert.deepEqual(
+        records,
+        [{ ts: 5, page: "Home", userId: null }],
+        "absent is null; undeclared is dropped",
+      );
+      assert.deepEqual(
+        rejected.map((record) => [record.line, record.reason, record.text]),
+        [
+          [1, `'ts' is "soon", expected an integer`, long],
+          [3, "'ts' is an array, expected an integer", deepTs],
+        ],
+      );
+    });
+  });
+
+  it("reads many small files, a few ahead of the one being parsed, with every line's origin", async () => {
+    await withTempDir(async (folder) => {
+      const count = 300;
+      for (let index = 0; index < count; index++) {
+        const body =
+          index % 50 === 7
+            ? "{broken\n"
+            : `{"n":${index}}\n${index % 3 === 0 ? `{"n":${index + 1000}}` : ""}`;
+        await writeFile(join(folder, `f${String(index).padStart(4, "0")}.json`), body);
+      }
+      const { records, rejected } = await readAllSplits(jsonLines<{ n: number }>(join(folder, "*.json")));
+      const expected: number[] = [];
+      for (let index = 0; index < count; index++) {
+        if (index % 50 === 7) continue;
+        expected.push(index);
+        if (index % 3 === 0) expected.push(index + 1000);
+      }
+      assert.deepEqual(
+        records.map((record) => record.n),
+        expected,
+      );
+      assert.deepEqual(
+        rejected.map((record) => `${record.source.slice(folder.length + 1)}:${record.line}`),
+        ["f0007.json:1", "f0057.json:1", "f0107.json:1", "f0157.json:1", "f0207.json:1", "f0257.json:1"],
+      );
     });
   });
 });
@@ -213,6 +272,37 @@ describe("JSON documents", () => {
 });
 
 describe("local listings", () => {
+  it("follow symbolic links to folders and files, and name a link loop or a link to nothing", async () => {
+    await withTempDir(async (folder) => {
+      const { symlink } = await import("node:fs/promises");
+      await mkdir(join(folder, "elsewhere/2018"), { recursive: true });
+      await writeFile(join(folder, "elsewhere/2018/a.json"), "{}");
+      await writeFile(join(folder, "elsewhere/b.json"), "{}");
+      await mkdir(join(folder, "in/log_data"), { recursive: true });
+      await symlink(join(folder, "elsewhere/2018"), join(folder, "in/log_data/2018"));
+      await symlink(join(folder, "elsewhere/b.json"), join(folder, "in/log_data/b.json"));
+      const listed = await listFiles(join(folder, "in/log_data/**/*.json"));
+      assert.deepEqual(
+        listed.map((entry) => [entry.relativePath, entry.size]),
+        [
+          ["2018/a.json", 2],
+          ["b.json", 2],
+        ],
+      );
+      await symlink(join(folder, "in"), join(folder, "in/log_data/2018-loop"));
+      await assert.rejects(
+        listFiles(join(folder, "in/**/*.json")),
+        /in\/log_data\/2018-loop is a symbolic link loop/,
+      );
+      await rm(join(folder, "in/log_data/2018-loop"));
+      await symlink(join(folder, "gone"), join(folder, "in/log_data/c.json"));
+      await assert.rejects(
+        listFiles(join(folder, "in/**/*.json")),
+        /in\/log_data\/c\.json is a symbolic link to nothing that can be read \(ENOENT\)/,
+      );
+    });
+  });
+
   const segment = fc.constantFrom("a", "b", "_hidden", ".dot", "deep");
   const fileName = fc.constantFrom("x.json", "y.json", "z.txt", "_SUCCESS", ".keep.json");
   const tree = fc.uniqueArray(

@@ -14,7 +14,12 @@ export type ShuffleMode =
 type AnyFunction = (value: any) => any;
 
 export type NodeSpec =
-  | { readonly kind: "source"; readonly source: Source<unknown> }
+  | {
+      readonly kind: "source";
+      readonly source: Source<unknown>;
+      /** The run fails, committing nothing, when the source lists nothing or reads no record. */
+      readonly required?: boolean;
+    }
   | { readonly kind: "map"; readonly fn: AnyFunction }
   | { readonly kind: "flatMap"; readonly fn: AnyFunction }
   | { readonly kind: "filter"; readonly fn: AnyFunction }

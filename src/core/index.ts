@@ -40,7 +40,7 @@ export {
   PCollection,
   type TransformOptions,
 } from "./pcollection.js";
-export { Pipeline, type RejectedOutput, type RejectLimit } from "./pipeline.js";
+export { Pipeline, type ReadOptions, type RejectedOutput, type RejectLimit } from "./pipeline.js";
 export { explainDot, explainText, type Plan, planGraph } from "./plan.js";
 export type { RunOptions } from "./runner/job.js";
 export type { V8HelperThreads } from "./runner/v8-helper-threads.js";

@@ -14,6 +14,19 @@ export interface RejectedOutput {
   readonly limit?: RejectLimit;
 }
 
+/** A read's name, and whether the run needs it to read something. */
+export type ReadOptions =
+  | string
+  | {
+      readonly name?: string;
+      /**
+       * The run fails with a message naming the source, and commits nothing, when the source lists
+       * no file or reads no record (blank lines do not count; rejected records do): an input that is
+       * missing or misnamed must not quietly produce empty tables. Default false.
+       */
+      readonly required?: boolean;
+    };
+
 function sourceOptions(options: TransformOptions | { name?: string; splits?: number } | undefined) {
   if (typeof options === "string") return { name: options, splits: undefined };
   const splits = options && "splits" in options ? options.splits : undefined;
@@ -33,9 +46,10 @@ export class Pipeline {
   rejectedOutput: RejectedOutput = {};
 
   /** Reads a source. */
-  read<T>(source: Source<T>, options?: TransformOptions): PCollection<T> {
+  read<T>(source: Source<T>, options?: ReadOptions): PCollection<T> {
+    const required = typeof options === "object" && options.required === true;
     const node = this.graph.add(
-      { kind: "source", source: source as Source<unknown> },
+      { kind: "source", source: source as Source<unknown>, ...(required ? { required } : {}) },
       typeof options === "string" ? options : (options?.name ?? `read(${source.description})`),
       [],
     );

@@ -41,9 +41,33 @@ export function partitionText(value: unknown): string | null {
   return typeof value === "string" ? value : String(value);
 }
 
+/** The longest folder name the common file systems hold (ext4, XFS, APFS, NTFS), in bytes. */
+export const MAX_FOLDER_NAME_BYTES = 255;
+
 function partitionSegment(name: string, value: unknown): string {
   const text = partitionText(value);
-  return `${escapePathName(name)}=${text === null ? HIVE_DEFAULT_PARTITION : escapePathName(text)}`;
+  const segment = `${escapePathName(name)}=${text === null ? HIVE_DEFAULT_PARTITION : escapePathName(text)}`;
+  if (segment.length > MAX_FOLDER_NAME_BYTES / 3 && Buffer.byteLength(segment) > MAX_FOLDER_NAME_BYTES) {
+    throw new Error(
+      `the partition value of '${name}' starting ${JSON.stringify(String(text).slice(0, 40))} makes a folder name of ${Buffer.byteLength(segment)} bytes, more than the ${MAX_FOLDER_NAME_BYTES} a file system holds`,
+    );
+  }
+  return segment;
+}
+
+/**
+ * Why a value cannot be a partition value of column `name` and read back as itself, or undefined:
+ * its escaped folder name is longer than a file system holds, or it is Hive's name for null.
+ * (Null and "" are written as Hive's default partition and read back as null, by design.)
+ */
+export function partitionValueProblem(name: string, value: unknown): string | undefined {
+  const text = partitionText(value);
+  if (text === HIVE_DEFAULT_PARTITION) return `${HIVE_DEFAULT_PARTITION} would read back as null`;
+  if (text === null) return undefined;
+  const bytes = Buffer.byteLength(`${escapePathName(name)}=${escapePathName(text)}`);
+  return bytes > MAX_FOLDER_NAME_BYTES
+    ? `too long for a partition folder (${bytes} bytes escaped, at most ${MAX_FOLDER_NAME_BYTES})`
+    : undefined;
 }
 
 /** `name=value/...` for the given columns of a record. */

@@ -1,8 +1,10 @@
 export {
   escapePathName,
   HIVE_DEFAULT_PARTITION,
+  MAX_FOLDER_NAME_BYTES,
   PartitionPaths,
   partitionPath,
+  partitionValueProblem,
   partitionValues,
   unescapePathName,
 } from "./hive.js";

@@ -20,7 +20,18 @@ export interface JsonDocumentsOptions {
 
 type FileRef = [uri: string, size: number];
 
-const REJECTED_TEXT_LIMIT = 4096;
+/**
+ * The text `_rejected/` keeps of an element of an array document: its JSON, or `whole` (the
+ * document's text, where it was read whole) for a value nested deeper than `JSON.stringify` can
+ * follow.
+ */
+function elementText(value: unknown, whole?: string): string {
+  try {
+    return JSON.stringify(value) ?? "";
+  } catch {
+    return whole ?? "(a value nested too deeply to write out; see its file)";
+  }
+}
 
 /**
  * JSON documents, one value per file (a song record per file, say), from local files or S3 objects
@@ -62,19 +73,22 @@ export class JsonDocumentsSource<T> implements Source<T> {
       origins = [];
       return batch;
     };
-    const accept = (value: unknown, uri: string, origin: string) => {
+    /** One document or element; `textOf` gives its original text, for `_rejected/`, only when needed. */
+    const accept = (value: unknown, uri: string, origin: string, textOf: () => string) => {
       context.addRecordsSeen(1);
-      const problem = this.options.schema?.problem(value);
-      if (problem) {
-        const text = JSON.stringify(value) ?? "";
-        context.reject({ text: text.slice(0, REJECTED_TEXT_LIMIT), source: uri, offset: 0, reason: problem });
-        return;
+      let record = value;
+      const schema = this.options.schema;
+      if (schema) {
+        const parsed = schema.parse(value);
+        if ("problem" in parsed) {
+          context.reject({ text: textOf(), source: uri, offset: 0, reason: parsed.problem });
+          return;
+        }
+        record = parsed.record;
       }
       const originField = this.options.originField;
-      const record =
-        originField && typeof value === "object" && value !== null && !Array.isArray(value)
-          ? { ...(value as Record<string, unknown>), [originField]: uri }
-          : value;
+      if (originField && typeof record === "object" && record !== null && !Array.isArray(record))
+        record = { ...(record as Record<string, unknown>), [originField]: uri };
       records.push(record as T);
       origins.push(origin);
     };
@@ -113,7 +127,7 @@ export class JsonDocumentsSource<T> implements Source<T> {
       if (!isUtf8(body)) {
         context.addRecordsSeen(1);
         context.reject({
-          text: body.toString("utf8", 0, REJECTED_TEXT_LIMIT),
+          text: body.toString("utf8"),
           source: uri,
           offset: 0,
           reason: "not valid UTF-8",
@@ -127,7 +141,7 @@ export class JsonDocumentsSource<T> implements Source<T> {
       } catch (error) {
         context.addRecordsSeen(1);
         context.reject({
-          text: text.slice(0, REJECTED_TEXT_LIMIT),
+          text,
           source: uri,
           offset: 0,
           line: 1,
@@ -137,10 +151,10 @@ export class JsonDocumentsSource<T> implements Source<T> {
       }
       if (Array.isArray(value) && this.options.arrayElements !== false) {
         value.forEach((element, index) => {
-          accept(element, uri, `${uri} element ${index}`);
+          accept(element, uri, `${uri} element ${index}`, () => elementText(element, text));
         });
       } else {
-        accept(value, uri, uri);
+        accept(value, uri, uri, () => text);
       }
       if (records.length >= context.batchSize) yield flush();
     }
@@ -151,7 +165,7 @@ export class JsonDocumentsSource<T> implements Source<T> {
     uri: string,
     size: number,
     context: SourceReadContext,
-    accept: (value: unknown, uri: string, origin: string) => void,
+    accept: (value: unknown, uri: string, origin: string, textOf: () => string) => void,
     flush: () => SourceBatch<T>,
   ): AsyncGenerator<SourceBatch<T>> {
     const parser = streamArray.withParserAsStream();
@@ -160,7 +174,7 @@ export class JsonDocumentsSource<T> implements Source<T> {
     let pending = 0;
     try {
       for await (const item of parser as AsyncIterable<{ key: number; value: unknown }>) {
-        accept(item.value, uri, `${uri} element ${item.key}`);
+        accept(item.value, uri, `${uri} element ${item.key}`, () => elementText(item.value));
         if (++pending >= context.batchSize) {
           pending = 0;
           yield flush();

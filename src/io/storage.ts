@@ -1,4 +1,4 @@
-import { createReadStream, type Dirent, readdirSync, readFileSync, statSync } from "node:fs";
+import { createReadStream, type Dirent, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { globToRegExp, hasWildcards, literalBase } from "./glob.js";
 import { childOf, formatLocation, type Location, parseLocation } from "./location.js";
@@ -25,8 +25,16 @@ export function isHidden(relativePath: string): boolean {
  * Walks a local folder with blocking calls, yielding its files as it finds them: five times faster
  * than promises at 20,000 files (each promise is a round trip through libuv's thread pool, and the
  * main thread has nothing else to do while a job lists its inputs).
+ *
+ * Symbolic links are followed, as Hadoop's local file system follows them (a `log_data/2018`
+ * linked to another disk is read like a folder); files keep the path through the link. A link
+ * that points to a folder it lies in, or to nothing, fails the listing with its path: the first
+ * would be listed forever, the second cannot be read, and neither may vanish in silence.
  */
-function* walkLocal(root: string): Generator<{ path: string; size: number }> {
+function* walkLocal(
+  root: string,
+  ancestors: readonly string[] = [],
+): Generator<{ path: string; size: number }> {
   let entries: Dirent[];
   try {
     entries = readdirSync(root, { withFileTypes: true });
@@ -39,15 +47,35 @@ function* walkLocal(root: string): Generator<{ path: string; size: number }> {
     }
     throw error;
   }
+  const real = realpathSync(root);
+  if (ancestors.includes(real)) {
+    throw new Error(`${root} is a symbolic link loop: it leads back to ${real}, a folder it lies in`);
+  }
+  const lineage = [...ancestors, real];
   for (const entry of entries) {
     const path = join(root, entry.name);
-    if (entry.isDirectory()) yield* walkLocal(path);
+    if (entry.isDirectory()) yield* walkLocal(path, lineage);
     else if (entry.isFile()) yield { path, size: statSync(path).size };
+    else if (entry.isSymbolicLink()) {
+      let target: ReturnType<typeof statSync>;
+      try {
+        target = statSync(path);
+      } catch (error) {
+        throw new Error(
+          `${path} is a symbolic link to nothing that can be read (${(error as NodeJS.ErrnoException).code})`,
+        );
+      }
+      if (target.isDirectory()) yield* walkLocal(path, lineage);
+      else if (target.isFile()) yield { path, size: target.size };
+    }
   }
 }
 
 /** Where a listing starts, and which of the files under it a URI's glob keeps. */
-function listingOf(uri: string): { base: Location; keeps: (relativePath: string) => boolean } {
+function listingOf(
+  uri: string,
+  includeHidden = false,
+): { base: Location; keeps: (relativePath: string) => boolean } {
   const isS3 = uri.startsWith("s3://");
   const afterScheme = isS3 ? uri.slice(5) : uri;
   const pattern = hasWildcards(afterScheme) ? afterScheme : undefined;
@@ -57,7 +85,8 @@ function listingOf(uri: string): { base: Location; keeps: (relativePath: string)
     : undefined;
   return {
     base: parseLocation(baseUri || "."),
-    keeps: (relativePath) => !isHidden(relativePath) && (!matcher || matcher.test(relativePath)),
+    keeps: (relativePath) =>
+      (includeHidden || !isHidden(relativePath)) && (!matcher || matcher.test(relativePath)),
   };
 }
 
@@ -74,8 +103,12 @@ function localEntry(basePath: string, file: { path: string; size: number }): Fil
  * A URI without wildcards lists everything under it. Hidden files are left out. Sorted by path,
  * so that "the first file in path order" means the same thing everywhere.
  */
-export async function listFiles(uri: string, s3: S3Settings = {}): Promise<FileEntry[]> {
-  const { base, keeps } = listingOf(uri);
+export async function listFiles(
+  uri: string,
+  s3: S3Settings = {},
+  options: { readonly includeHidden?: boolean } = {},
+): Promise<FileEntry[]> {
+  const { base, keeps } = listingOf(uri, options.includeHidden);
   let entries: FileEntry[];
   if (base.kind === "local") {
     entries = [...walkLocal(base.path)].map((file) => localEntry(base.path, file));

@@ -50,6 +50,7 @@ import {
   type UserRow,
   usersSchema,
 } from "./sparkify-schemas.js";
+import { inventoryInput, joinUri, LOG_FILES, requireSongsAndLogs, SONG_FILES } from "./sparkify-input.js";
 
 export interface SparkifyOptions {
   /** Folder or `s3://bucket/prefix` holding `song_data/` and `log_data/`. */
@@ -64,10 +65,11 @@ export interface SparkifyOptions {
   readonly compression?: Compression;
   readonly rowGroupSize?: number;
   readonly maxRowsPerFile?: number;
-}
-
-function joinUri(base: string, relative: string): string {
-  return `${base.replace(/\/+$/, "")}/${relative}`;
+  /**
+   * Run even when the input holds no song documents or no event logs (default false: such a run
+   * fails naming what it looked for, so that a misnamed folder never becomes empty tables).
+   */
+  readonly allowEmpty?: boolean;
 }
 
 /** Songs, one per song_id: the record from the first file in path order. */
@@ -145,7 +147,8 @@ export function usersOf(plays: PCollection<EventInput>): PCollection<UserRow> {
 /** A songplay before its song is looked up, with what the lookup needs. */
 interface UnmatchedSongplay {
   readonly row: SongplayRow;
-  readonly matchKey: string;
+  /** Null for a play without a song title or an artist name: it matches no song. */
+  readonly matchKey: string | null;
   readonly length: number | null;
 }
 
@@ -193,13 +196,15 @@ export function songplaysOf(
   unmatched: PCollection<UnmatchedSongplay>,
   songs: PCollection<SongInput>,
 ): PCollection<SongplayRow> {
-  const songsByMatchKey = songs.map(
-    (song): [string, SongToMatch] => [
-      matchKey(song.title, song.artist_name),
-      { song_id: song.song_id, artist_id: song.artist_id, duration: song.duration },
-    ],
-    "key songs by title",
-  );
+  const songsByMatchKey = songs
+    .filter((song) => song.title !== null && song.artist_name !== null, "songs with title and artist")
+    .map(
+      (song): [string | null, SongToMatch] => [
+        matchKey(song.title, song.artist_name),
+        { song_id: song.song_id, artist_id: song.artist_id, duration: song.duration },
+      ],
+      "key songs by title",
+    );
   return unmatched
     .keyBy((songplay) => songplay.matchKey, "key plays by song")
     .lookup(songsByMatchKey, "match plays to songs")
@@ -222,17 +227,17 @@ export const sparkifyPipeline = definePipeline(
     };
 
     const songRecords = p.read(
-      jsonDocuments<SongInput>(joinUri(options.input, "song_data/**/*.json"), {
+      jsonDocuments<SongInput>(joinUri(options.input, SONG_FILES), {
         schema: songInputSchema,
         s3,
         originField: "_file",
       }),
-      "read song_data",
+      { name: "read song_data", required: !options.allowEmpty },
     );
-    const events = p.read(
-      jsonLines(joinUri(options.input, "log_data/**/*.json"), { schema: eventInputSchema, s3 }),
-      "read log_data",
-    );
+    const events = p.read(jsonLines(joinUri(options.input, LOG_FILES), { schema: eventInputSchema, s3 }), {
+      name: "read log_data",
+      required: !options.allowEmpty,
+    });
 
     const songs = uniqueSongs(songRecords);
     songs
@@ -267,6 +272,8 @@ export interface SparkifyResult {
   readonly metrics: RunResult<unknown>["metrics"];
   /** Rows, files, partitions and bytes of each table the run committed. */
   readonly tables: ReadonlyMap<string, CommittedTable>;
+  /** Files under the input that are not song documents or event logs, so not read (relative paths). */
+  readonly skipped: readonly string[];
 }
 
 /** Runs the Sparkify ETL. */
@@ -274,6 +281,13 @@ export async function sparkify(
   options: SparkifyOptions,
   runOptions: RunOptions = {},
 ): Promise<SparkifyResult> {
+  const inventory = await inventoryInput(options.input, options.s3);
+  if (!options.allowEmpty) requireSongsAndLogs(options.input, inventory);
   const result = await sparkifyPipeline.run(options, runOptions);
-  return { runId: result.runId, metrics: result.metrics, tables: result.outputs.lake.committer.committed };
+  return {
+    runId: result.runId,
+    metrics: result.metrics,
+    tables: result.outputs.lake.committer.committed,
+    skipped: inventory.skipped,
+  };
 }

@@ -116,12 +116,12 @@ export function songplayId(ts: number, rankWithinTs: number): number {
 
 /**
  * The join key of a play and of a song: title and artist name, exactly as written. The title's
- * length marks where it ends, so that no two pairs share a key; a missing value is marked apart
- * from every string. (JSON text of the pair would do too, at twice the cost, for every play.)
+ * length marks where it ends, so that no two pairs share a key. A play or song without a title or
+ * an artist name has no key (null) and matches nothing, as SQL's `=` never holds for null.
+ * (JSON text of the pair would do too, at twice the cost, for every play.)
  */
-export function matchKey(title: string | null, artistName: string | null): string {
-  const titlePart = title === null ? "-" : `${title.length}:${title}`;
-  return artistName === null ? `${titlePart}-` : `${titlePart}:${artistName}`;
+export function matchKey(title: string | null, artistName: string | null): string | null {
+  return title === null || artistName === null ? null : `${title.length}:${title}:${artistName}`;
 }
 
 /** Of the songs matching a play, the one whose duration is nearest its length, then the smallest song_id. */

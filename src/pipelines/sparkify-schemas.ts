@@ -3,11 +3,36 @@
  * rejected with the reason) and the five star-schema tables written as Parquet.
  */
 import { column, type Infer, schema } from "../core/index.js";
+import { partitionValueProblem } from "../io/index.js";
+
+/**
+ * The range of `ts` the lake takes. songplay_id is `ts x 2048 + n` (sparkify-rules.ts), an integer
+ * that a double holds exactly only while ts < 2^42 (2109-05-15); the Parquet writer's
+ * TIMESTAMP_MILLIS starts at 1970. A ts outside the range is rejected with the reason, never
+ * numbered with ids that could repeat.
+ */
+export const TS_END = 2 ** 42;
+
+function tsInRange(ts: number): string | undefined {
+  if (ts < 0) return "before 1970-01-01T00:00:00Z, where start_time begins";
+  return ts < TS_END
+    ? undefined
+    : `after ${new Date(TS_END - 1).toISOString()}, past which songplay_id (ts x 2048 + n) is no longer exact`;
+}
+
+function nonEmpty(id: string): string | undefined {
+  return id === "" ? "an id cannot be empty" : undefined;
+}
+
+/** artist_id names a partition folder of songs: it must fit in one, and read back as itself. */
+function artistFolder(id: string): string | undefined {
+  return partitionValueProblem("artist_id", id);
+}
 
 /** One song document of `song_data/`. Only the ids are required: without them a song cannot be keyed. */
 export const songInputSchema = schema({
-  song_id: column.utf8(),
-  artist_id: column.utf8(),
+  song_id: column.utf8().check(nonEmpty),
+  artist_id: column.utf8().check(nonEmpty).check(artistFolder),
   title: column.utf8().optional(),
   artist_name: column.utf8().optional(),
   artist_location: column.utf8().optional(),
@@ -21,7 +46,7 @@ export type SongInput = Infer<typeof songInputSchema> & { readonly _file: string
 
 /** One event line of `log_data/`: `ts` and `page` are required, every other field is typed if present. */
 export const eventInputSchema = schema({
-  ts: column.int64(),
+  ts: column.int64().check(tsInRange),
   page: column.utf8(),
   userId: column.utf8().optional(),
   firstName: column.utf8().optional(),

@@ -8,14 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { messageOf, type RejectLimit, type RunOptions, type V8HelperThreads } from "../core/index.js";
-import {
-  type Compression,
-  contains,
-  formatLocation,
-  anyFileMatches,
-  parseLocation,
-  type S3Settings,
-} from "../io/index.js";
+import { type Compression, contains, formatLocation, parseLocation, type S3Settings } from "../io/index.js";
 import {
   formatBytes,
   formatCount,
@@ -47,6 +40,8 @@ Input and output
   --s3-path-style          path-style S3 addressing, which S3-compatible servers need
   --max-rejected N|P%      records that may be rejected, a count or a share of the
                            records read (default 1%)
+  --allow-empty            run even when the input holds no songs or no events
+                           (by default such a run fails and commits nothing)
 
 Engine
   --runner pool|direct     worker pool (default) or the one-thread reference runner
@@ -89,6 +84,7 @@ const OPTIONS = {
   "s3-endpoint": { type: "string" },
   "s3-path-style": { type: "boolean" },
   "max-rejected": { type: "string" },
+  "allow-empty": { type: "boolean" },
   explain: { type: "boolean" },
   "summary-json": { type: "string" },
   quiet: { type: "boolean" },
@@ -173,6 +169,7 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
       mode: oneOf("mode", values.mode, ["overwrite", "error-if-exists"] as const) ?? "error-if-exists",
       s3,
       maxRejected: parseRejectLimit(values["max-rejected"]) ?? { percent: 1 },
+      ...(values["allow-empty"] ? { allowEmpty: true } : {}),
       compression:
         oneOf<Compression>("compression", values.compression, ["snappy", "gzip", "none"]) ?? "snappy",
       ...(values["row-group-size"]
@@ -206,14 +203,12 @@ function workerHeap(text: string): { maxOldGenerationSizeMb: number } {
   return { maxOldGenerationSizeMb: megabytes };
 }
 
-async function checkInput(input: string, s3: S3Settings): Promise<void> {
-  const [songs, logs] = await Promise.all([
-    anyFileMatches(`${input.replace(/\/+$/, "")}/song_data/**/*.json`, s3),
-    anyFileMatches(`${input.replace(/\/+$/, "")}/log_data/**/*.json`, s3),
-  ]);
-  if (!songs && !logs) {
-    throw new Error(`no input found: ${input} holds no song_data/**/*.json nor log_data/**/*.json`);
-  }
+/** How the summary names the files a run did not read: all of them when few, else the first. */
+function describeSkipped(skipped: readonly string[]): string {
+  if (skipped.length === 0) return "0 files";
+  const shown = skipped.slice(0, 5).join(", ");
+  const more = skipped.length > 5 ? ` and ${formatCount(skipped.length - 5)} more` : "";
+  return `${formatCount(skipped.length)} file(s) not read: ${shown}${more}`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -259,8 +254,6 @@ async function main(argv: string[]): Promise<number> {
         );
       }
       input = sampleFolder;
-    } else {
-      await checkInput(input, command.options.s3 ?? {});
     }
     const result = await sparkify(
       { ...command.options, input },
@@ -286,6 +279,7 @@ async function main(argv: string[]): Promise<number> {
       "",
       `records read   ${formatCount(metrics.recordsSeen)} (${formatBytes(metrics.bytesRead)})`,
       `rejected       ${formatCount(metrics.rejected)}${metrics.rejected > 0 ? `, in ${rejectedWhere}` : ""}`,
+      `skipped        ${describeSkipped(result.skipped)}`,
       `wall time      ${seconds.toFixed(2)} s (${formatCount(metrics.recordsSeen / Math.max(seconds, 1e-9))} records/s)`,
       `output         ${formatLocation(parseLocation(command.options.output))}`,
     ];
@@ -299,6 +293,7 @@ async function main(argv: string[]): Promise<number> {
           ["songs", "artists", "users", "time", "songplays"].map((name) => [name, result.tables.get(name)]),
         ),
         rejected: { records: metrics.rejected, location: rejectedWhere },
+        skipped: { files: result.skipped.length, paths: result.skipped },
         recordsRead: metrics.recordsSeen,
         bytesRead: metrics.bytesRead,
         wallSeconds: seconds,

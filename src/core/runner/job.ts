@@ -264,6 +264,20 @@ function checkRejectLimit(metrics: JobMetrics, rejected: RejectedOutput, final: 
   }
 }
 
+/** Fails the job when a source that must read something read no record. */
+function checkRequiredSources(plan: Plan, metrics: JobMetrics): void {
+  for (const stage of plan.stages) {
+    const root = stage.root;
+    if (root.kind !== "source" || !root.required) continue;
+    const read = metrics.stages[stage.id];
+    if (!read || read.recordsIn + read.rejected === 0) {
+      throw new SluiceError(
+        `'${root.name}' read no record: ${root.source.description} holds only empty files`,
+      );
+    }
+  }
+}
+
 /**
  * Runs a planned job on an executor: schedules each stage's tasks once the shuffles it reads are
  * complete, moves shuffle blocks from map to reduce tasks, and commits the sinks when every task
@@ -291,11 +305,18 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
     await Promise.all(
       plan.stages.map(async (stage) => {
         if (stage.root.kind !== "source") return;
+        let splits: JsonValue[];
         try {
-          splitsByStage.set(stage.id, await stage.root.source.splits());
+          splits = await stage.root.source.splits();
         } catch (error) {
           throw new SluiceError(`cannot list ${stage.root.source.description}: ${messageOf(error)}`);
         }
+        if (splits.length === 0 && stage.root.required) {
+          throw new SluiceError(
+            `'${stage.root.name}' found nothing to read: no file matches ${stage.root.source.description}`,
+          );
+        }
+        splitsByStage.set(stage.id, splits);
       }),
     );
 
@@ -465,6 +486,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
     }
 
     checkRejectLimit(metrics, settings.rejected, true);
+    checkRequiredSources(plan, metrics);
     for (const { committer, sinks } of committers.values()) {
       const messages = new Map<string, JsonValue[]>();
       for (const sink of sinks) messages.set(sink, sinkMessages.get(sink) ?? []);

@@ -1,0 +1,65 @@
+/**
+ * What a Sparkify input holds, before anything is read: the song documents, the event logs, and
+ * every other file, which the run does not read and names in its summary. A file that is not read
+ * is never lost in silence (a `log-data/` folder, logs compressed as `.json.gz`, a stray export).
+ */
+import { SluiceError } from "../core/index.js";
+import { isHidden, listFiles, type S3Settings } from "../io/index.js";
+import { globToRegExp } from "../io/glob.js";
+
+/** Where the song documents are, relative to the input. */
+export const SONG_FILES = "song_data/**/*.json";
+/** Where the event logs are, relative to the input. */
+export const LOG_FILES = "log_data/**/*.json";
+
+export interface InputInventory {
+  readonly songFiles: number;
+  readonly logFiles: number;
+  /** Files under the input that the run does not read, relative to it, in path order. */
+  readonly skipped: readonly string[];
+}
+
+export function joinUri(base: string, relative: string): string {
+  return `${base.replace(/\/+$/, "")}/${relative}`;
+}
+
+/** Lists the input once and sorts its files into songs, logs and skipped. */
+export async function inventoryInput(input: string, s3: S3Settings = {}): Promise<InputInventory> {
+  const songs = globToRegExp(SONG_FILES);
+  const logs = globToRegExp(LOG_FILES);
+  let songFiles = 0;
+  let logFiles = 0;
+  const skipped: string[] = [];
+  let files: Awaited<ReturnType<typeof listFiles>>;
+  try {
+    files = await listFiles(input, s3, { includeHidden: true });
+  } catch (error) {
+    throw new SluiceError(`cannot list the input ${input}: ${(error as Error).message}`);
+  }
+  for (const file of files) {
+    const path = file.relativePath;
+    if (!isHidden(path) && songs.test(path)) songFiles++;
+    else if (!isHidden(path) && logs.test(path)) logFiles++;
+    else skipped.push(path);
+  }
+  return { songFiles, logFiles, skipped };
+}
+
+/**
+ * Fails, naming what it looked for, when the input holds no song documents or no event logs: a
+ * misnamed folder must not become empty tables, which in overwrite mode would replace good ones.
+ */
+export function requireSongsAndLogs(input: string, inventory: InputInventory): void {
+  const missing = [
+    ...(inventory.songFiles === 0 ? [`no songs (no file matches ${joinUri(input, SONG_FILES)})`] : []),
+    ...(inventory.logFiles === 0 ? [`no events (no file matches ${joinUri(input, LOG_FILES)})`] : []),
+  ];
+  if (missing.length === 0) return;
+  const skipped =
+    inventory.skipped.length > 0
+      ? `; not read: ${inventory.skipped.slice(0, 3).join(", ")}${inventory.skipped.length > 3 ? ` and ${inventory.skipped.length - 3} more` : ""}`
+      : "";
+  throw new SluiceError(
+    `found ${missing.join(" and ")}${skipped} (--allow-empty, or allowEmpty: true, runs without them)`,
+  );
+}

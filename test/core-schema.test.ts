@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { column, schema } from "../src/index.js";
+import { anyUtf16String } from "./support/arbitraries.js";
+
+const declared = schema({
+  id: column.utf8().check((id) => (id === "" ? "an id cannot be empty" : undefined)),
+  count: column.int32().optional(),
+  total: column.int64().optional(),
+  price: column.double().optional(),
+  name: column.utf8().optional(),
+  flag: column.boolean().optional(),
+  at: column.timestampMillis().optional(),
+});
+
+/** A member as real logs have it: absent, null, of its type, or of another JSON type. */
+const anyMember = fc.oneof(
+  fc.constant(undefined),
+  fc.constant(null),
+  fc.integer(),
+  fc.double(),
+  fc.constantFrom(2 ** 53, -1, 8.64e15 + 1),
+  fc.boolean(),
+  anyUtf16String(6),
+  fc.array(fc.integer(), { maxLength: 2 }),
+  fc.dictionary(fc.string({ maxLength: 2 }), fc.integer(), { maxKeys: 2 }),
+);
+
+/** The reason a model of the rules gives for a member, or undefined when it fits. */
+function modelProblem(name: string, value: unknown): boolean {
+  if (value === undefined || value === null) return name === "id";
+  switch (name) {
+    case "id":
+      return typeof value !== "string" || value === "" || !value.isWellFormed();
+    case "name":
+      return typeof value !== "string" || !value.isWellFormed();
+    case "count":
+      return (
+        !Number.isInteger(value) || Math.abs(value as number) >= 2 ** 31 + ((value as number) < 0 ? 1 : 0)
+      );
+    case "total":
+      return !Number.isSafeInteger(value);
+    case "price":
+      return typeof value !== "number" || !Number.isFinite(value);
+    case "flag":
+      return typeof value !== "boolean";
+    case "at":
+      return !Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > 8.64e15;
+    default:
+      return false;
+  }
+}
+
+describe("schemas", () => {
+  it("give every declared member (null where absent), drop undeclared ones, and reject a wrong type naming the member", () => {
+    fc.assert(
+      fc.property(
+        fc.record(
+          {
+            id: anyMember,
+            count: anyMember,
+            total: anyMember,
+            price: anyMember,
+            name: anyMember,
+            flag: anyMember,
+            at: anyMember,
+            extra: anyMember,
+          },
+          { requiredKeys: [] },
+        ),
+        (input) => {
+          const parsed = declared.parse(input);
+          const bad = declared.names.filter((name) =>
+            modelProblem(name, (input as Record<string, unknown>)[name]),
+          );
+          if (bad.length > 0) {
+            assert.ok("problem" in parsed, `expected a problem with ${bad.join(", ")}`);
+            assert.match(parsed.problem, new RegExp(`^'(${bad.join("|")})' is `));
+            return;
+          }
+          assert.ok("record" in parsed, "problem" in parsed ? parsed.problem : "");
+          assert.deepEqual(Object.keys(parsed.record), declared.names);
+          for (const name of declared.names) {
+            const value = (input as Record<string, unknown>)[name];
+            assert.equal(
+              (parsed.record as Record<string, unknown>)[name],
+              value === undefined ? null : value,
+            );
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("describe a value nested too deeply to write out without failing", () => {
+    const deep = JSON.parse(`{"id":"a","count":${"[".repeat(100_000)}${"]".repeat(100_000)}}`);
+    assert.deepEqual(declared.parse(deep), { problem: "'count' is an array, expected a 32-bit integer" });
+  });
+
+  it("reject text with a lone surrogate, which UTF-8 cannot hold, naming the member", () => {
+    assert.deepEqual(declared.parse({ id: "a\ud800" }), {
+      problem: "'id' is a string with a lone surrogate, expected valid Unicode text",
+    });
+  });
+
+  it("turn a check that throws into a rejection, not a failed run", () => {
+    const strict = schema({
+      id: column.utf8().check(() => {
+        throw new Error("boom");
+      }),
+    });
+    assert.deepEqual(strict.parse({ id: "a" }), { problem: `'id' is "a", its check failed (boom)` });
+  });
+});
