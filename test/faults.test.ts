@@ -503,7 +503,7 @@ describe("S3 misbehaving (a fault-injecting proxy in front of the local S3 serve
       assert.equal(missing.status, 1);
       assert.match(
         missing.stderr,
-        /^sparkify: error: s3:\/\/no-such-bucket-here\/raw\/(song|log)_data: the bucket 'no-such-bucket-here' does not exist\n$/,
+        /^sparkify: error: s3:\/\/no-such-bucket-here\/raw: the bucket 'no-such-bucket-here' does not exist\n$/,
       );
       const afterMissing = proxy.requests;
       assert.ok(afterMissing <= 4, `${afterMissing} requests: no pointless retries`);
@@ -518,7 +518,7 @@ describe("S3 misbehaving (a fault-injecting proxy in front of the local S3 serve
       assert.equal(refused.status, 1);
       assert.match(
         refused.stderr,
-        new RegExp(`^sparkify: error: s3://${bucket}/raw/(song|log)_data: the credentials were refused`),
+        new RegExp(`^sparkify: error: s3://${bucket}/raw: the credentials were refused`),
       );
       assert.ok(
         proxy.requests - afterMissing <= 4,

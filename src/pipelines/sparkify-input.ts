@@ -30,13 +30,8 @@ export async function inventoryInput(input: string, s3: S3Settings = {}): Promis
   let songFiles = 0;
   let logFiles = 0;
   const skipped: string[] = [];
-  let files: Awaited<ReturnType<typeof listFiles>>;
-  try {
-    files = await listFiles(input, s3, { includeHidden: true });
-  } catch (error) {
-    throw new SluiceError(`cannot list the input ${input}: ${(error as Error).message}`);
-  }
-  for (const file of files) {
+  // Listing errors name the path or bucket already (`s3://b/raw: the bucket 'b' does not exist`).
+  for (const file of await listFiles(input, s3, { includeHidden: true })) {
     const path = file.relativePath;
     if (!isHidden(path) && songs.test(path)) songFiles++;
     else if (!isHidden(path) && logs.test(path)) logFiles++;
