@@ -23,7 +23,9 @@ import {
   type Key,
   type Value,
   spilling,
+  wordCount,
 } from "./fixtures/catalogue.js";
+import { withSmallDisk } from "./support/small-disk.js";
 import { multiset, normalizeGroups } from "./support/model.js";
 
 const keyArbitrary: fc.Arbitrary<Key> = fc.oneof(
@@ -232,6 +234,68 @@ describe("failures", () => {
     assert.ok(metrics.stages[0]!.bytesShuffled > 0);
     assert.ok(metrics.wallMs > 0);
     assert.ok(progress.length >= 3 && progress.at(-1) === 2, `progress: ${progress}`);
+  });
+});
+
+describe("what fails is never retried as a dead worker", () => {
+  const words = "the cat saw the dog and the bird saw the cat".split(" ");
+  const expected = multiset(
+    [...new Set(words)].map((word) => [word, words.filter((other) => other === word).length]),
+  );
+
+  it("an onProgress that throws at its Nth call fails the run in one line, or the run gives exactly the right answer", async () => {
+    for (const runner of ["direct", "pool"] as const) {
+      for (let failAt = 1; failAt <= 14; failAt++) {
+        let calls = 0;
+        const onProgress = () => {
+          calls++;
+          if (calls === failAt) throw new Error(`boom at call ${failAt}`);
+        };
+        try {
+          const { outputs } = await wordCount.run(
+            { words, splits: 4 },
+            { runner, threads: 2, partitions: 3, onProgress },
+          );
+          assert.ok(calls < failAt, `${runner}: a run whose callback threw at call ${failAt} succeeded`);
+          assert.deepEqual(multiset(outputs.counts), expected, `${runner}, failing at call ${failAt}`);
+        } catch (error) {
+          assert.equal(
+            (error as Error).message,
+            `the onProgress callback failed: boom at call ${failAt}`,
+            `${runner}, failing at call ${failAt}`,
+          );
+        }
+      }
+    }
+  });
+
+  it("a spill disk that fills fails the run at once naming the cause, with no retries on fresh workers", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "sluice-full-spill-"));
+    try {
+      await withSmallDisk(folder, "256k", async (disk) => {
+        for (const runner of ["direct", "pool"] as const) {
+          await assert.rejects(
+            spilling.run(
+              { size: 60_000, keys: 97 },
+              { runner, threads: 2, memoryBudget: 64 * 1024, batchSize: 500, tempDir: disk.outside },
+            ),
+            (error: Error) => {
+              assert.match(error.message, /ENOSPC|no space left/i, runner);
+              assert.doesNotMatch(
+                error.message,
+                /on fresh workers/,
+                `${runner}: a full disk is not a dead worker`,
+              );
+              assert.equal(error.message.split("\n").length, 1, "one line");
+              return true;
+            },
+          );
+          assert.deepEqual(await readdir(disk.outside), [], `${runner}: the spill folder is removed`);
+        }
+      });
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
 

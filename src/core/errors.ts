@@ -18,6 +18,21 @@ export class TransformError extends SluiceError {
   }
 }
 
+/**
+ * The worker thread running a task died (it exited, failed while it started or ran out of heap):
+ * the task itself may be fine, and runs again on a fresh worker. Only a runner says this; every
+ * other failure of a task, or of the main thread's bookkeeping, fails the job at once.
+ */
+export class WorkerDiedError extends Error {
+  override name = "WorkerDiedError";
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Too many records were rejected. */
 export class RejectLimitError extends SluiceError {
   override name = "RejectLimitError";

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BlockRef, readBlock, spillBlocks, spillBlocksSync } from "../blocks.js";
-import { messageOf, RejectLimitError, SluiceError } from "../errors.js";
+import { messageOf, RejectLimitError, SluiceError, WorkerDiedError } from "../errors.js";
 import type { TaskInput, TaskResult, TaskSpec } from "../executor.js";
 import type { JobCommitter } from "../interfaces.js";
 import type { JsonValue } from "../keys.js";
@@ -295,7 +295,12 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
   const sinkMessages = new Map<string, JsonValue[]>();
   const report = () => {
     metrics.wallMs = performance.now() - started;
-    settings.onProgress?.(snapshot(metrics));
+    if (!settings.onProgress) return;
+    try {
+      settings.onProgress(snapshot(metrics));
+    } catch (error) {
+      throw new SluiceError(`the onProgress callback failed: ${messageOf(error)}`);
+    }
   };
 
   let committed = false;
@@ -412,60 +417,72 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
             spillDirectory,
             tables: stageTables.get(next.stage.id) ?? {},
           };
-          executor
-            .run(spec)
-            .then(async (result) => {
-              const spilledByStore = await store.add(next.stage.id, next.taskIndex, result);
-              for (const entry of result.collected) {
-                const list = collectedBlocks.get(entry.nodeId) ?? [];
-                list.push({ order: [next.stage.id, next.taskIndex], block: entry.block });
-                collectedBlocks.set(entry.nodeId, list);
-              }
-              for (const { sink, message } of result.sinkMessages) {
-                const list = sinkMessages.get(sink) ?? [];
-                list.push(message);
-                sinkMessages.set(sink, list);
-              }
-              addTaskMetrics(metrics, next.stage.id, result.metrics);
-              metrics.stages[next.stage.id]!.bytesSpilled += spilledByStore;
-              metrics.stages[next.stage.id]!.wallMs = performance.now() - stageStart.get(next.stage.id)!;
-              checkRejectLimit(metrics, settings.rejected, false);
-              running--;
-              const left = remaining.get(next.stage.id)! - 1;
-              remaining.set(next.stage.id, left);
-              if (left === 0) finishStage(next.stage.id);
-              report();
-              if (done.size === plan.stages.length) resolve();
-              else pump();
-            })
-            .catch((error: unknown) => {
-              if (failure !== undefined) return;
-              // A SluiceError is the task's own failure (a user function, bad data, I/O): running it
-              // again gives the same. Anything else is the death of a worker: retry on a fresh one.
-              if (!(error instanceof SluiceError) && next.attempt < settings.taskAttempts) {
-                running--;
-                pending.unshift({ ...next, attempt: next.attempt + 1 });
-                pump();
-                return;
-              }
-              failure = error;
-              if (error instanceof RejectLimitError) {
-                reject(error);
-                return;
-              }
-              const attempts =
-                error instanceof SluiceError ? "" : ` ${next.attempt} time(s), on fresh workers`;
-              const hint =
-                (error as { code?: unknown }).code === "ERR_WORKER_OUT_OF_MEMORY"
-                  ? " (each worker's heap is limited: raise workerResourceLimits.maxOldGenerationSizeMb, --worker-heap on the command line)"
-                  : "";
-              reject(
-                new SluiceError(
-                  `stage ${next.stage.id} ('${next.stage.name}') failed on ${describeInput(next.stage, next.input)}${attempts}: ${messageOf(error)}${hint}`,
-                ),
-              );
-            });
+          // Three outcomes, never confused: the task succeeded (its output is counted once, on this
+          // thread, and whatever fails while counting it fails the job: it is never a retry, which
+          // would count the output twice); the task failed (a user function, bad data, I/O: the
+          // same again on any worker, so the job fails at once); the worker died (the task runs
+          // again on a fresh one, a bounded number of times).
+          executor.run(spec).then(
+            (result) => accept(next, result).catch(failJob),
+            (error: unknown) => taskFailed(next, error),
+          );
         }
+      };
+      const failJob = (error: unknown) => {
+        if (failure !== undefined) return;
+        failure = error;
+        reject(error instanceof SluiceError ? error : new SluiceError(`the run failed: ${messageOf(error)}`));
+      };
+      const accept = async (next: (typeof pending)[number], result: TaskResult) => {
+        if (failure !== undefined) return;
+        const spilledByStore = await store.add(next.stage.id, next.taskIndex, result);
+        for (const entry of result.collected) {
+          const list = collectedBlocks.get(entry.nodeId) ?? [];
+          list.push({ order: [next.stage.id, next.taskIndex], block: entry.block });
+          collectedBlocks.set(entry.nodeId, list);
+        }
+        for (const { sink, message } of result.sinkMessages) {
+          const list = sinkMessages.get(sink) ?? [];
+          list.push(message);
+          sinkMessages.set(sink, list);
+        }
+        addTaskMetrics(metrics, next.stage.id, result.metrics);
+        metrics.stages[next.stage.id]!.bytesSpilled += spilledByStore;
+        metrics.stages[next.stage.id]!.wallMs = performance.now() - stageStart.get(next.stage.id)!;
+        checkRejectLimit(metrics, settings.rejected, false);
+        running--;
+        const left = remaining.get(next.stage.id)! - 1;
+        remaining.set(next.stage.id, left);
+        if (left === 0) finishStage(next.stage.id);
+        report();
+        if (done.size === plan.stages.length) resolve();
+        else pump();
+      };
+      const taskFailed = (next: (typeof pending)[number], error: unknown) => {
+        if (failure !== undefined) return;
+        const died = error instanceof WorkerDiedError;
+        if (died && next.attempt < settings.taskAttempts) {
+          running--;
+          pending.unshift({ ...next, attempt: next.attempt + 1 });
+          try {
+            pump();
+          } catch (pumpError) {
+            failJob(pumpError);
+          }
+          return;
+        }
+        const attempts = died ? ` ${next.attempt} time(s), on fresh workers` : "";
+        const hint =
+          died && error.code === "ERR_WORKER_OUT_OF_MEMORY"
+            ? " (each worker's heap is limited: raise workerResourceLimits.maxOldGenerationSizeMb, --worker-heap on the command line)"
+            : "";
+        failJob(
+          error instanceof RejectLimitError
+            ? error
+            : new SluiceError(
+                `stage ${next.stage.id} ('${next.stage.name}') failed on ${describeInput(next.stage, next.input)}${attempts}: ${messageOf(error)}${hint}`,
+              ),
+        );
       };
       const abort = () => {
         if (failure !== undefined) return;
@@ -487,6 +504,9 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
 
     checkRejectLimit(metrics, settings.rejected, true);
     checkRequiredSources(plan, metrics);
+    // The last progress report comes before the commit: a callback that throws fails the run
+    // while it can still leave the output as it was.
+    report();
     for (const { committer, sinks } of committers.values()) {
       const messages = new Map<string, JsonValue[]>();
       for (const sink of sinks) messages.set(sink, sinkMessages.get(sink) ?? []);
@@ -503,7 +523,6 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
       collected.set(nodeId, records);
     }
     metrics.wallMs = performance.now() - started;
-    report();
     return { collected, metrics };
   } catch (error) {
     // Workers stop first, so that nothing is written after the staged output is removed.

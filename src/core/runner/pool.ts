@@ -1,5 +1,5 @@
 import { Piscina } from "piscina";
-import { messageOf, SluiceError } from "../errors.js";
+import { messageOf, SluiceError, WorkerDiedError } from "../errors.js";
 import type { TaskResult, TaskSpec } from "../executor.js";
 import type { PlanSettings } from "../plan.js";
 import type { TaskExecutor } from "./job.js";
@@ -79,7 +79,14 @@ export class PoolExecutor implements TaskExecutor {
     // Input blocks are copied (one memcpy of bytes), not transferred: the main thread keeps them
     // until the task succeeds, so that a task whose worker died can run again. Results, the larger
     // flow, are transferred.
-    const outcome = (await this.started().run(task)) as TaskResult | TaskFailure;
+    let outcome: TaskResult | TaskFailure;
+    try {
+      outcome = (await this.started().run(task)) as TaskResult | TaskFailure;
+    } catch (error) {
+      // The worker answers a task's own failure as a TaskFailure; a rejection is its death.
+      const code = (error as { code?: unknown }).code;
+      throw new WorkerDiedError(messageOf(error), typeof code === "string" ? code : undefined);
+    }
     if (this.poolFailure !== undefined) {
       throw new SluiceError(`the worker pool failed: ${messageOf(this.poolFailure)}`);
     }
