@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { decodeRecords, encodeRecords, isColumnar } from "../src/core/block-codec.js";
 import { anyUtf16String } from "./support/arbitraries.js";
@@ -162,5 +164,74 @@ describe("blocks", () => {
     const columnar = encodeRecords(records).byteLength;
     const json = Buffer.byteLength(JSON.stringify(records));
     assert.ok(columnar * 4 < json, `columnar ${columnar} bytes against JSON ${json}`);
+  });
+});
+
+describe("blocks where code may not be generated from strings", () => {
+  const codec = fileURLToPath(new URL("../src/core/block-codec.js", import.meta.url));
+  const catalogue = fileURLToPath(new URL("./fixtures/catalogue.js", import.meta.url));
+  /** Runs an ES module's text under `node --disallow-code-generation-from-strings`. */
+  const hardened = (script: string, input = "") =>
+    spawnSync(
+      process.execPath,
+      ["--disallow-code-generation-from-strings", "--input-type=module", "-e", script],
+      {
+        input,
+        encoding: "utf8",
+        timeout: 120_000,
+      },
+    );
+
+  it("are the same bytes and the same records as where it may", () => {
+    const batches = fc.sample(
+      shapeArbitrary.chain((shape) =>
+        fc.array(arbitraryOf(shape, plainLeaf), { minLength: 1, maxLength: 20 }),
+      ),
+      { numRuns: 150, seed: 7 },
+    );
+    const run = hardened(
+      `import { encodeRecords, decodeRecords } from ${JSON.stringify(codec)};
+      import { readFileSync } from "node:fs";
+      const batches = JSON.parse(readFileSync(0, "utf8"));
+      const out = batches.map((records) => { const bytes = encodeRecords(records); return [Buffer.from(bytes).toString("base64"), JSON.stringify(decodeRecords(bytes))]; });
+      process.stdout.write(JSON.stringify(out));`,
+      JSON.stringify(batches),
+    );
+    assert.equal(run.status, 0, run.stderr);
+    const answers = JSON.parse(run.stdout) as [string, string][];
+    const sent = JSON.parse(JSON.stringify(batches)) as unknown[][];
+    assert.equal(answers.length, sent.length);
+    sent.forEach((records, index) => {
+      const bytes = encodeRecords(records);
+      assert.equal(
+        answers[index]![0],
+        Buffer.from(bytes).toString("base64"),
+        `batch ${index}: the same bytes`,
+      );
+      assert.equal(
+        answers[index]![1],
+        JSON.stringify(decodeRecords(bytes)),
+        `batch ${index}: the same records`,
+      );
+    });
+  });
+
+  it("carry a shuffle of objects on the worker pool", () => {
+    const run = hardened(
+      `import { spilling } from ${JSON.stringify(catalogue)};
+      const { outputs } = await spilling.run({ size: 3000, keys: 7 }, { threads: 2 });
+      process.stdout.write(JSON.stringify(outputs.out.sort((a, b) => a[0] - b[0])));`,
+    );
+    assert.equal(run.status, 0, run.stderr);
+    const expected = Array.from({ length: 7 }, (_, key) => {
+      let count = 0;
+      let length = 0;
+      for (let index = key; index < 3000; index += 7) {
+        count++;
+        length += `value-${index}-${"x".repeat(index % 17)}`.length;
+      }
+      return [key, count, length];
+    });
+    assert.deepEqual(JSON.parse(run.stdout), expected);
   });
 });

@@ -143,11 +143,88 @@ function compile(shape: Shape): CompiledShape {
   };
 }
 
+/**
+ * The same two functions, walking the shape at run time: for processes that forbid generating code
+ * from strings (`node --disallow-code-generation-from-strings`, a hardening some platforms set),
+ * where `new Function` throws. Slower, and the same bytes and records.
+ */
+function interpret(shape: Shape): CompiledShape {
+  let columns = 0;
+  const countColumns = (node: Shape): void => {
+    if (node === 0) columns++;
+    else if (Array.isArray(node)) node.forEach(countColumns);
+    else for (const member of Object.keys(node)) countColumns(node[member]!);
+  };
+  countColumns(shape);
+  const flattenFrom = (
+    node: Shape,
+    value: unknown,
+    target: unknown[][],
+    index: number,
+    next: number,
+  ): number => {
+    if (node === 0) {
+      target[next]![index] = value;
+      return next + 1;
+    }
+    if (Array.isArray(node)) {
+      if (!Array.isArray(value) || value.length !== node.length) return -1;
+      let column = next;
+      for (let item = 0; item < node.length && column >= 0; item++) {
+        column = flattenFrom(node[item]!, value[item], target, index, column);
+      }
+      return column;
+    }
+    if (typeof value !== "object" || value === null || Object.getPrototypeOf(value) !== Object.prototype)
+      return -1;
+    const members = Object.keys(node);
+    let count = 0;
+    for (const key in value) if (key !== members[count++]) return -1;
+    if (count !== members.length) return -1;
+    let column = next;
+    for (const member of members) {
+      if (column < 0) return -1;
+      column = flattenFrom(node[member]!, (value as Record<string, unknown>)[member], target, index, column);
+    }
+    return column;
+  };
+  const buildFrom = (node: Shape, source: unknown[][], index: number, next: { column: number }): unknown => {
+    if (node === 0) return source[next.column++]![index];
+    if (Array.isArray(node)) return node.map((item) => buildFrom(item, source, index, next));
+    const record: Record<string, unknown> = {};
+    for (const member of Object.keys(node)) record[member] = buildFrom(node[member]!, source, index, next);
+    return record;
+  };
+  return {
+    columns,
+    flatten: (record, target, index) => flattenFrom(shape, record, target, index, 0) >= 0,
+    build: (source, count) => {
+      const out = new Array(count);
+      for (let index = 0; index < count; index++) out[index] = buildFrom(shape, source, index, { column: 0 });
+      return out;
+    },
+  };
+}
+
+/** Whether this process may generate code from strings; decided once, on first use. */
+let codeGeneration: boolean | undefined;
+
+function compileOrInterpret(shape: Shape): CompiledShape {
+  if (codeGeneration === undefined) {
+    try {
+      codeGeneration = new Function("return true")() === true;
+    } catch {
+      codeGeneration = false;
+    }
+  }
+  return codeGeneration ? compile(shape) : interpret(shape);
+}
+
 /** The functions of a shape, compiled once per thread (cached while there is room). */
 function compiledShape(key: string, shape: () => Shape): CompiledShape {
   let found = compiled.get(key);
   if (!found) {
-    found = compile(shape());
+    found = compileOrInterpret(shape());
     if (compiled.size < MAX_SHAPES) compiled.set(key, found);
   }
   return found;
