@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -179,6 +179,129 @@ describe("killed runs (SIGKILL) and stopped runs (SIGTERM), local output", () =>
   });
 });
 
+describe("commit steps that fail by themselves, local output", () => {
+  it("a step that fails (at every step, and a table folder that cannot be renamed): the commit is undone, the tables all old", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput, newInput } = await twoInputs(folder);
+      const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
+      const steps = [
+        "journal-written",
+        "table-moved-away:artists",
+        "table-moved-in:artists",
+        "table-moved-away:songs",
+        "table-moved-in:users",
+        "success-written",
+      ];
+      for (const step of steps) {
+        const output = join(folder, `lake-${step.replace(/[^a-z]/g, "-")}`);
+        assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
+        const before = await digests(output);
+        const failed = sparkify(["--input", newInput, "--output", output, "--mode", "overwrite"], {
+          SLUICE_TEST_FAIL_AT_COMMIT_STEP: step,
+        });
+        assert.equal(failed.status, 1, `failed at ${step}`);
+        assert.match(
+          failed.stderr,
+          new RegExp(
+            `^sparkify: error: the commit failed and was undone, the previous tables are as they were: .*injected failure after commit step ${step}\n$`,
+          ),
+        );
+        assert.deepEqual(await digests(output), before, `all tables old after a failure at ${step}`);
+        assert.ok(!existsSync(join(output, "_temporary")), "nothing staged is left");
+        for (const table of TABLES) assert.ok(existsSync(join(output, table, "_SUCCESS")));
+        const next = sparkify(["--input", newInput, "--output", output, "--mode", "overwrite"]);
+        assert.equal(next.status, 0, next.stderr);
+        assert.deepEqual(await digests(output), expected);
+      }
+
+      // For real: an immutable users/ folder, which cannot be renamed away (EPERM).
+      const output = join(folder, "lake-immutable");
+      assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
+      const before = await digests(output);
+      const immutable = spawnSync("chattr", ["+i", join(output, "users")], { encoding: "utf8" });
+      assert.equal(immutable.status, 0, `chattr +i: ${immutable.stderr}`);
+      try {
+        const failed = sparkify(["--input", newInput, "--output", output, "--mode", "overwrite"]);
+        assert.equal(failed.status, 1);
+        assert.match(
+          failed.stderr,
+          /^sparkify: error: the commit failed and was undone, the previous tables are as they were: cannot write \S+\/users: the operation is not permitted \(EPERM\)\n$/,
+        );
+        assert.deepEqual(await digests(output), before, "all tables old");
+        assert.ok(!existsSync(join(output, "_temporary")), "nothing staged is left");
+      } finally {
+        spawnSync("chattr", ["-i", join(output, "users")]);
+      }
+    });
+  });
+
+  it("a commit that can be neither finished nor undone keeps its journal, and the next run finishes it", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput, newInput } = await twoInputs(folder);
+      const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
+      const output = join(folder, "lake");
+      assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
+      // songs/ is moved away, then the run cannot move the staged songs in: an immutable staging
+      // folder (its parent, _temporary/<run>, cannot lose it) stops both the step and its undo.
+      const child = spawn(
+        process.execPath,
+        [command, "--quiet", "--input", newInput, "--output", output, "--mode", "overwrite"],
+        {
+          env: { ...process.env, SLUICE_TEST_KILL_AT_COMMIT_STEP: "table-moved-away:songs" },
+          stdio: "ignore",
+        },
+      );
+      await new Promise((resolve) => child.on("exit", resolve));
+      const runs = (await readdir(join(output, "_temporary"))).filter((name) => !name.startsWith("."));
+      assert.equal(runs.length, 1);
+      const staging = join(output, "_temporary", runs[0]!);
+      const locked = spawnSync("chattr", ["+i", staging], { encoding: "utf8" });
+      assert.equal(locked.status, 0, locked.stderr);
+      try {
+        const blocked = sparkify(["--input", newInput, "--output", output, "--mode", "overwrite"]);
+        assert.equal(blocked.status, 1);
+        assert.match(
+          blocked.stderr,
+          /^sparkify: error: the commit of run \S+, interrupted earlier, cannot be finished: .*\(EPERM\); its journal stays in \S+ until it can\n$/,
+        );
+        assert.ok(existsSync(join(staging, "_journal.json")), "the journal is kept");
+        assert.ok(existsSync(join(staging, "_old", "songs")), "the old songs table is kept");
+      } finally {
+        spawnSync("chattr", ["-i", staging]);
+      }
+      const next = sparkify(["--input", newInput, "--output", output]);
+      assert.equal(next.status, 1);
+      assert.match(next.stderr, /already exists/);
+      assert.deepEqual(await digests(output), expected, "the next run finished the commit: all tables new");
+    });
+  });
+
+  it("never removes or replaces what it did not write: a file or a foreign folder where a table goes fails the run, in every mode", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput } = await twoInputs(folder);
+      const output = join(folder, "lake");
+      await mkdir(output, { recursive: true });
+      await writeFile(join(output, "songs"), "a user's file");
+      for (const mode of ["error-if-exists", "overwrite"]) {
+        const run = sparkify(["--input", oldInput, "--output", output, "--mode", mode]);
+        assert.equal(run.status, 1, mode);
+        assert.match(
+          run.stderr,
+          /^sparkify: error: \S+\/lake\/songs is a file, not a table folder; sluice replaces only tables it wrote/,
+        );
+        assert.equal(await readFile(join(output, "songs"), "utf8"), "a user's file");
+      }
+      await rm(join(output, "songs"));
+      await mkdir(join(output, "users"));
+      await writeFile(join(output, "users", "export.csv"), "id\n1\n");
+      const run = sparkify(["--input", oldInput, "--output", output, "--mode", "overwrite"]);
+      assert.equal(run.status, 1);
+      assert.match(run.stderr, /users holds files but no _SUCCESS, so it is not a table sluice wrote/);
+      assert.equal(await readFile(join(output, "users", "export.csv"), "utf8"), "id\n1\n");
+    });
+  });
+});
+
 describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
   const s3Flags = () => ["--s3-endpoint", s3Settings.endpoint!, "--s3-path-style"];
 
@@ -220,6 +343,52 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
           const marker = await objectListing(bucket, `lake-${index}/${table}/_SUCCESS`);
           assert.equal(marker.length, 1, `${table}/_SUCCESS`);
         }
+      }
+    });
+  });
+
+  it("a commit step that fails keeps the journal and the uploads, and the next run finishes the commit", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput, newInput } = await twoInputs(folder);
+      const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
+      const bucket = await freshBucket("failed-commit");
+      // A failure right after the journal is written is met once: the run takes the steps again.
+      const once = `s3://${bucket}/lake-once`;
+      assert.equal(sparkify(["--input", oldInput, "--output", once, ...s3Flags()]).status, 0);
+      const retried = sparkify(["--input", newInput, "--output", once, "--mode", "overwrite", ...s3Flags()], {
+        SLUICE_TEST_FAIL_AT_COMMIT_STEP: "journal-written",
+      });
+      assert.equal(retried.status, 0, retried.stderr);
+      assert.deepEqual(await digests(await downloadPrefix(once, join(folder, "copy-once"))), expected);
+      // A step that fails every time it is taken.
+      const steps = ["upload-completed:1", "uploads-completed", "previous-deleted", "success-written"];
+      for (const [index, step] of steps.entries()) {
+        const output = `s3://${bucket}/lake-${index}`;
+        const first = sparkify(["--input", oldInput, "--output", output, ...s3Flags()]);
+        assert.equal(first.status, 0, first.stderr);
+        const failed = sparkify(
+          ["--input", newInput, "--output", output, "--mode", "overwrite", ...s3Flags()],
+          {
+            SLUICE_TEST_FAIL_AT_COMMIT_STEP: step,
+          },
+        );
+        assert.equal(failed.status, 1, `failed at ${step}`);
+        assert.match(
+          failed.stderr,
+          new RegExp(
+            `^sparkify: error: the commit failed \\(injected failure after commit step ${step}\\); its journal is kept at s3://${bucket}/lake-${index}/_temporary/\\S+/_journal\\.json, and the next run over this output finishes the commit first\n$`,
+          ),
+        );
+        const journals = (await objectListing(bucket, `lake-${index}/_temporary/`)).filter((entry) =>
+          entry.includes("/_journal.json "),
+        );
+        assert.equal(journals.length, 1, "the journal is kept");
+        const next = sparkify(["--input", newInput, "--output", output, ...s3Flags()]);
+        assert.equal(next.status, 1);
+        assert.match(next.stderr, /already exists/);
+        const copy = await downloadPrefix(output, join(folder, `copy-${index}`));
+        assert.deepEqual(await digests(copy), expected, `all tables new after a failure at ${step}`);
+        assert.deepEqual(await objectListing(bucket, `lake-${index}/_temporary/`), [], "no journal left");
       }
     });
   });

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { type JobCommitter, type JsonValue, SluiceError } from "../core/index.js";
+import { type JobCommitter, type JsonValue, messageOf, SluiceError } from "../core/index.js";
 import { childOf, formatLocation, type Location } from "./location.js";
 import type { WrittenFile } from "./parquet-sink.js";
 import {
@@ -46,12 +46,22 @@ export const SUCCESS_NAME = "_SUCCESS";
  */
 export type CommitStepHook = (step: string) => void;
 
+/** Test hooks: kill the process at a commit step, or make the step fail as a disk would. */
 function stepHookFromEnvironment(): CommitStepHook | undefined {
-  const stopAt = process.env.SLUICE_TEST_KILL_AT_COMMIT_STEP;
-  if (!stopAt) return undefined;
+  const killAt = process.env.SLUICE_TEST_KILL_AT_COMMIT_STEP;
+  const failAt = process.env.SLUICE_TEST_FAIL_AT_COMMIT_STEP;
+  if (!killAt && !failAt) return undefined;
   return (step) => {
-    if (step === stopAt) process.kill(process.pid, "SIGKILL");
+    if (step === killAt) process.kill(process.pid, "SIGKILL");
+    if (step === failAt) throw new Error(`injected failure after commit step ${step}`);
   };
+}
+
+/** What stands where a table should go, when it is not something this lake may replace. */
+function foreignPathProblem(where: string, kind: "file" | "folder without _SUCCESS"): string {
+  return kind === "file"
+    ? `${where} is a file, not a table folder; sluice replaces only tables it wrote: move it away or choose another output`
+    : `${where} holds files but no ${SUCCESS_NAME}, so it is not a table sluice wrote; sluice replaces only its own tables: move it away or choose another output`;
 }
 
 /**
@@ -100,6 +110,7 @@ export class LakeCommitter implements JobCommitter {
 
   async setup(runId: string): Promise<void> {
     await this.recover();
+    for (const table of this.tables) await this.refuseForeignPath(table);
     if (this.mode === "error-if-exists") {
       // Data tables first, bookkeeping ones (`_rejected`) last: the message names what matters.
       const tables = [...this.tables].sort(
@@ -120,6 +131,39 @@ export class LakeCommitter implements JobCommitter {
       } catch (error) {
         throw writeFailure(this.root.path, error);
       }
+    }
+  }
+
+  /**
+   * Fails, naming it, when something other than a table this lake wrote stands where `table` goes:
+   * a file, or a folder that holds files but no `_SUCCESS`. Such a path may be a user's, and
+   * sluice removes or replaces only what it wrote, in every mode.
+   */
+  private async refuseForeignPath(table: string): Promise<void> {
+    const location = childOf(this.root, table);
+    const where = formatLocation(location);
+    if (location.kind === "local") {
+      let entries: string[];
+      try {
+        entries = await readdir(location.path);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") return;
+        if (code === "ENOTDIR") throw new SluiceError(foreignPathProblem(where, "file"));
+        throw writeFailure(location.path, error);
+      }
+      if (entries.length > 0 && !entries.includes(SUCCESS_NAME)) {
+        throw new SluiceError(foreignPathProblem(where, "folder without _SUCCESS"));
+      }
+      return;
+    }
+    const objects = await listObjects(this.s3, location.bucket, location.key);
+    if (objects.some((object) => object.key === location.key)) {
+      throw new SluiceError(foreignPathProblem(where, "file"));
+    }
+    const inside = objects.filter((object) => object.key.startsWith(`${location.key}/`));
+    if (inside.length > 0 && !inside.some((object) => object.key === `${location.key}/${SUCCESS_NAME}`)) {
+      throw new SluiceError(foreignPathProblem(where, "folder without _SUCCESS"));
     }
   }
 
@@ -147,7 +191,15 @@ export class LakeCommitter implements JobCommitter {
       }
       for (const run of runs) {
         const journalText = await readFile(join(temporary, run, JOURNAL_NAME), "utf8").catch(() => undefined);
-        if (journalText) await this.rollForwardLocal(JSON.parse(journalText) as Journal);
+        if (journalText) {
+          try {
+            await this.rollForwardLocal(JSON.parse(journalText) as Journal);
+          } catch (error) {
+            throw new SluiceError(
+              `the commit of run ${run}, interrupted earlier, cannot be finished: ${stepFailure(this.root.path, error)}; its journal stays in ${join(temporary, run)} until it can`,
+            );
+          }
+        }
         await rm(join(temporary, run), { recursive: true, force: true });
       }
       await rm(temporary, { recursive: true, force: true });
@@ -172,6 +224,7 @@ export class LakeCommitter implements JobCommitter {
     this.committed = summarize(tables, files);
     if (this.root.kind === "local") {
       const temporary = (this.temporary(runId) as { path: string }).path;
+      const root = this.root.path;
       // A table with no rows is still replaced: by an empty folder with its _SUCCESS.
       const journal: Journal = { runId, tables };
       try {
@@ -180,8 +233,24 @@ export class LakeCommitter implements JobCommitter {
       } catch (error) {
         throw writeFailure(temporary, error);
       }
-      this.step("journal-written");
-      await this.rollForwardLocal(journal);
+      // From here on the journal names everything the commit needs: a step that fails leaves the
+      // journal and all it names in place, never half of them. This run rolls the commit back
+      // where it can (the tables all old); where it cannot, the next run finishes it.
+      try {
+        this.step("journal-written");
+        await this.rollForwardLocal(journal);
+      } catch (error) {
+        try {
+          if (!(await this.rollBackLocal(journal))) return; // the failure came after the commit point
+        } catch (rollbackError) {
+          throw new SluiceError(
+            `the commit failed (${stepFailure(root, error)}) and could not be undone (${stepFailure(root, rollbackError)}); its journal is kept in ${temporary}, and the next run over this output finishes the commit first`,
+          );
+        }
+        throw new SluiceError(
+          `the commit failed and was undone, the previous tables are as they were: ${stepFailure(root, error)}`,
+        );
+      }
       return;
     }
     const uploads = files.flatMap((file) => (file.staged.kind === "s3" ? [file.staged.upload] : []));
@@ -196,8 +265,20 @@ export class LakeCommitter implements JobCommitter {
     const journal: Journal = { runId, tables, uploads, deleteKeys: previous };
     const journalKey = (childOf(this.temporary(runId), JOURNAL_NAME) as { key: string }).key;
     await putText(this.s3, this.root.bucket, journalKey, JSON.stringify(journal));
-    this.step("journal-written");
-    await this.rollForwardS3(journal, journalKey);
+    // S3 cannot undo a completed upload: past the journal, a failed step is taken again once in
+    // this run, and otherwise left, journal and uploads, for the next run to finish.
+    try {
+      this.step("journal-written");
+      await this.rollForwardS3(journal, journalKey);
+    } catch (error) {
+      try {
+        await this.rollForwardS3(journal, journalKey);
+      } catch {
+        throw new SluiceError(
+          `the commit failed (${messageOf(error)}); its journal is kept at s3://${this.root.bucket}/${journalKey}, and the next run over this output finishes the commit first`,
+        );
+      }
+    }
   }
 
   private async rollForwardLocal(journal: Journal): Promise<void> {
@@ -218,8 +299,32 @@ export class LakeCommitter implements JobCommitter {
     }
     for (const table of journal.tables) await writeFile(join(root, table, SUCCESS_NAME), "");
     this.step("success-written");
-    await rm(temporary, { recursive: true, force: true });
+    // Removing the journal is the commit point; what is left after it (the old tables) is
+    // removed by this run or, should that fail, by the next one, and is never read again.
+    await rm(join(temporary, JOURNAL_NAME));
+    await rm(temporary, { recursive: true, force: true }).catch(() => undefined);
     await removeIfEmpty(join(root, TEMPORARY_FOLDER));
+  }
+
+  /**
+   * Undoes a commit whose journal is still there: each table this commit moved in goes back to its
+   * staging folder, and each old table it moved away comes back, last table first. Then the
+   * journal is removed, so that the run's abort removes what it staged.
+   */
+  private async rollBackLocal(journal: Journal): Promise<boolean> {
+    const temporary = (this.temporary(journal.runId) as { path: string }).path;
+    const root = (this.root as { path: string }).path;
+    // Without its journal the commit has already taken effect: nothing to undo.
+    if (!(await exists(join(temporary, JOURNAL_NAME)))) return false;
+    for (const table of [...journal.tables].reverse()) {
+      const staged = join(temporary, table);
+      const final = join(root, table);
+      const old = join(temporary, "_old", table);
+      if (!(await exists(staged)) && (await exists(final))) await rename(final, staged);
+      if (await exists(old)) await rename(old, final);
+    }
+    await rm(join(temporary, JOURNAL_NAME));
+    return true;
   }
 
   private async rollForwardS3(journal: Journal, journalKey: string): Promise<void> {
@@ -247,6 +352,8 @@ export class LakeCommitter implements JobCommitter {
   async abort(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<string[]> {
     if (this.root.kind === "local") {
       const staged = (this.temporary(runId) as { path: string }).path;
+      // A journal means a commit that could be neither finished nor undone: what it names stays.
+      if (await exists(join(staged, JOURNAL_NAME))) return [];
       try {
         await rm(staged, { recursive: true, force: true });
       } catch (error) {
@@ -256,6 +363,8 @@ export class LakeCommitter implements JobCommitter {
       return [];
     }
     const bucket = this.root.bucket;
+    const journalKey = (childOf(this.temporary(runId), JOURNAL_NAME) as { key: string }).key;
+    if ((await getText(this.s3, bucket, journalKey)) !== undefined) return [];
     const files = [...messages.values()].flat(2) as unknown as WrittenFile[];
     const failed: string[] = [];
     for (const file of files) {
@@ -282,6 +391,12 @@ function summarize(tables: readonly string[], files: readonly WrittenFile[]): Ma
     });
   }
   return summary;
+}
+
+/** A failed commit step, naming the path the file system named (a rename names the table's). */
+function stepFailure(root: string, error: unknown): string {
+  const path = (error as NodeJS.ErrnoException | undefined)?.path;
+  return writeFailure(path ?? root, error).message;
 }
 
 async function exists(path: string): Promise<boolean> {
