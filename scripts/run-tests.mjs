@@ -1,5 +1,7 @@
 // Runs the test suite beside a real S3-compatible server (s3rver) on 127.0.0.1, started here and
-// stopped afterwards, so that `npm test` needs nothing installed or started by hand.
+// stopped afterwards, so that `npm test` needs nothing installed or started by hand. Where
+// moto_server is installed (it is on this project's machines), it runs too: it honours S3's
+// conditional writes, which s3rver ignores, and the output-lock tests need them.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,6 +29,39 @@ if (!ready) {
   process.exit(1);
 }
 
+/** Starts moto_server on a free port; resolves to its endpoint, or undefined where it is missing. */
+async function startMoto() {
+  const motoPort = 40000 + Math.floor(Math.random() * 10000);
+  let moto;
+  try {
+    moto = spawn("moto_server", ["-H", "127.0.0.1", "-p", String(motoPort)], { stdio: "ignore" });
+  } catch {
+    return undefined;
+  }
+  const started = await new Promise((resolve) => {
+    let failed = false;
+    moto.on("error", () => {
+      failed = true;
+      resolve(false);
+    });
+    const deadline = Date.now() + 30_000;
+    const poll = () => {
+      fetch(`http://127.0.0.1:${motoPort}/`)
+        .then(() => resolve(true))
+        .catch(() =>
+          failed || Date.now() > deadline || moto.exitCode !== null ? resolve(false) : setTimeout(poll, 200),
+        );
+    };
+    poll();
+  });
+  if (!started) {
+    moto.kill();
+    return undefined;
+  }
+  return { endpoint: `http://127.0.0.1:${motoPort}`, stop: () => moto.kill() };
+}
+const moto = await startMoto();
+
 const filter = process.argv.slice(2);
 const testDirectory = join(root, "build/test");
 const files = readdirSync(testDirectory)
@@ -36,9 +71,14 @@ const files = readdirSync(testDirectory)
 
 const tests = spawn(process.execPath, ["--test", "--test-concurrency=1", ...files], {
   stdio: "inherit",
-  env: { ...process.env, SLUICE_TEST_S3_ENDPOINT: `http://127.0.0.1:${port}` },
+  env: {
+    ...process.env,
+    SLUICE_TEST_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+    ...(moto ? { SLUICE_TEST_CONDITIONAL_S3_ENDPOINT: moto.endpoint } : {}),
+  },
 });
 const code = await new Promise((resolve) => tests.on("exit", (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))));
 server.kill();
+moto?.stop();
 rmSync(s3Directory, { recursive: true, force: true });
 process.exit(code);

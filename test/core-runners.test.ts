@@ -318,6 +318,20 @@ describe("dying workers", () => {
     }
   });
 
+  it("a worker that dies at any moment of its task (first element, last, between splits) costs a retry, never a wrong answer", async () => {
+    for (const at of [0, 1, 999, 1000, 1777, 2999]) {
+      const tempDir = await mkdtemp(join(tmpdir(), "sluice-dying-"));
+      try {
+        const marker = join(tempDir, "died-once");
+        const { outputs } = await dying.run({ mode: "exit-once", marker, at }, { threads: 2 });
+        assert.ok(existsSync(marker), `a worker did die at element ${at}`);
+        assert.deepEqual(multiset(outputs.out), multiset(expected), `died at element ${at}`);
+      } finally {
+        await rm(tempDir, { recursive: true, force: true });
+      }
+    }
+  });
+
   it("a task that kills its worker every time, or exhausts its heap, fails the job naming the stage and the split", async () => {
     const tempDir = await mkdtemp(join(tmpdir(), "sluice-dying-"));
     try {

@@ -153,28 +153,70 @@ describe("killed runs (SIGKILL) and stopped runs (SIGTERM), local output", () =>
       const output = join(folder, "lake");
       assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
       const before = await digests(output);
-      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      const tempDir = join(folder, "temp");
+      await mkdir(tempDir);
+      const startRun = () => {
         const child = spawn(
           process.execPath,
-          [command, "--quiet", "--input", bigInput, "--output", output, "--mode", "overwrite"],
+          [
+            command,
+            "--quiet",
+            "--input",
+            bigInput,
+            "--output",
+            output,
+            "--mode",
+            "overwrite",
+            "--temp-dir",
+            tempDir,
+          ],
           { stdio: ["ignore", "pipe", "pipe"] },
         );
         let stderr = "";
         child.stderr.on("data", (chunk) => {
           stderr += chunk;
         });
-        setTimeout(() => child.kill(signal), 1500);
-        const code = await new Promise<number | null>((resolve) =>
-          child.on("exit", (exitCode) => resolve(exitCode)),
+        const exit = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+          child.on("exit", (code) => resolve({ code, stderr })),
         );
-        assert.equal(code, 1, signal);
+        return { child, exit };
+      };
+      for (const [signal, status] of [
+        ["SIGINT", 130],
+        ["SIGTERM", 143],
+      ] as const) {
+        const { child, exit } = startRun();
+        setTimeout(() => child.kill(signal), 1500);
+        const { code, stderr } = await exit;
+        assert.equal(code, status, signal);
         assert.equal(
           stderr,
           `sparkify: error: the run was stopped (${signal} received); nothing was committed\n`,
         );
         assert.deepEqual(await digests(output), before);
         assert.ok(!existsSync(join(output, "_temporary")));
+        assert.deepEqual(await readdir(tempDir), [], "nothing is left in the temporary folder");
       }
+      // Two SIGINTs in quick succession: the second stops at once, and still leaves no temporary
+      // files. (Should the clean stop be over before the second arrives, the run is tried again.)
+      let stoppedAtOnce = false;
+      for (let attempt = 0; attempt < 3 && !stoppedAtOnce; attempt++) {
+        const { child, exit } = startRun();
+        setTimeout(() => {
+          child.kill("SIGINT");
+          // Apart, so that the two are delivered as two.
+          setTimeout(() => child.kill("SIGINT"), 5);
+        }, 1500);
+        const { code, stderr } = await exit;
+        assert.equal(code, 130);
+        stoppedAtOnce = /^sparkify: SIGINT received again: stopping now\n/m.test(stderr);
+        assert.deepEqual(await readdir(tempDir), [], "nothing is left in the temporary folder");
+        assert.deepEqual(await digests(output), before);
+      }
+      assert.ok(stoppedAtOnce, "a second SIGINT stopped the run at once");
+      const next = sparkify(["--input", oldInput, "--output", output, "--mode", "overwrite"]);
+      assert.equal(next.status, 0, next.stderr);
+      assert.ok(!existsSync(join(output, "_temporary")), "the next run removes what the stopped one staged");
     });
   });
 });
@@ -407,8 +449,9 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
           delay,
         );
         assert.equal(signal, "SIGKILL");
+        // What a killed run leaves is bookkeeping only: its staging and its lock.
         const tables = (await objectListing(bucket, "lake/")).filter(
-          (entry) => !entry.startsWith("lake/_temporary/"),
+          (entry) => !entry.startsWith("lake/_temporary/") && !entry.startsWith("lake/_lock.json "),
         );
         assert.deepEqual(
           tables,
@@ -471,7 +514,7 @@ describe("disk trouble (a small tmpfs in a private mount namespace)", () => {
         assert.equal(refused.status, 1);
         assert.equal(
           refused.stderr,
-          `sparkify: error: cannot write ${output}: the file system is read-only (EROFS)\n`,
+          `sparkify: error: cannot write ${output}/_lock.json: the file system is read-only (EROFS)\n`,
         );
         assert.deepEqual(await digests(join(disk.outside, "lake")), before);
       });

@@ -104,8 +104,10 @@ describe("S3 (a real S3-compatible server on 127.0.0.1)", { skip: s3Unavailable 
     await put(bucket, "in/2018/events-1.json", lines.slice(0, 18_000).join("\n"));
     await put(bucket, "in/2018/events-2.json", lines.slice(18_000).join("\n"));
 
-    // The previous output, which the overwrite must replace at commit.
+    // The previous output (a table sluice wrote: it has its _SUCCESS), which the overwrite must
+    // replace at commit.
     await put(bucket, "out/events/page=Old/part-old.parquet", "old");
+    await put(bucket, "out/events/_SUCCESS", "");
 
     const { metrics } = await copyEvents.run(
       {

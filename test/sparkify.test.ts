@@ -319,6 +319,45 @@ describe("the sparkify command", () => {
     }
   });
 
+  it("refuses values that cannot help, and paths it cannot use, before the run starts, saying why", async () => {
+    await withTempDir(async (folder) => {
+      const file = join(folder, "events.json");
+      await writeFile(file, "{}\n");
+      const cases: [string[], RegExp][] = [
+        [["--threads", "0x10"], /^sparkify: --threads must be a positive integer, got '0x10'\n/],
+        [["--threads", "-5"], /^sparkify: --threads must be a positive integer, got '-5'\n/],
+        [["--partitions", "-1"], /^sparkify: --partitions must be a positive integer, got '-1'\n/],
+        [
+          ["--threads", "1000"],
+          /^sparkify: --threads must be at most \d+ \(4 per core on this machine's \d+\): more workers only add memory/,
+        ],
+        [["--partitions", "100000"], /^sparkify: --partitions must be at most 10,000, got '100000'\n/],
+        [
+          ["--max-rejected", "101%"],
+          /^sparkify: --max-rejected must be a percentage of at most 100%, got '101%'\n/,
+        ],
+        [
+          ["--input", file, "--output", join(folder, "out")],
+          /^sparkify: --input must be a folder or s3:\/\/bucket\/prefix holding song_data\/ and log_data\/, and \S+events\.json is a file\n/,
+        ],
+        [
+          ["--temp-dir", join(folder, "missing"), "--output", join(folder, "out")],
+          /^sparkify: --temp-dir \S+missing is not a folder\n/,
+        ],
+        [
+          ["--summary-json", join(folder, "missing", "summary.json"), "--output", join(folder, "out")],
+          /^sparkify: --summary-json \S+summary\.json cannot be written \(its folder is not writable or does not exist\)\n/,
+        ],
+      ];
+      for (const [args, message] of cases) {
+        const run = sparkify(args);
+        assert.equal(run.status, 2, `${args.join(" ")}: ${run.stderr}`);
+        assert.match(run.stderr, message);
+        assert.ok(!existsSync(join(folder, "out")), "nothing is written");
+      }
+    });
+  });
+
   it("fails in one line, without a stack trace, on an existing output, a missing input, or an output inside the input", async () => {
     await withTempDir(async (folder) => {
       const output = join(folder, "lake");

@@ -1,3 +1,4 @@
+import { fileFailure } from "./errors.js";
 import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { decodeRecords, encodeRecords } from "./block-codec.js";
@@ -49,14 +50,22 @@ export async function readBlock(block: BlockRef): Promise<unknown[]> {
 /** Writes in-memory blocks into one file and returns references to their places in it. */
 export async function spillBlocks(file: string, blocks: readonly BlockRef[]): Promise<BlockRef[]> {
   const { parts, spilled } = layOut(file, blocks);
-  if (parts.length > 0) await writeFile(file, parts);
+  try {
+    if (parts.length > 0) await writeFile(file, parts);
+  } catch (error) {
+    throw fileFailure("spill shuffle data to", file, error);
+  }
   return spilled;
 }
 
 /** `spillBlocks` with a blocking write, for callers that cannot wait (a few megabytes at most). */
 export function spillBlocksSync(file: string, blocks: readonly BlockRef[]): BlockRef[] {
   const { parts, spilled } = layOut(file, blocks);
-  if (parts.length > 0) writeFileSync(file, Buffer.concat(parts));
+  try {
+    if (parts.length > 0) writeFileSync(file, Buffer.concat(parts));
+  } catch (error) {
+    throw fileFailure("spill shuffle data to", file, error);
+  }
   return spilled;
 }
 

@@ -42,3 +42,22 @@ export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** The causes a file system gives most often, said plainly. */
+const FILE_SYSTEM_CAUSES: Readonly<Record<string, string>> = {
+  ENOSPC: "no space left on the device",
+  EDQUOT: "the disk quota is exhausted",
+  EROFS: "the file system is read-only",
+  EACCES: "permission denied",
+  EPERM: "the operation is not permitted",
+  ENOENT: "no such file or folder",
+  ENOTDIR: "a part of the path is not a folder",
+  EFBIG: "the file is larger than the file system allows",
+};
+
+/** A file operation that failed, in one line naming the path and the cause. */
+export function fileFailure(action: string, path: string, error: unknown): SluiceError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const cause = code && FILE_SYSTEM_CAUSES[code] ? `${FILE_SYSTEM_CAUSES[code]} (${code})` : messageOf(error);
+  return new SluiceError(`cannot ${action} ${path}: ${cause}`);
+}

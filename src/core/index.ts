@@ -12,13 +12,23 @@ export {
 } from "./combiners.js";
 export {
   definePipeline,
+  MAX_PARTITIONS,
+  MAX_THREADS_PER_CORE,
+  maxThreads,
   PipelineDefinition,
   type PipelineLocation,
   type Resolved,
   type RunResult,
   runDirect,
 } from "./definition.js";
-export { messageOf, RejectLimitError, SluiceError, TransformError } from "./errors.js";
+export {
+  fileFailure,
+  messageOf,
+  RejectLimitError,
+  SluiceError,
+  TransformError,
+  WorkerDiedError,
+} from "./errors.js";
 export type {
   JobCommitter,
   RejectedRecord,

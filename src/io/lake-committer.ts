@@ -13,6 +13,7 @@ import {
   type S3Settings,
   type StagedUpload,
 } from "./s3.js";
+import { OutputLock } from "./output-lock.js";
 import { TEMPORARY_FOLDER } from "./staging.js";
 import { makeFolders, writeFailure } from "./write-errors.js";
 
@@ -81,6 +82,8 @@ export class LakeCommitter implements JobCommitter {
   private readonly emptyFileWriters = new Map<string, (runId: string) => Promise<WrittenFile>>();
   committed = new Map<string, CommittedTable>();
   private readonly hook: CommitStepHook | undefined;
+  /** One writer per output: taken before anything else, released when the run ends. */
+  private readonly lock: OutputLock;
 
   constructor(
     readonly root: Location,
@@ -90,6 +93,7 @@ export class LakeCommitter implements JobCommitter {
   ) {
     this.id = `lake:${formatLocation(root)}`;
     this.hook = hook ?? stepHookFromEnvironment();
+    this.lock = new OutputLock(root, s3);
   }
 
   register(table: string, writeEmptyFile?: (runId: string) => Promise<WrittenFile>): void {
@@ -109,6 +113,8 @@ export class LakeCommitter implements JobCommitter {
   }
 
   async setup(runId: string): Promise<void> {
+    // The lock comes first: recovering removes what other runs staged, which must not be a live run's.
+    await this.lock.acquire(runId);
     await this.recover();
     for (const table of this.tables) await this.refuseForeignPath(table);
     if (this.mode === "error-if-exists") {
@@ -214,6 +220,12 @@ export class LakeCommitter implements JobCommitter {
   }
 
   async commit(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void> {
+    await this.lock.check();
+    await this.commitTables(runId, messages);
+    await this.lock.release();
+  }
+
+  private async commitTables(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void> {
     const files = [...messages.values()].flat(2) as unknown as WrittenFile[];
     const tables = [...this.tables].sort();
     for (const table of tables) {
@@ -350,6 +362,14 @@ export class LakeCommitter implements JobCommitter {
   }
 
   async abort(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<string[]> {
+    try {
+      return await this.abortStaged(runId, messages);
+    } finally {
+      await this.lock.release().catch(() => undefined);
+    }
+  }
+
+  private async abortStaged(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<string[]> {
     if (this.root.kind === "local") {
       const staged = (this.temporary(runId) as { path: string }).path;
       // A journal means a commit that could be neither finished nor undone: what it names stays.

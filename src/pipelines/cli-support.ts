@@ -6,12 +6,34 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-export function positiveInteger(name: string, text: string | undefined): number | undefined {
+/** A count in plain decimal digits (`Number` alone would take `0x10`, `1e3` and ` 7`). */
+export function positiveInteger(name: string, text: string | undefined, max?: number): number | undefined {
   if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1)
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < 1)
     throw new UsageError(`--${name} must be a positive integer, got '${text}'`);
+  if (max !== undefined && value > max)
+    throw new UsageError(`--${name} must be at most ${max.toLocaleString("en-US")}, got '${text}'`);
   return value;
+}
+
+/**
+ * Writes `--name -5` as `--name=-5` for the options that take a value, so that a negative value is
+ * answered with what is wrong with it rather than parseArgs's "argument is ambiguous".
+ */
+export function attachNegativeValues(argv: readonly string[], valued: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    const argument = argv[index]!;
+    const next = argv[index + 1];
+    if (valued.has(argument) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${argument}=${next}`);
+      index++;
+    } else {
+      out.push(argument);
+    }
+  }
+  return out;
 }
 
 const SIZE_UNITS: Record<string, number> = {

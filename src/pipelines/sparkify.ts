@@ -3,17 +3,27 @@
  * The Sparkify ETL command: `node dist/pipelines/sparkify.js --input URI --output URI [options]`.
  * Without --input it runs on a built-in sample that it generates (no AWS, server or data needed).
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
+import { access, constants, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { messageOf, type RejectLimit, type RunOptions, type V8HelperThreads } from "../core/index.js";
+import {
+  MAX_PARTITIONS,
+  MAX_THREADS_PER_CORE,
+  maxThreads,
+  messageOf,
+  type RejectLimit,
+  type RunOptions,
+  type V8HelperThreads,
+} from "../core/index.js";
 import { type Compression, contains, formatLocation, parseLocation, type S3Settings } from "../io/index.js";
 import {
   formatBytes,
   formatCount,
   formatTable,
   parseSize,
+  attachNegativeValues,
   positiveInteger,
   ProgressDisplay,
   UsageError,
@@ -45,9 +55,10 @@ Input and output
 
 Engine
   --runner pool|direct     worker pool (default) or the one-thread reference runner
-  --threads N              worker threads (default: one per core)
+  --threads N              worker threads (default: one per core; at most 4 per core)
   --partitions N           partitions of each shuffle, one task each (default: 160 per
-                           thread, read by one task per 2 MiB, 4 to 32 per thread)
+                           thread, read by one task per 2 MiB, 4 to 32 per thread;
+                           at most 10,000)
   --memory-budget SIZE     shuffle bytes held in memory before spilling (default 64MiB)
   --worker-heap SIZE       old-generation heap of each worker thread (default 1GiB)
   --v8-helper-threads M    auto (default: while every core has a worker, each worker
@@ -92,6 +103,13 @@ const OPTIONS = {
   version: { type: "boolean" },
 } as const;
 
+/** The options that take a value, as written on the command line. */
+const VALUED_OPTIONS: ReadonlySet<string> = new Set(
+  Object.entries(OPTIONS)
+    .filter(([, option]) => option.type === "string")
+    .map(([name]) => `--${name}`),
+);
+
 function oneOf<T extends string>(
   name: string,
   text: string | undefined,
@@ -106,7 +124,11 @@ function oneOf<T extends string>(
 function parseRejectLimit(text: string | undefined): RejectLimit | undefined {
   if (text === undefined) return undefined;
   const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
-  if (percent) return { percent: Number(percent[1]) };
+  if (percent) {
+    if (Number(percent[1]) > 100)
+      throw new UsageError(`--max-rejected must be a percentage of at most 100%, got '${text}'`);
+    return { percent: Number(percent[1]) };
+  }
   if (/^\d+$/.test(text)) return { count: Number(text) };
   throw new UsageError(`--max-rejected must be a count (100) or a percentage (2.5%), got '${text}'`);
 }
@@ -122,7 +144,12 @@ interface Command {
 function parseCommand(argv: string[]): Command | "help" | "version" {
   let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>["values"];
   try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({
+      args: attachNegativeValues(argv, VALUED_OPTIONS),
+      options: OPTIONS,
+      strict: true,
+      allowPositionals: false,
+    }));
   } catch (error) {
     throw new UsageError(messageOf(error));
   }
@@ -156,6 +183,11 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
   }
   const runner = oneOf("runner", values.runner, ["pool", "direct"] as const);
   const threads = positiveInteger("threads", values.threads);
+  if (threads !== undefined && threads > maxThreads()) {
+    throw new UsageError(
+      `--threads must be at most ${maxThreads()} (${MAX_THREADS_PER_CORE} per core on this machine's ${availableParallelism()}): more workers only add memory, each holding a heap of its own; got '${values.threads}'`,
+    );
+  }
   if (runner === "direct" && threads !== undefined)
     throw new UsageError("--threads applies to the pool runner only");
   const v8HelperThreads = oneOf<V8HelperThreads>("v8-helper-threads", values["v8-helper-threads"], [
@@ -182,7 +214,9 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
     run: {
       runner: runner ?? "pool",
       ...(threads ? { threads } : {}),
-      ...(values.partitions ? { partitions: positiveInteger("partitions", values.partitions) } : {}),
+      ...(values.partitions
+        ? { partitions: positiveInteger("partitions", values.partitions, MAX_PARTITIONS) }
+        : {}),
       ...(values["memory-budget"]
         ? { memoryBudget: parseSize("memory-budget", values["memory-budget"]) }
         : {}),
@@ -211,6 +245,45 @@ function describeSkipped(skipped: readonly string[]): string {
   return `${formatCount(skipped.length)} file(s) not read: ${shown}${more}`;
 }
 
+/**
+ * What can be checked before a run starts, so that it does not fail after the work (or, for the
+ * summary file, after the commit): a local --input that is a file, a --temp-dir that is not a
+ * writable folder, a --summary-json that cannot be written.
+ */
+async function checkPaths(command: Command): Promise<void> {
+  const input = command.options.input;
+  if (input !== undefined && parseLocation(input).kind === "local") {
+    const found = await stat(input).catch(() => undefined);
+    if (found?.isFile()) {
+      throw new UsageError(
+        `--input must be a folder or s3://bucket/prefix holding song_data/ and log_data/, and ${input} is a file`,
+      );
+    }
+  }
+  const tempDir = command.run.tempDir;
+  if (tempDir !== undefined) {
+    const found = await stat(tempDir).catch(() => undefined);
+    if (!found?.isDirectory()) throw new UsageError(`--temp-dir ${tempDir} is not a folder`);
+    await access(tempDir, constants.W_OK).catch(() => {
+      throw new UsageError(`--temp-dir ${tempDir} cannot be written`);
+    });
+  }
+  const summary = command.summaryJson;
+  if (summary !== undefined) {
+    const existing = await stat(summary).catch(() => undefined);
+    if (existing?.isDirectory()) throw new UsageError(`--summary-json ${summary} is a folder`);
+    const target = existing ? summary : dirname(resolve(summary));
+    await access(target, constants.W_OK).catch(() => {
+      throw new UsageError(
+        `--summary-json ${summary} cannot be written (${existing ? "the file" : "its folder"} is not writable or does not exist)`,
+      );
+    });
+  }
+}
+
+/** The signal that stopped the run, for the exit status (128 + its number, as shells report it). */
+let stoppedBy: NodeJS.Signals | undefined;
+
 async function main(argv: string[]): Promise<number> {
   const command = parseCommand(argv);
   if (command === "help") {
@@ -231,13 +304,28 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  await checkPaths(command);
   let sampleFolder: string | undefined;
+  // The run's spill files go in a folder of the command's own, which a second signal can remove.
+  const runTemp = await mkdtemp(join(command.run.tempDir ?? tmpdir(), "sluice-sparkify-"));
   const progress = new ProgressDisplay(process.stderr, command.quiet);
-  // SIGINT and SIGTERM stop the run cleanly: workers stopped, staged files removed, nothing committed.
+  // SIGINT and SIGTERM stop the run cleanly: workers stopped, staged files removed, nothing
+  // committed. A second signal stops at once: what the run keeps in temporary folders is removed,
+  // and what it staged in the output is left for the next run there to remove.
   const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => stop.abort(new Error(`${signal} received`));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stoppedBy === undefined) {
+      stoppedBy = signal;
+      stop.abort(new Error(`${signal} received`));
+      return;
+    }
+    process.stderr.write(`sparkify: ${signal} received again: stopping now\n`);
+    for (const folder of [runTemp, sampleFolder])
+      if (folder) rmSync(folder, { recursive: true, force: true });
+    process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     let input = command.options.input;
     if (input === undefined) {
@@ -257,7 +345,12 @@ async function main(argv: string[]): Promise<number> {
     }
     const result = await sparkify(
       { ...command.options, input },
-      { ...command.run, signal: stop.signal, onProgress: (metrics) => progress.update(metrics) },
+      {
+        ...command.run,
+        tempDir: runTemp,
+        signal: stop.signal,
+        onProgress: (metrics) => progress.update(metrics),
+      },
     );
     progress.stop();
 
@@ -307,6 +400,7 @@ async function main(argv: string[]): Promise<number> {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     progress.stop();
+    await rm(runTemp, { recursive: true, force: true });
     if (sampleFolder) await rm(sampleFolder, { recursive: true, force: true });
   }
 }
@@ -328,5 +422,6 @@ main(process.argv.slice(2)).then(exitWith, (error: unknown) => {
   }
   // Bad input, unreachable storage, refused output: one line that says what and where.
   process.stderr.write(`sparkify: error: ${messageOf(error).split("\n")[0]}\n`);
-  exitWith(1);
+  // A run stopped by a signal ends as shells expect of it: 130 for SIGINT, 143 for SIGTERM.
+  exitWith(stoppedBy === "SIGINT" ? 130 : stoppedBy === "SIGTERM" ? 143 : 1);
 });

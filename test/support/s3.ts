@@ -17,12 +17,23 @@ process.env.AWS_SECRET_ACCESS_KEY ??= "S3RVER";
 
 export const s3Settings: S3Settings = { endpoint: s3Endpoint, forcePathStyle: true, region: "us-east-1" };
 
+/** moto_server, started by `npm test` where it is installed: it honours conditional writes. */
+export const conditionalS3Endpoint = process.env.SLUICE_TEST_CONDITIONAL_S3_ENDPOINT;
+export const conditionalS3Unavailable = conditionalS3Endpoint
+  ? undefined
+  : "no S3 server with conditional writes (moto_server): run the tests with `npm test` on a machine that has it";
+export const conditionalS3Settings: S3Settings = {
+  endpoint: conditionalS3Endpoint,
+  forcePathStyle: true,
+  region: "us-east-1",
+};
+
 let bucketCount = 0;
 
 /** A fresh bucket for one test. */
-export async function freshBucket(prefix: string): Promise<string> {
+export async function freshBucket(prefix: string, settings = s3Settings): Promise<string> {
   const bucket = `${prefix}-${process.pid}-${Date.now().toString(36)}-${bucketCount++}`.toLowerCase();
-  await s3Client(s3Settings).send(new CreateBucketCommand({ Bucket: bucket }));
+  await s3Client(settings).send(new CreateBucketCommand({ Bucket: bucket }));
   return bucket;
 }
 
@@ -30,13 +41,13 @@ export async function freshBucket(prefix: string): Promise<string> {
  * Copies every object under an S3 prefix into a local folder, keeping relative paths: DuckDB reads
  * S3 output through such a copy (its S3 extension is not available offline).
  */
-export async function downloadPrefix(uri: string, folder: string): Promise<string> {
+export async function downloadPrefix(uri: string, folder: string, settings = s3Settings): Promise<string> {
   await mkdir(folder, { recursive: true });
-  for (const file of await listFiles(uri, s3Settings)) {
+  for (const file of await listFiles(uri, settings)) {
     const target = join(folder, file.relativePath);
     await mkdir(dirname(target), { recursive: true });
     const chunks: Uint8Array[] = [];
-    for await (const chunk of readBytes(file.uri, s3Settings)) chunks.push(chunk);
+    for await (const chunk of readBytes(file.uri, settings)) chunks.push(chunk);
     await writeFile(target, Buffer.concat(chunks));
   }
   return folder;

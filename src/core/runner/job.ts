@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BlockRef, readBlock, spillBlocks, spillBlocksSync } from "../blocks.js";
-import { messageOf, RejectLimitError, SluiceError, WorkerDiedError } from "../errors.js";
+import { fileFailure, messageOf, RejectLimitError, SluiceError, WorkerDiedError } from "../errors.js";
 import type { TaskInput, TaskResult, TaskSpec } from "../executor.js";
 import type { JobCommitter } from "../interfaces.js";
 import type { JsonValue } from "../keys.js";
@@ -287,7 +287,13 @@ function checkRequiredSources(plan: Plan, metrics: JobMetrics): void {
 export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSettings): Promise<JobOutcome> {
   const started = performance.now();
   const metrics = emptyJobMetrics(plan, settings.runId);
-  const spillDirectory = await mkdtemp(join(settings.tempDir ?? tmpdir(), `sluice-${settings.runId}-`));
+  const spillParent = settings.tempDir ?? tmpdir();
+  let spillDirectory: string;
+  try {
+    spillDirectory = await mkdtemp(join(spillParent, `sluice-${settings.runId}-`));
+  } catch (error) {
+    throw fileFailure("create the run's spill folder in", spillParent, error);
+  }
   const committers = committersOf(plan, settings.rejected);
   const store = new ShuffleStore(plan, settings.memoryBudget, spillDirectory);
   const taskBudget = Math.max(1 << 20, Math.floor(settings.memoryBudget / (2 * executor.concurrency)));
@@ -436,27 +442,35 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
       const accept = async (next: (typeof pending)[number], result: TaskResult) => {
         if (failure !== undefined) return;
         const spilledByStore = await store.add(next.stage.id, next.taskIndex, result);
-        for (const entry of result.collected) {
-          const list = collectedBlocks.get(entry.nodeId) ?? [];
-          list.push({ order: [next.stage.id, next.taskIndex], block: entry.block });
-          collectedBlocks.set(entry.nodeId, list);
+        // Another task's bookkeeping may have failed the job while this one waited for the store;
+        // from here on everything is synchronous, so a failure is recorded before any other task's
+        // bookkeeping resumes (and can never come after the job has been resolved).
+        if (failure !== undefined) return;
+        try {
+          for (const entry of result.collected) {
+            const list = collectedBlocks.get(entry.nodeId) ?? [];
+            list.push({ order: [next.stage.id, next.taskIndex], block: entry.block });
+            collectedBlocks.set(entry.nodeId, list);
+          }
+          for (const { sink, message } of result.sinkMessages) {
+            const list = sinkMessages.get(sink) ?? [];
+            list.push(message);
+            sinkMessages.set(sink, list);
+          }
+          addTaskMetrics(metrics, next.stage.id, result.metrics);
+          metrics.stages[next.stage.id]!.bytesSpilled += spilledByStore;
+          metrics.stages[next.stage.id]!.wallMs = performance.now() - stageStart.get(next.stage.id)!;
+          checkRejectLimit(metrics, settings.rejected, false);
+          running--;
+          const left = remaining.get(next.stage.id)! - 1;
+          remaining.set(next.stage.id, left);
+          if (left === 0) finishStage(next.stage.id);
+          report();
+          if (done.size === plan.stages.length) resolve();
+          else pump();
+        } catch (error) {
+          failJob(error);
         }
-        for (const { sink, message } of result.sinkMessages) {
-          const list = sinkMessages.get(sink) ?? [];
-          list.push(message);
-          sinkMessages.set(sink, list);
-        }
-        addTaskMetrics(metrics, next.stage.id, result.metrics);
-        metrics.stages[next.stage.id]!.bytesSpilled += spilledByStore;
-        metrics.stages[next.stage.id]!.wallMs = performance.now() - stageStart.get(next.stage.id)!;
-        checkRejectLimit(metrics, settings.rejected, false);
-        running--;
-        const left = remaining.get(next.stage.id)! - 1;
-        remaining.set(next.stage.id, left);
-        if (left === 0) finishStage(next.stage.id);
-        report();
-        if (done.size === plan.stages.length) resolve();
-        else pump();
       };
       const taskFailed = (next: (typeof pending)[number], error: unknown) => {
         if (failure !== undefined) return;
