@@ -194,6 +194,17 @@ describe("read tasks sized from the shuffle", () => {
     assert.equal(sized.metrics.stages.at(-1)!.tasks, 8);
     const byHand = await catalogue.run(options, { runner: "pool", threads: 2, partitions: 12 });
     assert.equal(byHand.metrics.stages.at(-1)!.tasks, 12);
+    // Past 32 tasks per thread, partitions set by hand are read in contiguous groups.
+    const many = await catalogue.run(options, { runner: "pool", threads: 2, partitions: 10_000 });
+    assert.equal(many.metrics.stages.at(-1)!.tasks, 64);
+    assert.deepEqual(
+      multiset(many.outputs.out.map(normalizeGroups)),
+      multiset(sized.outputs.out.map(normalizeGroups)),
+    );
+    await assert.rejects(
+      catalogue.run(options, { runner: "pool", threads: 2, partitions: 10_001 }),
+      /partitions must be at most 10,000/,
+    );
   });
 });
 

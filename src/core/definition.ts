@@ -114,8 +114,8 @@ export function definePipeline<Options, Outputs>(
  */
 export const MAX_THREADS_PER_CORE = 4;
 /**
- * Partitions of one shuffle beyond which more cannot help: set by hand, each is a task, and every
- * map task writes a block to each (Spark's default is 200).
+ * Partitions of one shuffle beyond which more cannot help: every map task writes a block to each
+ * (Spark's default is 200).
  */
 export const MAX_PARTITIONS = 10_000;
 
@@ -142,7 +142,7 @@ function checkPartitions(runOptions: RunOptions): void {
     throw new SluiceError(`partitions must be a positive integer, got ${partitions}`);
   if (partitions > MAX_PARTITIONS)
     throw new SluiceError(
-      `partitions must be at most ${MAX_PARTITIONS.toLocaleString("en-US")}: each is a task of every shuffle, and more of them than that cost more in scheduling than they can save; got ${partitions}`,
+      `partitions must be at most ${MAX_PARTITIONS.toLocaleString("en-US")}: every map task writes a block to each, and more of them than that cost more than they can save; got ${partitions}`,
     );
 }
 
@@ -156,7 +156,10 @@ export function planSettingsOf(runOptions: RunOptions): PlanSettings {
   // that the threads stay balanced. Partitions set by hand are read one per task.
   return {
     defaultPartitions: runOptions.partitions ?? Math.max(40, 160 * threads),
-    defaultReadTasks: runOptions.partitions ?? Math.max(8, 32 * threads),
+    // Partitions set by hand are read one per task, up to as many tasks as the default reads with:
+    // past that, each task takes a contiguous group, since every task has a fixed cost (thousands
+    // of one-partition tasks per shuffle spent far longer being scheduled than working).
+    defaultReadTasks: Math.min(runOptions.partitions ?? Number.POSITIVE_INFINITY, Math.max(8, 32 * threads)),
     ...(runOptions.partitions === undefined ? { minReadTasks: Math.max(4, 4 * threads) } : {}),
   };
 }

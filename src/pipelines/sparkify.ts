@@ -56,9 +56,9 @@ Input and output
 Engine
   --runner pool|direct     worker pool (default) or the one-thread reference runner
   --threads N              worker threads (default: one per core; at most 4 per core)
-  --partitions N           partitions of each shuffle, one task each (default: 160 per
-                           thread, read by one task per 2 MiB, 4 to 32 per thread;
-                           at most 10,000)
+  --partitions N           partitions of each shuffle, one task each up to 32 tasks per
+                           thread, grouped past that; at most 10,000 (default: 160 per
+                           thread, read by one task per 2 MiB, 4 to 32 per thread)
   --memory-budget SIZE     shuffle bytes held in memory before spilling (default 64MiB)
   --worker-heap SIZE       old-generation heap of each worker thread (default 1GiB)
   --v8-helper-threads M    auto (default: while every core has a worker, each worker

@@ -28,9 +28,10 @@ export interface RunOptions {
   /** Worker threads of the pool runner; default one per core. */
   readonly threads?: number;
   /**
-   * Partitions of shuffles that do not set their own, one task each. Default: 160 per thread (at
-   * least 40), read by one task per 2 MiB shuffled, between 4 and 32 tasks per thread (at least 8
-   * in all), each task taking its partitions one at a time.
+   * Partitions of shuffles that do not set their own (at most 10,000). Set, they are read one per
+   * task up to 32 tasks per thread (at least 8), in contiguous groups past that. Default: 160 per
+   * thread (at least 40), read by one task per 2 MiB shuffled, between 4 and 32 tasks per thread
+   * (at least 8 in all), each task taking its partitions one at a time.
    */
   readonly partitions?: number;
   /** Records per batch read from sources and per shuffle block; default 4096. */
