@@ -222,7 +222,9 @@ export class LakeCommitter implements JobCommitter {
   async commit(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void> {
     await this.lock.check();
     await this.commitTables(runId, messages);
-    await this.lock.release();
+    // The commit has taken effect: a lock that cannot be removed now only expires, and must not
+    // make a committed run look failed.
+    await this.lock.release().catch(() => undefined);
   }
 
   private async commitTables(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void> {
