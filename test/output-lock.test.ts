@@ -83,17 +83,24 @@ for (const where of ["local", "s3"] as const) {
     it("refuses a second writer at once, naming the run that writes, and lets the first finish", async () => {
       await withTempDir(async (folder) => {
         const input = join(folder, "input");
-        await generateSparkifyInput({ songs: 200, events: 20_000, output: input, seed: 5 });
+        await generateSparkifyInput({ songs: 200, events: 40_000, output: input, seed: 5 });
         const output = await outputIn(folder, "lake");
         const reference = join(folder, "reference");
         const alone = await start(["--input", input, "--output", reference]).finished;
         assert.equal(alone.status, 0, alone.stderr);
 
-        const first = start(["--input", input, "--output", output, "--mode", "overwrite", ...s3Flags], env);
+        // A lease of 300 ms, renewed every 100 ms: the second writer comes after two leases would
+        // have run out, and is refused all the same, since the first renews its lease.
+        const leased = { ...env, SLUICE_LOCK_LEASE_MS: "300" };
+        const first = start(
+          ["--input", input, "--output", output, "--mode", "overwrite", ...s3Flags],
+          leased,
+        );
         await until(lockExists(output), "the first writer's lock");
+        await new Promise((resolve) => setTimeout(resolve, 700));
         const second = await start(
           ["--input", input, "--output", output, "--mode", "overwrite", ...s3Flags],
-          env,
+          leased,
         ).finished;
         assert.equal(second.status, 1, second.stderr);
         assert.match(second.stderr, REFUSED);

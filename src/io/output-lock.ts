@@ -68,6 +68,8 @@ export class OutputLock {
   private timer: NodeJS.Timeout | undefined;
   /** Why the lease was lost while the run went on, if it was. */
   private lost: string | undefined;
+  /** The renewal under way, if one is. */
+  private renewing: Promise<void> | undefined;
   private readonly where: Location;
 
   constructor(
@@ -125,6 +127,8 @@ export class OutputLock {
   async release(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    // A renewal under way would write the lock back after it is removed.
+    await this.renewing;
     const held = this.held;
     this.held = undefined;
     if (!held) return;
@@ -140,9 +144,14 @@ export class OutputLock {
   private startRenewing(): void {
     this.timer = setInterval(
       () => {
-        this.renew().catch((error: unknown) => {
-          this.lost ??= `the output ${formatLocation(this.root)}: its lock could not be renewed (${(error as Error).message}); nothing was committed`;
-        });
+        if (this.renewing) return;
+        this.renewing = this.renew()
+          .catch((error: unknown) => {
+            this.lost ??= `the output ${formatLocation(this.root)}: its lock could not be renewed (${(error as Error).message}); nothing was committed`;
+          })
+          .finally(() => {
+            this.renewing = undefined;
+          });
       },
       Math.max(50, Math.floor(this.leaseMs / 3)),
     );
