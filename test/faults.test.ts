@@ -51,6 +51,23 @@ function sparkifyAsync(
 
 const digests = tableDigests;
 
+/** Steps of a local commit at which the kill and failure tests stop it. */
+const LOCAL_COMMIT_STEPS = [
+  "journal-written",
+  "table-moved-away:artists",
+  "table-moved-in:artists",
+  "table-moved-away:songs",
+  "table-moved-in:users",
+  "success-written",
+];
+/** Steps of an S3 commit after its journal is written. */
+const S3_COMMIT_STEPS_AFTER_JOURNAL = [
+  "upload-completed:1",
+  "uploads-completed",
+  "previous-deleted",
+  "success-written",
+];
+
 /**
  * Runs an overwrite and kills it with SIGKILL after `delay` ms, or, if it gets that far first, as
  * soon as its journal is written, before the commit's first change to a table: either way it dies
@@ -90,14 +107,7 @@ describe("killed runs (SIGKILL) and stopped runs (SIGTERM), local output", () =>
     await withTempDir(async (folder) => {
       const { oldInput, newInput } = await twoInputs(folder);
       const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
-      const steps = [
-        "journal-written",
-        "table-moved-away:artists",
-        "table-moved-in:artists",
-        "table-moved-away:songs",
-        "table-moved-in:users",
-        "success-written",
-      ];
+      const steps = LOCAL_COMMIT_STEPS;
       for (const step of steps) {
         const output = join(folder, `lake-${step.replace(/[^a-z]/g, "-")}`);
         assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
@@ -226,14 +236,7 @@ describe("commit steps that fail by themselves, local output", () => {
     await withTempDir(async (folder) => {
       const { oldInput, newInput } = await twoInputs(folder);
       const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
-      const steps = [
-        "journal-written",
-        "table-moved-away:artists",
-        "table-moved-in:artists",
-        "table-moved-away:songs",
-        "table-moved-in:users",
-        "success-written",
-      ];
+      const steps = LOCAL_COMMIT_STEPS;
       for (const step of steps) {
         const output = join(folder, `lake-${step.replace(/[^a-z]/g, "-")}`);
         assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
@@ -352,13 +355,7 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
       const { oldInput, newInput } = await twoInputs(folder);
       const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
       const bucket = await freshBucket("killed-commit");
-      const steps = [
-        "journal-written",
-        "upload-completed:1",
-        "uploads-completed",
-        "previous-deleted",
-        "success-written",
-      ];
+      const steps = ["journal-written", ...S3_COMMIT_STEPS_AFTER_JOURNAL];
       for (const [index, step] of steps.entries()) {
         const output = `s3://${bucket}/lake-${index}`;
         const first = sparkify(["--input", oldInput, "--output", output, ...s3Flags()]);
@@ -403,7 +400,7 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
       assert.equal(retried.status, 0, retried.stderr);
       assert.deepEqual(await digests(await downloadPrefix(once, join(folder, "copy-once"))), expected);
       // A step that fails every time it is taken.
-      const steps = ["upload-completed:1", "uploads-completed", "previous-deleted", "success-written"];
+      const steps = S3_COMMIT_STEPS_AFTER_JOURNAL;
       for (const [index, step] of steps.entries()) {
         const output = `s3://${bucket}/lake-${index}`;
         const first = sparkify(["--input", oldInput, "--output", output, ...s3Flags()]);
