@@ -2,12 +2,39 @@
 // stopped afterwards, so that `npm test` needs nothing installed or started by hand. Where
 // moto_server is installed (it is on this project's machines), it runs too: it honours S3's
 // conditional writes, which s3rver ignores, and the output-lock tests need them.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
+
+/**
+ * Installs Debian packages the tests drive for real (tmux for the terminal tests) where their
+ * command is missing and this user may install them; where it may not, the tests that need them
+ * fail saying so.
+ */
+function ensureDebianPackages(packages) {
+  const missing = Object.entries(packages).filter(
+    ([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0,
+  );
+  if (missing.length === 0) return;
+  const names = missing.map(([, name]) => name);
+  const asRoot = process.getuid?.() === 0;
+  const sudo = !asRoot && spawnSync("sudo", ["-n", "true"]).status === 0 ? ["sudo", "-n"] : undefined;
+  if (!asRoot && !sudo) {
+    console.error(`not installing ${names.join(", ")}: neither root nor sudo without a password`);
+    return;
+  }
+  const run = (args) => {
+    const [program, ...rest] = [...(sudo ?? []), ...args];
+    return spawnSync(program, rest, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  };
+  console.error(`installing ${names.join(", ")} for the tests (apt-get)`);
+  run(["apt-get", "update", "-qq"]);
+  run(["apt-get", "install", "-y", "-qq", ...names]);
+}
+ensureDebianPackages({ tmux: "tmux" });
 const s3Directory = mkdtempSync(join(tmpdir(), "sluice-s3rver-"));
 const port = 20000 + Math.floor(Math.random() * 20000);
 

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { spawnSync } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { runDirect } from "../src/index.js";
 import {
@@ -13,6 +16,7 @@ import {
 import { copyEvents } from "./fixtures/lake-pipelines.js";
 import { literal, query } from "./support/duckdb.js";
 import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+import { withTempDir } from "./support/temp.js";
 
 async function put(bucket: string, key: string, body: string | Uint8Array): Promise<void> {
   await s3Client(s3Settings).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
@@ -51,6 +55,15 @@ describe("S3 (a real S3-compatible server on 127.0.0.1)", { skip: s3Unavailable 
     assert.equal(one.length, 383);
     const deep = await listFiles(`s3://${bucket}/data/**/deep/*.json`, s3Settings);
     assert.equal(deep.length, 5);
+  });
+
+  it("takes s3a:// and s3n://, as Spark and Hadoop users write them, for s3://", async () => {
+    const bucket = await freshBucket("schemes");
+    await Promise.all(["a/1.json", "a/2.json", "b/3.json"].map((key) => put(bucket, key, "{}")));
+    const plain = await listFiles(`s3://${bucket}/a/*.json`, s3Settings);
+    assert.equal(plain.length, 2);
+    for (const scheme of ["s3a", "s3n"])
+      assert.deepEqual(await listFiles(`${scheme}://${bucket}/a/*.json`, s3Settings), plain);
   });
 
   it("streams objects and reads byte ranges", async () => {
@@ -197,6 +210,34 @@ describe("S3 (a real S3-compatible server on 127.0.0.1)", { skip: s3Unavailable 
       );
       assert.ok(!error.message.includes("\n"));
       return true;
+    });
+  });
+});
+
+describe("the S3 region, as the AWS SDK's chain finds it", () => {
+  /** The region a client of `settings` resolves, in a process of its own with `env` alone. */
+  function regionIn(env: NodeJS.ProcessEnv, settings: object): string {
+    const io = new URL("../../dist/io/index.js", import.meta.url).href;
+    const script = `const { s3Client } = await import(${JSON.stringify(io)}); process.stdout.write(await s3Client(${JSON.stringify(settings)}).config.region());`;
+    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, HOME: "/nonexistent", ...env },
+    });
+    assert.equal(result.status, 0, result.stderr);
+    return result.stdout;
+  }
+
+  it("comes from --region, AWS_REGION, the profile's region, or else us-east-1", async () => {
+    await withTempDir(async (folder) => {
+      const config = join(folder, "config");
+      await writeFile(config, "[default]\nregion = eu-north-1\n\n[profile analytics]\nregion = eu-west-3\n");
+      const files = { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: join(folder, "none") };
+      assert.equal(regionIn({}, {}), "us-east-1");
+      assert.equal(regionIn(files, {}), "eu-north-1");
+      assert.equal(regionIn(files, { profile: "analytics" }), "eu-west-3");
+      assert.equal(regionIn({ ...files, AWS_PROFILE: "analytics" }, {}), "eu-west-3");
+      assert.equal(regionIn({ ...files, AWS_REGION: "ap-south-1" }, { profile: "analytics" }), "ap-south-1");
+      assert.equal(regionIn({ ...files, AWS_REGION: "ap-south-1" }, { region: "us-west-2" }), "us-west-2");
     });
   });
 });

@@ -301,10 +301,11 @@ describe("Sparkify on S3", { skip: s3Unavailable }, () => {
 });
 
 describe("the sparkify command", () => {
-  it("prints its usage for --help, and a usage error with exit 2 for bad arguments", () => {
+  it("prints its usage for --help and -h, naming its bin, and a usage error with exit 2 for bad arguments", () => {
     const help = sparkify(["--help"]);
     assert.equal(help.status, 0);
-    assert.match(help.stdout, /^Usage: node dist\/pipelines\/sparkify\.js/);
+    assert.match(help.stdout, /^Usage: sparkify \[options\]\n/);
+    assert.equal(sparkify(["-h"]).stdout, help.stdout);
     for (const args of [
       ["--threads", "zero"],
       ["--mode", "append"],
@@ -338,7 +339,7 @@ describe("the sparkify command", () => {
         ],
         [
           ["--input", file, "--output", join(folder, "out")],
-          /^sparkify: --input must be a folder or s3:\/\/bucket\/prefix holding song_data\/ and log_data\/, and \S+events\.json is a file\n/,
+          /^sparkify: --input must be a folder, zip archive or s3:\/\/bucket\/prefix holding song_data\/ and log_data\/, and \S+events\.json is a file\n/,
         ],
         [
           ["--temp-dir", join(folder, "missing"), "--output", join(folder, "out")],
@@ -369,7 +370,7 @@ describe("the sparkify command", () => {
         ],
         [
           ["--input", join(folder, "nothing"), "--output", join(folder, "x")],
-          /found no songs \(no file matches .*nothing\/song_data\/\*\*\/\*\.json\) and no events \(no file matches .*nothing\/log_data\/\*\*\/\*\.json\)/,
+          /found no songs \(no file matches .*nothing\/song_data\/\*\*\/\*\.\{json,json\.gz\}\) and no events \(no file matches .*nothing\/log_data\/\*\*\/\*\.\{json,json\.gz\}\)/,
         ],
         [
           ["--input", folder, "--output", join(folder, "inside")],
@@ -381,6 +382,38 @@ describe("the sparkify command", () => {
         assert.notEqual(run.status, 0);
         assert.match(run.stderr, message);
         assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+      }
+    });
+  });
+
+  it("writes its summary as JSON to stdout with --summary-json -, the table going to stderr", async () => {
+    await withTempDir(async (folder) => {
+      const run = sparkify(["--output", join(folder, "lake"), "--summary-json", "-", "--quiet"]);
+      assert.equal(run.status, 0, run.stderr);
+      const summary = JSON.parse(run.stdout) as { status: string; tables: Record<string, { rows: number }> };
+      assert.equal(summary.status, "succeeded");
+      assert.ok(summary.tables.songplays!.rows > 0);
+      assert.match(run.stderr, /^table\s+rows\s+partitions/);
+    });
+  });
+
+  it("writes a summary for a failed run too, with its error, to a file or to stdout", async () => {
+    await withTempDir(async (folder) => {
+      const input = join(folder, "input");
+      await generateSparkifyInput({ songs: 20, events: 300, output: input, seed: 3 });
+      await appendFile(join(input, "log_data/2018/11/2018-11-02-events.json"), "\n{broken\n{broken again\n");
+      const file = join(folder, "summary.json");
+      const args = ["--input", input, "--output", join(folder, "lake"), "--quiet", "--max-rejected", "1"];
+      const toFile = sparkify([...args, "--summary-json", file]);
+      assert.equal(toFile.status, 1);
+      const toStdout = sparkify([...args, "--summary-json", "-"]);
+      assert.equal(toStdout.status, 1);
+      for (const text of [await readFile(file, "utf8"), toStdout.stdout]) {
+        const summary = JSON.parse(text) as Record<string, unknown>;
+        assert.equal(summary.status, "failed");
+        assert.equal(summary.exitCode, 1);
+        assert.match(String(summary.error), /^2 record\(s\) rejected, more than the limit of 1/);
+        assert.ok((summary.recordsRead as number) > 0, "what was read before the failure");
       }
     });
   });

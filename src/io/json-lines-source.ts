@@ -9,6 +9,7 @@ import type {
   SourceReadContext,
 } from "../core/index.js";
 import type { S3Settings } from "./s3.js";
+import { isGzipName, isReadWholeOnly } from "./archives.js";
 import { listFiles, readAll, readBytes } from "./storage.js";
 
 export interface JsonLinesOptions {
@@ -84,8 +85,9 @@ export class JsonLinesSource<T> implements Source<T> {
 
   async *read(split: JsonValue, context: SourceReadContext): AsyncGenerator<SourceBatch<T>> {
     const ranges = split as FileRange[];
-    const isSmall = ([, start, end, size]: FileRange) =>
-      start === 0 && end === size && size <= SMALL_FILE_BYTES;
+    // A .gz file's listed size is its compressed size: it is streamed, whatever that size.
+    const isSmall = ([uri, start, end, size]: FileRange) =>
+      start === 0 && end === size && size <= SMALL_FILE_BYTES && !isGzipName(uri);
     const fetched = new Map<number, Promise<Buffer>>();
     let nextFetch = 0;
     for (const [index, range] of ranges.entries()) {
@@ -98,7 +100,9 @@ export class JsonLinesSource<T> implements Source<T> {
         }
         nextFetch++;
       }
-      const [uri, start, end] = range;
+      const [uri, start, listedEnd] = range;
+      // Compressed data is read to its end, which its listed size does not tell.
+      const end = isReadWholeOnly(uri) ? Number.POSITIVE_INFINITY : listedEnd;
       const whole = fetched.get(index);
       fetched.delete(index);
       yield* this.readRange(uri, start, end, context, whole ? [await whole] : undefined);
@@ -286,6 +290,11 @@ export function cutIntoSplits(
   let group: FileRange[] = [];
   let groupBytes = 0;
   for (const file of files) {
+    // Compressed files cannot be entered in the middle: one split each when large.
+    if (file.size > splitBytes && isReadWholeOnly(file.uri)) {
+      splits.push([[file.uri, 0, file.size, file.size]]);
+      continue;
+    }
     if (file.size > splitBytes) {
       for (let start = 0; start < file.size; start += splitBytes) {
         splits.push([[file.uri, start, Math.min(file.size, start + splitBytes), file.size]]);

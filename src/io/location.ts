@@ -5,10 +5,19 @@ export type Location =
   | { readonly kind: "local"; readonly path: string }
   | { readonly kind: "s3"; readonly bucket: string; readonly key: string };
 
-/** Parses `s3://bucket/prefix` or a local path (made absolute). */
+/** The schemes that name S3: `s3a://` and `s3n://` are what Spark and Hadoop users write for it. */
+const S3_SCHEME = /^s3[an]?:\/\//;
+
+/** The S3 scheme `uri` starts with (`s3://`, `s3a://` or `s3n://`), or undefined for a local path. */
+export function s3SchemeOf(uri: string): string | undefined {
+  return S3_SCHEME.exec(uri)?.[0];
+}
+
+/** Parses `s3://bucket/prefix` (or `s3a://`, `s3n://`) or a local path (made absolute). */
 export function parseLocation(uri: string): Location {
-  if (uri.startsWith("s3://")) {
-    const rest = uri.slice("s3://".length);
+  const scheme = S3_SCHEME.exec(uri);
+  if (scheme) {
+    const rest = uri.slice(scheme[0].length);
     const slash = rest.indexOf("/");
     const bucket = slash < 0 ? rest : rest.slice(0, slash);
     const key = slash < 0 ? "" : rest.slice(slash + 1);

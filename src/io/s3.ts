@@ -21,7 +21,13 @@ export interface S3Settings {
   readonly endpoint?: string;
   /** Path-style addressing (`http://host/bucket/key`), which most S3-compatible servers need. */
   readonly forcePathStyle?: boolean;
+  /**
+   * The region; by default the AWS SDK's own chain (AWS_REGION, then the profile's region), and
+   * us-east-1 where that names none, as the AWS CLI does. Buckets in another region are followed.
+   */
   readonly region?: string;
+  /** The shared-config profile for credentials and region (AWS_PROFILE works too). */
+  readonly profile?: string;
   /** Requests in flight at once per thread; default 16. */
   readonly maxConcurrency?: number;
   /** A connection that does not open, or a response that stays silent, this long is abandoned; default 30,000 ms. */
@@ -32,13 +38,34 @@ export interface S3Settings {
 
 const clients = new Map<string, S3Client>();
 
+/**
+ * The region the AWS SDK's own chain finds for a profile (the environment, then the shared config
+ * file), or us-east-1 where it finds none: S3 answers from there for every bucket, and the
+ * redirects it sends are followed.
+ */
+function regionFromChain(profile: string | undefined): () => Promise<string> {
+  // A client built only to resolve its region, so that the chain is the SDK's, not a copy of it.
+  const probe = new S3Client(profile ? { profile } : {});
+  let region: Promise<string> | undefined;
+  return () => {
+    region ??= probe.config.region().then(
+      (found) => found || "us-east-1",
+      () => "us-east-1",
+    );
+    return region;
+  };
+}
+
 /** One client per settings per thread: clients pool their connections. */
 export function s3Client(settings: S3Settings = {}): S3Client {
   const cacheKey = JSON.stringify(settings);
   let client = clients.get(cacheKey);
   if (!client) {
     client = new S3Client({
-      region: settings.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
+      region: settings.region ?? regionFromChain(settings.profile),
+      ...(settings.profile ? { profile: settings.profile } : {}),
+      // A bucket in another region than the client's answers 301; the SDK then asks again there.
+      followRegionRedirects: true,
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
       ...(settings.forcePathStyle ? { forcePathStyle: true } : {}),
       // Checksums on every request would frame streamed bodies as aws-chunked, which
@@ -183,6 +210,8 @@ export async function* readObject(
   bucket: string,
   key: string,
   start = 0,
+  /** Where to stop (exclusive); the end of the object by default. */
+  end?: number,
 ): AsyncGenerator<Uint8Array> {
   const client = s3Client(settings);
   const maxAttempts = settings.maxAttempts ?? 5;
@@ -196,7 +225,9 @@ export async function* readObject(
           new GetObjectCommand({
             Bucket: bucket,
             Key: key,
-            ...(position > 0 ? { Range: `bytes=${position}-` } : {}),
+            ...(position > 0 || end !== undefined
+              ? { Range: `bytes=${position}-${end !== undefined ? end - 1 : ""}` }
+              : {}),
             ...(etag ? { IfMatch: etag } : {}),
           }),
         ),
@@ -223,6 +254,18 @@ export async function* readObject(
       // Stopping early (a byte-range split that has read its last line) must release the connection.
       body.destroy?.();
     }
+  }
+}
+
+/** The size of an object, in bytes. */
+export async function objectSize(settings: S3Settings, bucket: string, key: string): Promise<number> {
+  try {
+    const head = await s3Limiter(settings).run(() =>
+      s3Client(settings).send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
+    );
+    return head.ContentLength ?? 0;
+  } catch (error) {
+    throw new Error(describeS3Error(error, bucket, key));
   }
 }
 

@@ -1,7 +1,16 @@
 import { createReadStream, type Dirent, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { globToRegExp, hasWildcards, literalBase } from "./glob.js";
-import { childOf, formatLocation, type Location, parseLocation } from "./location.js";
+import { childOf, formatLocation, type Location, parseLocation, s3SchemeOf } from "./location.js";
+import {
+  archiveStem,
+  gunzip,
+  isReadWholeOnly,
+  isZipName,
+  listArchive,
+  readEntry,
+  zipEntryOf,
+} from "./archives.js";
 import { listObjects, readObject, type S3Settings } from "./s3.js";
 
 /** One file found by a listing. */
@@ -42,7 +51,9 @@ function* walkLocal(
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return;
     if (code === "ENOTDIR") {
-      yield { path: root, size: statSync(root).size };
+      // The root is a file, or lies under one (a path into an archive, listed from the archive).
+      const file = localFileSize(root);
+      if (file !== undefined) yield { path: root, size: file };
       return;
     }
     throw error;
@@ -76,8 +87,9 @@ function listingOf(
   uri: string,
   includeHidden = false,
 ): { base: Location; keeps: (relativePath: string) => boolean } {
-  const isS3 = uri.startsWith("s3://");
-  const afterScheme = isS3 ? uri.slice(5) : uri;
+  const scheme = s3SchemeOf(uri);
+  const isS3 = scheme !== undefined;
+  const afterScheme = isS3 ? uri.slice(scheme.length) : uri;
   const pattern = hasWildcards(afterScheme) ? afterScheme : undefined;
   const baseUri = pattern ? `${isS3 ? "s3://" : ""}${literalBase(afterScheme)}` : uri;
   const matcher = pattern
@@ -109,6 +121,15 @@ export async function listFiles(
   options: { readonly includeHidden?: boolean } = {},
 ): Promise<FileEntry[]> {
   const { base, keeps } = listingOf(uri, options.includeHidden);
+  const plain = await openArchives(base, await listPlain(base, s3), s3);
+  const entries = [...plain, ...(await listThroughArchives(base, s3, plain.length))];
+  return entries
+    .filter((entry) => keeps(entry.relativePath))
+    .sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
+}
+
+/** The files under `base`, as they are stored. */
+async function listPlain(base: Location, s3: S3Settings): Promise<FileEntry[]> {
   let entries: FileEntry[];
   if (base.kind === "local") {
     entries = [...walkLocal(base.path)].map((file) => localEntry(base.path, file));
@@ -125,9 +146,81 @@ export async function listFiles(
         size: object.size,
       }));
   }
-  return entries
-    .filter((entry) => keeps(entry.relativePath))
-    .sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
+  return entries;
+}
+
+/**
+ * Replaces each zip archive among `entries` by its files, in the folder it stands for: `x.zip`
+ * lists as `x/...`, and an archive that is the base itself lists as the base's files.
+ */
+async function openArchives(base: Location, entries: FileEntry[], s3: S3Settings): Promise<FileEntry[]> {
+  const opened: FileEntry[] = [];
+  const baseUri = formatLocation(base);
+  for (const entry of entries) {
+    if (!isZipName(entry.uri) || isHidden(entry.relativePath)) {
+      opened.push(entry);
+      continue;
+    }
+    const folder =
+      entry.uri === baseUri ? "" : `${entry.relativePath.replace(/[^/]*$/, "")}${archiveStem(entry.uri)}/`;
+    for (const file of await listArchive(entry.uri, s3))
+      opened.push({ uri: file.uri, relativePath: `${folder}${file.path}`, size: file.size });
+  }
+  return opened;
+}
+
+/** The size of a local file, or undefined when the path is a folder, missing, or under a file. */
+function localFileSize(path: string): number | undefined {
+  try {
+    const found = statSync(path, { throwIfNoEntry: false });
+    return found?.isFile() ? found.size : undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
+    throw error;
+  }
+}
+
+/** True when `location` is a file (not a folder, not missing). */
+async function isFile(location: Location, s3: S3Settings): Promise<boolean> {
+  if (location.kind === "local") return localFileSize(location.path) !== undefined;
+  if (location.key === "") return false;
+  return (await listObjects(s3, location.bucket, location.key)).some((object) => object.key === location.key);
+}
+
+/**
+ * Where the base lies inside an archive: the archive's files under it. The archive may be named in
+ * the path (`data.zip/song_data`, `data.zip!/song_data`) or stand for a folder of the path
+ * (`song_data.zip` for `input/song_data/A`). Local ancestors are checked with a stat each; on S3,
+ * each check is a listing, so ancestors are only searched when the base itself holds nothing.
+ */
+async function listThroughArchives(base: Location, s3: S3Settings, found: number): Promise<FileEntry[]> {
+  const baseUri = formatLocation(base).replace(/(\.zip)!\//i, "$1/");
+  const scheme = s3SchemeOf(baseUri) ?? "";
+  const segments = baseUri.slice(scheme.length).split("/");
+  const deepest = base.kind === "s3" && found > 0 ? segments.length - 1 : 1;
+  for (let end = segments.length; end > deepest; end--) {
+    const ancestor = scheme + segments.slice(0, end).join("/");
+    const inner = segments.slice(end).join("/");
+    const archiveUri = isZipName(ancestor) ? ancestor : `${ancestor}.zip`;
+    // The base itself, an archive, was opened with the plain listing.
+    if (end === segments.length && isZipName(ancestor)) continue;
+    // An archive named in the path is entered; one beside a folder of the base only adds to it.
+    if (!isZipName(ancestor) && end < segments.length && found > 0) continue;
+    const archive = parseLocation(archiveUri);
+    if (archive.kind === "s3" && archive.key === "") continue;
+    if (!(await isFile(archive, s3))) continue;
+    const files = await listArchive(formatLocation(archive), s3);
+    const matched: FileEntry[] = [];
+    for (const file of files) {
+      if (inner === "") matched.push({ uri: file.uri, relativePath: file.path, size: file.size });
+      else if (file.path === inner)
+        matched.push({ uri: file.uri, relativePath: inner.split("/").at(-1)!, size: file.size });
+      else if (file.path.startsWith(`${inner}/`))
+        matched.push({ uri: file.uri, relativePath: file.path.slice(inner.length + 1), size: file.size });
+    }
+    return matched;
+  }
+  return [];
 }
 
 /**
@@ -138,13 +231,26 @@ export async function anyFileMatches(uri: string, s3: S3Settings = {}): Promise<
   const { base, keeps } = listingOf(uri);
   if (base.kind !== "local") return (await listFiles(uri, s3)).length > 0;
   for (const file of walkLocal(base.path)) {
+    if (isZipName(file.path)) break; // what an archive holds is listed below
     if (keeps(localEntry(base.path, file).relativePath)) return true;
   }
-  return false;
+  return (await listFiles(uri, s3)).length > 0;
 }
 
-/** Streams a file's bytes from `start` on. */
+/**
+ * Streams a file's bytes from `start` on. A zip entry or a `.gz` file is uncompressed on the way,
+ * and read from its start only.
+ */
 export function readBytes(uri: string, s3: S3Settings = {}, start = 0): AsyncIterable<Uint8Array> {
+  if (isReadWholeOnly(uri)) {
+    if (start !== 0) throw new Error(`${uri} is compressed: it can only be read from its start`);
+    return zipEntryOf(uri) ? readEntry(uri, s3) : gunzip(uri, readStored(uri, s3));
+  }
+  return readStored(uri, s3, start);
+}
+
+/** Streams a file's bytes as they are stored. */
+function readStored(uri: string, s3: S3Settings, start = 0): AsyncIterable<Uint8Array> {
   const location = parseLocation(uri);
   if (location.kind === "s3") return readObject(s3, location.bucket, location.key, start);
   return createReadStream(location.path, { start, highWaterMark: 1 << 20 });
@@ -153,7 +259,7 @@ export function readBytes(uri: string, s3: S3Settings = {}, start = 0): AsyncIte
 /** Reads a whole (small) file. */
 export async function readAll(uri: string, s3: S3Settings = {}): Promise<Buffer> {
   const location = parseLocation(uri);
-  if (location.kind === "local") {
+  if (location.kind === "local" && !isReadWholeOnly(uri)) {
     // One blocking read: for a small file, cheaper than the four thread-pool round trips of an
     // asynchronous one, and tasks run on worker threads, whose event loops have nothing else to do.
     return readFileSync(location.path);

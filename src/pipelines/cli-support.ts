@@ -1,5 +1,4 @@
-/** What the command-line programs share: argument checks, sizes, progress, and one-line failures. */
-import type { JobMetrics } from "../core/index.js";
+/** What the command-line programs share: argument checks, sizes and tables. */
 
 /** A bad argument: printed with the usage, exit status 2. */
 export class UsageError extends Error {
@@ -82,62 +81,4 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
       .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
       .join("  ");
   return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n");
-}
-
-/**
- * Shows a run's progress: on a terminal, a table of stages redrawn in place (records, MB read,
- * rate, elapsed); otherwise a plain line as each stage finishes; nothing when quiet.
- */
-export class ProgressDisplay {
-  private latest: JobMetrics | undefined;
-  private drawnLines = 0;
-  private readonly reported = new Set<number>();
-  private readonly timer: NodeJS.Timeout | undefined;
-  private readonly started = performance.now();
-
-  constructor(
-    private readonly stream: NodeJS.WriteStream,
-    private readonly quiet: boolean,
-  ) {
-    if (!quiet && stream.isTTY) this.timer = setInterval(() => this.draw(), 250);
-  }
-
-  update(metrics: JobMetrics): void {
-    this.latest = metrics;
-    if (this.quiet || this.stream.isTTY) return;
-    for (const stage of metrics.stages) {
-      if (stage.state !== "done" || this.reported.has(stage.stageId)) continue;
-      this.reported.add(stage.stageId);
-      const rate = stage.wallMs > 0 ? (stage.recordsIn / stage.wallMs) * 1000 : 0;
-      this.stream.write(
-        `stage ${stage.stageId} done: ${stage.name}: ${formatCount(stage.recordsIn)} records in, ${formatCount(stage.recordsOut)} out, ${formatBytes(stage.bytesRead)} read, ${formatCount(rate)} records/s, ${(stage.wallMs / 1000).toFixed(1)} s\n`,
-      );
-    }
-  }
-
-  private draw(): void {
-    const metrics = this.latest;
-    if (!metrics) return;
-    const elapsed = (performance.now() - this.started) / 1000;
-    const rows = metrics.stages.map((stage) => {
-      const seconds = stage.wallMs / 1000;
-      return [
-        `${stage.stageId} ${stage.name.length > 48 ? `${stage.name.slice(0, 45)}...` : stage.name}`,
-        `${stage.tasksDone}/${stage.tasks || "?"}`,
-        formatCount(stage.recordsIn),
-        (stage.bytesRead / 1e6).toFixed(1),
-        seconds > 0 ? formatCount(stage.recordsIn / seconds) : "-",
-        stage.state === "waiting" ? "-" : `${seconds.toFixed(1)} s`,
-      ];
-    });
-    const text = `${formatTable(["stage", "tasks", "records", "MB read", "records/s", "elapsed"], rows)}\nelapsed ${elapsed.toFixed(1)} s\n`;
-    if (this.drawnLines > 0) this.stream.write(`\x1b[${this.drawnLines}A\x1b[J`);
-    this.stream.write(text);
-    this.drawnLines = text.split("\n").length - 1;
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    if (!this.quiet && this.stream.isTTY) this.draw();
-  }
 }

@@ -1,16 +1,19 @@
 /**
  * What a Sparkify input holds, before anything is read: the song documents, the event logs, and
  * every other file, which the run does not read and names in its summary. A file that is not read
- * is never lost in silence (a `log-data/` folder, logs compressed as `.json.gz`, a stray export).
+ * is never lost in silence (a `log-data/` folder, logs compressed as `.bz2`, a stray export).
  */
 import { SluiceError } from "../core/index.js";
 import { isHidden, listFiles, type S3Settings } from "../io/index.js";
 import { globToRegExp } from "../io/glob.js";
 
-/** Where the song documents are, relative to the input. */
-export const SONG_FILES = "song_data/**/*.json";
-/** Where the event logs are, relative to the input. */
-export const LOG_FILES = "log_data/**/*.json";
+/**
+ * Where the song documents are, relative to the input: plain or gzip-compressed JSON, in folders
+ * or in zip archives (a `song_data.zip` stands for `song_data/`).
+ */
+export const SONG_FILES = "song_data/**/*.{json,json.gz}";
+/** Where the event logs are, relative to the input, in the same forms. */
+export const LOG_FILES = "log_data/**/*.{json,json.gz}";
 
 export interface InputInventory {
   readonly songFiles: number;

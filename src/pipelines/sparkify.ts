@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The Sparkify ETL command: `node dist/pipelines/sparkify.js --input URI --output URI [options]`.
+ * The Sparkify ETL command: `sparkify --input URI --output URI [options]` (the package's bin; from a
+ * checkout, `node dist/pipelines/sparkify.js`).
  * Without --input it runs on a built-in sample that it generates (no AWS, server or data needed).
  */
 import { rmSync } from "node:fs";
@@ -25,9 +26,9 @@ import {
   parseSize,
   attachNegativeValues,
   positiveInteger,
-  ProgressDisplay,
   UsageError,
 } from "./cli-support.js";
+import { ProgressDisplay } from "./progress-display.js";
 import { generateSparkifyInput } from "./sparkify-generator.js";
 import { type SparkifyOptions, sparkify, sparkifyPipeline } from "./sparkify-pipeline.js";
 
@@ -36,16 +37,21 @@ import { type SparkifyOptions, sparkify, sparkifyPipeline } from "./sparkify-pip
 // one-line errors; the README says which Node versions are supported.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
-const USAGE = `Usage: node dist/pipelines/sparkify.js [options]
+const USAGE = `Usage: sparkify [options]
+       (from a checkout: node dist/pipelines/sparkify.js [options])
 
 Builds the Sparkify star schema (songs, artists, users, time, songplays) as
 Hive-partitioned Parquet from song documents (song_data/) and event logs (log_data/).
 
 Input and output
   --input URI              folder or s3://bucket/prefix holding song_data/ and log_data/
-                           (default: a built-in sample, generated on the fly)
+                           (JSON, .json.gz, or .zip archives of them; default: a
+                           built-in sample, generated on the fly; s3a:// works too)
   --output URI             folder or s3://bucket/prefix for the tables (default: ./output)
   --mode MODE              error-if-exists (default) or overwrite
+  --region REGION          the S3 region (default: the AWS SDK's chain: AWS_REGION,
+                           then the profile's region; buckets elsewhere are followed)
+  --profile NAME           the AWS profile for credentials and region (AWS_PROFILE too)
   --s3-endpoint URL        an S3-compatible endpoint (AWS_ENDPOINT_URL_S3 works too)
   --s3-path-style          path-style S3 addressing, which S3-compatible servers need
   --max-rejected N|P%      records that may be rejected, a count or a share of the
@@ -72,9 +78,10 @@ Parquet
 
 Reporting
   --explain                print the plan and exit
-  --summary-json FILE      also write the summary as JSON
+  --summary-json FILE      also write the summary as JSON, for a failed run too
+                           (- writes it to stdout, and the table goes to stderr)
   --quiet                  no progress display
-  --help                   this text
+  -h, --help               this text
   --version                the version
 `;
 
@@ -92,6 +99,8 @@ const OPTIONS = {
   compression: { type: "string" },
   "row-group-size": { type: "string" },
   "max-rows-per-file": { type: "string" },
+  region: { type: "string" },
+  profile: { type: "string" },
   "s3-endpoint": { type: "string" },
   "s3-path-style": { type: "boolean" },
   "max-rejected": { type: "string" },
@@ -99,7 +108,7 @@ const OPTIONS = {
   explain: { type: "boolean" },
   "summary-json": { type: "string" },
   quiet: { type: "boolean" },
-  help: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
 
@@ -158,6 +167,8 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
   const s3: S3Settings = {
     ...(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"] } : {}),
     ...(values["s3-path-style"] ? { forcePathStyle: true } : {}),
+    ...(values.region ? { region: values.region } : {}),
+    ...(values.profile ? { profile: values.profile } : {}),
   };
   const output = values.output ?? "./output";
   const input = values.input;
@@ -254,9 +265,9 @@ async function checkPaths(command: Command): Promise<void> {
   const input = command.options.input;
   if (input !== undefined && parseLocation(input).kind === "local") {
     const found = await stat(input).catch(() => undefined);
-    if (found?.isFile()) {
+    if (found?.isFile() && !/\.zip$/i.test(input)) {
       throw new UsageError(
-        `--input must be a folder or s3://bucket/prefix holding song_data/ and log_data/, and ${input} is a file`,
+        `--input must be a folder, zip archive or s3://bucket/prefix holding song_data/ and log_data/, and ${input} is a file`,
       );
     }
   }
@@ -269,7 +280,7 @@ async function checkPaths(command: Command): Promise<void> {
     });
   }
   const summary = command.summaryJson;
-  if (summary !== undefined) {
+  if (summary !== undefined && summary !== "-") {
     const existing = await stat(summary).catch(() => undefined);
     if (existing?.isDirectory()) throw new UsageError(`--summary-json ${summary} is a folder`);
     const target = existing ? summary : dirname(resolve(summary));
@@ -308,7 +319,10 @@ async function main(argv: string[]): Promise<number> {
   let sampleFolder: string | undefined;
   // The run's spill files go in a folder of the command's own, which a second signal can remove.
   const runTemp = await mkdtemp(join(command.run.tempDir ?? tmpdir(), "sluice-sparkify-"));
-  const progress = new ProgressDisplay(process.stderr, command.quiet);
+  const progress = new ProgressDisplay(process.stderr, command.quiet, [process.stdout]);
+  // With the JSON summary on stdout, the table goes to stderr, so that stdout parses as JSON.
+  const report = command.summaryJson === "-" ? process.stderr : process.stdout;
+  const started = performance.now();
   // SIGINT and SIGTERM stop the run cleanly: workers stopped, staged files removed, nothing
   // committed. A second signal stops at once: what the run keeps in temporary folders is removed,
   // and what it staged in the output is left for the next run there to remove.
@@ -376,26 +390,44 @@ async function main(argv: string[]): Promise<number> {
       `wall time      ${seconds.toFixed(2)} s (${formatCount(metrics.recordsSeen / Math.max(seconds, 1e-9))} records/s)`,
       `output         ${formatLocation(parseLocation(command.options.output))}`,
     ];
-    process.stdout.write(`${lines.join("\n")}\n`);
-    if (command.summaryJson) {
-      const summary = {
-        runId: result.runId,
-        input: command.options.input ?? "built-in sample",
-        output: command.options.output,
-        tables: Object.fromEntries(
-          ["songs", "artists", "users", "time", "songplays"].map((name) => [name, result.tables.get(name)]),
-        ),
-        rejected: { records: metrics.rejected, location: rejectedWhere },
-        skipped: { files: result.skipped.length, paths: result.skipped },
-        recordsRead: metrics.recordsSeen,
-        bytesRead: metrics.bytesRead,
-        wallSeconds: seconds,
-        recordsPerSecond: metrics.recordsSeen / Math.max(seconds, 1e-9),
-        stages: metrics.stages,
-      };
-      await writeFile(command.summaryJson, `${JSON.stringify(summary, null, 2)}\n`);
-    }
+    report.write(`${lines.join("\n")}\n`);
+    await writeSummary(command.summaryJson, {
+      status: "succeeded",
+      runId: result.runId,
+      input: command.options.input ?? "built-in sample",
+      output: command.options.output,
+      tables: Object.fromEntries(
+        ["songs", "artists", "users", "time", "songplays"].map((name) => [name, result.tables.get(name)]),
+      ),
+      rejected: { records: metrics.rejected, location: rejectedWhere },
+      skipped: { files: result.skipped.length, paths: result.skipped },
+      recordsRead: metrics.recordsSeen,
+      bytesRead: metrics.bytesRead,
+      wallSeconds: seconds,
+      recordsPerSecond: metrics.recordsSeen / Math.max(seconds, 1e-9),
+      stages: metrics.stages,
+    });
     return 0;
+  } catch (error) {
+    progress.stop();
+    // A scheduler reads the outcome from the same file either way.
+    const metrics = progress.lastMetrics;
+    await writeSummary(command.summaryJson, {
+      status: "failed",
+      error: messageOf(error).split("\n")[0],
+      exitCode: exitCodeOf(error),
+      runId: metrics?.runId ?? null,
+      input: command.options.input ?? "built-in sample",
+      output: command.options.output,
+      recordsRead: metrics?.recordsSeen ?? 0,
+      bytesRead: metrics?.bytesRead ?? 0,
+      rejected: { records: metrics?.rejected ?? 0 },
+      wallSeconds: (performance.now() - started) / 1000,
+      stages: metrics?.stages ?? [],
+    }).catch((summaryError: unknown) =>
+      process.stderr.write(`sparkify: the summary could not be written: ${messageOf(summaryError)}\n`),
+    );
+    throw error;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -403,6 +435,20 @@ async function main(argv: string[]): Promise<number> {
     await rm(runTemp, { recursive: true, force: true });
     if (sampleFolder) await rm(sampleFolder, { recursive: true, force: true });
   }
+}
+
+/** Writes the JSON summary to the file `--summary-json` names, or to stdout for `-`. */
+async function writeSummary(target: string | undefined, summary: Record<string, unknown>): Promise<void> {
+  if (target === undefined) return;
+  const text = `${JSON.stringify(summary, null, 2)}\n`;
+  if (target === "-") process.stdout.write(text);
+  else await writeFile(target, text);
+}
+
+/** The exit status of a failed run: 130 or 143 when a signal stopped it, 2 for a usage error, else 1. */
+function exitCodeOf(error: unknown): number {
+  if (error instanceof UsageError) return 2;
+  return stoppedBy === "SIGINT" ? 130 : stoppedBy === "SIGTERM" ? 143 : 1;
 }
 
 /**
@@ -423,5 +469,5 @@ main(process.argv.slice(2)).then(exitWith, (error: unknown) => {
   // Bad input, unreachable storage, refused output: one line that says what and where.
   process.stderr.write(`sparkify: error: ${messageOf(error).split("\n")[0]}\n`);
   // A run stopped by a signal ends as shells expect of it: 130 for SIGINT, 143 for SIGTERM.
-  exitWith(stoppedBy === "SIGINT" ? 130 : stoppedBy === "SIGTERM" ? 143 : 1);
+  exitWith(exitCodeOf(error));
 });

@@ -19,6 +19,8 @@ export interface FaultProxy {
   readonly endpoint: string;
   readonly injected: Record<Fault, number>;
   requests: number;
+  /** Response body bytes passed through to the client. */
+  bytesOut: number;
   close(): Promise<void>;
 }
 
@@ -39,7 +41,13 @@ export async function startFaultProxy(
     "reset-mid-body": 0,
     stall: 0,
   };
-  const proxy: FaultProxy = { endpoint: "", injected, requests: 0, close: async () => undefined };
+  const proxy: FaultProxy = {
+    endpoint: "",
+    injected,
+    requests: 0,
+    bytesOut: 0,
+    close: async () => undefined,
+  };
   const server = createServer((request, response) => {
     const fault = plan({ method: request.method ?? "GET", url: request.url ?? "/", index: proxy.requests++ });
     injected[fault]++;
@@ -66,6 +74,9 @@ export async function startFaultProxy(
       (answer: IncomingMessage) => {
         response.writeHead(answer.statusCode ?? 502, answer.headers);
         if (fault === "pass") {
+          answer.on("data", (chunk: Buffer) => {
+            proxy.bytesOut += chunk.byteLength;
+          });
           answer.pipe(response);
           return;
         }

@@ -40,7 +40,7 @@ export interface RunOptions {
   readonly memoryBudget?: number;
   /** Parent folder of the run's spill folder; default the OS temporary folder. */
   readonly tempDir?: string;
-  /** Called as the run progresses (stage start, task end). */
+  /** Called as the run progresses (stage start, task end), before the commit, and once more if the run fails. */
   readonly onProgress?: (metrics: JobMetrics) => void;
   /** A fixed run id (names output files); default time-based and random. */
   readonly runId?: string;
@@ -540,6 +540,11 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
     metrics.wallMs = performance.now() - started;
     return { collected, metrics };
   } catch (error) {
+    // A failed run reports once more, so that a caller's summary says how far it got; a callback
+    // that fails here cannot hide the run's own error.
+    try {
+      report();
+    } catch {}
     // Workers stop first, so that nothing is written after the staged output is removed.
     await executor.close().catch(() => undefined);
     const leftovers: string[] = [];

@@ -1,0 +1,182 @@
+/**
+ * Files inside zip archives and gzip-compressed files, read as if they were plain files.
+ *
+ * An archive `NAME.zip` stands for the folder `NAME/`, as `unzip -d NAME` would make it: its
+ * entries are listed as `NAME/<entry>`, and a top folder `NAME/` inside it is not doubled (the
+ * Sparkify sample's `song_data.zip` holds `song_data/A/A/A/...json`). An entry's URI is the
+ * archive's, `!/` and the entry's name, as Java's jar URLs write it. The central directory is read
+ * with ranged reads (on S3 too): an archive is never downloaded whole to list or read one entry.
+ *
+ * Compressed data cannot be entered in the middle: an entry or a `.gz` file is one split, read
+ * from its start.
+ */
+import { pipeline, Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import yauzl from "yauzl";
+import { parseLocation } from "./location.js";
+import { objectSize, readObject, type S3Settings } from "./s3.js";
+
+const ENTRY_SEPARATOR = "!/";
+
+export function isZipName(path: string): boolean {
+  return /\.zip$/i.test(path);
+}
+
+export function isGzipName(path: string): boolean {
+  return /\.gz$/i.test(path);
+}
+
+/** Splits `archive.zip!/entry/path` into the archive's URI and the entry's name. */
+export function zipEntryOf(uri: string): { readonly archive: string; readonly entry: string } | undefined {
+  const at = uri.toLowerCase().indexOf(`.zip${ENTRY_SEPARATOR}`);
+  if (at < 0) return undefined;
+  return { archive: uri.slice(0, at + 4), entry: uri.slice(at + 4 + ENTRY_SEPARATOR.length) };
+}
+
+/** True for what can only be read from its start: a zip entry or a gzip file. */
+export function isReadWholeOnly(uri: string): boolean {
+  return zipEntryOf(uri) !== undefined || isGzipName(uri);
+}
+
+/** The folder an archive stands for: `logs/song_data.zip` -> `song_data`. */
+export function archiveStem(archivePath: string): string {
+  return archivePath
+    .split("/")
+    .at(-1)!
+    .replace(/\.zip$/i, "");
+}
+
+/** An entry's path inside the folder its archive stands for (a top folder of the stem's name dropped). */
+function pathInStem(stem: string, entry: string): string {
+  return entry.startsWith(`${stem}/`) ? entry.slice(stem.length + 1) : entry;
+}
+
+class S3RangeReader extends yauzl.RandomAccessReader {
+  constructor(
+    private readonly settings: S3Settings,
+    private readonly bucket: string,
+    private readonly key: string,
+  ) {
+    super();
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    return Readable.from(readObject(this.settings, this.bucket, this.key, start, end));
+  }
+}
+
+interface OpenArchive {
+  readonly zip: yauzl.ZipFile;
+  readonly entries: ReadonlyMap<string, yauzl.Entry>;
+}
+
+/** Archives kept open per thread, most recently used last: reading entries one by one reopens none. */
+const openArchives = new Map<string, Promise<OpenArchive>>();
+const MAX_OPEN_ARCHIVES = 8;
+
+function openZip(uri: string, s3: S3Settings): Promise<yauzl.ZipFile> {
+  const options = { lazyEntries: true, autoClose: false } as const;
+  const location = parseLocation(uri);
+  return new Promise((resolve, reject) => {
+    const done = (error: Error | null, zip?: yauzl.ZipFile) => (error ? reject(error) : resolve(zip!));
+    if (location.kind === "local") {
+      yauzl.open(location.path, options, done);
+      return;
+    }
+    objectSize(s3, location.bucket, location.key).then((size) => {
+      const reader = new S3RangeReader(s3, location.bucket, location.key);
+      yauzl.fromRandomAccessReader(reader, size, options, done);
+    }, reject);
+  });
+}
+
+async function readDirectory(uri: string, s3: S3Settings): Promise<OpenArchive> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await openZip(uri, s3);
+  } catch (error) {
+    throw new Error(`${uri}: not a readable zip archive (${(error as Error).message})`);
+  }
+  const entries = new Map<string, yauzl.Entry>();
+  await new Promise<void>((resolve, reject) => {
+    zip.on("entry", (entry: yauzl.Entry) => {
+      if (!entry.fileName.endsWith("/")) entries.set(entry.fileName, entry);
+      zip.readEntry();
+    });
+    zip.on("end", () => resolve());
+    zip.on("error", (error: Error) => reject(new Error(`${uri}: ${error.message}`)));
+    zip.readEntry();
+  });
+  return { zip, entries };
+}
+
+function archive(uri: string, s3: S3Settings): Promise<OpenArchive> {
+  let opened = openArchives.get(uri);
+  if (opened) {
+    openArchives.delete(uri);
+  } else {
+    opened = readDirectory(uri, s3);
+    opened.catch(() => openArchives.delete(uri));
+    while (openArchives.size >= MAX_OPEN_ARCHIVES) {
+      const [oldest, closing] = openArchives.entries().next().value!;
+      openArchives.delete(oldest);
+      closing.then(
+        ({ zip }) => zip.close(),
+        () => undefined,
+      );
+    }
+  }
+  openArchives.set(uri, opened);
+  return opened;
+}
+
+/** An entry of a listed archive: its URI, its path in the folder the archive stands for, its size. */
+export interface ArchiveEntry {
+  readonly uri: string;
+  readonly path: string;
+  readonly size: number;
+}
+
+/** The files in an archive, with their paths inside the folder it stands for. */
+export async function listArchive(uri: string, s3: S3Settings = {}): Promise<ArchiveEntry[]> {
+  const stem = archiveStem(uri);
+  const { entries } = await archive(uri, s3);
+  return [...entries.values()].map((entry) => ({
+    uri: `${uri}${ENTRY_SEPARATOR}${entry.fileName}`,
+    path: pathInStem(stem, entry.fileName),
+    size: entry.uncompressedSize,
+  }));
+}
+
+/** The bytes of an archive entry, uncompressed, as a stream. */
+export async function* readEntry(uri: string, s3: S3Settings = {}): AsyncGenerator<Uint8Array> {
+  const parts = zipEntryOf(uri);
+  if (!parts) throw new Error(`${uri} is not an archive entry`);
+  const { zip, entries } = await archive(parts.archive, s3);
+  const entry = entries.get(parts.entry);
+  if (!entry) throw new Error(`${uri}: the archive has no entry '${parts.entry}'`);
+  const stream = await new Promise<Readable>((resolve, reject) =>
+    zip.openReadStream(entry, (error, opened) => (error ? reject(error) : resolve(opened!))),
+  );
+  try {
+    for await (const chunk of stream) yield chunk as Uint8Array;
+  } catch (error) {
+    throw new Error(`${uri}: ${(error as Error).message}`);
+  }
+}
+
+/** The bytes of a gzip-compressed stream, uncompressed; errors name the file. */
+export async function* gunzip(
+  uri: string,
+  compressed: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  // pipeline, not pipe: an error reading the compressed bytes ends the uncompressed stream too.
+  const stream = pipeline(Readable.from(compressed), createGunzip(), () => undefined);
+  try {
+    for await (const chunk of stream) yield chunk as Uint8Array;
+  } catch (error) {
+    throw new Error(`${uri}: not readable as gzip (${(error as Error).message})`);
+  } finally {
+    stream.destroy();
+  }
+}
