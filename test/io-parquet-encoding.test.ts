@@ -1,208 +1,196 @@
 /**
- * sluice's shortcuts into @dsnp/parquetjs (column-wise row appends, its own Thrift serializer,
- * its own PLAIN encoder of strings and 64-bit integers) must write exactly the bytes parquetjs
- * alone writes; without distinct counts (sluice's default), exactly what parquetjs's own statistics
- * logic writes with that one field left out.
+ * sluice's Parquet writer, read back by independent readers: DuckDB and @dsnp/parquetjs give back
+ * every value written, in order, whatever the row group size, codec and mix of dictionary and
+ * PLAIN columns; the statistics are the true minimum, maximum and null count of each row group;
+ * dictionaries are written where they pay and nowhere else.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
-import { writeFile } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
+import { describe, it } from "node:test";
 import parquet from "@dsnp/parquetjs";
 import fc from "fast-check";
-import { appendRows } from "../src/io/parquet-rows.js";
-import { toParquetSchema } from "../src/io/parquet-schema.js";
-import { useFastPlainEncoding } from "../src/io/parquet-plain.js";
-import { useDistinctCounts, useFastThrift } from "../src/io/parquet-thrift.js";
+import type { Codec, ColumnSpec } from "../src/io/parquet-writer/column.js";
+import { compareUtf8 } from "../src/io/parquet-writer/encodings.js";
+import { ParquetFileWriter } from "../src/io/parquet-writer/file.js";
 import { type Item, itemArbitrary, itemSchema } from "./fixtures/lake-pipelines.js";
-import { anyUtf16String } from "./support/arbitraries.js";
 import { literal, query } from "./support/duckdb.js";
 import { withTempDir } from "./support/temp.js";
 
-interface Shortcuts {
-  readonly columnWise: boolean;
-  readonly fastThrift: boolean;
-  readonly fastPlain: boolean;
-  /** Whether sluice's serializer writes distinct counts (parquetjs's own always does). */
-  readonly distinctCounts: boolean;
-}
+const columns: ColumnSpec[] = Object.entries(itemSchema.columns).map(([name, column]) => ({
+  name,
+  type: column.type,
+  optional: column.isOptional,
+}));
 
-/** Items whose ids span every safe integer and whose names hold any UTF-16, lone surrogates too. */
-const widerItemArbitrary: fc.Arbitrary<Item> = fc
+/** Items with ids over every safe integer, names of any valid Unicode, and -0 among the scores. */
+const widerItem: fc.Arbitrary<Item> = fc
   .tuple(
     itemArbitrary,
     fc.option(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
-    fc.option(anyUtf16String(8), { nil: undefined }),
+    fc.option(fc.string({ unit: "binary", maxLength: 8 }), { nil: undefined }),
+    fc.boolean(),
   )
-  .map(([item, id, name]) => ({ ...item, ...(id !== undefined ? { id } : {}), ...(name ? { name } : {}) }));
+  .map(([item, id, name, negativeZero]) => ({
+    ...item,
+    ...(id !== undefined ? { id } : {}),
+    ...(name !== undefined ? { name } : {}),
+    ...(negativeZero && item.score !== null ? { score: -0 } : {}),
+  }));
 
-type ParquetWriter = InstanceType<typeof parquet.ParquetWriter>;
-
-/** Writes rows to an in-memory Parquet file, row by row or column-wise. */
-function parquetBytes(
-  rows: Record<string, unknown>[],
-  options: Shortcuts & { rowGroupSize: number },
-): Promise<Buffer> {
-  return parquetFile(options, async (writer) => {
-    if (options.columnWise) await appendRows(writer, rows);
-    else for (const row of rows) await writer.appendRow(row);
-  });
+async function writeFile(
+  path: string,
+  rows: readonly Item[],
+  codec: Codec,
+  rowGroupSize: number,
+): Promise<void> {
+  const stream = createWriteStream(path);
+  const finished = new Promise<void>((resolve, reject) =>
+    stream.on("finish", () => resolve()).on("error", reject),
+  );
+  const writer = new ParquetFileWriter(stream, columns, { codec, rowGroupSize });
+  // In pieces of any size, as a task hands rows over.
+  for (let start = 0; start < rows.length; start += 37)
+    await writer.appendRows(rows.slice(start, start + 37));
+  await writer.close();
+  await finished;
 }
 
-/** An in-memory Parquet file of the items `fill` appends to its writer. */
-async function parquetFile(
-  options: Shortcuts & { rowGroupSize: number },
-  fill: (writer: ParquetWriter) => Promise<void>,
-): Promise<Buffer> {
-  useFastThrift(options.fastThrift);
-  useFastPlainEncoding(options.fastPlain);
-  useDistinctCounts(options.distinctCounts);
+/** The rows as a reader gives them back: absent is null, times as epoch milliseconds. */
+function normalize(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const { name } of columns) {
+    let value = row[name] ?? null;
+    if (typeof value === "bigint") value = Number(value);
+    if (value instanceof Date) value = value.getTime();
+    out[name] = value;
+  }
+  return out;
+}
+
+async function readWithParquetjs(path: string): Promise<Record<string, unknown>[]> {
+  const reader = await parquet.ParquetReader.openFile(path);
   try {
-    const chunks: Buffer[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk);
-        callback();
-      },
-    });
-    const writer = await parquet.ParquetWriter.openStream(
-      toParquetSchema(itemSchema),
-      sink as unknown as Parameters<typeof parquet.ParquetWriter.openStream>[1],
-      { rowGroupSize: options.rowGroupSize, useDataPageV2: false },
-    );
-    await fill(writer);
-    await writer.close();
-    return Buffer.concat(chunks);
+    const cursor = reader.getCursor();
+    const rows: Record<string, unknown>[] = [];
+    for (let row = await cursor.next(); row; row = await cursor.next())
+      rows.push(normalize(row as Record<string, unknown>));
+    return rows;
   } finally {
-    useFastThrift(true);
-    useFastPlainEncoding(true);
-    useDistinctCounts(false);
+    await reader.close();
   }
 }
 
-describe("Parquet encoding shortcuts", () => {
-  it("each shortcut, alone and together, writes the same bytes as parquetjs alone", async () => {
-    const combinations: [string, Shortcuts][] = [
-      [
-        "the Thrift serializer",
-        { columnWise: false, fastThrift: true, fastPlain: false, distinctCounts: true },
-      ],
-      ["the PLAIN encoder", { columnWise: false, fastThrift: false, fastPlain: true, distinctCounts: true }],
-      [
-        "column-wise appends",
-        { columnWise: true, fastThrift: false, fastPlain: false, distinctCounts: true },
-      ],
-      ["all three", { columnWise: true, fastThrift: true, fastPlain: true, distinctCounts: true }],
-    ];
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(widerItemArbitrary, { minLength: 1, maxLength: 300 }),
-        fc.integer({ min: 1, max: 120 }),
-        async (rows, rowGroupSize) => {
-          const reference = await parquetBytes(rows, {
-            columnWise: false,
-            fastThrift: false,
-            fastPlain: false,
-            distinctCounts: true,
-            rowGroupSize,
-          });
-          for (const [name, shortcuts] of combinations) {
-            const bytes = await parquetBytes(rows, { ...shortcuts, rowGroupSize });
-            assert.ok(bytes.equals(reference), `${name} changed the bytes`);
-          }
-        },
-      ),
-      { numRuns: 60 },
-    );
-  });
+async function readWithDuckdb(path: string): Promise<Record<string, unknown>[]> {
+  const rows = await query(
+    `SELECT id, name, score, epoch_ms("at") AS "at", flag, small, "group" FROM read_parquet(${literal(path)})`,
+  );
+  return rows.map(normalize);
+}
 
-  it("without distinct counts, column-wise appends keep only each page's range and write what parquetjs's statistics would", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(widerItemArbitrary, { minLength: 1, maxLength: 300 }),
-        fc.integer({ min: 1, max: 120 }),
-        async (rows, rowGroupSize) => {
-          // Row by row, parquetjs fills its Sets of distinct values and computes every statistic;
-          // the serializer leaves the counts out. Column-wise, the buffers hold value ranges.
-          const rowByRow = await parquetBytes(rows, {
-            columnWise: false,
-            fastThrift: true,
-            fastPlain: true,
-            distinctCounts: false,
-            rowGroupSize,
-          });
-          const columnWise = await parquetBytes(rows, {
-            columnWise: true,
-            fastThrift: true,
-            fastPlain: true,
-            distinctCounts: false,
-            rowGroupSize,
-          });
-          assert.ok(columnWise.equals(rowByRow), "value ranges changed the bytes");
-        },
-      ),
-      { numRuns: 60 },
-    );
-  });
+function extremes<T>(values: readonly T[], less: (a: T, b: T) => boolean): [T, T] | undefined {
+  if (values.length === 0) return undefined;
+  let min = values[0] as T;
+  let max = values[0] as T;
+  for (const value of values) {
+    if (less(value, min)) min = value;
+    if (less(max, value)) max = value;
+  }
+  return [min, max];
+}
 
-  it("files without distinct counts have the same minimum, maximum and null count, as DuckDB reads them", async () => {
+describe("sluice's Parquet writer", () => {
+  it("gives back every value to DuckDB and parquetjs, with each row group's true statistics", async () => {
     await withTempDir(async (folder) => {
+      const path = join(folder, "items.parquet");
       await fc.assert(
         fc.asyncProperty(
-          fc.array(widerItemArbitrary, { minLength: 1, maxLength: 300 }),
+          fc.array(widerItem, { maxLength: 300 }),
           fc.integer({ min: 1, max: 120 }),
-          async (rows, rowGroupSize) => {
-            const all = { columnWise: true, fastThrift: true, fastPlain: true, rowGroupSize };
-            const withCounts = join(folder, "with-counts.parquet");
-            const without = join(folder, "without-counts.parquet");
-            await writeFile(withCounts, await parquetBytes(rows, { ...all, distinctCounts: true }));
-            await writeFile(without, await parquetBytes(rows, { ...all, distinctCounts: false }));
-            const statistics = (file: string) =>
-              query(
-                `SELECT row_group_id, path_in_schema, stats_min, stats_max, stats_null_count, stats_distinct_count
-                 FROM parquet_metadata(${literal(file)}) ORDER BY row_group_id, column_id`,
+          fc.constantFrom<Codec>("SNAPPY", "GZIP", "UNCOMPRESSED"),
+          async (rows, rowGroupSize, codec) => {
+            await writeFile(path, rows, codec, rowGroupSize);
+            const expected = rows.map(normalize);
+            assert.deepEqual(await readWithDuckdb(path), expected, "DuckDB");
+            assert.deepEqual(await readWithParquetjs(path), expected, "parquetjs");
+
+            const statistics = await query(
+              `SELECT row_group_id, path_in_schema AS name, stats_min_value AS min, stats_max_value AS max, stats_null_count AS nulls
+               FROM parquet_metadata(${literal(path)}) ORDER BY row_group_id, column_id`,
+            );
+            for (const stat of statistics) {
+              const group = expected.slice(
+                Number(stat.row_group_id) * rowGroupSize,
+                (Number(stat.row_group_id) + 1) * rowGroupSize,
               );
-            const counted = await statistics(withCounts);
-            const uncounted = await statistics(without);
-            assert.ok(counted.every((column) => column.stats_distinct_count !== null));
-            assert.ok(uncounted.every((column) => column.stats_distinct_count === null));
-            const withoutCount = ({ stats_distinct_count: _, ...rest }: Record<string, unknown>) => rest;
-            assert.deepEqual(uncounted.map(withoutCount), counted.map(withoutCount));
+              const name = String(stat.name);
+              const present = group.map((row) => row[name]).filter((value) => value !== null);
+              assert.equal(Number(stat.nulls), group.length - present.length, `${name} null count`);
+              if (name === "name" || name === "group") {
+                const range = extremes(present as string[], (a, b) => compareUtf8(a, b) < 0);
+                assert.deepEqual([stat.min, stat.max], range ?? [null, null], `${name} range`);
+              } else if (name === "id" || name === "small" || name === "score") {
+                // Zeros compare equal whatever their sign (Parquet writes a zero minimum as -0).
+                const zeroless = (value: number) => (value === 0 ? 0 : value);
+                const range = extremes(present as number[], (a, b) => a < b);
+                assert.deepEqual(
+                  [stat.min, stat.max].map((value) => (value === null ? null : zeroless(Number(value)))),
+                  range?.map(zeroless) ?? [null, null],
+                  `${name} range`,
+                );
+              }
+            }
           },
         ),
-        { numRuns: 15 },
+        { numRuns: 40 },
       );
     });
   });
 
-  it("a batch with a bad row leaves the column buffers as they were", async () => {
-    const badRow: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
-      widerItemArbitrary.map(({ id: _, ...withoutId }) => withoutId),
-      widerItemArbitrary.map((item) => ({ ...item, small: 2 ** 40 })),
-    );
-    // Row groups larger than every file here: no page or row group is written mid-batch.
-    const options = { fastThrift: true, fastPlain: true, distinctCounts: false, rowGroupSize: 1000 };
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(widerItemArbitrary, { maxLength: 40 }),
-        fc.array(widerItemArbitrary, { maxLength: 20 }),
-        badRow,
-        fc.nat(),
-        fc.array(widerItemArbitrary, { minLength: 1, maxLength: 40 }),
-        async (before, batch, bad, position, after) => {
-          const withBad: Record<string, unknown>[] = [...batch];
-          withBad.splice(position % (batch.length + 1), 0, bad);
-          const bytes = await parquetFile({ ...options, columnWise: true }, async (writer) => {
-            await appendRows(writer, before);
-            await assert.rejects(appendRows(writer, withBad), /missing required field|invalid value/);
-            await appendRows(writer, after);
-          });
-          const reference = await parquetBytes([...before, ...after], { ...options, columnWise: false });
-          assert.ok(bytes.equals(reference), "the failed batch left rows or values behind");
-        },
-      ),
-      { numRuns: 60 },
-    );
+  it("dictionary-encodes columns of few distinct values, writes unique ones PLAIN, and names itself", async () => {
+    await withTempDir(async (folder) => {
+      const path = join(folder, "items.parquet");
+      const rows: Item[] = Array.from({ length: 5000 }, (_, index) => ({
+        id: index * 7919,
+        name: `name ${index}`,
+        score: index / 3,
+        at: 1541000000000 + index,
+        flag: index % 2 === 0,
+        small: index % 4,
+        group: ["paid", "free", null][index % 3]!,
+      }));
+      await writeFile(path, rows, "SNAPPY", 65_536);
+      const encodings = Object.fromEntries(
+        (await query(`SELECT path_in_schema AS name, encodings FROM parquet_metadata(${literal(path)})`)).map(
+          (row) => [row.name, String(row.encodings)],
+        ),
+      );
+      for (const name of ["group", "small"]) assert.match(encodings[name]!, /RLE_DICTIONARY/, name);
+      for (const name of ["id", "name", "at"]) assert.doesNotMatch(encodings[name]!, /DICTIONARY/, name);
+      const [file] = await query(`SELECT created_by FROM parquet_file_metadata(${literal(path)})`);
+      assert.match(String(file!.created_by), /^sluice version \d+\.\d+\.\d+( \(build [0-9a-f]{7,40}\))?$/);
+      assert.deepEqual(await readWithDuckdb(path), rows.map(normalize));
+    });
+  });
+
+  it("refuses a value its column cannot hold, naming both, and then refuses to go on", async () => {
+    await withTempDir(async (folder) => {
+      const path = join(folder, "bad.parquet");
+      const stream = createWriteStream(path);
+      const writer = new ParquetFileWriter(stream, columns);
+      const good: Item = { id: 1, name: "a", score: 1, at: 0, flag: true, small: 1, group: null };
+      await writer.appendRows([good]);
+      for (const [bad, message] of [
+        [{ ...good, small: 2 ** 40 }, /column 'small' \(int32\) cannot hold 1099511627776/],
+        [{ ...good, name: "\ud800" }, /column 'name' \(utf8\) cannot hold .*lone surrogate/],
+        [{ ...good, id: 2 ** 60 }, /column 'id' \(int64\) cannot hold/],
+        [{ ...good, at: null }, /column 'at' is required and the value is null/],
+      ] as const) {
+        const fresh = new ParquetFileWriter(createWriteStream(join(folder, "x.parquet")), columns);
+        await assert.rejects(fresh.appendRows([good, bad as unknown as Item]), message);
+        await assert.rejects(fresh.close(), /an earlier append failed/);
+      }
+      stream.destroy();
+    });
   });
 });

@@ -199,10 +199,27 @@ function readTasksText(shuffle: ShufflePlan, maxTasks: number | undefined): stri
     : `${fewest} to ${most} task(s), one per ${READ_TASK_BYTES / 1024 / 1024} MiB shuffled`;
 }
 
-/** Tasks that read a shuffle holding `bytes`: one per `READ_TASK_BYTES`, within the shuffle's bounds. */
-export function readTasksFor(shuffle: ShufflePlan, bytes: number, maxTasks: number | undefined): number {
+/**
+ * Encoded shuffle bytes a read task takes on when its stage writes only to sinks. Such a task
+ * holds one partition at a time and passes its rows on to files as it goes, so it may take more
+ * partitions without holding more; and each of its tasks writes a file per table partition, with
+ * a dictionary and statistics of its own, so that fewer, larger tasks make fewer, smaller files.
+ */
+export const SINK_READ_TASK_BYTES = 4 * READ_TASK_BYTES;
+
+/**
+ * Tasks that read a shuffle holding `bytes`: one per `READ_TASK_BYTES` (`SINK_READ_TASK_BYTES` for
+ * a stage that writes only to sinks), within the shuffle's bounds.
+ */
+export function readTasksFor(
+  shuffle: ShufflePlan,
+  bytes: number,
+  maxTasks: number | undefined,
+  sinksOnly = false,
+): number {
   const [fewest, most] = readTaskBounds(shuffle, maxTasks);
-  return Math.max(fewest, Math.min(most, Math.ceil(bytes / READ_TASK_BYTES)));
+  const perTask = sinksOnly ? SINK_READ_TASK_BYTES : READ_TASK_BYTES;
+  return Math.max(fewest, Math.min(most, Math.ceil(bytes / perTask)));
 }
 
 /** The plan as text: one block per stage, its fused transforms, and where its records go. */

@@ -1,15 +1,21 @@
-import parquet from "@dsnp/parquetjs";
-type WriteStreamMinimal = Parameters<typeof parquet.ParquetWriter.openStream>[1];
 import type { JsonValue, Schema, Sink, SinkWriter, TaskContext } from "../core/index.js";
 import { PartitionPaths } from "./hive.js";
 import type { LakeCommitter } from "./lake-committer.js";
-import { appendRows } from "./parquet-rows.js";
-import { type Compression, toParquetSchema } from "./parquet-schema.js";
-// Loaded for their effect: parquetjs encodes PLAIN strings and integers with sluice's encoder and
-// serializes page headers and footers with sluice's Thrift writer.
-import "./parquet-plain.js";
-import "./parquet-thrift.js";
+import type { Compression } from "./parquet-schema.js";
+import { type Codec, type ColumnSpec, ColumnValueError } from "./parquet-writer/column.js";
+import { ParquetFileWriter } from "./parquet-writer/file.js";
 import { openStagedFile, type StagedFile, type StagedFileInfo } from "./staging.js";
+
+const CODECS: Record<Compression, Codec> = { snappy: "SNAPPY", gzip: "GZIP", none: "UNCOMPRESSED" };
+
+/** The columns of a file, in schema order. */
+function columnSpecs(schema: Schema): ColumnSpec[] {
+  return Object.entries(schema.columns).map(([name, column]) => ({
+    name,
+    type: column.type,
+    optional: column.isOptional,
+  }));
+}
 
 export interface ParquetTableOptions {
   /** Columns whose values name the folders (`year=2018/month=11/`); they are left out of the files. */
@@ -42,7 +48,7 @@ export interface WrittenFile {
 
 interface OpenFile {
   readonly partition: string;
-  readonly writer: InstanceType<typeof parquet.ParquetWriter>;
+  readonly writer: ParquetFileWriter;
   readonly staged: StagedFile;
   rows: number;
 }
@@ -76,11 +82,9 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
       `part-empty-${runId}.parquet`,
       this.committer.s3,
     );
-    const writer = await parquet.ParquetWriter.openStream(
-      toParquetSchema(this.fileSchema, this.options.compression),
-      staged.stream as unknown as WriteStreamMinimal,
-      { useDataPageV2: false },
-    );
+    const writer = new ParquetFileWriter(staged.stream, columnSpecs(this.fileSchema), {
+      codec: CODECS[this.options.compression ?? "snappy"],
+    });
     await writer.close();
     return { table: this.name, partition: "", rows: 0, staged: await staged.close() };
   }
@@ -95,7 +99,7 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
   private readonly buffered = new Map<string, T[]>();
   private bufferedRows = 0;
   private readonly written: WrittenFile[] = [];
-  private readonly parquetSchema: InstanceType<typeof parquet.ParquetSchema>;
+  private readonly columns: ColumnSpec[];
   private fileCount = 0;
   private readonly partitionPaths: PartitionPaths | undefined;
 
@@ -103,7 +107,7 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
     private readonly table: ParquetTableSink<T>,
     private readonly context: TaskContext,
   ) {
-    this.parquetSchema = toParquetSchema(table.fileSchema, table.options.compression);
+    this.columns = columnSpecs(table.fileSchema);
     const partitionBy = table.options.partitionBy ?? [];
     this.partitionPaths = partitionBy.length > 0 ? new PartitionPaths(partitionBy) : undefined;
   }
@@ -126,14 +130,10 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
     const relativePath = partition ? `${partition}/${name}` : name;
     const { root, s3 } = this.table.committer;
     const staged = await openStagedFile(root, this.context.runId, this.table.name, relativePath, s3);
-    const writer = await parquet.ParquetWriter.openStream(
-      this.parquetSchema,
-      staged.stream as unknown as WriteStreamMinimal,
-      {
-        rowGroupSize: this.table.options.rowGroupSize ?? 65_536,
-        useDataPageV2: false,
-      },
-    );
+    const writer = new ParquetFileWriter(staged.stream, this.columns, {
+      codec: CODECS[this.table.options.compression ?? "snappy"],
+      rowGroupSize: this.table.options.rowGroupSize ?? 65_536,
+    });
     const file: OpenFile = { partition, writer, staged, rows: 0 };
     this.open.set(partition, file);
     return file;
@@ -195,7 +195,13 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
       const file = await this.fileFor(partition);
       const count = Math.min(records.length - offset, maxRows - file.rows);
       // Columns not in the file schema (the partition columns) are ignored by the writer.
-      await appendRows(file.writer, records.slice(offset, offset + count));
+      try {
+        await file.writer.appendRows(records.slice(offset, offset + count));
+      } catch (error) {
+        if (error instanceof ColumnValueError)
+          throw new Error(`table '${this.table.name}': ${error.message}`);
+        throw error;
+      }
       file.rows += count;
       offset += count;
       if (file.rows >= maxRows) await this.closeFile(partition);

@@ -252,10 +252,16 @@ export const sparkifyPipeline = definePipeline(
         "song rows",
       )
       .write(lake.parquet("songs", songsSchema, { ...parquet, partitionBy: ["year", "artist_id"] }));
-    artistsOf(songs).write(lake.parquet("artists", artistsSchema, parquet));
+    // The dimension tables are small (a row per artist, per user): one file each, as readers
+    // expect of a small table, rather than a file per shuffle partition of a few rows each.
+    artistsOf(songs)
+      .coalesce(1, "one file")
+      .write(lake.parquet("artists", artistsSchema, parquet));
 
     const plays = events.filter(isPlay, "NextSong plays");
-    usersOf(plays).write(lake.parquet("users", usersSchema, parquet));
+    usersOf(plays)
+      .coalesce(1, "one file")
+      .write(lake.parquet("users", usersSchema, parquet));
     const byTs = playsByTs(plays.map(toPlay, "project plays"));
     byTs
       .map(([ts]) => timeParts(ts), "time rows")

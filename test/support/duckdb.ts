@@ -7,6 +7,8 @@ export async function query(sql: string): Promise<Record<string, unknown>[]> {
 
 /** Runs statements in one in-memory database; returns each one's rows. */
 export async function queries(statements: readonly string[]): Promise<Record<string, unknown>[][]> {
+  // Timestamps sluice writes are instants in UTC (TIMESTAMP WITH TIME ZONE to DuckDB). Without its
+  // ICU extension (not bundled, and not downloaded offline) DuckDB shows and compares them in UTC.
   const instance = await DuckDBInstance.create(":memory:");
   const connection = await instance.connect();
   try {

@@ -341,7 +341,8 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
         }));
       }
       const partitions = Array.from({ length: shuffle.partitionCount }, (_, partition) => partition);
-      const tasks = readTasksFor(shuffle, store.bytesOf(shuffle.id), stage.maxTasks);
+      const sinksOnly = stage.shuffleWrites.length === 0;
+      const tasks = readTasksFor(shuffle, store.bytesOf(shuffle.id), stage.maxTasks, sinksOnly);
       return contiguousGroups(partitions, tasks).map((group) => ({
         kind: "partitions",
         partitions: group.map((partition) => ({ partition, blocks: store.take(shuffle.id, partition) })),

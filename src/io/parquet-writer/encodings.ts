@@ -1,0 +1,156 @@
+/**
+ * The encodings sluice writes in data and dictionary pages: PLAIN for values, and the
+ * RLE/bit-packing hybrid for definition levels and dictionary indices (Parquet's Encodings.md).
+ */
+
+import { GrowingBuffer } from "./growing-buffer.js";
+
+/** Physical types of the columns sluice writes. */
+export type PhysicalType = "BOOLEAN" | "INT32" | "INT64" | "DOUBLE" | "BYTE_ARRAY";
+
+const TWO_TO_32 = 2 ** 32;
+
+/** PLAIN: values one after the other, little-endian; byte arrays each after a 4-byte length. */
+export function encodePlain(type: PhysicalType, values: readonly unknown[]): Buffer {
+  switch (type) {
+    case "BYTE_ARRAY": {
+      let total = 0;
+      for (const value of values) total += 4 + Buffer.byteLength(value as string, "utf8");
+      const page = Buffer.allocUnsafe(total);
+      let position = 0;
+      for (const value of values) {
+        const written = page.write(value as string, position + 4, "utf8");
+        page.writeUInt32LE(written, position);
+        position += 4 + written;
+      }
+      return page;
+    }
+    case "INT64": {
+      const page = Buffer.allocUnsafe(8 * values.length);
+      for (let index = 0; index < values.length; index++) {
+        const value = values[index];
+        if (typeof value === "bigint") page.writeBigInt64LE(value, 8 * index);
+        else {
+          const high = Math.floor((value as number) / TWO_TO_32);
+          page.writeUInt32LE((value as number) - high * TWO_TO_32, 8 * index);
+          page.writeInt32LE(high, 8 * index + 4);
+        }
+      }
+      return page;
+    }
+    case "INT32": {
+      const page = Buffer.allocUnsafe(4 * values.length);
+      for (let index = 0; index < values.length; index++)
+        page.writeInt32LE(values[index] as number, 4 * index);
+      return page;
+    }
+    case "DOUBLE": {
+      const page = Buffer.allocUnsafe(8 * values.length);
+      for (let index = 0; index < values.length; index++)
+        page.writeDoubleLE(values[index] as number, 8 * index);
+      return page;
+    }
+    case "BOOLEAN": {
+      // Bit-packed, least significant bit first.
+      const page = Buffer.alloc(Math.ceil(values.length / 8));
+      for (let index = 0; index < values.length; index++)
+        if (values[index]) page[index >> 3]! |= 1 << (index & 7);
+      return page;
+    }
+  }
+}
+
+/** The bits needed for values up to `max`. */
+export function bitWidthOf(max: number): number {
+  return max === 0 ? 0 : 32 - Math.clz32(max);
+}
+
+/**
+ * The RLE/bit-packing hybrid: a run of 8 or more equal values is one RLE run; other values go
+ * into bit-packed groups of 8 (the last group padded with zeros; readers stop at the value count).
+ */
+export function encodeHybrid(values: ArrayLike<number>, count: number, bitWidth: number): Buffer {
+  const writer = new GrowingBuffer(1024);
+  const valueBytes = Math.ceil(bitWidth / 8);
+  let literalStart = 0; // values [literalStart, index) wait to be bit-packed
+  let index = 0;
+
+  const packLiterals = (end: number) => {
+    // Bit-packs values [literalStart, end) in groups of 8; end - literalStart is a multiple of 8,
+    // or the rest of the values.
+    const total = end - literalStart;
+    if (total === 0) return;
+    const groups = Math.ceil(total / 8);
+    writer.varint((groups << 1) | 1);
+    writer.reserve(groups * bitWidth);
+    let accumulator = 0;
+    let bits = 0;
+    for (let position = 0; position < groups * 8; position++) {
+      const value = literalStart + position < end ? values[literalStart + position]! : 0;
+      accumulator += value * 2 ** bits;
+      bits += bitWidth;
+      while (bits >= 8) {
+        writer.byte(accumulator & 0xff);
+        accumulator = Math.floor(accumulator / 256);
+        bits -= 8;
+      }
+    }
+    literalStart = end;
+  };
+
+  while (index < count) {
+    const value = values[index]!;
+    let runEnd = index + 1;
+    while (runEnd < count && values[runEnd] === value) runEnd++;
+    // Literals must be whole groups of 8 before a run starts: the run lends them values.
+    const pending = index - literalStart;
+    const lent = (8 - (pending % 8)) % 8;
+    if (runEnd - index - lent >= 8) {
+      packLiterals(index + lent);
+      const runLength = runEnd - literalStart;
+      writer.varint(runLength << 1);
+      for (let byte = 0; byte < valueBytes; byte++) writer.byte((value >>> (8 * byte)) & 0xff);
+      literalStart = runEnd;
+    }
+    index = runEnd;
+  }
+  packLiterals(count);
+  return writer.copy();
+}
+
+/** Definition levels of a page, as a v1 data page stores them: a 4-byte length, then the hybrid. */
+export function encodeLevels(levels: Uint8Array, count: number): Buffer {
+  const body = encodeHybrid(levels, count, 1);
+  const framed = Buffer.allocUnsafe(4 + body.length);
+  framed.writeUInt32LE(body.length, 0);
+  body.copy(framed, 4);
+  return framed;
+}
+
+/** Dictionary indices, as a data page stores them: one byte of bit width, then the hybrid. */
+export function encodeIndices(indices: Uint32Array, count: number, dictionarySize: number): Buffer {
+  const bitWidth = bitWidthOf(Math.max(dictionarySize - 1, 0));
+  const body = encodeHybrid(indices, count, bitWidth);
+  const framed = Buffer.allocUnsafe(1 + body.length);
+  framed[0] = bitWidth;
+  body.copy(framed, 1);
+  return framed;
+}
+
+/**
+ * Orders strings as their UTF-8 bytes compare, which Parquet's statistics use. JavaScript's `<`
+ * compares UTF-16 code units, which puts U+E000..U+FFFF after astral characters; remapping code
+ * units at the first difference puts surrogates last, as UTF-8 does.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let index = 0; index < length; index++) {
+    let x = a.charCodeAt(index);
+    let y = b.charCodeAt(index);
+    if (x === y) continue;
+    if (x >= 0xd800) x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+    if (y >= 0xd800) y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    return x - y;
+  }
+  return a.length - b.length;
+}

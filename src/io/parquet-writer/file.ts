@@ -1,0 +1,175 @@
+/**
+ * A Parquet file written as a stream: row groups of column chunks, then the footer. Flat schemas
+ * only (every column a top-level value, which is what sluice's schemas are), data pages v1,
+ * dictionary encoding where it pays, statistics (minimum, maximum, null count) per column chunk,
+ * and nothing else: no page statistics, no page index, no key-value metadata.
+ *
+ * sluice writes its own files rather than through @dsnp/parquetjs's writer: that one writes no
+ * dictionaries, no logical types, a page index and distinct counts nobody reads, and could only
+ * be made fast by replacing parts of it for the whole process. @dsnp/parquetjs still reads
+ * Parquet in sluice (ParquetSource), and the tests read every file sluice writes with it and with
+ * DuckDB, polars and Arrow's Rust reader.
+ */
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import type { Writable } from "node:stream";
+import { gzipSync } from "node:zlib";
+import snappy from "snappyjs";
+import { type Codec, ColumnChunkWriter, type ColumnSpec, type ChunkResult } from "./column.js";
+import { binary, i32, i64, serialize, struct, type ThriftStruct } from "./thrift.js";
+
+const MAGIC = Buffer.from("PAR1");
+
+const COMPRESSORS: Record<Codec, (bytes: Buffer) => Buffer> = {
+  UNCOMPRESSED: (bytes) => bytes,
+  SNAPPY: (bytes) => snappy.compress(bytes),
+  GZIP: (bytes) => gzipSync(bytes),
+};
+
+/**
+ * `created_by`, in the form parquet-mr parses (`NAME version X.Y.Z (build HASH)`): readers that
+ * cannot parse it distrust the string statistics of the file. The build is the commit the package
+ * was built from, written into dist/ by the build.
+ */
+export const CREATED_BY = ((): string => {
+  const read = (path: string) => {
+    try {
+      return JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8")) as Record<string, string>;
+    } catch {
+      return undefined;
+    }
+  };
+  const version = read("../../../package.json")?.version ?? "0.0.0";
+  const build = read("../../build-info.json")?.commit;
+  return `sluice version ${version}${build ? ` (build ${build})` : ""}`;
+})();
+
+export interface ParquetFileOptions {
+  readonly codec?: Codec;
+  /** Rows per row group; default 65,536. */
+  readonly rowGroupSize?: number;
+}
+
+export class ParquetFileWriter {
+  private readonly columns: ColumnChunkWriter[];
+  private readonly rowGroupSize: number;
+  private readonly rowGroups: ThriftStruct[] = [];
+  private position = 0;
+  private rows = 0;
+  private rowsInGroup = 0;
+  private started = false;
+  private failure: unknown;
+
+  constructor(
+    private readonly stream: Writable,
+    readonly specs: readonly ColumnSpec[],
+    options: ParquetFileOptions = {},
+  ) {
+    const codec = options.codec ?? "SNAPPY";
+    this.rowGroupSize = options.rowGroupSize ?? 65_536;
+    const capacity = Math.min(this.rowGroupSize, 4096);
+    this.columns = specs.map((spec) => new ColumnChunkWriter(spec, COMPRESSORS[codec], codec, capacity));
+  }
+
+  /** Appends rows (objects with a member per column; others are ignored), writing full row groups. */
+  async appendRows(rows: readonly Record<string, unknown>[]): Promise<void> {
+    this.checkUsable();
+    try {
+      await this.append(rows);
+    } catch (error) {
+      // Columns are filled one after the other: a bad value leaves them uneven, and the file
+      // cannot be finished. The task that wrote it fails; its staged file is discarded.
+      this.failure = error;
+      throw error;
+    }
+  }
+
+  private checkUsable(): void {
+    if (this.failure !== undefined)
+      throw new Error(
+        `this Parquet file cannot be written further: an earlier append failed (${(this.failure as Error).message})`,
+      );
+  }
+
+  private async append(rows: readonly Record<string, unknown>[]): Promise<void> {
+    let offset = 0;
+    while (offset < rows.length) {
+      const take = Math.min(rows.length - offset, this.rowGroupSize - this.rowsInGroup);
+      for (const column of this.columns) {
+        const name = column.spec.name;
+        for (let index = offset; index < offset + take; index++) column.append(rows[index]![name]);
+      }
+      this.rowsInGroup += take;
+      offset += take;
+      if (this.rowsInGroup >= this.rowGroupSize) await this.writeRowGroup();
+    }
+  }
+
+  private async write(bytes: Buffer): Promise<void> {
+    this.position += bytes.length;
+    if (!this.stream.write(bytes)) await once(this.stream, "drain");
+  }
+
+  private async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.write(MAGIC);
+  }
+
+  private async writeRowGroup(): Promise<void> {
+    if (this.rowsInGroup === 0) return;
+    await this.start();
+    const groupStart = this.position;
+    const chunks: { result: ChunkResult; offset: number }[] = [];
+    for (const column of this.columns) {
+      const result = column.finish();
+      chunks.push({ result, offset: this.position });
+      for (const page of result.bytes) await this.write(page);
+    }
+    const uncompressed = chunks.reduce((sum, { result }) => sum + result.uncompressedLength, 0);
+    this.rowGroups.push([
+      [1, { list: { struct: chunks.map(({ result, offset }) => result.metadata(offset)) } }],
+      [2, i64(uncompressed)],
+      [3, i64(this.rowsInGroup)],
+      [5, i64(groupStart)],
+      [6, i64(this.position - groupStart)],
+    ]);
+    this.rows += this.rowsInGroup;
+    this.rowsInGroup = 0;
+  }
+
+  /** Writes the last row group and the footer, and ends the stream. */
+  async close(): Promise<void> {
+    this.checkUsable();
+    await this.writeRowGroup();
+    await this.start();
+    const schema: ThriftStruct[] = [
+      [
+        [4, binary("schema")],
+        [5, i32(this.columns.length)],
+      ],
+      ...this.columns.map(
+        ({ spec, stored }): ThriftStruct => [
+          [1, i32({ BOOLEAN: 0, INT32: 1, INT64: 2, DOUBLE: 5, BYTE_ARRAY: 6 }[stored.physical])],
+          [3, i32(spec.optional ? 1 : 0)],
+          [4, binary(spec.name)],
+          [6, stored.convertedType === undefined ? undefined : i32(stored.convertedType)],
+          [10, stored.logicalType === undefined ? undefined : struct(stored.logicalType)],
+        ],
+      ),
+    ];
+    const footer = serialize([
+      [1, i32(1)],
+      [2, { list: { struct: schema } }],
+      [3, i64(this.rows)],
+      [4, { list: { struct: this.rowGroups } }],
+      [6, binary(CREATED_BY)],
+      // Every column is ordered by its type's own order, so readers may trust min and max.
+      [7, { list: { struct: this.columns.map((): ThriftStruct => [[1, struct([])]]) } }],
+    ]);
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32LE(footer.length, 0);
+    await this.write(Buffer.concat([footer, length, MAGIC]));
+    this.stream.end();
+  }
+}
