@@ -129,7 +129,7 @@ describe("Sparkify on the real sample", { skip: sampleMissing }, () => {
       ]);
       assert.deepEqual(Object.fromEntries(types!.map((row) => [row.column_name, row.column_type])), {
         songplay_id: "BIGINT",
-        start_time: "TIMESTAMP",
+        start_time: "TIMESTAMP WITH TIME ZONE",
         user_id: "VARCHAR",
         level: "VARCHAR",
         song_id: "VARCHAR",
