@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import parquet from "@dsnp/parquetjs";
 import fc from "fast-check";
-import type { Codec, ColumnSpec } from "../src/io/parquet-writer/column.js";
+import { type Codec, type ColumnSpec, PAGE_ROWS } from "../src/io/parquet-writer/column.js";
 import { compareUtf8 } from "../src/io/parquet-writer/encodings.js";
 import { ParquetFileWriter } from "../src/io/parquet-writer/file.js";
 import { type Item, itemArbitrary, itemSchema } from "./fixtures/lake-pipelines.js";
@@ -86,6 +86,13 @@ async function readWithDuckdb(path: string): Promise<Record<string, unknown>[]> 
     `SELECT id, name, score, epoch_ms("at") AS "at", flag, small, "group" FROM read_parquet(${literal(path)})`,
   );
   return rows.map(normalize);
+}
+
+/** The part of the footer, as parquetjs parses it, that the page test reads. */
+interface FooterOfTest {
+  row_groups: {
+    columns: { meta_data: { encoding_stats: { page_type: number; encoding: number; count: number }[] } }[];
+  }[];
 }
 
 function extremes<T>(values: readonly T[], less: (a: T, b: T) => boolean): [T, T] | undefined {
@@ -170,6 +177,45 @@ describe("sluice's Parquet writer", () => {
       const [file] = await query(`SELECT created_by FROM parquet_file_metadata(${literal(path)})`);
       assert.match(String(file!.created_by), /^sluice version \d+\.\d+\.\d+( \(build [0-9a-f]{7,40}\))?$/);
       assert.deepEqual(await readWithDuckdb(path), rows.map(normalize));
+    });
+  });
+
+  it("writes a chunk of many pages whose dictionary fills up mid-way: dictionary pages, then PLAIN ones", async () => {
+    await withTempDir(async (folder) => {
+      const path = join(folder, "items.parquet");
+      // A first page of 1,000 names repeated (dictionary pays), then 40,000 distinct long names:
+      // past 1 MiB of them the dictionary stops growing and the pages after it are PLAIN.
+      const rows: Item[] = Array.from({ length: PAGE_ROWS + 40_000 }, (_, index) => ({
+        id: index,
+        name:
+          index < PAGE_ROWS ? `repeated ${index % 1000}` : `distinct ${index} ${"x".repeat(50)} ${index % 7}`,
+        score: index % 3 === 0 ? null : index,
+        at: 1541000000000 + index,
+        flag: null,
+        small: index % 5,
+        group: index % 11 === 0 ? null : `g${index % 4}`,
+      }));
+      await writeFile(path, rows, "SNAPPY", 65_536);
+      const [name] = await query(
+        `SELECT encodings FROM parquet_metadata(${literal(path)}) WHERE path_in_schema = 'name'`,
+      );
+      assert.match(String(name!.encodings), /RLE_DICTIONARY/);
+      // The pages, as the footer counts them: the dictionary page, dictionary-encoded data pages
+      // (the first page, and the next up to the full dictionary), then PLAIN ones.
+      const reader = await parquet.ParquetReader.openFile(path);
+      const chunk = (reader.metadata as unknown as FooterOfTest).row_groups[0]!.columns[1]!.meta_data;
+      await reader.close();
+      const pages = Object.fromEntries(
+        chunk.encoding_stats.map((stats) => [`${stats.page_type}/${stats.encoding}`, stats.count]),
+      );
+      assert.equal(pages["2/0"], 1, "one dictionary page");
+      assert.ok(pages["0/8"]! >= 2, "data pages encoded with the dictionary");
+      assert.ok(pages["0/0"]! >= 1, "PLAIN data pages after the dictionary filled up");
+      // Every page full but the one the full dictionary cut short and the last.
+      assert.ok(pages["0/8"]! + pages["0/0"]! <= Math.ceil(rows.length / PAGE_ROWS) + 1);
+      const expected = rows.map(normalize);
+      assert.deepEqual(await readWithDuckdb(path), expected, "DuckDB");
+      assert.deepEqual(await readWithParquetjs(path), expected, "parquetjs");
     });
   });
 

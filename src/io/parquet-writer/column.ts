@@ -130,160 +130,205 @@ export interface ChunkResult {
   readonly metadata: (offset: number) => ThriftStruct;
 }
 
+/** Rows per data page: a page is encoded and compressed as soon as it is full. */
+export const PAGE_ROWS = 16_384;
+
+type Mode = "undecided" | "dictionary" | "plain";
+
+/**
+ * A column chunk, filled a page at a time. A full page is encoded and compressed at once, so that
+ * a row group holds its pages' compressed bytes rather than its values. The first page decides the
+ * encoding, as parquet-mr's writer does: dictionary when that page is smaller so, PLAIN otherwise.
+ * A dictionary that outgrows `MAX_DICTIONARY_BYTES` stops growing; the pages after it are PLAIN,
+ * and the chunk keeps the dictionary its first pages refer to.
+ */
 export class ColumnChunkWriter {
-  private values: unknown[] = [];
-  private levels: Uint8Array;
-  private count = 0;
-  private nulls = 0;
-  private dictionary: Map<unknown, number> | undefined;
-  private indices: Uint32Array;
-  private dictionaryBytes = 0;
-  private plainBytes = 0;
   readonly stored: StoredType;
+  private mode: Mode;
+  private dictionary = new Map<unknown, number>();
+  private dictionaryBytes = 0;
+  // The page being filled.
+  private values: unknown[] = [];
+  // Grown as a page fills: most files of a partitioned table (a song's) hold a few rows.
+  private indices = new Uint32Array(16);
+  private levels = new Uint8Array(16);
+  private pageRows = 0;
+  private pagePlainBytes = 0;
+  // The chunk so far.
+  private readonly pages: Buffer[] = [];
+  private pagesLength = 0;
+  private uncompressedLength = 0;
+  private rows = 0;
+  private nulls = 0;
+  private dictionaryPages = 0;
+  private plainPages = 0;
+  private min: unknown;
+  private max: unknown;
 
   constructor(
     readonly spec: ColumnSpec,
     private readonly compress: (bytes: Buffer) => Buffer,
     private readonly codec: Codec,
-    capacity: number,
   ) {
     this.stored = STORED_TYPES[spec.type];
-    this.levels = new Uint8Array(spec.optional ? capacity : 0);
-    this.indices = new Uint32Array(this.stored.physical === "BOOLEAN" ? 0 : capacity);
-    this.dictionary = this.stored.physical === "BOOLEAN" ? undefined : new Map();
-  }
-
-  get rows(): number {
-    return this.count;
+    this.mode = this.stored.physical === "BOOLEAN" ? "plain" : "undecided";
   }
 
   append(raw: unknown): void {
-    if (this.count === this.levels.length && this.spec.optional) this.levels = grow(this.levels);
+    if (this.pageRows === this.levels.length && this.spec.optional) this.levels = grown(this.levels);
     if (raw === null || raw === undefined) {
       if (!this.spec.optional)
         throw new ColumnValueError(`column '${this.spec.name}' is required and the value is ${raw}`);
-      this.levels[this.count++] = 0;
+      this.levels[this.pageRows++] = 0;
       this.nulls++;
-      return;
+    } else {
+      const value = toStored(this.spec, raw);
+      if (this.mode !== "plain" && !this.addToDictionary(value)) {
+        // The dictionary is full: the page so far keeps it, and the pages after it are PLAIN.
+        this.flushPage();
+        this.mode = "plain";
+      }
+      if (this.spec.optional) this.levels[this.pageRows] = 1;
+      this.pageRows++;
+      this.values.push(value);
+      if (this.stored.physical === "BYTE_ARRAY") this.pagePlainBytes += 4 + (value as string).length;
     }
-    const value = toStored(this.spec, raw);
-    if (this.spec.optional) this.levels[this.count] = 1;
-    this.count++;
-    const position = this.values.length;
-    this.values.push(value);
-    const size = this.stored.physical === "BYTE_ARRAY" ? 4 + (value as string).length : 0;
-    this.plainBytes += size;
-    const dictionary = this.dictionary;
-    if (!dictionary) return;
+    if (this.pageRows === PAGE_ROWS) this.flushPage();
+  }
+
+  /** Adds a value's index to the page; false when the dictionary has no room for a new value. */
+  private addToDictionary(value: unknown): boolean {
     // -0 and 0 are one key of a Map; PLAIN keeps the sign of each (keys of a DOUBLE column are
     // numbers, so the string stands for nothing else).
     const key = this.stored.physical === "DOUBLE" && Object.is(value, -0) ? "-0" : value;
-    let index = dictionary.get(key);
+    let index = this.dictionary.get(key);
     if (index === undefined) {
-      index = dictionary.size;
-      dictionary.set(key, index);
-      this.dictionaryBytes += size || 8;
-      if (this.dictionaryBytes > MAX_DICTIONARY_BYTES) {
-        this.dictionary = undefined;
-        return;
-      }
+      const size = this.stored.physical === "BYTE_ARRAY" ? 4 + Buffer.byteLength(value as string) : 8;
+      if (this.dictionaryBytes + size > MAX_DICTIONARY_BYTES) return false;
+      index = this.dictionary.size;
+      this.dictionary.set(key, index);
+      this.dictionaryBytes += size;
     }
-    if (position === this.indices.length) this.indices = grow(this.indices);
-    this.indices[position] = index;
+    if (this.values.length === this.indices.length) this.indices = grown(this.indices);
+    this.indices[this.values.length] = index;
+    return true;
   }
 
-  /** Writes the chunk's pages and starts the column over for the next row group. */
-  finish(): ChunkResult {
+  private flushPage(): void {
+    if (this.pageRows === 0) return;
     const physical = this.stored.physical;
     const values = this.values;
-    const dictionary = this.dictionary;
-    const plainBytes = physical === "BYTE_ARRAY" ? this.plainBytes : encodedWidth(physical) * values.length;
-    const useDictionary =
-      dictionary !== undefined &&
-      values.length > 0 &&
-      this.dictionaryBytes + (values.length * bitWidthOf(Math.max(dictionary.size - 1, 0))) / 8 < plainBytes;
-
-    // Statistics over the distinct values where there is a dictionary, else over all values.
-    const candidates = dictionary ? [...dictionary.keys()].map((key) => fromKey(physical, key)) : values;
-    let min: unknown;
-    let max: unknown;
-    for (const value of candidates) {
+    if (this.mode === "undecided") {
+      const plainBytes =
+        physical === "BYTE_ARRAY" ? this.pagePlainBytes : encodedWidth(physical) * values.length;
+      const indexBytes = (values.length * bitWidthOf(Math.max(this.dictionary.size - 1, 0))) / 8;
+      this.mode =
+        values.length > 0 && this.dictionaryBytes + indexBytes < plainBytes ? "dictionary" : "plain";
+      if (this.mode === "plain") this.dictionary.clear();
+    }
+    for (const value of values) {
       if (typeof value === "number" && Number.isNaN(value)) continue;
-      if (min === undefined || lessThan(physical, value, min)) min = value;
-      if (max === undefined || lessThan(physical, max, value)) max = value;
+      if (this.min === undefined || lessThan(physical, value, this.min)) this.min = value;
+      if (this.max === undefined || lessThan(physical, this.max, value)) this.max = value;
     }
-    // Parquet's rule for floating-point zeros: a minimum of zero is -0, a maximum +0.
-    if (min === 0 && physical === "DOUBLE") min = -0;
-    if (max === 0 && physical === "DOUBLE") max = 0;
-
-    const pages: Buffer[] = [];
-    let uncompressedLength = 0;
-    let dictionaryPageLength = 0;
-    const addPage = (
-      type: PageType,
-      body: Buffer,
-      header: (uncompressed: number, compressed: number) => ThriftStruct,
-    ) => {
-      const compressed = this.compress(body);
-      const head = serialize(header(body.length, compressed.length));
-      pages.push(head, compressed);
-      uncompressedLength += head.length + body.length;
-      if (type === PageType.Dictionary) dictionaryPageLength = head.length + compressed.length;
-    };
-    const levels = this.spec.optional ? encodeLevels(this.levels, this.count) : undefined;
-    if (useDictionary) {
-      const entries = [...dictionary.keys()].map((key) => fromKey(physical, key));
-      addPage(PageType.Dictionary, encodePlain(physical, entries), (uncompressed, compressed) => [
-        [1, i32(PageType.Dictionary)],
-        [2, i32(uncompressed)],
-        [3, i32(compressed)],
-        [
-          7,
-          struct([
-            [1, i32(entries.length)],
-            [2, i32(Encoding.Plain)],
-          ]),
-        ],
-      ]);
-    }
-    const valueBytes = useDictionary
-      ? encodeIndices(this.indices, values.length, dictionary.size)
-      : encodePlain(physical, values);
-    const body = levels ? Buffer.concat([levels, valueBytes]) : valueBytes;
-    addPage(PageType.Data, body, (uncompressed, compressed) => [
+    const encoded =
+      this.mode === "dictionary"
+        ? encodeIndices(this.indices, values.length, this.dictionary.size)
+        : encodePlain(physical, values);
+    const body = this.spec.optional
+      ? Buffer.concat([encodeLevels(this.levels, this.pageRows), encoded])
+      : encoded;
+    const encoding = this.mode === "dictionary" ? Encoding.RleDictionary : Encoding.Plain;
+    const page = this.addPage(body, (uncompressed, compressed) => [
       [1, i32(PageType.Data)],
       [2, i32(uncompressed)],
       [3, i32(compressed)],
       [
         5,
         struct([
-          [1, i32(this.count)],
-          [2, i32(useDictionary ? Encoding.RleDictionary : Encoding.Plain)],
+          [1, i32(this.pageRows)],
+          [2, i32(encoding)],
           [3, i32(Encoding.Rle)],
           [4, i32(Encoding.Rle)],
         ]),
       ],
     ]);
+    this.pages.push(...page);
+    this.pagesLength += page[0]!.length + page[1]!.length;
+    if (this.mode === "dictionary") this.dictionaryPages++;
+    else this.plainPages++;
+    this.rows += this.pageRows;
+    this.values = [];
+    this.pageRows = 0;
+    this.pagePlainBytes = 0;
+  }
 
-    const byteLength = pages.reduce((sum, page) => sum + page.length, 0);
-    const count = this.count;
-    const nulls = this.nulls;
-    const encodings = useDictionary
-      ? [Encoding.Plain, Encoding.Rle, Encoding.RleDictionary]
-      : [Encoding.Plain, Encoding.Rle];
+  private addPage(
+    body: Buffer,
+    header: (uncompressed: number, compressed: number) => ThriftStruct,
+  ): Buffer[] {
+    const compressed = this.compress(body);
+    const head = serialize(header(body.length, compressed.length));
+    this.uncompressedLength += head.length + body.length;
+    return [head, compressed];
+  }
+
+  /** Writes the chunk's pages (the dictionary first) and starts the column over for the next row group. */
+  finish(): ChunkResult {
+    this.flushPage();
+    const physical = this.stored.physical;
+    const dictionaryPage: Buffer[] = [];
+    if (this.dictionaryPages > 0) {
+      const entries = [...this.dictionary.keys()].map((key) => fromKey(physical, key));
+      dictionaryPage.push(
+        ...this.addPage(encodePlain(physical, entries), (uncompressed, compressed) => [
+          [1, i32(PageType.Dictionary)],
+          [2, i32(uncompressed)],
+          [3, i32(compressed)],
+          [
+            7,
+            struct([
+              [1, i32(entries.length)],
+              [2, i32(Encoding.Plain)],
+            ]),
+          ],
+        ]),
+      );
+    }
+    const dictionaryLength = dictionaryPage.reduce((sum, page) => sum + page.length, 0);
+    const pages = [...dictionaryPage, ...this.pages];
+    const byteLength = dictionaryLength + this.pagesLength;
+    const encodings = [
+      Encoding.Plain,
+      Encoding.Rle,
+      ...(this.dictionaryPages > 0 ? [Encoding.RleDictionary] : []),
+    ];
+    const [min, max] = [
+      this.min === 0 && physical === "DOUBLE" ? -0 : this.min, // Parquet's rule for zeros
+      this.max === 0 && physical === "DOUBLE" ? 0 : this.max,
+    ];
     const statistics: ThriftValue = struct([
-      [3, i64(nulls)],
+      [3, i64(this.nulls)],
       [5, max === undefined ? undefined : binary(statisticsBytes(physical, max))],
       [6, min === undefined ? undefined : binary(statisticsBytes(physical, min))],
     ]);
     const name = this.spec.name;
     const codec = CODEC_IDS[this.codec];
-    const total = uncompressedLength;
+    const rows = this.rows;
+    const uncompressedLength = this.uncompressedLength;
+    const hasDictionary = this.dictionaryPages > 0;
+    // How many pages of each kind, which readers use to tell a chunk whose data pages are all
+    // dictionary-encoded (and may be filtered by its dictionary) from one that fell back to PLAIN.
+    const encodingStats: ThriftStruct[] = [
+      ...(hasDictionary ? [pageStats(PageType.Dictionary, Encoding.Plain, 1)] : []),
+      ...(hasDictionary ? [pageStats(PageType.Data, Encoding.RleDictionary, this.dictionaryPages)] : []),
+      ...(this.plainPages > 0 ? [pageStats(PageType.Data, Encoding.Plain, this.plainPages)] : []),
+    ];
     this.reset();
     return {
       bytes: pages,
       byteLength,
-      uncompressedLength: total,
+      uncompressedLength,
       metadata: (offset) => [
         [2, i64(offset)],
         [
@@ -293,12 +338,13 @@ export class ColumnChunkWriter {
             [2, { list: { i32: encodings } }],
             [3, { list: { binary: [name] } }],
             [4, i32(codec)],
-            [5, i64(count)],
-            [6, i64(total)],
+            [5, i64(rows)],
+            [6, i64(uncompressedLength)],
             [7, i64(byteLength)],
-            [9, i64(offset + dictionaryPageLength)],
-            [11, useDictionary ? i64(offset) : undefined],
+            [9, i64(offset + dictionaryLength)],
+            [11, hasDictionary ? i64(offset) : undefined],
             [12, statistics],
+            [13, { list: { struct: encodingStats } }],
           ]),
         ],
       ],
@@ -306,13 +352,34 @@ export class ColumnChunkWriter {
   }
 
   private reset(): void {
-    this.values = [];
-    this.count = 0;
+    this.pages.length = 0;
+    this.pagesLength = 0;
+    this.uncompressedLength = 0;
+    this.rows = 0;
     this.nulls = 0;
-    this.plainBytes = 0;
+    this.dictionaryPages = 0;
+    this.plainPages = 0;
+    this.min = undefined;
+    this.max = undefined;
+    this.dictionary = new Map();
     this.dictionaryBytes = 0;
-    this.dictionary = this.stored.physical === "BOOLEAN" ? undefined : new Map();
+    this.mode = this.stored.physical === "BOOLEAN" ? "plain" : "undecided";
   }
+}
+
+/** A typed array twice as long, up to a page, holding what `array` held. */
+function grown<T extends Uint8Array | Uint32Array>(array: T): T {
+  const larger = new (array.constructor as new (length: number) => T)(Math.min(array.length * 2, PAGE_ROWS));
+  larger.set(array);
+  return larger;
+}
+
+function pageStats(type: PageType, encoding: Encoding, count: number): ThriftStruct {
+  return [
+    [1, i32(type)],
+    [2, i32(encoding)],
+    [3, i32(count)],
+  ];
 }
 
 function fromKey(physical: PhysicalType, key: unknown): unknown {
@@ -321,10 +388,4 @@ function fromKey(physical: PhysicalType, key: unknown): unknown {
 
 function encodedWidth(physical: PhysicalType): number {
   return physical === "INT32" ? 4 : physical === "BOOLEAN" ? 1 / 8 : 8;
-}
-
-function grow<T extends Uint8Array | Uint32Array>(array: T): T {
-  const grown = new (array.constructor as new (length: number) => T)(Math.max(16, array.length * 2));
-  grown.set(array);
-  return grown;
 }

@@ -67,8 +67,7 @@ export class ParquetFileWriter {
   ) {
     const codec = options.codec ?? "SNAPPY";
     this.rowGroupSize = options.rowGroupSize ?? 65_536;
-    const capacity = Math.min(this.rowGroupSize, 4096);
-    this.columns = specs.map((spec) => new ColumnChunkWriter(spec, COMPRESSORS[codec], codec, capacity));
+    this.columns = specs.map((spec) => new ColumnChunkWriter(spec, COMPRESSORS[codec], codec));
   }
 
   /** Appends rows (objects with a member per column; others are ignored), writing full row groups. */
