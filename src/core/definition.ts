@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { SluiceError } from "./errors.js";
+import { graphFingerprint } from "./fingerprint.js";
 import type { JobMetrics } from "./metrics.js";
 import type { Collected } from "./pcollection.js";
 import { Pipeline } from "./pipeline.js";
@@ -76,6 +77,11 @@ export class PipelineDefinition<Options, Outputs> {
 
   /** Runs the pipeline; on the pool runner, every worker imports this module. */
   async run(options: Options, runOptions: RunOptions = {}): Promise<RunResult<Outputs>> {
+    if ((globalThis as Record<symbol, unknown>)[Symbol.for("sluice.insideWorker")] === true) {
+      throw new SluiceError(
+        `pipeline '${this.location.name}' was run while a worker imported ${this.location.module}: a module that defines a pipeline is imported by every worker, so it must not run one when imported. Run it from another module (your entry script imports the definition), or only when the module is the entry point (\`if (process.argv[1] === fileURLToPath(import.meta.url))\`)`,
+      );
+    }
     const { pipeline, outputs, plan } = this.plan(options, runOptions);
     const executor =
       (runOptions.runner ?? "pool") === "direct"
@@ -84,6 +90,7 @@ export class PipelineDefinition<Options, Outputs> {
             location: this.location,
             options,
             planSettings: planSettingsOf(runOptions),
+            fingerprint: graphFingerprint(pipeline.graph),
             threads: threadsOf(runOptions),
             v8HelperThreads: runOptions.v8HelperThreads ?? "auto",
             resourceLimits: {
@@ -105,8 +112,20 @@ export function definePipeline<Options, Outputs>(
   location: PipelineLocation,
   build: (pipeline: Pipeline, options: Options) => Outputs,
 ): PipelineDefinition<Options, Outputs> {
+  // Workers find a pipeline by its module and name: two of one name would run the first's graph.
+  const names = definedNames.get(location.module) ?? new Set<string>();
+  if (names.has(location.name)) {
+    throw new SluiceError(
+      `a pipeline named '${location.name}' is already defined in ${location.module}: names must be unique within a module`,
+    );
+  }
+  names.add(location.name);
+  definedNames.set(location.module, names);
   return new PipelineDefinition(location, build);
 }
+
+/** The pipeline names defined so far, by module. */
+const definedNames = new Map<string, Set<string>>();
 
 /**
  * Worker threads per core beyond which more cannot help: tasks are CPU-bound, and each worker

@@ -10,6 +10,8 @@ export interface PoolSettings {
   readonly location: { readonly module: string; readonly name: string };
   readonly options: unknown;
   readonly planSettings: PlanSettings;
+  /** The fingerprint of the graph the main thread built (fingerprint.ts). */
+  readonly fingerprint: string;
   readonly threads: number;
   /** Limits of each worker's heap, e.g. `{ maxOldGenerationSizeMb: 512 }`. */
   readonly resourceLimits?: {
@@ -74,6 +76,7 @@ export class PoolExecutor implements TaskExecutor {
       name: this.settings.location.name,
       optionsJson: this.optionsJson,
       planSettings: this.settings.planSettings,
+      fingerprint: this.settings.fingerprint,
       spec,
     };
     // Input blocks are copied (one memcpy of bytes), not transferred: the main thread keeps them

@@ -1,6 +1,7 @@
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { transferablesOf } from "../blocks.js";
 import { isPipelineDefinition, type PipelineDefinition } from "../definition.js";
+import { graphFingerprint } from "../fingerprint.js";
 import { executeTask, type TaskResult, type TaskSpec } from "../executor.js";
 import type { Plan, PlanSettings } from "../plan.js";
 import type { RejectedOutput } from "../pipeline.js";
@@ -10,12 +11,21 @@ export interface WorkerTask {
   readonly name: string;
   readonly optionsJson: string;
   readonly planSettings: PlanSettings;
+  /** The graph the driver built (fingerprint.ts): the worker's must be the same. */
+  readonly fingerprint: string;
   readonly spec: TaskSpec;
 }
+
+/**
+ * Set in every worker thread before it imports a pipeline's module: a module that runs its own
+ * pipeline when imported would otherwise start a pool in each worker, and each of those another.
+ */
+(globalThis as Record<symbol, unknown>)[Symbol.for("sluice.insideWorker")] = true;
 
 interface BuiltPipeline {
   readonly plan: Plan;
   readonly rejected: RejectedOutput;
+  readonly fingerprint: string;
 }
 
 const built = new Map<string, Promise<BuiltPipeline>>();
@@ -37,7 +47,7 @@ function buildOnce(task: WorkerTask): Promise<BuiltPipeline> {
   if (!entry) {
     entry = findDefinition(task.module, task.name).then((definition) => {
       const { pipeline, plan } = definition.planWith(JSON.parse(task.optionsJson), task.planSettings);
-      return { plan, rejected: pipeline.rejectedOutput };
+      return { plan, rejected: pipeline.rejectedOutput, fingerprint: graphFingerprint(pipeline.graph) };
     });
     built.set(cacheKey, entry);
   }
@@ -65,13 +75,32 @@ export interface TaskFailure {
   readonly taskFailed: string;
 }
 
+/** Fails the same way on every worker and every attempt: not worth retrying. */
+function permanentFailure(message: string): TaskFailure {
+  return { taskFailed: message };
+}
+
 /**
  * Runs one task. A failure of the task itself comes back as a value, so that the main thread can
  * tell it (not worth retrying) from the death of the worker (an exit, a crash at start-up, an
  * exhausted heap), which piscina reports as a rejection and which is retried on a fresh worker.
  */
 export default async function runWorkerTask(task: WorkerTask): Promise<unknown> {
-  const { plan, rejected } = await buildOnce(task);
+  let pipeline: BuiltPipeline;
+  try {
+    pipeline = await buildOnce(task);
+  } catch (error) {
+    // A module that cannot be imported, or a build that throws, fails the same way every time.
+    return permanentFailure(
+      `the workers could not build pipeline '${task.name}' from ${task.module}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  if (pipeline.fingerprint !== task.fingerprint) {
+    return permanentFailure(
+      `pipeline '${task.name}' (${task.module}) built another graph in a worker than in the main thread: its build must give the same transforms for the same options, whatever the time, a random number or the environment`,
+    );
+  }
+  const { plan, rejected } = pipeline;
   let result: TaskResult;
   try {
     result = await executeTask(plan, task.spec, { sink: rejected.sink });

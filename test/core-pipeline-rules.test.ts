@@ -1,0 +1,63 @@
+/**
+ * The rules of pipeline modules, enforced: the first plausible mistakes end at once with a line
+ * that says what to do, on a real pool, never a hang, a runaway or a silently wrong answer.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { definePipeline } from "../src/index.js";
+import { differentInWorkers } from "./fixtures/unsafe-pipelines.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+describe("the rules of pipeline modules", () => {
+  it("a module that runs its own pipeline when imported fails once, saying what to do, instead of starting pools in its workers", () => {
+    const run = spawnSync(process.execPath, [join(root, "build/test/fixtures/self-running.js")], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    assert.equal(run.signal, null, "ended by itself");
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /the workers could not build pipeline 'self-running' from .*self-running\.js: pipeline 'self-running' was run while a worker imported .*self-running\.js: a module that defines a pipeline is imported by every worker, so it must not run one when imported/m,
+    );
+    assert.doesNotMatch(run.stderr, /time\(s\), on fresh workers/, "not retried");
+  });
+
+  it("refuses a second pipeline of the same name in a module", () => {
+    const module = "file:///pipelines/duplicate-names.js";
+    definePipeline({ module, name: "count" }, () => ({}));
+    assert.throws(
+      () => definePipeline({ module, name: "count" }, () => ({})),
+      /a pipeline named 'count' is already defined in file:\/\/\/pipelines\/duplicate-names\.js: names must be unique within a module/,
+    );
+    definePipeline({ module, name: "other" }, () => ({}));
+  });
+
+  it("fails before any task when a worker builds another graph than the main thread", async () => {
+    await assert.rejects(
+      differentInWorkers.run({ values: [1, 2, 3] }, { threads: 2 }),
+      /pipeline 'different-in-workers' .* built another graph in a worker than in the main thread/,
+    );
+    // The direct runner builds once, in this thread: the same pipeline runs there.
+    const { outputs } = await differentInWorkers.run({ values: [1, 2, 3] }, { runner: "direct" });
+    assert.deepEqual(outputs.values.sort(), [2, 3, 4]);
+  });
+
+  it("does not retry a pipeline module that cannot be imported", async () => {
+    const missing = definePipeline({ module: "file:///nowhere/pipeline.js", name: "missing" }, (p) => ({
+      values: p.fromArray([1, 2]).collect(),
+    }));
+    await assert.rejects(missing.run({}, { threads: 1 }), (error: Error) => {
+      assert.match(
+        error.message,
+        /the workers could not build pipeline 'missing' from file:\/\/\/nowhere\/pipeline\.js/,
+      );
+      assert.doesNotMatch(error.message, /time\(s\), on fresh workers/);
+      return true;
+    });
+  });
+});
