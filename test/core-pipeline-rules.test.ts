@@ -7,8 +7,8 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { definePipeline } from "../src/index.js";
-import { differentInWorkers } from "./fixtures/unsafe-pipelines.js";
+import { definePipeline, TransformError } from "../src/index.js";
+import { differentInWorkers, throwsOnOne } from "./fixtures/unsafe-pipelines.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -46,6 +46,28 @@ describe("the rules of pipeline modules", () => {
     const { outputs } = await differentInWorkers.run({ values: [1, 2, 3] }, { runner: "direct" });
     assert.deepEqual(outputs.values.sort(), [2, 3, 4]);
   });
+
+  for (const runner of ["direct", "pool"] as const) {
+    it(`a user function's exception reaches the caller as a TransformError with its cause and stack (${runner})`, async () => {
+      await assert.rejects(
+        throwsOnOne.run({ values: [1, 2, 3, 4], bad: 3 }, runner === "pool" ? { threads: 2 } : { runner }),
+        (error: unknown) => {
+          assert.ok(error instanceof TransformError, String(error));
+          assert.equal(error.transformName, "check value");
+          assert.match(error.message, /transform 'check value' failed on .*: bad value 3$/);
+          const cause = error.cause as Error;
+          assert.equal(cause.name, "RangeError");
+          assert.equal(cause.message, "bad value 3");
+          assert.match(
+            String(cause.stack),
+            /unsafe-pipelines\.js/,
+            "the stack reaches into the user's module",
+          );
+          return true;
+        },
+      );
+    });
+  }
 
   it("does not retry a pipeline module that cannot be imported", async () => {
     const missing = definePipeline({ module: "file:///nowhere/pipeline.js", name: "missing" }, (p) => ({

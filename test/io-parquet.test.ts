@@ -266,7 +266,7 @@ describe("commit protocol (local)", () => {
       );
       await assert.rejects(
         writeItems.run({ items: [item(2)], output: folder, mode: "error-if-exists" }, { runner: "direct" }),
-        /the output table 'items' already exists at .*; choose another output or use --mode overwrite/,
+        /the output table 'items' already exists at .*; choose another output or run with mode: "overwrite"$/,
       );
       await writeItems.run({ items: [item(3), item(4)], output: folder, mode: "overwrite" }, { threads: 2 });
       assert.deepEqual(

@@ -6,16 +6,58 @@ export class SluiceError extends Error {
   override name = "SluiceError";
 }
 
-/** A user function threw: names the transform and where the record came from. */
+/**
+ * A user function threw: names the transform and where the record came from. `cause` is what the
+ * function threw, with its stack into the user's code (on the pool, an Error rebuilt from the
+ * worker's, with the same name, message and stack).
+ */
 export class TransformError extends SluiceError {
   override name = "TransformError";
   constructor(
     readonly transformName: string,
     readonly origin: string,
     readonly causeMessage: string,
+    options: { readonly cause?: unknown; readonly context?: string } = {},
   ) {
-    super(`transform '${transformName}' failed on ${origin}: ${causeMessage}`);
+    super(`${options.context ?? ""}transform '${transformName}' failed on ${origin}: ${causeMessage}`, {
+      cause: options.cause,
+    });
   }
+
+  /** The same failure, its message led by where it happened (the stage and its input). */
+  within(context: string): TransformError {
+    return new TransformError(this.transformName, this.origin, this.causeMessage, {
+      cause: this.cause,
+      context,
+    });
+  }
+}
+
+/** What a worker sends back of a TransformError: enough to rebuild it, cause and stack included. */
+export interface TransformFailure {
+  readonly transformName: string;
+  readonly origin: string;
+  readonly causeMessage: string;
+  readonly causeName: string;
+  readonly causeStack: string | undefined;
+}
+
+export function transformFailureOf(error: TransformError): TransformFailure {
+  const cause = error.cause instanceof Error ? error.cause : undefined;
+  return {
+    transformName: error.transformName,
+    origin: error.origin,
+    causeMessage: error.causeMessage,
+    causeName: cause?.name ?? "Error",
+    causeStack: cause?.stack,
+  };
+}
+
+export function transformErrorOf(failure: TransformFailure): TransformError {
+  const cause = new Error(failure.causeMessage);
+  cause.name = failure.causeName;
+  if (failure.causeStack !== undefined) cause.stack = failure.causeStack;
+  return new TransformError(failure.transformName, failure.origin, failure.causeMessage, { cause });
 }
 
 /**

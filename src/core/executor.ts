@@ -238,7 +238,7 @@ function buildReceivers(stage: StagePlan, context: ReceiverContext): Map<number,
   };
 
   const fail = (node: GraphNode, error: unknown): never => {
-    throw new TransformError(node.name, context.origin(), messageOf(error));
+    throw new TransformError(node.name, context.origin(), messageOf(error), { cause: error });
   };
 
   // Consumers are built before their producers: walk the fused nodes from last to first.

@@ -125,7 +125,7 @@ export class LakeCommitter implements JobCommitter {
       for (const table of tables) {
         if (await this.tableExists(table)) {
           throw new SluiceError(
-            `the output table '${table}' already exists at ${formatLocation(childOf(this.root, table))}; choose another output or use --mode overwrite`,
+            `the output table '${table}' already exists at ${formatLocation(childOf(this.root, table))}; choose another output or run with mode: "overwrite"`,
           );
         }
       }

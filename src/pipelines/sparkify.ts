@@ -414,7 +414,7 @@ async function main(argv: string[]): Promise<number> {
     const metrics = progress.lastMetrics;
     await writeSummary(command.summaryJson, {
       status: "failed",
-      error: messageOf(error).split("\n")[0],
+      error: inFlags(messageOf(error).split("\n")[0]!),
       exitCode: exitCodeOf(error),
       runId: metrics?.runId ?? null,
       input: command.options.input ?? "built-in sample",
@@ -435,6 +435,13 @@ async function main(argv: string[]): Promise<number> {
     await rm(runTemp, { recursive: true, force: true });
     if (sampleFolder) await rm(sampleFolder, { recursive: true, force: true });
   }
+}
+
+/** A library message in the command's words: the options it names, as the flags that set them. */
+function inFlags(message: string): string {
+  return message
+    .replace('run with mode: "overwrite"', "use --mode overwrite")
+    .replace("raise workerResourceLimits.maxOldGenerationSizeMb", "raise --worker-heap");
 }
 
 /** Writes the JSON summary to the file `--summary-json` names, or to stdout for `-`. */
@@ -466,8 +473,9 @@ main(process.argv.slice(2)).then(exitWith, (error: unknown) => {
     exitWith(2);
     return;
   }
-  // Bad input, unreachable storage, refused output: one line that says what and where.
-  process.stderr.write(`sparkify: error: ${messageOf(error).split("\n")[0]}\n`);
+  // Bad input, unreachable storage, refused output: one line that says what and where, in the
+  // command's words (the library names its options, the command its flags).
+  process.stderr.write(`sparkify: error: ${inFlags(messageOf(error).split("\n")[0]!)}\n`);
   // A run stopped by a signal ends as shells expect of it: 130 for SIGINT, 143 for SIGTERM.
   exitWith(exitCodeOf(error));
 });

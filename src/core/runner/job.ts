@@ -3,7 +3,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BlockRef, readBlock, spillBlocks, spillBlocksSync } from "../blocks.js";
-import { fileFailure, messageOf, RejectLimitError, SluiceError, WorkerDiedError } from "../errors.js";
+import {
+  fileFailure,
+  messageOf,
+  RejectLimitError,
+  SluiceError,
+  TransformError,
+  WorkerDiedError,
+} from "../errors.js";
 import type { TaskInput, TaskResult, TaskSpec } from "../executor.js";
 import type { JobCommitter } from "../interfaces.js";
 import type { JsonValue } from "../keys.js";
@@ -490,14 +497,17 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
         const attempts = died ? ` ${next.attempt} time(s), on fresh workers` : "";
         const hint =
           died && error.code === "ERR_WORKER_OUT_OF_MEMORY"
-            ? " (each worker's heap is limited: raise workerResourceLimits.maxOldGenerationSizeMb, --worker-heap on the command line)"
+            ? " (each worker's heap is limited: raise workerResourceLimits.maxOldGenerationSizeMb)"
             : "";
+        const where = `stage ${next.stage.id} ('${next.stage.name}') failed on ${describeInput(next.stage, next.input)}${attempts}: `;
         failJob(
           error instanceof RejectLimitError
             ? error
-            : new SluiceError(
-                `stage ${next.stage.id} ('${next.stage.name}') failed on ${describeInput(next.stage, next.input)}${attempts}: ${messageOf(error)}${hint}`,
-              ),
+            : error instanceof TransformError
+              ? error.within(where)
+              : new SluiceError(
+                  `stage ${next.stage.id} ('${next.stage.name}') failed on ${describeInput(next.stage, next.input)}${attempts}: ${messageOf(error)}${hint}`,
+                ),
         );
       };
       const abort = () => {

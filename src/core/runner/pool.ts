@@ -1,5 +1,5 @@
 import { Piscina } from "piscina";
-import { messageOf, SluiceError, WorkerDiedError } from "../errors.js";
+import { messageOf, SluiceError, transformErrorOf, WorkerDiedError } from "../errors.js";
 import type { TaskResult, TaskSpec } from "../executor.js";
 import type { PlanSettings } from "../plan.js";
 import type { TaskExecutor } from "./job.js";
@@ -93,7 +93,10 @@ export class PoolExecutor implements TaskExecutor {
     if (this.poolFailure !== undefined) {
       throw new SluiceError(`the worker pool failed: ${messageOf(this.poolFailure)}`);
     }
-    if ("taskFailed" in outcome) throw new SluiceError(outcome.taskFailed);
+    if ("taskFailed" in outcome) {
+      if (outcome.transform) throw transformErrorOf(outcome.transform);
+      throw new SluiceError(outcome.taskFailed);
+    }
     return outcome;
   }
 

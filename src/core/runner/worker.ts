@@ -1,6 +1,7 @@
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { transferablesOf } from "../blocks.js";
 import { isPipelineDefinition, type PipelineDefinition } from "../definition.js";
+import { type TransformFailure, TransformError, transformFailureOf } from "../errors.js";
 import { graphFingerprint } from "../fingerprint.js";
 import { executeTask, type TaskResult, type TaskSpec } from "../executor.js";
 import type { Plan, PlanSettings } from "../plan.js";
@@ -73,6 +74,8 @@ class TransferableResult {
 /** A task that failed in its own code (a user function, bad data, I/O): returned, not thrown. */
 export interface TaskFailure {
   readonly taskFailed: string;
+  /** When a user function threw: the failure, to be rebuilt as a TransformError with its cause. */
+  readonly transform?: TransformFailure;
 }
 
 /** Fails the same way on every worker and every attempt: not worth retrying. */
@@ -105,7 +108,10 @@ export default async function runWorkerTask(task: WorkerTask): Promise<unknown> 
   try {
     result = await executeTask(plan, task.spec, { sink: rejected.sink });
   } catch (error) {
-    return { taskFailed: error instanceof Error ? error.message : String(error) } satisfies TaskFailure;
+    return {
+      taskFailed: error instanceof Error ? error.message : String(error),
+      ...(error instanceof TransformError ? { transform: transformFailureOf(error) } : {}),
+    } satisfies TaskFailure;
   }
   const buffers = transferablesOf([
     ...result.shuffleBlocks.map((entry) => entry.block),
