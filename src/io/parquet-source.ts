@@ -1,23 +1,94 @@
 import parquet from "@dsnp/parquetjs";
-import type { Infer, JsonValue, Schema, Source, SourceBatch, SourceReadContext } from "../core/index.js";
+import type {
+  ColumnType,
+  Infer,
+  JsonValue,
+  Schema,
+  Source,
+  SourceBatch,
+  SourceReadContext,
+} from "../core/index.js";
+
+/** JSON text of a row that may hold bigints. */
+function bigintAsText(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}
 import { partitionValues } from "./hive.js";
 import { parseLocation } from "./location.js";
 import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
 import { listFiles } from "./storage.js";
 
 export interface ParquetDatasetOptions {
-  /** Converts partition values (folder names are text) to the schema's types. */
+  /**
+   * What the files must hold. Each file's columns are checked against it before a row is read: a
+   * declared column of another type fails the run naming the file and the column; a declared
+   * optional column the file lacks reads as null (a required one fails); columns the schema does
+   * not declare are left out. Each row then passes the schema like any record (a null in a
+   * required column is rejected with the reason). Partition values (folder names) are converted
+   * to the declared types.
+   */
   readonly schema?: Schema;
   readonly s3?: S3Settings;
+  /**
+   * INT64 values (and timestamps) as JavaScript numbers (`"number"`, the default: a value past
+   * 2^53, which a number cannot hold exactly, fails the run naming the column) or as `bigint`.
+   */
+  readonly int64?: "number" | "bigint";
 }
+
+/** The Parquet types a declared column may be read from. */
+const READABLE_AS: Record<ColumnType, (primitive: string, original: string | undefined) => boolean> = {
+  utf8: (primitive, original) =>
+    primitive === "BYTE_ARRAY" && (original === undefined || original === "UTF8"),
+  int32: (primitive, original) =>
+    primitive === "INT32" && (original === undefined || /^(INT_(8|16|32))$/.test(original)),
+  int64: (primitive, original) =>
+    (primitive === "INT64" && (original === undefined || original === "INT_64")) ||
+    (primitive === "INT32" && (original === undefined || /^(INT_(8|16|32))$/.test(original))),
+  double: (primitive, original) =>
+    (primitive === "DOUBLE" || primitive === "FLOAT") && original === undefined,
+  boolean: (primitive) => primitive === "BOOLEAN",
+  timestampMillis: (primitive, original) => primitive === "INT64" && original === "TIMESTAMP_MILLIS",
+};
 
 type FileSplit = [uri: string, relativePath: string];
 
-function fromParquet(value: unknown): unknown {
-  if (typeof value === "bigint")
-    return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
-  if (value instanceof Date) return value.getTime();
+/** A value as sluice gives it: numbers for INT64 where asked (an error past 2^53), times as epoch ms. */
+function fromParquet(value: unknown, int64: "number" | "bigint", where: () => string): unknown {
+  if (typeof value === "bigint") {
+    if (int64 === "bigint") return value;
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER))
+      throw new Error(
+        `${where()}: ${value} is past what a JavaScript number holds exactly (2^53); read with int64: "bigint"`,
+      );
+    return Number(value);
+  }
+  if (value instanceof Date) return int64 === "bigint" ? BigInt(value.getTime()) : value.getTime();
   return value;
+}
+
+/** Fails naming the file and column where a file's columns do not fit the declared schema. */
+function checkFileSchema(
+  uri: string,
+  fields: Record<string, { primitiveType?: string; originalType?: string }>,
+  schema: Schema,
+  partitionColumns: ReadonlySet<string>,
+): void {
+  for (const [name, column] of Object.entries(schema.columns)) {
+    if (partitionColumns.has(name)) continue;
+    const field = fields[name];
+    if (!field) {
+      if (!column.isOptional) throw new Error(`${uri} has no column '${name}', which the schema requires`);
+      continue;
+    }
+    const primitive = field.primitiveType ?? "group";
+    if (!READABLE_AS[column.type](primitive, field.originalType)) {
+      const stored = field.originalType ? `${field.originalType} (${primitive})` : primitive;
+      throw new Error(
+        `${uri}: column '${name}' is ${stored} in the file, and the schema declares ${column.type}`,
+      );
+    }
+  }
 }
 
 /**
@@ -29,7 +100,12 @@ export class ParquetDatasetSource<T> implements Source<T> {
   constructor(
     readonly uri: string,
     private readonly options: ParquetDatasetOptions = {},
-  ) {}
+  ) {
+    if (options.int64 === "bigint" && options.schema)
+      throw new Error(
+        `parquetDataset(${uri}): int64: "bigint" cannot be combined with a schema, whose int64 columns hold numbers`,
+      );
+  }
 
   get description(): string {
     return this.uri;
@@ -63,14 +139,41 @@ export class ParquetDatasetSource<T> implements Source<T> {
         throw new Error(describeS3Error(error, location.bucket, location.key));
       }
     }
+    const schema = this.options.schema;
+    const int64 = this.options.int64 ?? "number";
     try {
+      if (schema) {
+        const fields = reader.schema.fields as Record<
+          string,
+          { primitiveType?: string; originalType?: string }
+        >;
+        checkFileSchema(uri, fields, schema, new Set(Object.keys(partition)));
+      }
       const cursor = reader.getCursor();
       let records: T[] = [];
+      let rowNumber = 0;
       for (let row = await cursor.next(); row; row = await cursor.next()) {
+        rowNumber++;
         const record: Record<string, unknown> = {};
         for (const [name, value] of Object.entries(row as Record<string, unknown>))
-          record[name] = fromParquet(value);
-        records.push({ ...record, ...partition } as T);
+          record[name] = fromParquet(value, int64, () => `${uri} row ${rowNumber} column '${name}'`);
+        const whole = { ...record, ...partition };
+        if (schema) {
+          const parsed = schema.parse(whole);
+          if ("problem" in parsed) {
+            context.addRecordsSeen(1);
+            context.reject({
+              text: JSON.stringify(whole, bigintAsText),
+              source: uri,
+              offset: rowNumber,
+              reason: parsed.problem,
+            });
+            continue;
+          }
+          records.push(parsed.record as T);
+        } else {
+          records.push(whole as T);
+        }
         if (records.length >= context.batchSize) {
           context.addRecordsSeen(records.length);
           yield { records };

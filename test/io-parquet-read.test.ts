@@ -1,0 +1,115 @@
+/**
+ * Reading Parquet against a declared schema: the files' columns are checked before a row is read,
+ * and INT64 has one rule (a number where exact, an error naming the column where not, or bigint
+ * on request).
+ */
+import assert from "node:assert/strict";
+import { createWriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { column, type SourceReadContext, type RejectedRecord, schema } from "../src/index.js";
+import { parquetDataset } from "../src/io/index.js";
+import type { ColumnSpec } from "../src/io/parquet-writer/column.js";
+import { ParquetFileWriter } from "../src/io/parquet-writer/file.js";
+import { withTempDir } from "./support/temp.js";
+
+async function writeParquet(
+  path: string,
+  columns: ColumnSpec[],
+  rows: Record<string, unknown>[],
+): Promise<void> {
+  const stream = createWriteStream(path);
+  const finished = new Promise<void>((resolve, reject) =>
+    stream.on("finish", () => resolve()).on("error", reject),
+  );
+  const writer = new ParquetFileWriter(stream, columns);
+  await writer.appendRows(rows);
+  await writer.close();
+  await finished;
+}
+
+async function readAll(source: ReturnType<typeof parquetDataset>) {
+  const rejected: RejectedRecord[] = [];
+  const context: SourceReadContext = {
+    batchSize: 100,
+    reject: (record) => rejected.push(record),
+    addBytesRead: () => undefined,
+    addRecordsSeen: () => undefined,
+  };
+  const records: unknown[] = [];
+  for (const split of await source.splits())
+    for await (const batch of source.read(split, context)) records.push(...batch.records);
+  return { records, rejected };
+}
+
+const columns: ColumnSpec[] = [
+  { name: "id", type: "int64", optional: false },
+  { name: "name", type: "utf8", optional: true },
+  { name: "at", type: "timestampMillis", optional: false },
+];
+
+describe("reading Parquet against a declared schema", () => {
+  it("fails naming the file and column whose type is not the declared one, or a required column it lacks", async () => {
+    await withTempDir(async (folder) => {
+      await writeParquet(join(folder, "a.parquet"), columns, [{ id: 1, name: "x", at: 5 }]);
+      const atAsText = schema({ id: column.int64(), at: column.utf8() });
+      await assert.rejects(
+        readAll(parquetDataset(folder, { schema: atAsText })),
+        /a\.parquet: column 'at' is TIMESTAMP_MILLIS \(INT64\) in the file, and the schema declares utf8/,
+      );
+      const needsScore = schema({ id: column.int64(), score: column.double() });
+      await assert.rejects(
+        readAll(parquetDataset(folder, { schema: needsScore })),
+        /a\.parquet has no column 'score', which the schema requires/,
+      );
+    });
+  });
+
+  it("reads an absent optional column as null, leaves out undeclared ones, and rejects a null in a required column", async () => {
+    await withTempDir(async (folder) => {
+      await writeParquet(join(folder, "a.parquet"), columns, [
+        { id: 1, name: "x", at: 5 },
+        { id: 2, name: null, at: 6 },
+      ]);
+      const declared = schema({
+        id: column.int64(),
+        at: column.timestampMillis(),
+        score: column.double().optional(),
+      });
+      const { records } = await readAll(parquetDataset(folder, { schema: declared }));
+      assert.deepEqual(records, [
+        { id: 1, at: 5, score: null },
+        { id: 2, at: 6, score: null },
+      ]);
+      const nameRequired = schema({ id: column.int64(), name: column.utf8() });
+      const { records: named, rejected } = await readAll(parquetDataset(folder, { schema: nameRequired }));
+      assert.deepEqual(named, [{ id: 1, name: "x" }]);
+      assert.equal(rejected.length, 1);
+      assert.match(rejected[0]!.reason, /name/);
+    });
+  });
+
+  it("gives INT64 as numbers where exact and fails naming the column where not, or as bigint on request", async () => {
+    await withTempDir(async (folder) => {
+      await mkdir(join(folder, "big"));
+      await writeParquet(join(folder, "big", "a.parquet"), columns, [
+        { id: 7, name: null, at: 1 },
+        { id: 2n ** 60n, name: null, at: 2 },
+      ]);
+      await assert.rejects(
+        readAll(parquetDataset(join(folder, "big"))),
+        /a\.parquet row 2 column 'id': 1152921504606846976 is past what a JavaScript number holds exactly \(2\^53\); read with int64: "bigint"/,
+      );
+      const { records } = await readAll(parquetDataset(join(folder, "big"), { int64: "bigint" }));
+      assert.deepEqual(
+        records.map((row) => (row as { id: bigint }).id),
+        [7n, 2n ** 60n],
+      );
+      assert.throws(
+        () => parquetDataset(folder, { int64: "bigint", schema: schema({ id: column.int64() }) }),
+        /int64: "bigint" cannot be combined with a schema/,
+      );
+    });
+  });
+});
