@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { definePipeline, TransformError } from "../src/index.js";
-import { differentInWorkers, throwsOnOne } from "./fixtures/unsafe-pipelines.js";
+import { differentInWorkers, notJson, throwsOnOne } from "./fixtures/unsafe-pipelines.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -65,6 +65,35 @@ describe("the rules of pipeline modules", () => {
           );
           return true;
         },
+      );
+    });
+  }
+
+  for (const runner of ["direct", "pool"] as const) {
+    const run = (what: "date" | "map" | "nan" | "set-accumulator" | "plain") =>
+      notJson.run({ what, values: [1, 2, 3, 4] }, runner === "pool" ? { threads: 2 } : { runner });
+    it(`refuses records and accumulators that JSON would change, naming what and where, the same way on ${runner}`, async () => {
+      const cases = [
+        ["date", /'group them' must be JSON values, .* and hold a Date in a value at \.at: convert it first/],
+        ["map", /'group them' must be JSON values, .* and hold a Map in a value at \.seen: /],
+        ["nan", /'group them' must be JSON values, .* and hold NaN in a value at \.ratio: /],
+        [
+          "set-accumulator",
+          /'distinct per parity' must be JSON values, .* and hold a Set in an accumulator: /,
+        ],
+      ] as const;
+      for (const [what, message] of cases) await assert.rejects(run(what), message, what);
+      const { outputs } = await run("plain");
+      assert.equal((outputs.out as unknown[]).length, 1);
+    });
+
+    it(`refuses options that are not JSON before anything runs (${runner})`, async () => {
+      await assert.rejects(
+        notJson.run(
+          { what: "plain", values: [1], predicate: () => true } as never,
+          runner === "pool" ? { threads: 1 } : { runner },
+        ),
+        /pipeline 'not-json': its options must be JSON values, .* and hold a function at options\.predicate/,
       );
     });
   }

@@ -297,6 +297,7 @@ function encodeColumn(values: readonly unknown[]): EncodedColumn | undefined {
 }
 
 function jsonColumn(values: readonly unknown[]): EncodedColumn {
+  checkJson(values);
   const text = JSON.stringify(values);
   const length = Buffer.byteLength(text, "utf8");
   return {
@@ -423,10 +424,82 @@ function encodeColumnar(records: readonly unknown[]): Uint8Array | undefined {
 
 const jsonEncoder = new TextEncoder();
 
-/** The bytes of a block of records: columnar when they share a shape, JSON otherwise. */
+/** A record that JSON would change in silence: named by what it holds and where. */
+export class NotJsonError extends Error {
+  override name = "NotJsonError";
+}
+
+function kindOf(value: unknown): string {
+  if (typeof value === "number") return String(value);
+  if (typeof value === "object" && value !== null)
+    return `a ${value.constructor?.name ?? "null-prototype object"}`;
+  return `a ${typeof value}`;
+}
+
+/**
+ * Where `value` holds something JSON does not keep as it is (a Date, Map, Set or other class
+ * instance, NaN or an infinity, a bigint, a function, a symbol, `undefined` in an array), or
+ * undefined when it is a JSON value. A member that is `undefined` is allowed: JSON leaves it out,
+ * and an absent member reads as null. Cycles are not followed past the depth limit.
+ */
+export function nonJsonIn(value: unknown, path = "", depth = 0): string | undefined {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      return Number.isFinite(value) ? undefined : `${kindOf(value)} at ${path || "the top"}`;
+    case "object": {
+      if (value === null) return undefined;
+      if (depth > 200) return `a value nested more than 200 deep at ${path}`;
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index++) {
+          const item = value[index];
+          if (item === undefined) return `undefined at ${path}[${index}]`;
+          const problem = nonJsonIn(item, `${path}[${index}]`, depth + 1);
+          if (problem) return problem;
+        }
+        return undefined;
+      }
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null)
+        return `${kindOf(value)} at ${path || "the top"}`;
+      for (const [member, item] of Object.entries(value)) {
+        if (item === undefined) continue;
+        const problem = nonJsonIn(item, `${path}.${member}`, depth + 1);
+        if (problem) return problem;
+      }
+      return undefined;
+    }
+    default:
+      return `${kindOf(value)} at ${path || "the top"}`;
+  }
+}
+
+function checkJson(values: readonly unknown[]): void {
+  const problem = nonJsonIn(values);
+  if (problem) throw new NotJsonError(problem);
+}
+
+/**
+ * The bytes of a block of records: columnar when they share a shape, JSON otherwise. A record
+ * that JSON would change (a Date, a Map, NaN) is refused with a NotJsonError: what crosses a
+ * thread must arrive as it left, on every runner. The columnar path holds only plain values; the
+ * JSON paths are checked.
+ */
 export function encodeRecords(records: readonly unknown[]): Uint8Array {
+  let columnar: Uint8Array | undefined;
+  try {
+    columnar = encodeColumnar(records);
+  } catch (error) {
+    // A column's check knows the column, not the record: say where in the record it is.
+    if (error instanceof NotJsonError) checkJson(records);
+    throw error;
+  }
+  if (columnar) return columnar;
+  checkJson(records);
   // TextEncoder gives each block its own ArrayBuffer, as the columnar path does.
-  return encodeColumnar(records) ?? jsonEncoder.encode(JSON.stringify(records));
+  return jsonEncoder.encode(JSON.stringify(records));
 }
 
 /** True when the bytes are a columnar block (for tests and metrics). */

@@ -1,7 +1,7 @@
-import { fileFailure } from "./errors.js";
+import { fileFailure, SluiceError } from "./errors.js";
 import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { decodeRecords, encodeRecords } from "./block-codec.js";
+import { decodeRecords, encodeRecords, NotJsonError } from "./block-codec.js";
 
 /**
  * A block: a batch of records encoded as one run of bytes (block-codec.ts: columnar when the
@@ -17,6 +17,26 @@ export type BlockRef =
       readonly file: string;
       readonly offset: number;
     };
+
+/**
+ * `encodeBlock` for records that cross to another task (a shuffle, a collect, a lookup table): a
+ * value JSON would change fails here, naming what and where, on every runner alike.
+ */
+export function encodeCrossing(
+  records: readonly unknown[],
+  what: string,
+  /** Says where in a record a path of the block lies (`[3][1].at` -> `an accumulator's .at`). */
+  describe: (problem: string) => string = (problem) => problem.replace(/ at \[\d+\]/, " in a record at "),
+): BlockRef {
+  try {
+    return encodeBlock(records);
+  } catch (error) {
+    if (!(error instanceof NotJsonError)) throw error;
+    throw new SluiceError(
+      `${what} must be JSON values, as they cross between threads, and hold ${describe(error.message).replace(/ at $/, "")}: convert it first (a Date to epoch milliseconds or ISO text, a Map or Set to an array or object, NaN or an infinity to null)`,
+    );
+  }
+}
 
 export function encodeBlock(records: readonly unknown[]): BlockRef {
   // The codec gives each block its own ArrayBuffer (Buffer.from may share a pool), which

@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { nonJsonIn } from "./block-codec.js";
 import { SluiceError } from "./errors.js";
 import { graphFingerprint } from "./fingerprint.js";
 import type { JobMetrics } from "./metrics.js";
@@ -80,6 +81,13 @@ export class PipelineDefinition<Options, Outputs> {
     if ((globalThis as Record<symbol, unknown>)[Symbol.for("sluice.insideWorker")] === true) {
       throw new SluiceError(
         `pipeline '${this.location.name}' was run while a worker imported ${this.location.module}: a module that defines a pipeline is imported by every worker, so it must not run one when imported. Run it from another module (your entry script imports the definition), or only when the module is the entry point (\`if (process.argv[1] === fileURLToPath(import.meta.url))\`)`,
+      );
+    }
+    // Workers rebuild the pipeline from its options: on every runner they must survive JSON.
+    const problem = nonJsonIn(options, "options");
+    if (problem) {
+      throw new SluiceError(
+        `pipeline '${this.location.name}': its options must be JSON values, as every worker rebuilds the pipeline from them, and hold ${problem}: pass data, and keep functions in the pipeline's module`,
       );
     }
     const { pipeline, outputs, plan } = this.plan(options, runOptions);

@@ -1,4 +1,4 @@
-import { type BlockRef, encodeBlock } from "./blocks.js";
+import { type BlockRef, encodeCrossing } from "./blocks.js";
 import { messageOf, TransformError } from "./errors.js";
 import type { GraphNode } from "./graph.js";
 import type { JsonValue } from "./keys.js";
@@ -181,7 +181,7 @@ export async function executeTask(plan: Plan, spec: TaskSpec, rejects: RejectRou
     if (rejectedOutput) sinkMessages.push(...(await rejectedOutput.close()));
     const collected = [...collectBuffers].map(([nodeId, records]) => ({
       nodeId,
-      block: encodeBlock(records),
+      block: encodeCrossing(records, `the records collected from '${plan.graph.node(nodeId).name}'`),
     }));
     return { shuffleBlocks, collected, sinkMessages, metrics };
   } catch (error) {

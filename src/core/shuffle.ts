@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type BlockRef, encodeBlock, readBlock, spillBlocks } from "./blocks.js";
+import { type BlockRef, encodeCrossing, readBlock, spillBlocks } from "./blocks.js";
 import type { Combiner } from "./combiners.js";
 import { KeyMap, partitionOf } from "./keys.js";
 import type { ShufflePlan } from "./plan.js";
@@ -98,7 +98,13 @@ export class ShuffleWriter {
   private seal(partition: number): void {
     const pending = this.pending[partition]!;
     if (pending.length === 0) return;
-    const block = encodeBlock(pending);
+    const block = encodeCrossing(pending, `the records going into '${this.shuffle.name}'`, (problem) =>
+      problem.replace(/ at \[\d+\](\[(\d)\])?/, (_match, _slot, index: string | undefined) => {
+        if (this.shuffle.mode === "repartition") return ` in a record at ${_slot ?? ""}`;
+        if (index === "0") return " in a key at ";
+        return this.shuffle.mode === "group" ? " in a value at " : " in an accumulator at ";
+      }),
+    );
     this.pending[partition] = [];
     this.blocks.push({ shuffleId: this.shuffle.id, partition, block });
     this.inMemoryBytes += block.byteLength;
