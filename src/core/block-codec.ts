@@ -430,6 +430,7 @@ export class NotJsonError extends Error {
 }
 
 function kindOf(value: unknown): string {
+  if (value === undefined) return "undefined";
   if (typeof value === "number") return String(value);
   if (typeof value === "object" && value !== null)
     return `a ${value.constructor?.name ?? "null-prototype object"}`;

@@ -84,7 +84,7 @@ export class PipelineDefinition<Options, Outputs> {
       );
     }
     // Workers rebuild the pipeline from its options: on every runner they must survive JSON.
-    const problem = nonJsonIn(options, "options");
+    const problem = options === undefined ? undefined : nonJsonIn(options, "options");
     if (problem) {
       throw new SluiceError(
         `pipeline '${this.location.name}': its options must be JSON values, as every worker rebuilds the pipeline from them, and hold ${problem}: pass data, and keep functions in the pipeline's module`,
