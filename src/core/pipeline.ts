@@ -39,7 +39,7 @@ function sourceOptions(options: TransformOptions | { name?: string; splits?: num
  * @example
  * const p = new Pipeline();
  * const counts = p.fromArray(["a", "b", "a"]).map((w) => [w, 1] as const).combinePerKey(sum()).collect();
- * const { outputs } = await p.run({ counts });
+ * const { outputs } = await runDirect(p, { counts }); // outputs.counts: [["a", 2], ["b", 1]] in some order
  */
 export class Pipeline {
   readonly graph = new Graph();
