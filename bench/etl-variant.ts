@@ -6,7 +6,7 @@ import { definePipeline, sum } from "../src/index.js";
 import { parquetDataset } from "../src/io/index.js";
 import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { peakRss, report } from "./harness.js";
-import { copyStatements, referenceStatements } from "./sparkify-duckdb.js";
+import { runDuckdbEtl } from "./sparkify-duckdb.js";
 
 const [variant, input, outputBase] = process.argv.slice(2) as [string, string, string];
 /**
@@ -55,19 +55,7 @@ const countRows = definePipeline(
 
 const started = performance.now();
 if (engine === "duckdb") {
-  const { mkdir } = await import("node:fs/promises");
-  for (const table of ["artists", "users"]) await mkdir(`${output}/${table}`, { recursive: true });
-  const { DuckDBInstance } = await duckdb();
-  const instance = await DuckDBInstance.create(":memory:", { threads: String(threads) });
-  const connection = await instance.connect();
-  for (const statement of [
-    ...referenceStatements(`${input}/song_data/**/*.json`, `${input}/log_data/**/*.json`),
-    ...copyStatements(output),
-  ]) {
-    await connection.run(statement);
-  }
-  connection.closeSync();
-  instance.closeSync();
+  await runDuckdbEtl(input, output, threads);
 } else {
   await sparkify({ input, output, mode: "overwrite", s3 }, { threads, v8HelperThreads });
 }

@@ -7,12 +7,11 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { listFiles } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { benchOptions, machine } from "./harness.js";
-import { copyStatements, referenceStatements } from "./sparkify-duckdb.js";
+import { runDuckdbEtl } from "./sparkify-duckdb.js";
 
 const TABLES = ["songs", "artists", "users", "time", "songplays"] as const;
 const values = benchOptions("usage: npm run bench:size -- [--songs N] [--events M]", {
@@ -43,17 +42,7 @@ try {
   const sluiceOutput = join(work, "sluice");
   await sparkify({ input, output: sluiceOutput, mode: "overwrite" }, { threads: 2 });
   const duckdbOutput = join(work, "duckdb");
-  const instance = await DuckDBInstance.create(":memory:", { threads: "2" });
-  const connection = await instance.connect();
-  const { mkdir } = await import("node:fs/promises");
-  for (const table of ["artists", "users"]) await mkdir(join(duckdbOutput, table), { recursive: true });
-  for (const statement of [
-    ...referenceStatements(`${input}/song_data/**/*.json`, `${input}/log_data/**/*.json`),
-    ...copyStatements(duckdbOutput),
-  ])
-    await connection.run(statement);
-  connection.closeSync();
-  instance.closeSync();
+  await runDuckdbEtl(input, duckdbOutput, 2);
 
   const sluice = await tableSizes(sluiceOutput);
   const duckdb = await tableSizes(duckdbOutput);

@@ -94,3 +94,26 @@ export function copyStatements(output: string): string[] {
     copy("songplays", "year, month"),
   ];
 }
+
+/**
+ * DuckDB's side of the benchmarks: the five tables from the raw JSON under `input`, written as
+ * Hive-partitioned Parquet under `output` (a local folder). DuckDB's library is loaded here, when
+ * it runs, so that a sluice variant's peak RSS never includes it.
+ */
+export async function runDuckdbEtl(input: string, output: string, threads: number): Promise<void> {
+  const { mkdir } = await import("node:fs/promises");
+  for (const table of ["artists", "users"]) await mkdir(`${output}/${table}`, { recursive: true });
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  const instance = await DuckDBInstance.create(":memory:", { threads: String(threads) });
+  const connection = await instance.connect();
+  try {
+    for (const statement of [
+      ...referenceStatements(`${input}/song_data/**/*.json`, `${input}/log_data/**/*.json`),
+      ...copyStatements(output),
+    ])
+      await connection.run(statement);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
