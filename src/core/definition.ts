@@ -18,6 +18,7 @@ import {
   type TaskExecutor,
 } from "./runner/job.js";
 import { PoolExecutor } from "./runner/pool.js";
+import { workerPreloadsOf } from "./runner/worker-preloads.js";
 
 /** `run()`'s outputs: each `Collected<T>` the build returned, replaced by its records. */
 export type Resolved<Outputs> = {
@@ -99,6 +100,7 @@ export class PipelineDefinition<Options, Outputs> {
             options,
             planSettings: planSettingsOf(runOptions),
             fingerprint: graphFingerprint(pipeline.graph),
+            preloads: workerPreloadsOf(process.execArgv, runOptions.workerImports),
             threads: threadsOf(runOptions),
             v8HelperThreads: runOptions.v8HelperThreads ?? "auto",
             resourceLimits: {

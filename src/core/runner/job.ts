@@ -72,6 +72,13 @@ export interface RunOptions {
    */
   readonly v8HelperThreads?: V8HelperThreads;
   /**
+   * Modules each worker imports before the pipeline's module (pool runner), resolved from the
+   * working directory as `node --import` resolves: instrumentation, or a loader's registration.
+   * Each `--import` node was started with is imported in the workers already (tsx's registered
+   * there too), so `node --import tsx main.ts` runs TypeScript pipelines without this option.
+   */
+  readonly workerImports?: readonly string[];
+  /**
    * Stops the run: no task is started after it fires, the workers are stopped, staged output is
    * discarded and nothing is committed. A commit already under way is finished (it is short).
    */

@@ -5,6 +5,7 @@ import type { PlanSettings } from "../plan.js";
 import type { TaskExecutor } from "./job.js";
 import { applyHelperThreadFlags, type V8HelperThreads } from "./v8-helper-threads.js";
 import type { TaskFailure, WorkerTask } from "./worker.js";
+import type { WorkerPreload } from "./worker-preloads.js";
 
 export interface PoolSettings {
   readonly location: { readonly module: string; readonly name: string };
@@ -12,6 +13,8 @@ export interface PoolSettings {
   readonly planSettings: PlanSettings;
   /** The fingerprint of the graph the main thread built (fingerprint.ts). */
   readonly fingerprint: string;
+  /** Modules each worker imports before the pipeline's module (worker-preloads.ts). */
+  readonly preloads: readonly WorkerPreload[];
   readonly threads: number;
   /** Limits of each worker's heap, e.g. `{ maxOldGenerationSizeMb: 512 }`. */
   readonly resourceLimits?: {
@@ -77,6 +80,7 @@ export class PoolExecutor implements TaskExecutor {
       optionsJson: this.optionsJson,
       planSettings: this.settings.planSettings,
       fingerprint: this.settings.fingerprint,
+      preloads: this.settings.preloads,
       spec,
     };
     // Input blocks are copied (one memcpy of bytes), not transferred: the main thread keeps them

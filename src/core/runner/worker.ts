@@ -6,6 +6,7 @@ import { graphFingerprint } from "../fingerprint.js";
 import { executeTask, type TaskResult, type TaskSpec } from "../executor.js";
 import type { Plan, PlanSettings } from "../plan.js";
 import type { RejectedOutput } from "../pipeline.js";
+import { runPreloads, type WorkerPreload } from "./worker-preloads.js";
 
 export interface WorkerTask {
   readonly module: string;
@@ -14,6 +15,7 @@ export interface WorkerTask {
   readonly planSettings: PlanSettings;
   /** The graph the driver built (fingerprint.ts): the worker's must be the same. */
   readonly fingerprint: string;
+  readonly preloads: readonly WorkerPreload[];
   readonly spec: TaskSpec;
 }
 
@@ -31,8 +33,31 @@ interface BuiltPipeline {
 
 const built = new Map<string, Promise<BuiltPipeline>>();
 
+/** The preloads a worker has imported: each list once per thread (a loader registered twice would run twice). */
+const preloaded = new Map<string, Promise<void>>();
+
+function preloadOnce(preloads: readonly WorkerPreload[]): Promise<void> {
+  const key = JSON.stringify(preloads);
+  let entry = preloaded.get(key);
+  if (!entry) {
+    entry = runPreloads(preloads);
+    preloaded.set(key, entry);
+  }
+  return entry;
+}
+
 async function findDefinition(module: string, name: string): Promise<PipelineDefinition<unknown, unknown>> {
-  const exports = (await import(module)) as Record<string, unknown>;
+  let exports: Record<string, unknown>;
+  try {
+    exports = (await import(module)) as Record<string, unknown>;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_UNKNOWN_FILE_EXTENSION") {
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}: start node with a loader the workers get too (\`node --import tsx main.ts\`, or the run option workerImports), or compile the pipeline to JavaScript first`,
+      );
+    }
+    throw error;
+  }
   for (const value of Object.values(exports)) {
     if (isPipelineDefinition(value) && value.location.name === name) return value;
   }
@@ -46,10 +71,12 @@ function buildOnce(task: WorkerTask): Promise<BuiltPipeline> {
   const cacheKey = JSON.stringify([task.module, task.name, task.optionsJson, task.planSettings]);
   let entry = built.get(cacheKey);
   if (!entry) {
-    entry = findDefinition(task.module, task.name).then((definition) => {
-      const { pipeline, plan } = definition.planWith(JSON.parse(task.optionsJson), task.planSettings);
-      return { plan, rejected: pipeline.rejectedOutput, fingerprint: graphFingerprint(pipeline.graph) };
-    });
+    entry = preloadOnce(task.preloads)
+      .then(() => findDefinition(task.module, task.name))
+      .then((definition) => {
+        const { pipeline, plan } = definition.planWith(JSON.parse(task.optionsJson), task.planSettings);
+        return { plan, rejected: pipeline.rejectedOutput, fingerprint: graphFingerprint(pipeline.graph) };
+      });
     built.set(cacheKey, entry);
   }
   return entry;
