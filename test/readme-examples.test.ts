@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import ts from "typescript";
+import { expectedOutput, printedValues } from "./support/example-output.js";
 import { withTempDir } from "./support/temp.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -38,15 +39,7 @@ describe("the README's examples", () => {
         writeFileSync(file, javascript);
         const run = spawnSync(process.execPath, [file], { encoding: "utf8", timeout: 60_000 });
         assert.equal(run.status, 0, run.stderr);
-        const expected = [...code.matchAll(/console\.log\(.*\);\s*\/\/\s*(.+)$/gm)].map((match) =>
-          JSON.stringify(JSON.parse(match[1]!)),
-        );
-        const printed = run.stdout
-          .trim()
-          .split("\n")
-          .filter((line) => line !== "")
-          .map((line) => JSON.stringify(JSON.parse(line)));
-        assert.deepEqual(printed, expected);
+        assert.deepEqual(printedValues(run.stdout), expectedOutput(code));
       });
     });
   }
