@@ -5,6 +5,7 @@ import { graphFingerprint } from "./fingerprint.js";
 import type { JobMetrics } from "./metrics.js";
 import type { Collected } from "./pcollection.js";
 import { Pipeline } from "./pipeline.js";
+import { DEFINITION_BRAND, type PipelineLocation } from "./pipeline-module.js";
 import { explainDot, explainText, type Plan, type PlanSettings, planGraph } from "./plan.js";
 import { DirectExecutor } from "./runner/direct.js";
 import {
@@ -25,21 +26,13 @@ export type Resolved<Outputs> = {
   [Name in keyof Outputs]: Outputs[Name] extends Collected<infer T> ? T[] : Outputs[Name];
 };
 
+export type { PipelineLocation };
+
 export interface RunResult<Outputs> {
   readonly outputs: Resolved<Outputs>;
   readonly metrics: JobMetrics;
   readonly runId: string;
 }
-
-/** Where a pipeline's module is, so that workers can import it and rebuild the same graph. */
-export interface PipelineLocation {
-  /** The module's URL: pass `import.meta.url`. */
-  readonly module: string;
-  /** Unique within the module. */
-  readonly name: string;
-}
-
-const BRAND = Symbol.for("sluice.PipelineDefinition");
 
 /**
  * A pipeline defined in a module: workers import the module and call `build` with the same options,
@@ -52,7 +45,7 @@ const BRAND = Symbol.for("sluice.PipelineDefinition");
  * const { outputs } = await wordCount.run({ text: "a b a" }, { threads: 2 });
  */
 export class PipelineDefinition<Options, Outputs> {
-  readonly [BRAND] = true;
+  readonly [DEFINITION_BRAND] = true;
 
   constructor(
     readonly location: PipelineLocation,
@@ -102,7 +95,7 @@ export class PipelineDefinition<Options, Outputs> {
             fingerprint: graphFingerprint(pipeline.graph),
             preloads: workerPreloadsOf(process.execArgv, runOptions.workerImports),
             threads: threadsOf(runOptions),
-            v8HelperThreads: runOptions.v8HelperThreads ?? "auto",
+            v8HelperThreads: runOptions.v8HelperThreads ?? "on",
             resourceLimits: {
               maxOldGenerationSizeMb: DEFAULT_WORKER_OLD_GENERATION_MB,
               maxYoungGenerationSizeMb: DEFAULT_WORKER_YOUNG_GENERATION_MB,
@@ -111,10 +104,6 @@ export class PipelineDefinition<Options, Outputs> {
           });
     return runPlanned(pipeline, outputs, plan, executor, runOptions);
   }
-}
-
-export function isPipelineDefinition(value: unknown): value is PipelineDefinition<unknown, unknown> {
-  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
 
 /** Defines a pipeline in a module, for the pool runner (and the direct one). */

@@ -5,7 +5,7 @@ import type { JsonValue } from "./keys.js";
 import { canonicalJson } from "./keys.js";
 import type { RejectedRecord, Sink, SinkWriter, SourceBatch, TaskContext } from "./interfaces.js";
 import { type LookupTable, lookupTable } from "./lookup-tables.js";
-import { type Counters, emptyCounters } from "./metrics.js";
+import { emptyCounters, type TaskMetrics } from "./metrics.js";
 import type { Plan, StagePlan } from "./plan.js";
 import { readShufflePartition, type ShuffleBlock, ShuffleWriter } from "./shuffle.js";
 
@@ -28,14 +28,6 @@ export interface TaskSpec {
   readonly spillDirectory: string;
   /** For each lookup in the stage, by node id, the blocks of its table. */
   readonly tables?: Readonly<Record<number, BlockRef[]>>;
-}
-
-/** Counters of one task; the runner adds them up per stage. */
-export interface TaskMetrics extends Counters {
-  /** A few rejection reasons, for the message when no rejected-records sink is set. */
-  rejectedSamples: string[];
-  /** Records out of each transform, by node id. */
-  transformRecords: Record<number, number>;
 }
 
 export interface TaskResult {

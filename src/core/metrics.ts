@@ -1,4 +1,3 @@
-import type { TaskMetrics } from "./executor.js";
 import type { Plan } from "./plan.js";
 
 /** What a task counts and a stage sums over its tasks. */
@@ -16,6 +15,14 @@ export type Counters = Record<(typeof COUNTERS)[number], number>;
 
 export function emptyCounters(): Counters {
   return Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Counters;
+}
+
+/** Counters of one task; the runner adds them up per stage. */
+export interface TaskMetrics extends Counters {
+  /** A few rejection reasons, for the message when no rejected-records sink is set. */
+  rejectedSamples: string[];
+  /** Records out of each transform, by node id. */
+  transformRecords: Record<number, number>;
 }
 
 /** Counters of one stage, summed over its tasks. */

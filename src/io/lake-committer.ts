@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "no
 import { dirname, join } from "node:path";
 import { type JobCommitter, type JsonValue, messageOf, SluiceError } from "../core/index.js";
 import { childOf, formatLocation, type Location } from "./location.js";
-import type { WrittenFile } from "./parquet-sink.js";
+import type { WrittenFile } from "./staging.js";
 import {
   abortUpload,
   completeUpload,

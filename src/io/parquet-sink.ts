@@ -4,7 +4,7 @@ import type { LakeCommitter } from "./lake-committer.js";
 import type { Compression } from "./parquet-schema.js";
 import { type Codec, type ColumnSpec, ColumnValueError } from "./parquet-writer/column.js";
 import { ParquetFileWriter } from "./parquet-writer/file.js";
-import { openStagedFile, type StagedFile, type StagedFileInfo } from "./staging.js";
+import { openStagedFile, type StagedFile, type WrittenFile } from "./staging.js";
 
 const CODECS: Record<Compression, Codec> = { snappy: "SNAPPY", gzip: "GZIP", none: "UNCOMPRESSED" };
 
@@ -36,14 +36,6 @@ export interface ParquetTableOptions {
    * open writers. Default 64.
    */
   readonly maxOpenFiles?: number;
-}
-
-/** A written file, as the commit sees it. */
-export interface WrittenFile {
-  readonly table: string;
-  readonly partition: string;
-  readonly rows: number;
-  readonly staged: StagedFileInfo;
 }
 
 interface OpenFile {

@@ -173,3 +173,11 @@ function openLocalStagedFile(path: string): StagedFile {
     },
   };
 }
+
+/** A written file, as the commit sees it. */
+export interface WrittenFile {
+  readonly table: string;
+  readonly partition: string;
+  readonly rows: number;
+  readonly staged: StagedFileInfo;
+}

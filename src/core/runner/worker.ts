@@ -1,6 +1,6 @@
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { transferablesOf } from "../blocks.js";
-import { isPipelineDefinition, type PipelineDefinition } from "../definition.js";
+import { type BuildablePipeline, isPipelineDefinition } from "../pipeline-module.js";
 import { type TransformFailure, TransformError, transformFailureOf } from "../errors.js";
 import { graphFingerprint } from "../fingerprint.js";
 import { executeTask, type TaskResult, type TaskSpec } from "../executor.js";
@@ -46,7 +46,7 @@ function preloadOnce(preloads: readonly WorkerPreload[]): Promise<void> {
   return entry;
 }
 
-async function findDefinition(module: string, name: string): Promise<PipelineDefinition<unknown, unknown>> {
+async function findDefinition(module: string, name: string): Promise<BuildablePipeline> {
   let exports: Record<string, unknown>;
   try {
     exports = (await import(module)) as Record<string, unknown>;
