@@ -79,7 +79,7 @@ try {
     process.env.AWS_ACCESS_KEY_ID ??= "S3RVER";
     process.env.AWS_SECRET_ACCESS_KEY ??= "S3RVER";
     const settings = { endpoint: process.env.BENCH_S3_ENDPOINT, forcePathStyle: true, region: "us-east-1" };
-    const client = s3Client(settings);
+    const client = await s3Client(settings);
     await client.send(new CreateBucketCommand({ Bucket: "bench" }));
     console.error(`uploading ${files.length} input files to the local S3 server`);
     for (let start = 0; start < files.length; start += 50) {

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import parquet from "@dsnp/parquetjs";
-import { s3Client, toParquetSchema } from "../src/io/index.js";
+import { s3Client } from "../src/io/index.js";
+import { toParquetSchema } from "./parquetjs-schema.js";
 import { report } from "./harness.js";
 import { ioWorkloads, rowAt, rowSchema } from "./io-workloads.js";
 
@@ -50,7 +51,7 @@ async function plainParquet(folder: string, count: number): Promise<number> {
 async function plainS3(location: string): Promise<number> {
   const [bucket, ...prefixParts] = location.slice(5).split("/");
   const prefix = prefixParts.join("/").replace(/\*.*$/, "");
-  const client = s3Client(s3);
+  const client = await s3Client(s3);
   const keys: string[] = [];
   let token: string | undefined;
   do {

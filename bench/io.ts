@@ -52,7 +52,7 @@ try {
 
   // 20,000 small objects in the local S3 server.
   const s3 = { endpoint, forcePathStyle: true, region: "us-east-1" };
-  const client = s3Client(s3);
+  const client = await s3Client(s3);
   await client.send(new CreateBucketCommand({ Bucket: "bench" }));
   const body = JSON.stringify({
     song_id: "SOMZWCG12A8C13C480",

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
-import { READ_TASK_BYTES, readTasksFor, type ShufflePlan } from "../src/core/plan.js";
+import { MIN_READ_TASK_BYTES, READ_TASK_BYTES, readTasksFor, type ShufflePlan } from "../src/core/plan.js";
 import {
   applyHelperThreadFlags,
   helperThreadFlags,
@@ -53,6 +53,9 @@ describe("the same answer everywhere", () => {
           "flatMap",
           "lookup",
           "lookupCombined",
+          "combineGlobally",
+          "top",
+          "topPerKey",
         ),
         pairs,
         fc.array(fc.tuple(keyArbitrary, fc.integer({ min: -50, max: 50 })), { maxLength: 300 }),
@@ -156,7 +159,7 @@ describe("bounded memory", () => {
 });
 
 describe("read tasks sized from the shuffle", () => {
-  it("one task per READ_TASK_BYTES, never fewer than the fewest nor more than the most", () => {
+  it("one task per READ_TASK_BYTES, never more than the most, and never fewer than the fewest while each gets MIN_READ_TASK_BYTES", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 64 }),
@@ -167,7 +170,11 @@ describe("read tasks sized from the shuffle", () => {
           const [low, high] = [Math.min(smaller!, larger!), Math.max(smaller!, larger!)];
           const shuffle = { readTasks, minReadTasks: Math.min(fewestWanted, readTasks) } as ShufflePlan;
           const most = Math.min(readTasks, maxTasks ?? Number.POSITIVE_INFINITY);
-          const fewest = Math.min(most, shuffle.minReadTasks);
+          // The fewest-tasks bound gives way where a task would get less than MIN_READ_TASK_BYTES.
+          const fewest =
+            Math.min(most, shuffle.minReadTasks) === most
+              ? most
+              : Math.min(most, shuffle.minReadTasks, Math.max(1, Math.ceil(high / MIN_READ_TASK_BYTES)));
           const tasks = readTasksFor(shuffle, high, maxTasks);
           assert.ok(tasks >= fewest && tasks <= most, `${tasks} outside ${fewest}..${most}`);
           // Enough tasks for the bytes, unless the most allowed are fewer; no more than needed.
@@ -179,7 +186,7 @@ describe("read tasks sized from the shuffle", () => {
     );
   });
 
-  it("a small shuffle of the default width is read by four tasks per thread; partitions set by hand by one task each", async () => {
+  it("a shuffle of a few rows is read by one task; partitions set by hand by one task each", async () => {
     const options = {
       case: "groupByKey" as const,
       pairs: [
@@ -190,8 +197,8 @@ describe("read tasks sized from the shuffle", () => {
       splits: 3,
     };
     const sized = await catalogue.run(options, { runner: "pool", threads: 2 });
-    // The last stage reads the shuffle.
-    assert.equal(sized.metrics.stages.at(-1)!.tasks, 8);
+    // The last stage reads the shuffle: a task per thread would only add fixed costs.
+    assert.equal(sized.metrics.stages.at(-1)!.tasks, 1);
     const byHand = await catalogue.run(options, { runner: "pool", threads: 2, partitions: 12 });
     assert.equal(byHand.metrics.stages.at(-1)!.tasks, 12);
     // Past 32 tasks per thread, partitions set by hand are read in contiguous groups.

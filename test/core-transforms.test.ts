@@ -38,6 +38,11 @@ const numbersArbitrary = fc.array(fc.tuple(keyArbitrary, fc.integer({ min: -10_0
   maxLength: 120,
 });
 
+/** Sorted best first by rank, then by the whole value, as top/largest/smallest rank (direction -1: smallest). */
+function bestFirst<V>(values: readonly V[], rank: (value: V) => unknown, direction: 1 | -1): V[] {
+  return [...values].sort((a, b) => (compareValues(rank(b), rank(a)) || compareValues(b, a)) * direction);
+}
+
 function model(options: CatalogueOptions): unknown[] {
   const { pairs, numbers } = options;
   const extremeBy = (direction: 1 | -1) =>
@@ -117,6 +122,21 @@ function model(options: CatalogueOptions): unknown[] {
         table.filter(([other]) => canonicalJson(other) === canonicalJson(key)).map(([, number]) => number),
       ]);
     }
+    case "combineGlobally":
+      // One value, also for no input: the sum of nothing.
+      return [numbers.reduce((total, [, number]) => total + number, 0)];
+    case "top":
+      return [bestFirst(pairs, ([, value]) => describeValue(value).length, 1).slice(0, 3)];
+    case "topPerKey":
+      return groupModel(pairs).map(([key, values]) => [
+        key,
+        bestFirst(values, (value) => describeValue(value).length, 1).slice(0, 2),
+      ]);
+    case "smallest":
+      return groupModel(numbers).map(([key, values]) => [
+        key,
+        bestFirst(values, (value) => value, -1).slice(0, 2),
+      ]);
     case "chain": {
       const grouped = groupModel(
         pairs
@@ -166,7 +186,20 @@ describe("combiner laws", () => {
   it("a combine's result does not depend on how its input is split across tasks, partitions and batches", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom<CatalogueCase>("count", "sum", "min", "max", "mean", "maxBy", "minBy", "distinctBy"),
+        fc.constantFrom<CatalogueCase>(
+          "count",
+          "sum",
+          "min",
+          "max",
+          "mean",
+          "maxBy",
+          "minBy",
+          "distinctBy",
+          "combineGlobally",
+          "top",
+          "topPerKey",
+          "smallest",
+        ),
         pairsArbitrary,
         numbersArbitrary,
         fc.tuple(

@@ -480,7 +480,7 @@ describe("disk trouble (a small tmpfs in a private mount namespace)", () => {
       const oldInput = join(folder, "old-input");
       const bigInput = join(folder, "big-input");
       await generateSparkifyInput({ songs: 60, events: 1500, output: oldInput, seed: 1 });
-      await generateSparkifyInput({ songs: 200, events: 20_000, output: bigInput, seed: 2 });
+      await generateSparkifyInput({ songs: 600, events: 20_000, output: bigInput, seed: 2 });
       await withSmallDisk(folder, "1500k", async (disk) => {
         const output = join(disk.path, "lake");
         const first = sparkifyOn(disk, ["--input", oldInput, "--output", output]);

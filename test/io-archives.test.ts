@@ -63,7 +63,7 @@ async function readLines(uri: string, settings = {}): Promise<unknown[]> {
 }
 
 async function put(bucket: string, key: string, body: Uint8Array): Promise<void> {
-  await s3Client(s3Settings).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  await (await s3Client(s3Settings)).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
 }
 
 const events = Array.from({ length: 5000 }, (_, index) =>

@@ -19,7 +19,7 @@ import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./suppor
 import { withTempDir } from "./support/temp.js";
 
 async function put(bucket: string, key: string, body: string | Uint8Array): Promise<void> {
-  await s3Client(s3Settings).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  await (await s3Client(s3Settings)).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
 }
 
 async function collectBytes(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
@@ -218,7 +218,7 @@ describe("the S3 region, as the AWS SDK's chain finds it", () => {
   /** The region a client of `settings` resolves, in a process of its own with `env` alone. */
   function regionIn(env: NodeJS.ProcessEnv, settings: object): string {
     const io = new URL("../../dist/io/index.js", import.meta.url).href;
-    const script = `const { s3Client } = await import(${JSON.stringify(io)}); process.stdout.write(await s3Client(${JSON.stringify(settings)}).config.region());`;
+    const script = `const { s3Client } = await import(${JSON.stringify(io)}); process.stdout.write(await (await s3Client(${JSON.stringify(settings)})).config.region());`;
     const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
       encoding: "utf8",
       env: { PATH: process.env.PATH, HOME: "/nonexistent", ...env },

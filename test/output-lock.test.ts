@@ -145,7 +145,7 @@ for (const where of ["local", "s3"] as const) {
         if (where === "local") await writeFile(join(output, "_lock.json"), JSON.stringify(lease));
         else {
           const location = parseLocation(`${output}/_lock.json`) as { bucket: string; key: string };
-          await s3Client(conditionalS3Settings).send(
+          await (await s3Client(conditionalS3Settings)).send(
             new PutObjectCommand({ Bucket: location.bucket, Key: location.key, Body: JSON.stringify(lease) }),
           );
         }

@@ -115,5 +115,42 @@ export function minBy<Value>(rankBy: RankBy<Value>): Combiner<Value, Value | nul
   return extremeBy(rankBy, -1, "minBy");
 }
 
+function extremesBy<Value>(
+  n: number,
+  rankBy: RankBy<Value> | undefined,
+  direction: 1 | -1,
+  name: string,
+): Combiner<Value, Value[], Value[]> {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${name}: n must be a positive integer, got ${n}`);
+  const rank = rankBy === undefined ? (value: Value) => value : rankOf(rankBy);
+  // Best first; full ties fall back to the whole record's order, as maxBy's do.
+  const order = (a: Value, b: Value) => (compareValues(rank(b), rank(a)) || compareValues(b, a)) * direction;
+  const keep = (values: Value[]) => (values.length > n ? values.sort(order).slice(0, n) : values);
+  return {
+    name: `${name}(${n})`,
+    create: () => [],
+    // Kept unsorted up to n, cut back to n past 2n: an add costs little, and the result is the same.
+    add: (kept, value) => {
+      kept.push(value);
+      return kept.length >= 2 * n ? keep(kept) : kept;
+    },
+    merge: (left, right) => keep([...left, ...right]),
+    extract: (kept) => keep(kept).sort(order),
+  };
+}
+
+/**
+ * The `n` records of largest rank, largest first (Beam's `Top.largest`): by the records
+ * themselves, or by a field or function as for `maxBy`. Ties fall back to the records' order.
+ */
+export function largest<Value>(n: number, rankBy?: RankBy<Value>): Combiner<Value, Value[], Value[]> {
+  return extremesBy(n, rankBy, 1, "largest");
+}
+
+/** The `n` records of smallest rank, smallest first (Beam's `Top.smallest`). */
+export function smallest<Value>(n: number, rankBy?: RankBy<Value>): Combiner<Value, Value[], Value[]> {
+  return extremesBy(n, rankBy, -1, "smallest");
+}
+
 /** Namespace of the built-in combiners: `Combiners.sum()`, `Combiners.maxBy("ts")`, ... */
-export const Combiners = { count, sum, min, max, mean, maxBy, minBy };
+export const Combiners = { count, sum, min, max, mean, maxBy, minBy, largest, smallest };

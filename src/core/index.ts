@@ -2,12 +2,14 @@ export {
   Combiners,
   type Combiner,
   count,
+  largest,
   max,
   maxBy,
   mean,
   min,
   minBy,
   type RankBy,
+  smallest,
   sum,
 } from "./combiners.js";
 export {
@@ -37,6 +39,7 @@ export type {
   Source,
   SourceBatch,
   SourceReadContext,
+  SplitContext,
   TaskContext,
 } from "./interfaces.js";
 export { canonicalJson, compareValues, type JsonValue, KeyMap, partitionOf, stableHash } from "./keys.js";

@@ -31,6 +31,12 @@ export interface SourceBatch<T> {
   origin?(index: number): string;
 }
 
+/** What a source knows of the run when it cuts its input. */
+export interface SplitContext {
+  /** Tasks the run executes at once (threads of the pool, 1 on the direct runner). */
+  readonly parallelism: number;
+}
+
 /**
  * Where data enters a pipeline. `splits` runs once on the main thread and cuts the input into
  * pieces of work (plain JSON); `read` runs in whichever thread runs the task, so workers do their
@@ -39,7 +45,11 @@ export interface SourceBatch<T> {
 export interface Source<T> {
   /** A short description for plans and errors, e.g. `s3://bucket/log_data/**\/*.json`. */
   readonly description: string;
-  splits(): Promise<JsonValue[]>;
+  /**
+   * The input cut into pieces of work. `context.parallelism` is how many tasks the run executes at
+   * once: a source sizes its pieces so that a small input still gives every thread work.
+   */
+  splits(context?: SplitContext): Promise<JsonValue[]>;
   read(split: JsonValue, context: SourceReadContext): AsyncIterable<SourceBatch<T>>;
   /** Describes one split for error messages, e.g. the file it covers. */
   describeSplit?(split: JsonValue): string;

@@ -1,6 +1,7 @@
-import { type Combiner, count as countCombiner, minBy } from "./combiners.js";
+import { type Combiner, count as countCombiner, largest, minBy, type RankBy } from "./combiners.js";
 import type { Graph, GraphNode } from "./graph.js";
 import type { Sink } from "./interfaces.js";
+import { ArraySource } from "./sources.js";
 
 /** A transform's name, or options with a name and, for shuffles, a partition count. */
 export type TransformOptions = string | { readonly name?: string; readonly partitions?: number };
@@ -118,6 +119,57 @@ export class PCollection<T> {
         nameOf(options) ?? `combinePerKey(${combiner.name})`,
         [this.node.id],
       ),
+    );
+  }
+
+  /**
+   * One value for the whole collection (Beam's `Combine.globally`): each task folds its records
+   * first, then one task merges the partial results. An empty collection gives the combiner's
+   * value for no input (`extract(create())`: 0 for `sum`, null for `max`), as in Beam.
+   */
+  combineGlobally<A, O>(
+    combiner: Combiner<T, A, O>,
+    options?: string | { readonly name?: string },
+  ): PCollection<O> {
+    const name = nameOf(options) ?? `combineGlobally(${combiner.name})`;
+    // Every record under one key, boxed so that a null record stays a record; a one-record seed
+    // (null) makes the key exist when the collection is empty.
+    const boxed = this.map((value) => [0, [value]] as [number, [T] | null], `${name}/key`);
+    const seed = new PCollection<[number, [T] | null]>(
+      this.graph,
+      this.graph.add({ kind: "source", source: new ArraySource([[0, null]], 1) }, `${name}/seed`, []),
+    );
+    const unboxed: Combiner<[T] | null, A, O> = {
+      name: combiner.name,
+      create: () => combiner.create(),
+      add: (accumulator, value) => (value === null ? accumulator : combiner.add(accumulator, value[0])),
+      merge: (left, right) => combiner.merge(left, right),
+      extract: (accumulator) => combiner.extract(accumulator),
+    };
+    return flatten([boxed, seed], `${name}/seeded`)
+      .combinePerKey(unboxed, { name, partitions: 1 })
+      .map(([, output]) => output, `${name}/unkey`);
+  }
+
+  /**
+   * The `n` records of largest rank, largest first, as one record (Beam's `Top.of`): ranked by
+   * the records themselves, or by a field or function as for `maxBy`; ties fall back to the
+   * records' own order, so the answer never depends on threads or partitions.
+   */
+  top(n: number, by?: RankBy<T>, options?: string | { readonly name?: string }): PCollection<T[]> {
+    return this.combineGlobally(largest<T>(n, by), nameOf(options) ?? `top(${n})`);
+  }
+
+  /** The `n` values of largest rank per key, largest first: `[key, values]`. */
+  topPerKey<K, V>(
+    this: PCollection<readonly [K, V]>,
+    n: number,
+    by?: RankBy<V>,
+    options?: TransformOptions,
+  ): PCollection<[K, V[]]> {
+    return this.combinePerKey(
+      largest<V>(n, by),
+      typeof options === "object" ? options : { name: options ?? `topPerKey(${n})` },
     );
   }
 

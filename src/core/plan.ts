@@ -208,8 +208,17 @@ function readTasksText(shuffle: ShufflePlan, maxTasks: number | undefined): stri
 export const SINK_READ_TASK_BYTES = 4 * READ_TASK_BYTES;
 
 /**
+ * The least a read task of a data-sized shuffle takes on before the fewest-tasks bound gives way:
+ * below it, a task's fixed cost (scheduling, a message each way, a file per sink partition)
+ * outweighs what it reads, and a shuffle of 24 rows is one task, not eight.
+ */
+export const MIN_READ_TASK_BYTES = 256 * 1024;
+
+/**
  * Tasks that read a shuffle holding `bytes`: one per `READ_TASK_BYTES` (`SINK_READ_TASK_BYTES` for
- * a stage that writes only to sinks), within the shuffle's bounds.
+ * a stage that writes only to sinks), within the shuffle's bounds. The fewest-tasks bound, which
+ * keeps the threads balanced, holds only while each task gets `MIN_READ_TASK_BYTES`; a stage that
+ * only writes is not held to it (each of its tasks writes files of its own).
  */
 export function readTasksFor(
   shuffle: ShufflePlan,
@@ -218,8 +227,10 @@ export function readTasksFor(
   sinksOnly = false,
 ): number {
   const [fewest, most] = readTaskBounds(shuffle, maxTasks);
+  if (fewest === most) return most;
   const perTask = sinksOnly ? SINK_READ_TASK_BYTES : READ_TASK_BYTES;
-  return Math.max(fewest, Math.min(most, Math.ceil(bytes / perTask)));
+  const worthSplitting = sinksOnly ? 1 : Math.max(1, Math.ceil(bytes / MIN_READ_TASK_BYTES));
+  return Math.max(Math.min(fewest, worthSplitting), Math.min(most, Math.ceil(bytes / perTask)));
 }
 
 /** The plan as text: one block per stage, its fused transforms, and where its records go. */

@@ -14,8 +14,9 @@ export { JsonLinesTableSink } from "./json-lines-sink.js";
 export { Lake, type LakeOptions } from "./lake.js";
 export { type CommittedTable, LakeCommitter, type WriteMode } from "./lake-committer.js";
 export { contains, formatLocation, type Location, parseLocation } from "./location.js";
-export { type Compression, toParquetSchema } from "./parquet-schema.js";
-export { type ParquetTableOptions, ParquetTableSink, type WrittenFile } from "./parquet-sink.js";
+export type { Compression } from "./parquet-schema.js";
+export { type ParquetTableOptions, ParquetTableSink } from "./parquet-sink.js";
+export type { WrittenFile } from "./staging.js";
 export { parquetDataset, ParquetDatasetSource, type ParquetDatasetOptions } from "./parquet-source.js";
 export {
   completeUpload,

@@ -1,7 +1,15 @@
 import { isUtf8 } from "node:buffer";
 import { Readable } from "node:stream";
 import streamArray from "stream-json/streamers/stream-array.js";
-import type { Infer, JsonValue, Schema, Source, SourceBatch, SourceReadContext } from "../core/index.js";
+import type {
+  Infer,
+  JsonValue,
+  Schema,
+  Source,
+  SourceBatch,
+  SourceReadContext,
+  SplitContext,
+} from "../core/index.js";
 import type { S3Settings } from "./s3.js";
 import { listFiles, readAll, readBytes } from "./storage.js";
 
@@ -12,7 +20,10 @@ export interface JsonDocumentsOptions {
   readonly arrayElements?: boolean;
   /** Files up to this size are parsed whole; larger ones are streamed element by element. Default 16 MiB. */
   readonly streamAboveBytes?: number;
-  /** Files per split; many small documents share a task. Default 256. */
+  /**
+   * Files per split; many small documents share a task. Default: the files spread over two splits
+   * per thread, at most 256 per split.
+   */
   readonly filesPerSplit?: number;
   /** Adds the file's path or S3 URI to each record under this name (for rules such as "the first file wins"). */
   readonly originField?: string;
@@ -48,9 +59,11 @@ export class JsonDocumentsSource<T> implements Source<T> {
     return this.uri;
   }
 
-  async splits(): Promise<JsonValue[]> {
+  async splits(context?: SplitContext): Promise<JsonValue[]> {
     const files = await listFiles(this.uri, this.options.s3);
-    const perSplit = this.options.filesPerSplit ?? 256;
+    const perSplit =
+      this.options.filesPerSplit ??
+      Math.min(256, Math.max(1, Math.ceil(files.length / (2 * (context?.parallelism ?? 1)))));
     const splits: FileRef[][] = [];
     for (let start = 0; start < files.length; start += perSplit) {
       splits.push(files.slice(start, start + perSplit).map((file) => [file.uri, file.size]));

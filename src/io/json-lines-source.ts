@@ -7,6 +7,7 @@ import type {
   Source,
   SourceBatch,
   SourceReadContext,
+  SplitContext,
 } from "../core/index.js";
 import type { S3Settings } from "./s3.js";
 import { isGzipName, isReadWholeOnly } from "./archives.js";
@@ -17,8 +18,10 @@ export interface JsonLinesOptions {
   readonly schema?: Schema;
   readonly s3?: S3Settings;
   /**
-   * Files larger than this are cut into byte ranges; smaller ones are grouped. Default 16 MiB: a
-   * task holds its shuffle output until it ends, so smaller splits mean a lower peak of memory.
+   * Files larger than this are cut into byte ranges; smaller ones are grouped. Default: the input
+   * spread over two splits per thread, between 1 MiB and 16 MiB (a task holds its shuffle output
+   * until it ends, so smaller splits mean a lower peak of memory; a small input still gives every
+   * thread work).
    */
   readonly splitBytes?: number;
   /** Lines longer than this are rejected without being held whole. Default 16 MiB. */
@@ -69,9 +72,13 @@ export class JsonLinesSource<T> implements Source<T> {
     return this.uri;
   }
 
-  async splits(): Promise<JsonValue[]> {
+  async splits(context?: SplitContext): Promise<JsonValue[]> {
     const files = await listFiles(this.uri, this.options.s3);
-    return cutIntoSplits(files, this.options.splitBytes ?? 16 * 1024 * 1024);
+    const totalBytes = files.reduce((total, file) => total + file.size, 0);
+    return cutIntoSplits(
+      files,
+      this.options.splitBytes ?? splitBytesFor(totalBytes, context?.parallelism ?? 1),
+    );
   }
 
   describeSplit(split: JsonValue): string {
@@ -279,6 +286,19 @@ export class JsonLinesSource<T> implements Source<T> {
     }
     if (records.length > 0) yield batchOf();
   }
+}
+
+const MAX_SPLIT_BYTES = 16 * 1024 * 1024;
+const MIN_SPLIT_BYTES = 1024 * 1024;
+
+/**
+ * The default split size, as Spark sizes file splits: the input spread over the threads (two
+ * splits each, so that a slow one can be balanced), at most 16 MiB and at least 1 MiB, below which
+ * a task's fixed cost outweighs what it reads. Four files of 3.5 MB on two threads are read by
+ * four tasks or more, not by one; a large input keeps 16 MiB splits.
+ */
+export function splitBytesFor(totalBytes: number, parallelism: number): number {
+  return Math.min(MAX_SPLIT_BYTES, Math.max(MIN_SPLIT_BYTES, Math.ceil(totalBytes / (2 * parallelism))));
 }
 
 /** Groups small files into splits of about `splitBytes` and cuts large ones into byte ranges. */

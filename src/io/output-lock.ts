@@ -9,10 +9,9 @@
 import { hostname } from "node:os";
 import { link, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { SluiceError } from "../core/index.js";
 import { childOf, formatLocation, type Location } from "./location.js";
-import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
+import { describeS3Error, type S3Settings, s3 } from "./s3.js";
 import { makeFolders, writeFailure } from "./write-errors.js";
 
 export const LOCK_NAME = "_lock.json";
@@ -135,10 +134,10 @@ export class OutputLock {
     const current = await this.read().catch(() => undefined);
     if (current?.content.runId !== held.content.runId) return;
     if (this.where.kind === "local") await rm(this.where.path, { force: true });
-    else
-      await s3Client(this.s3).send(
-        new DeleteObjectCommand({ Bucket: this.where.bucket, Key: this.where.key }),
-      );
+    else {
+      const { client, sdk } = await s3(this.s3);
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.where.bucket, Key: this.where.key }));
+    }
   }
 
   private startRenewing(): void {
@@ -229,9 +228,10 @@ export class OutputLock {
   ): Promise<Held | undefined> {
     const where = this.where as { bucket: string; key: string };
     const body = Buffer.from(text, "utf8");
+    const { client, sdk } = await s3(this.s3);
     try {
-      const response = await s3Client(this.s3).send(
-        new PutObjectCommand({
+      const response = await client.send(
+        new sdk.PutObjectCommand({
           Bucket: where.bucket,
           Key: where.key,
           Body: body,
@@ -261,9 +261,10 @@ export class OutputLock {
       // A lock that cannot be read is taken for an expired one: its writer died while writing it.
       return { content: content ?? { runId: "unknown", host: "unknown", pid: 0, expiresAt: 0 } };
     }
+    const { client, sdk } = await s3(this.s3);
     try {
-      const response = await s3Client(this.s3).send(
-        new GetObjectCommand({ Bucket: this.where.bucket, Key: this.where.key }),
+      const response = await client.send(
+        new sdk.GetObjectCommand({ Bucket: this.where.bucket, Key: this.where.key }),
       );
       const text = await response.Body!.transformToString("utf8");
       const content = parseContent(text) ?? { runId: "unknown", host: "unknown", pid: 0, expiresAt: 0 };

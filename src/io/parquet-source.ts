@@ -1,4 +1,3 @@
-import parquet from "@dsnp/parquetjs";
 import type {
   ColumnType,
   Infer,
@@ -126,12 +125,14 @@ export class ParquetDatasetSource<T> implements Source<T> {
     const [uri, relativePath] = split as FileSplit;
     const partition = this.typedPartitionValues(relativePath);
     const location = parseLocation(uri);
+    // Loaded with the first file: importing parquetjs costs every worker that imports sluice/io.
+    const parquet = (await import("@dsnp/parquetjs")).default;
     let reader: Awaited<ReturnType<typeof parquet.ParquetReader.openFile>>;
     if (location.kind === "local") {
       reader = await parquet.ParquetReader.openFile(location.path);
     } else {
       try {
-        reader = await parquet.ParquetReader.openS3(s3Client(this.options.s3), {
+        reader = await parquet.ParquetReader.openS3(await s3Client(this.options.s3), {
           Bucket: location.bucket,
           Key: location.key,
         });

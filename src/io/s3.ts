@@ -1,16 +1,17 @@
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  type GetObjectCommandOutput,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-} from "@aws-sdk/client-s3";
+import type { GetObjectCommandOutput, S3Client } from "@aws-sdk/client-s3";
+
+type AwsSdk = typeof import("@aws-sdk/client-s3");
+
+let sdkLoading: Promise<AwsSdk> | undefined;
+
+/**
+ * The AWS SDK, imported on first use. Importing it takes longer than the rest of sluice together,
+ * and every worker thread imports sluice: a job that never touches S3 should not pay it per worker.
+ */
+export function awsSdk(): Promise<AwsSdk> {
+  sdkLoading ??= import("@aws-sdk/client-s3");
+  return sdkLoading;
+}
 
 /**
  * How to reach S3. Everything else (credentials, and the endpoint in `AWS_ENDPOINT_URL_S3`) comes
@@ -43,9 +44,9 @@ const clients = new Map<string, S3Client>();
  * file), or us-east-1 where it finds none: S3 answers from there for every bucket, and the
  * redirects it sends are followed.
  */
-function regionFromChain(profile: string | undefined): () => Promise<string> {
+function regionFromChain(sdk: AwsSdk, profile: string | undefined): () => Promise<string> {
   // A client built only to resolve its region, so that the chain is the SDK's, not a copy of it.
-  const probe = new S3Client(profile ? { profile } : {});
+  const probe = new sdk.S3Client(profile ? { profile } : {});
   let region: Promise<string> | undefined;
   return () => {
     region ??= probe.config.region().then(
@@ -56,13 +57,14 @@ function regionFromChain(profile: string | undefined): () => Promise<string> {
   };
 }
 
-/** One client per settings per thread: clients pool their connections. */
-export function s3Client(settings: S3Settings = {}): S3Client {
+/** One client per settings per thread (clients pool their connections), and the SDK's commands. */
+export async function s3(settings: S3Settings = {}): Promise<{ client: S3Client; sdk: AwsSdk }> {
+  const sdk = await awsSdk();
   const cacheKey = JSON.stringify(settings);
   let client = clients.get(cacheKey);
   if (!client) {
-    client = new S3Client({
-      region: settings.region ?? regionFromChain(settings.profile),
+    client = new sdk.S3Client({
+      region: settings.region ?? regionFromChain(sdk, settings.profile),
       ...(settings.profile ? { profile: settings.profile } : {}),
       // A bucket in another region than the client's answers 301; the SDK then asks again there.
       followRegionRedirects: true,
@@ -82,7 +84,12 @@ export function s3Client(settings: S3Settings = {}): S3Client {
     });
     clients.set(cacheKey, client);
   }
-  return client;
+  return { client, sdk };
+}
+
+/** The client for these settings (one per settings per thread), for requests of your own. */
+export async function s3Client(settings: S3Settings = {}): Promise<S3Client> {
+  return (await s3(settings)).client;
 }
 
 /** Bounds the S3 requests in flight: a fast source cannot open thousands of connections. */
@@ -147,14 +154,19 @@ export interface S3Object {
   readonly size: number;
 }
 
-async function listAll(client: S3Client, bucket: string, prefix: string, delimiter?: string) {
+async function listAll(
+  { client, sdk }: { client: S3Client; sdk: AwsSdk },
+  bucket: string,
+  prefix: string,
+  delimiter?: string,
+) {
   const objects: S3Object[] = [];
   // A set: a prefix may be repeated on the next page after a truncated one.
   const prefixes = new Set<string>();
   let continuationToken: string | undefined;
   do {
     const page = await client.send(
-      new ListObjectsV2Command({
+      new sdk.ListObjectsV2Command({
         Bucket: bucket,
         Prefix: prefix,
         ContinuationToken: continuationToken,
@@ -174,7 +186,7 @@ async function listAll(client: S3Client, bucket: string, prefix: string, delimit
  * parallel (bounded), which is what makes millions of keys under date or letter folders quick.
  */
 export async function listObjects(settings: S3Settings, bucket: string, prefix: string): Promise<S3Object[]> {
-  const client = s3Client(settings);
+  const client = await s3(settings);
   const limiter = s3Limiter(settings);
   const directoryPrefix = prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
   try {
@@ -213,7 +225,7 @@ export async function* readObject(
   /** Where to stop (exclusive); the end of the object by default. */
   end?: number,
 ): AsyncGenerator<Uint8Array> {
-  const client = s3Client(settings);
+  const { client, sdk } = await s3(settings);
   const maxAttempts = settings.maxAttempts ?? 5;
   let position = start;
   let etag: string | undefined;
@@ -222,7 +234,7 @@ export async function* readObject(
     try {
       response = await s3Limiter(settings).run(() =>
         client.send(
-          new GetObjectCommand({
+          new sdk.GetObjectCommand({
             Bucket: bucket,
             Key: key,
             ...(position > 0 || end !== undefined
@@ -260,8 +272,9 @@ export async function* readObject(
 /** The size of an object, in bytes. */
 export async function objectSize(settings: S3Settings, bucket: string, key: string): Promise<number> {
   try {
+    const { client, sdk } = await s3(settings);
     const head = await s3Limiter(settings).run(() =>
-      s3Client(settings).send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
+      client.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: key })),
     );
     return head.ContentLength ?? 0;
   } catch (error) {
@@ -275,11 +288,12 @@ export async function putText(
   key: string,
   text: string,
 ): Promise<void> {
+  const { client, sdk } = await s3(settings);
   try {
     // The length is given: for an empty body (a _SUCCESS marker) the SDK cannot tell it and warns.
     const body = Buffer.from(text, "utf8");
-    await s3Client(settings).send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.byteLength }),
+    await client.send(
+      new sdk.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.byteLength }),
     );
   } catch (error) {
     throw new Error(describeS3Error(error, bucket, key));
@@ -291,8 +305,9 @@ export async function getText(
   bucket: string,
   key: string,
 ): Promise<string | undefined> {
+  const { client, sdk } = await s3(settings);
   try {
-    const response = await s3Client(settings).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const response = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
     return await response.Body!.transformToString("utf8");
   } catch (error) {
     const name = (error as { name?: string }).name;
@@ -302,8 +317,9 @@ export async function getText(
 }
 
 export async function objectExists(settings: S3Settings, bucket: string, key: string): Promise<boolean> {
+  const { client, sdk } = await s3(settings);
   try {
-    await s3Client(settings).send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    await client.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: key }));
     return true;
   } catch (error) {
     const name = (error as { name?: string }).name;
@@ -319,11 +335,12 @@ export async function deleteKeys(
   keys: readonly string[],
 ): Promise<string[]> {
   const failed: string[] = [];
+  const { client, sdk } = await s3(settings);
   for (let start = 0; start < keys.length; start += 1000) {
     const batch = keys.slice(start, start + 1000);
     try {
-      const response = await s3Client(settings).send(
-        new DeleteObjectsCommand({
+      const response = await client.send(
+        new sdk.DeleteObjectsCommand({
           Bucket: bucket,
           Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
         }),
@@ -370,10 +387,10 @@ export class StagedMultipartUpload {
   }
 
   private async uploadPending(): Promise<void> {
-    const client = s3Client(this.settings);
+    const { client, sdk } = await s3(this.settings);
     try {
       this.uploadId ??= (
-        await client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key }))
+        await client.send(new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key }))
       ).UploadId;
       const body = Buffer.concat(this.pending);
       this.pending = [];
@@ -381,7 +398,7 @@ export class StagedMultipartUpload {
       const PartNumber = this.parts.length + 1;
       const response = await s3Limiter(this.settings).run(() =>
         client.send(
-          new UploadPartCommand({
+          new sdk.UploadPartCommand({
             Bucket: this.bucket,
             Key: this.key,
             UploadId: this.uploadId,
@@ -404,8 +421,11 @@ export class StagedMultipartUpload {
 
   async abort(): Promise<void> {
     if (!this.uploadId) return;
-    await s3Client(this.settings)
-      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: this.uploadId }))
+    const { client, sdk } = await s3(this.settings);
+    await client
+      .send(
+        new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: this.uploadId }),
+      )
       .catch(() => undefined);
   }
 }
@@ -422,9 +442,10 @@ export async function completeUpload(
   upload: StagedUpload,
 ): Promise<void> {
   if (await objectExists(settings, bucket, upload.key)) return;
+  const { client, sdk } = await s3(settings);
   try {
-    await s3Client(settings).send(
-      new CompleteMultipartUploadCommand({
+    await client.send(
+      new sdk.CompleteMultipartUploadCommand({
         Bucket: bucket,
         Key: upload.key,
         UploadId: upload.uploadId,
@@ -443,9 +464,10 @@ export async function abortUpload(
   bucket: string,
   upload: StagedUpload,
 ): Promise<boolean> {
+  const { client, sdk } = await s3(settings);
   try {
-    await s3Client(settings).send(
-      new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.key, UploadId: upload.uploadId }),
+    await client.send(
+      new sdk.AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.key, UploadId: upload.uploadId }),
     );
     return true;
   } catch (error) {

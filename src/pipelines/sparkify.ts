@@ -232,7 +232,8 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
         ? { memoryBudget: parseSize("memory-budget", values["memory-budget"]) }
         : {}),
       ...(values["worker-heap"] ? { workerResourceLimits: workerHeap(values["worker-heap"]) } : {}),
-      ...(v8HelperThreads ? { v8HelperThreads } : {}),
+      // The command owns its process: it takes the flags that suit a long job on every core.
+      v8HelperThreads: v8HelperThreads ?? "auto",
       ...(values["temp-dir"] ? { tempDir: values["temp-dir"] } : {}),
     },
     explain: values.explain ?? false,

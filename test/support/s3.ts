@@ -33,7 +33,7 @@ let bucketCount = 0;
 /** A fresh bucket for one test. */
 export async function freshBucket(prefix: string, settings = s3Settings): Promise<string> {
   const bucket = `${prefix}-${process.pid}-${Date.now().toString(36)}-${bucketCount++}`.toLowerCase();
-  await s3Client(settings).send(new CreateBucketCommand({ Bucket: bucket }));
+  await (await s3Client(settings)).send(new CreateBucketCommand({ Bucket: bucket }));
   return bucket;
 }
 
@@ -59,7 +59,7 @@ export async function downloadPrefix(uri: string, folder: string, settings = s3S
  */
 export async function objectListing(bucket: string, prefix: string): Promise<string[]> {
   const listing: string[] = [];
-  const client = s3Client(s3Settings);
+  const client = await s3Client(s3Settings);
   let token: string | undefined;
   do {
     const page = await client.send(

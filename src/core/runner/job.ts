@@ -64,11 +64,13 @@ export interface RunOptions {
     readonly maxYoungGenerationSizeMb?: number;
   };
   /**
-   * What V8 may run on helper threads beside the pool's workers. `auto` (default): while the pool
-   * has a worker for every core, each worker scavenges and compiles on its own thread instead of
-   * waiting for helpers that compete with the other workers for the cores (3% to 7% faster with
-   * 2 workers on 2 cores); V8's defaults otherwise, and always when node was started with a flag that
-   * decides the same. `on`: V8's defaults.
+   * What V8 may run on helper threads beside the pool's workers. `on` (default): V8's defaults.
+   * `auto`: while the pool has a worker for every core, each worker scavenges and compiles on its
+   * own thread instead of waiting for helpers that compete with the other workers for the cores
+   * (3% to 7% faster for long jobs with 2 workers on 2 cores), V8's defaults otherwise and when
+   * node was started with a flag that decides the same. `auto` sets process-wide V8 flags while the
+   * pool runs, which change the host application's own isolates too: a command may choose it (the
+   * Sparkify command does), a library leaves it to its host.
    */
   readonly v8HelperThreads?: V8HelperThreads;
   /**
@@ -333,7 +335,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
         if (stage.root.kind !== "source") return;
         let splits: JsonValue[];
         try {
-          splits = await stage.root.source.splits();
+          splits = await stage.root.source.splits({ parallelism: executor.concurrency });
         } catch (error) {
           throw new SluiceError(`cannot list ${stage.root.source.description}: ${messageOf(error)}`);
         }
