@@ -191,12 +191,14 @@ function readTaskBounds(shuffle: ShufflePlan, maxTasks: number | undefined): [nu
   return [Math.min(most, shuffle.minReadTasks), most];
 }
 
-/** How many tasks read a shuffle: a number, or a range when they are sized from its bytes. */
-function readTasksText(shuffle: ShufflePlan, maxTasks: number | undefined): string {
+/** How many tasks read a shuffle: a number, or a range when they are sized from its bytes (see readTasksFor). */
+function readTasksText(shuffle: ShufflePlan, maxTasks: number | undefined, sinksOnly: boolean): string {
   const [fewest, most] = readTaskBounds(shuffle, maxTasks);
-  return fewest === most
-    ? `${most} task(s)`
-    : `${fewest} to ${most} task(s), one per ${READ_TASK_BYTES / 1024 / 1024} MiB shuffled`;
+  if (fewest === most) return `${most} task(s)`;
+  const perTask = `one per ${(sinksOnly ? SINK_READ_TASK_BYTES : READ_TASK_BYTES) / 1024 / 1024} MiB shuffled`;
+  return sinksOnly
+    ? `up to ${most} task(s), ${perTask}`
+    : `up to ${most} task(s), ${perTask} (at least ${fewest} while each gets ${MIN_READ_TASK_BYTES / 1024} KiB)`;
 }
 
 /**
@@ -239,7 +241,7 @@ export function explainText(plan: Plan): string {
   for (const stage of plan.stages) {
     const shuffle = plan.shuffles.get(stage.root.id);
     const tasks = shuffle
-      ? readTasksText(shuffle, stage.maxTasks)
+      ? readTasksText(shuffle, stage.maxTasks, stage.shuffleWrites.length === 0)
       : `one task per split${stage.maxTasks ? `, at most ${stage.maxTasks}` : ""}`;
     const after = stage.dependsOn.length > 0 ? `, after stage(s) ${stage.dependsOn.join(", ")}` : "";
     lines.push(`stage ${stage.id}: ${tasks}${after}`);

@@ -1,7 +1,6 @@
 import type { JsonValue, Sink, SinkWriter, TaskContext } from "../core/index.js";
 import type { LakeCommitter } from "./lake-committer.js";
-import type { WrittenFile } from "./staging.js";
-import { openStagedFile, type StagedFile } from "./staging.js";
+import { openStagedFile, type StagedFile, type WrittenFile } from "./staging.js";
 
 /** A JSON-lines table of a lake (rejected records, or any records a user wants as text). */
 export class JsonLinesTableSink<T> implements Sink<T> {
