@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BlockRef, readBlock, spillBlocks, spillBlocksSync } from "../blocks.js";
+import { type BlockRef, readBlock, spillBlocksSync } from "../blocks.js";
 import {
   fileFailure,
   messageOf,
@@ -17,6 +17,8 @@ import type { JsonValue } from "../keys.js";
 import { addTaskMetrics, emptyJobMetrics, type JobMetrics, snapshot } from "../metrics.js";
 import { type Plan, readTasksFor, type StagePlan } from "../plan.js";
 import type { RejectedOutput } from "../pipeline.js";
+import { type ScheduledTask, Scheduler } from "./scheduler.js";
+import { LocalShuffleStore, type ShuffleStore } from "./shuffle-store.js";
 import type { V8HelperThreads } from "./v8-helper-threads.js";
 
 /** Runs tasks somewhere: in this thread, or on a pool of workers. */
@@ -119,84 +121,6 @@ export const DEFAULT_WORKER_YOUNG_GENERATION_MB = 96;
 export function newRunId(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
   return `${stamp}-${randomBytes(3).toString("hex")}`;
-}
-
-interface StoredBlock {
-  readonly order: [number, number, number];
-  block: BlockRef;
-}
-
-/**
- * Holds shuffle blocks between the map and reduce stages, on the main thread: bytes only, never
- * objects. Past the memory budget it writes blocks to the run's spill folder.
- */
-class ShuffleStore {
-  private readonly partitions = new Map<number, StoredBlock[][]>();
-  /** Bytes written to each shuffle, in memory or spilled. */
-  private readonly shuffleBytes = new Map<number, number>();
-  private inMemoryBytes = 0;
-  private spillFiles = 0;
-
-  constructor(
-    plan: Plan,
-    private readonly memoryBudget: number,
-    private readonly spillDirectory: string,
-  ) {
-    for (const shuffle of plan.shuffles.values()) {
-      this.partitions.set(
-        shuffle.id,
-        Array.from({ length: shuffle.partitionCount }, () => []),
-      );
-    }
-  }
-
-  /** Stores a task's blocks; returns the bytes it had to spill to stay within the budget. */
-  async add(stageId: number, taskIndex: number, result: TaskResult): Promise<number> {
-    const added: StoredBlock[] = [];
-    result.shuffleBlocks.forEach((entry, sequence) => {
-      const stored: StoredBlock = { order: [stageId, taskIndex, sequence], block: entry.block };
-      this.partitions.get(entry.shuffleId)?.[entry.partition]?.push(stored);
-      this.shuffleBytes.set(
-        entry.shuffleId,
-        (this.shuffleBytes.get(entry.shuffleId) ?? 0) + entry.block.byteLength,
-      );
-      if ("bytes" in entry.block) this.inMemoryBytes += entry.block.byteLength;
-      added.push(stored);
-    });
-    return this.inMemoryBytes > this.memoryBudget ? await this.spill(added) : 0;
-  }
-
-  private async spill(entries: StoredBlock[]): Promise<number> {
-    const inMemory = entries.filter((entry) => "bytes" in entry.block);
-    if (inMemory.length === 0) return 0;
-    const file = join(this.spillDirectory, `store-${this.spillFiles++}.blocks`);
-    const spilled = await spillBlocks(
-      file,
-      inMemory.map((entry) => entry.block),
-    );
-    let bytes = 0;
-    inMemory.forEach((entry, index) => {
-      bytes += entry.block.byteLength;
-      entry.block = spilled[index]!;
-    });
-    this.inMemoryBytes -= bytes;
-    return bytes;
-  }
-
-  /** Bytes written to a shuffle so far. */
-  bytesOf(shuffleId: number): number {
-    return this.shuffleBytes.get(shuffleId) ?? 0;
-  }
-
-  /** The blocks of one partition in a fixed order (writer stage, task, sequence), handed over once. */
-  take(shuffleId: number, partition: number): BlockRef[] {
-    const stored = this.partitions.get(shuffleId)?.[partition] ?? [];
-    stored.sort((a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1] || a.order[2] - b.order[2]);
-    const blocks = stored.map((entry) => entry.block);
-    for (const block of blocks) if ("bytes" in block) this.inMemoryBytes -= block.byteLength;
-    stored.length = 0;
-    return blocks;
-  }
 }
 
 /** Groups `items` into at most `groupCount` contiguous groups of near-equal size. */
@@ -312,7 +236,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
     throw fileFailure("create the run's spill folder in", spillParent, error);
   }
   const committers = committersOf(plan, settings.rejected);
-  const store = new ShuffleStore(plan, settings.memoryBudget, spillDirectory);
+  const store: ShuffleStore = new LocalShuffleStore(plan, settings.memoryBudget, spillDirectory);
   const taskBudget = Math.max(1 << 20, Math.floor(settings.memoryBudget / (2 * executor.concurrency)));
   const collectedBlocks = new Map<number, { order: [number, number]; block: BlockRef }[]>();
   const sinkMessages = new Map<string, JsonValue[]>();
@@ -393,53 +317,47 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
     };
     const stageTables = new Map<number, Record<number, BlockRef[]>>();
 
-    const done = new Set<number>();
-    const stagesStarted = new Set<number>();
     const stageStart = new Map<number, number>();
-    const pending: { stage: StagePlan; taskIndex: number; input: TaskInput; attempt: number }[] = [];
-    const remaining = new Map<number, number>();
-    let running = 0;
     let failure: unknown;
+    type Task = ScheduledTask<TaskInput>;
+    // Made inside the promise below (making it starts the ready stages); stopped when the job fails.
+    let scheduler: Scheduler<TaskInput> | undefined;
 
     await new Promise<void>((resolve, reject) => {
-      const startReadyStages = () => {
-        for (const stage of plan.stages) {
-          if (stagesStarted.has(stage.id) || !stage.dependsOn.every((id) => done.has(id))) continue;
-          stagesStarted.add(stage.id);
-          stageStart.set(stage.id, performance.now());
-          stageTables.set(stage.id, tablesOf(stage));
-          const inputs = inputsOf(stage);
-          const stageMetrics = metrics.stages[stage.id]!;
-          stageMetrics.tasks = inputs.length;
-          stageMetrics.state = "running";
-          remaining.set(stage.id, inputs.length);
-          inputs.forEach((input, taskIndex) => {
-            pending.push({ stage, taskIndex, input, attempt: 1 });
-          });
-          if (inputs.length === 0) finishStage(stage.id);
-        }
+      const failJob = (error: unknown) => {
+        if (failure !== undefined) return;
+        failure = error;
+        scheduler?.stop();
+        reject(error instanceof SluiceError ? error : new SluiceError(`the run failed: ${messageOf(error)}`));
       };
-      const finishStage = (stageId: number) => {
-        done.add(stageId);
+      const startStage = (stageId: number): TaskInput[] => {
+        const stage = plan.stages[stageId]!;
+        stageStart.set(stage.id, performance.now());
+        stageTables.set(stage.id, tablesOf(stage));
+        const inputs = inputsOf(stage);
+        const stageMetrics = metrics.stages[stage.id]!;
+        stageMetrics.tasks = inputs.length;
+        stageMetrics.state = "running";
+        return inputs;
+      };
+      const stageDone = (stageId: number) => {
         const stageMetrics = metrics.stages[stageId]!;
         stageMetrics.state = "done";
         stageMetrics.wallMs = performance.now() - (stageStart.get(stageId) ?? performance.now());
-        startReadyStages();
       };
       const pump = () => {
-        if (failure !== undefined) return;
-        while (running < executor.concurrency && pending.length > 0) {
-          const next = pending.shift()!;
-          running++;
+        for (let next = scheduler!.next(); next; next = scheduler!.next()) {
+          const task = next;
+          const stage = plan.stages[task.stageId]!;
           const spec: TaskSpec = {
             runId: settings.runId,
-            stageId: next.stage.id,
-            taskIndex: next.taskIndex,
-            input: next.input,
+            stageId: stage.id,
+            taskIndex: task.taskIndex,
+            input: task.input,
             batchSize: settings.batchSize,
             memoryBudget: taskBudget,
             spillDirectory,
-            tables: stageTables.get(next.stage.id) ?? {},
+            tables: stageTables.get(stage.id) ?? {},
           };
           // Three outcomes, never confused: the task succeeded (its output is counted once, on this
           // thread, and whatever fails while counting it fails the job: it is never a retry, which
@@ -447,19 +365,14 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
           // same again on any worker, so the job fails at once); the worker died (the task runs
           // again on a fresh one, a bounded number of times).
           executor.run(spec).then(
-            (result) => accept(next, result).catch(failJob),
-            (error: unknown) => taskFailed(next, error),
+            (result) => accept(task, result).catch(failJob),
+            (error: unknown) => taskFailed(task, error),
           );
         }
       };
-      const failJob = (error: unknown) => {
+      const accept = async (task: Task, result: TaskResult) => {
         if (failure !== undefined) return;
-        failure = error;
-        reject(error instanceof SluiceError ? error : new SluiceError(`the run failed: ${messageOf(error)}`));
-      };
-      const accept = async (next: (typeof pending)[number], result: TaskResult) => {
-        if (failure !== undefined) return;
-        const spilledByStore = await store.add(next.stage.id, next.taskIndex, result);
+        const spilledByStore = await store.add(task.stageId, task.taskIndex, result);
         // Another task's bookkeeping may have failed the job while this one waited for the store;
         // from here on everything is synchronous, so a failure is recorded before any other task's
         // bookkeeping resumes (and can never come after the job has been resolved).
@@ -467,7 +380,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
         try {
           for (const entry of result.collected) {
             const list = collectedBlocks.get(entry.nodeId) ?? [];
-            list.push({ order: [next.stage.id, next.taskIndex], block: entry.block });
+            list.push({ order: [task.stageId, task.taskIndex], block: entry.block });
             collectedBlocks.set(entry.nodeId, list);
           }
           for (const { sink, message } of result.sinkMessages) {
@@ -475,27 +388,22 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
             list.push(message);
             sinkMessages.set(sink, list);
           }
-          addTaskMetrics(metrics, next.stage.id, result.metrics);
-          metrics.stages[next.stage.id]!.bytesSpilled += spilledByStore;
-          metrics.stages[next.stage.id]!.wallMs = performance.now() - stageStart.get(next.stage.id)!;
+          addTaskMetrics(metrics, task.stageId, result.metrics);
+          metrics.stages[task.stageId]!.bytesSpilled += spilledByStore;
+          metrics.stages[task.stageId]!.wallMs = performance.now() - stageStart.get(task.stageId)!;
           checkRejectLimit(metrics, settings.rejected, false);
-          running--;
-          const left = remaining.get(next.stage.id)! - 1;
-          remaining.set(next.stage.id, left);
-          if (left === 0) finishStage(next.stage.id);
+          scheduler!.succeeded(task);
           report();
-          if (done.size === plan.stages.length) resolve();
+          if (scheduler!.finished) resolve();
           else pump();
         } catch (error) {
           failJob(error);
         }
       };
-      const taskFailed = (next: (typeof pending)[number], error: unknown) => {
+      const taskFailed = (task: Task, error: unknown) => {
         if (failure !== undefined) return;
         const died = error instanceof WorkerDiedError;
-        if (died && next.attempt < settings.taskAttempts) {
-          running--;
-          pending.unshift({ ...next, attempt: next.attempt + 1 });
+        if (died && scheduler!.lost(task)) {
           try {
             pump();
           } catch (pumpError) {
@@ -503,32 +411,38 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
           }
           return;
         }
-        const attempts = died ? ` ${next.attempt} time(s), on fresh workers` : "";
+        const stage = plan.stages[task.stageId]!;
+        const attempts = died ? ` ${task.attempt} time(s), on fresh workers` : "";
         const hint =
           died && error.code === "ERR_WORKER_OUT_OF_MEMORY"
             ? " (each worker's heap is limited: raise workerResourceLimits.maxOldGenerationSizeMb)"
             : "";
-        const where = `stage ${next.stage.id} ('${next.stage.name}') failed on ${describeInput(next.stage, next.input)}${attempts}: `;
+        const where = `stage ${stage.id} ('${stage.name}') failed on ${describeInput(stage, task.input)}${attempts}: `;
         failJob(
           error instanceof RejectLimitError
             ? error
             : error instanceof TransformError
               ? error.within(where)
-              : new SluiceError(
-                  `stage ${next.stage.id} ('${next.stage.name}') failed on ${describeInput(next.stage, next.input)}${attempts}: ${messageOf(error)}${hint}`,
-                ),
+              : new SluiceError(`${where}${messageOf(error)}${hint}`),
         );
       };
       const abort = () => {
         if (failure !== undefined) return;
         failure = settings.signal?.reason ?? new Error("aborted");
+        scheduler?.stop();
         reject(new SluiceError(`the run was stopped (${messageOf(failure)}); nothing was committed`));
       };
+      // Ready stages start as the scheduler is made.
+      scheduler = new Scheduler(plan.stages, {
+        concurrency: executor.concurrency,
+        taskAttempts: settings.taskAttempts,
+        startStage,
+        stageDone,
+      });
       if (settings.signal?.aborted) abort();
       settings.signal?.addEventListener("abort", abort, { once: true });
-      startReadyStages();
       report();
-      if (done.size === plan.stages.length) resolve();
+      if (scheduler.finished) resolve();
       else pump();
     });
     if (settings.signal?.aborted) {
