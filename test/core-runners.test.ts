@@ -56,6 +56,8 @@ describe("the same answer everywhere", () => {
           "combineGlobally",
           "top",
           "topPerKey",
+          "slidingWindows",
+          "sessionWindows",
         ),
         pairs,
         fc.array(fc.tuple(keyArbitrary, fc.integer({ min: -50, max: 50 })), { maxLength: 300 }),

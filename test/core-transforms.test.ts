@@ -1,7 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { canonicalJson, compareValues } from "../src/index.js";
+import {
+  canonicalJson,
+  compareValues,
+  count,
+  fixed,
+  Pipeline,
+  runDirect,
+  sessions,
+  sliding,
+  TransformError,
+} from "../src/index.js";
 import {
   CATALOGUE_CASES,
   type CatalogueCase,
@@ -11,7 +21,9 @@ import {
   describeValue,
   type Key,
   type Pair,
+  gridTimestamp,
   type Value,
+  windowedText,
 } from "./fixtures/catalogue.js";
 import { anyUtf16String } from "./support/arbitraries.js";
 import { groupModel, multiset, normalizeGroups } from "./support/model.js";
@@ -137,6 +149,46 @@ function model(options: CatalogueOptions): unknown[] {
         key,
         bestFirst(values, (value) => value, -1).slice(0, 2),
       ]);
+    case "fixedWindows":
+    case "slidingWindows": {
+      // Windows found by brute force: every grid start whose window holds the timestamp.
+      const [size, period] = options.case === "fixedWindows" ? [1000, 1000] : [3000, 1000];
+      const placed = numbers.flatMap(([key, number]) => {
+        const timestamp = gridTimestamp(number);
+        const starts: number[] = [];
+        for (let start = Math.floor(timestamp / period) * period - size; start <= timestamp; start += period)
+          if (start <= timestamp && timestamp < start + size) starts.push(start);
+        return starts.map((start) => [[key, start, start + size], timestamp] as const);
+      });
+      return groupModel(placed).map(([[key, start, end], values]) =>
+        windowedText([
+          key,
+          { start, end },
+          options.case === "fixedWindows" ? values : values.reduce((a, b) => a + b, 0),
+        ]),
+      );
+    }
+    case "sessionWindows":
+    case "sessionCounts":
+      // Sessions: a key's timestamps in order, a new session wherever the gap reaches 500 ms.
+      return groupModel(numbers).flatMap(([key, numbersOfKey]) => {
+        const sorted = numbersOfKey.map(gridTimestamp).sort((a, b) => a - b);
+        const found: { start: number; last: number; values: number[] }[] = [];
+        for (const timestamp of sorted) {
+          const current = found.at(-1);
+          if (current && timestamp - current.last < 500) {
+            current.last = timestamp;
+            current.values.push(timestamp);
+          } else found.push({ start: timestamp, last: timestamp, values: [timestamp] });
+        }
+        return found.map((session) =>
+          windowedText([
+            key,
+            { start: session.start, end: session.last + 500 },
+            options.case === "sessionWindows" ? session.values : session.values.length,
+          ]),
+        );
+      });
     case "chain": {
       const grouped = groupModel(
         pairs
@@ -199,6 +251,8 @@ describe("combiner laws", () => {
           "top",
           "topPerKey",
           "smallest",
+          "slidingWindows",
+          "sessionCounts",
         ),
         pairsArbitrary,
         numbersArbitrary,
@@ -260,5 +314,31 @@ describe("explain", () => {
       () => selfLookup.explain({}),
       /the table of 'lookup' depends on the records it looks up \(stage \d+\); compute the table from other inputs, or use join/,
     );
+  });
+});
+
+describe("windows, refused", () => {
+  it("a timestamp that is not whole milliseconds fails naming the transform and the record", async () => {
+    for (const windowFn of [fixed(10), sessions(10)]) {
+      const p = new Pipeline();
+      const counted = p
+        .fromArray<readonly [string, number]>([
+          ["a", 1],
+          ["a", 2.5],
+        ])
+        .windowInto(windowFn, (timestamp) => timestamp, "by ts")
+        .combinePerKey(count());
+      await assert.rejects(runDirect(p, { out: counted.collect() }), (error: unknown) => {
+        assert.ok(error instanceof TransformError, String(error));
+        assert.match(error.message, /a window needs a timestamp in whole milliseconds, got 2\.5/);
+        return true;
+      });
+    }
+  });
+
+  it("window sizes and periods that cannot be windows fail at once", () => {
+    assert.throws(() => fixed(0), /fixed\(size\) must be a positive whole number of milliseconds, got 0/);
+    assert.throws(() => sliding(10, 20), /the period \(20\) must not exceed the size \(10\)/);
+    assert.throws(() => sessions(1.5), /sessions\(gap\) must be a positive whole number/);
   });
 });

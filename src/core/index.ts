@@ -52,9 +52,11 @@ export {
   type JoinType,
   PCollection,
   type TransformOptions,
+  Windowed,
 } from "./pcollection.js";
 export { Pipeline, type ReadOptions, type RejectedOutput, type RejectLimit } from "./pipeline.js";
 export { explainDot, explainText, type Plan, planGraph } from "./plan.js";
 export type { RunOptions } from "./runner/job.js";
 export type { V8HelperThreads } from "./runner/v8-helper-threads.js";
 export { Column, type ColumnType, type Columns, column, type Infer, Schema, schema } from "./schema.js";
+export { fixed, sessions, sliding, type Window, type WindowFn } from "./windows.js";

@@ -2,6 +2,7 @@ import { type Combiner, count as countCombiner, largest, minBy, type RankBy } fr
 import type { Graph, GraphNode } from "./graph.js";
 import type { Sink } from "./interfaces.js";
 import { ArraySource } from "./sources.js";
+import { checkedTimestamp, mergeSessions, type Window, type WindowFn, windowsOf } from "./windows.js";
 
 /** A transform's name, or options with a name and, for shuffles, a partition count. */
 export type TransformOptions = string | { readonly name?: string; readonly partitions?: number };
@@ -173,6 +174,21 @@ export class PCollection<T> {
     );
   }
 
+  /**
+   * Places each record of a keyed collection in event-time windows (Beam's `Window.into`):
+   * `fixed(size)`, `sliding(size, period)` or `sessions(gap)`, by the timestamp `timestampOf` reads
+   * from the value (whole milliseconds). The `groupByKey` and `combinePerKey` that follow group per
+   * key and window, and each result carries its window: `[key, window, ...]`.
+   */
+  windowInto<K, V>(
+    this: PCollection<readonly [K, V]>,
+    windowFn: WindowFn,
+    timestampOf: (value: V) => number,
+    options?: string | { readonly name?: string },
+  ): Windowed<K, V> {
+    return new Windowed(this, windowFn, timestampOf, nameOf(options) ?? `windowInto(${windowFn.kind})`);
+  }
+
   /** Number of records per key. */
   countPerKey<K>(
     this: PCollection<readonly [K, unknown]>,
@@ -298,6 +314,72 @@ export class PCollection<T> {
 }
 
 /** The union of several collections of the same type. */
+/**
+ * A keyed collection placed in windows (`windowInto`): grouping and combining are per key and
+ * window. Fixed and sliding windows are known from each record alone, so a combine is lifted to the
+ * map side as usual; sessions merge across a key's records, so they are formed once a key's
+ * records are together, after the shuffle (every record of a key is in one partition, which is
+ * what makes the merge right whatever the partitioning).
+ */
+export class Windowed<K, V> {
+  constructor(
+    private readonly collection: PCollection<readonly [K, V]>,
+    private readonly windowFn: WindowFn,
+    private readonly timestampOf: (value: V) => number,
+    private readonly name: string,
+  ) {}
+
+  /** Every value of each key and window: `[key, window, values]` (values in no particular order). */
+  groupByKey(options?: TransformOptions): PCollection<[K, Window, V[]]> {
+    const name = nameOf(options) ?? `${this.name}/groupByKey`;
+    const { windowFn, timestampOf } = this;
+    if (windowFn.kind === "sessions") {
+      return this.collection
+        .groupByKey({ name, partitions: partitionsOf(options) })
+        .flatMap(
+          ([key, values]) =>
+            mergeSessions(values, (value) => checkedTimestamp(timestampOf(value)), windowFn.gap).map(
+              (session) => [key, session.window, session.records] as [K, Window, V[]],
+            ),
+          `${name}/sessions`,
+        );
+    }
+    return this.assigned(name)
+      .groupByKey({ name, partitions: partitionsOf(options) })
+      .map(
+        ([[key, start, end], values]) => [key, { start, end }, values] as [K, Window, V[]],
+        `${name}/unkey`,
+      );
+  }
+
+  /** Each key and window's values folded by a combiner: `[key, window, result]`. */
+  combinePerKey<A, O>(combiner: Combiner<V, A, O>, options?: TransformOptions): PCollection<[K, Window, O]> {
+    const name = nameOf(options) ?? `${this.name}/combinePerKey(${combiner.name})`;
+    if (this.windowFn.kind === "sessions") {
+      return this.groupByKey({ name: `${name}/group`, partitions: partitionsOf(options) }).map(
+        ([key, window, values]) =>
+          [key, window, combiner.extract(values.reduce(combiner.add, combiner.create()))] as [K, Window, O],
+        name,
+      );
+    }
+    return this.assigned(name)
+      .combinePerKey(combiner, { name, partitions: partitionsOf(options) })
+      .map(([[key, start, end], output]) => [key, { start, end }, output] as [K, Window, O], `${name}/unkey`);
+  }
+
+  /** Each record once per window it lies in, keyed by key and window. */
+  private assigned(name: string): PCollection<[[K, number, number], V]> {
+    const { windowFn, timestampOf } = this;
+    return this.collection.flatMap(
+      ([key, value]) =>
+        windowsOf(checkedTimestamp(timestampOf(value)), windowFn).map(
+          (window) => [[key, window.start, window.end], value] as [[K, number, number], V],
+        ),
+      `${name}/assign windows`,
+    );
+  }
+}
+
 export function flatten<T>(
   collections: readonly PCollection<T>[],
   options?: TransformOptions,
