@@ -58,6 +58,7 @@ describe("the same answer everywhere", () => {
           "topPerKey",
           "slidingWindows",
           "sessionWindows",
+          "withOutputs",
         ),
         pairs,
         fc.array(fc.tuple(keyArbitrary, fc.integer({ min: -50, max: 50 })), { maxLength: 300 }),

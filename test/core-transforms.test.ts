@@ -149,6 +149,16 @@ function model(options: CatalogueOptions): unknown[] {
         key,
         bestFirst(values, (value) => value, -1).slice(0, 2),
       ]);
+    case "withOutputs":
+      return pairs.flatMap(([key, value]) => [
+        ...(typeof value === "number"
+          ? [
+              ["number", value],
+              ["number", -value],
+            ]
+          : [["other", value]]),
+        ...(typeof value === "string" ? [["key", key]] : []),
+      ]);
     case "fixedWindows":
     case "slidingWindows": {
       // Windows found by brute force: every grid start whose window holds the timestamp.

@@ -189,6 +189,47 @@ export class PCollection<T> {
     return new Windowed(this, windowFn, timestampOf, nameOf(options) ?? `windowInto(${windowFn.kind})`);
   }
 
+  /**
+   * One pass that sends records to several named collections (Beam's `ParDo` with tagged
+   * outputs): `fn` gets each record and an emitter per tag, and may emit any number of records to
+   * any of them. The outputs are fused into this collection's stage; `fn` runs once per record.
+   *
+   * @example
+   * const { long, short } = plays.withOutputs<{ long: Play; short: string }>(["long", "short"],
+   *   (play, out) => (play.ms > 300_000 ? out.long(play) : out.short(play.song)));
+   */
+  withOutputs<Outputs extends Record<string, unknown>>(
+    tags: readonly (keyof Outputs & string)[],
+    fn: (value: T, emit: { readonly [Tag in keyof Outputs]: (output: Outputs[Tag]) => void }) => void,
+    options?: string | { readonly name?: string },
+  ): { [Tag in keyof Outputs]: PCollection<Outputs[Tag]> } {
+    const name = nameOf(options) ?? `withOutputs(${tags.join(", ")})`;
+    if (new Set(tags).size !== tags.length || tags.length === 0)
+      throw new RangeError(`${name}: tags must be distinct and at least one, got [${tags.join(", ")}]`);
+    // One buffer and one emitter per tag for the whole stage, not per record.
+    let emitted: [string, unknown][] = [];
+    const emit = Object.fromEntries(
+      tags.map((tag) => [
+        tag,
+        (output: unknown) => {
+          emitted.push([tag, output]);
+        },
+      ]),
+    ) as { readonly [Tag in keyof Outputs]: (output: Outputs[Tag]) => void };
+    const tagged = this.flatMap((value) => {
+      emitted = [];
+      fn(value, emit);
+      return emitted;
+    }, name);
+    const outputs = {} as { [Tag in keyof Outputs]: PCollection<Outputs[Tag]> };
+    for (const tag of tags) {
+      outputs[tag] = tagged
+        .filter(([emittedTag]) => emittedTag === tag, `${name}/${tag}`)
+        .map(([, output]) => output as Outputs[typeof tag], `${name}/${tag}/untag`);
+    }
+    return outputs;
+  }
+
   /** Number of records per key. */
   countPerKey<K>(
     this: PCollection<readonly [K, unknown]>,
