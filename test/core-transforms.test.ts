@@ -50,6 +50,11 @@ const numbersArbitrary = fc.array(fc.tuple(keyArbitrary, fc.integer({ min: -10_0
   maxLength: 120,
 });
 
+/** numbers by |n|, ties by the whole record: what sortWithinPartitions gives in one task. */
+function sortedModel(numbers: readonly (readonly [Key, number])[]): (readonly [Key, number])[] {
+  return [...numbers].sort((a, b) => compareValues(Math.abs(a[1]), Math.abs(b[1])) || compareValues(a, b));
+}
+
 /** Sorted best first by rank, then by the whole value, as top/largest/smallest rank (direction -1: smallest). */
 function bestFirst<V>(values: readonly V[], rank: (value: V) => unknown, direction: 1 | -1): V[] {
   return [...values].sort((a, b) => (compareValues(rank(b), rank(a)) || compareValues(b, a)) * direction);
@@ -149,6 +154,8 @@ function model(options: CatalogueOptions): unknown[] {
         key,
         bestFirst(values, (value) => value, -1).slice(0, 2),
       ]);
+    case "sortWithinPartitions":
+      return sortedModel(numbers);
     case "withOutputs":
       return pairs.flatMap(([key, value]) => [
         ...(typeof value === "number"
@@ -350,5 +357,24 @@ describe("windows, refused", () => {
     assert.throws(() => fixed(0), /fixed\(size\) must be a positive whole number of milliseconds, got 0/);
     assert.throws(() => sliding(10, 20), /the period \(20\) must not exceed the size \(10\)/);
     assert.throws(() => sessions(1.5), /sessions\(gap\) must be a positive whole number/);
+  });
+});
+
+describe("sortWithinPartitions", () => {
+  it("gives a task's records in order of the key, ties by the whole record, on both runners", async () => {
+    await fc.assert(
+      fc.asyncProperty(numbersArbitrary, fc.integer({ min: 1, max: 6 }), async (numbers, splits) => {
+        const options = { case: "sortWithinPartitions" as const, pairs: [], numbers, splits };
+        const expected = sortedModel(numbers).map((record) => canonicalJson(record));
+        for (const runOptions of [{ runner: "direct" as const }, { threads: 2 }]) {
+          const { outputs } = await catalogue.run(options, runOptions);
+          assert.deepEqual(
+            outputs.out.map((record) => canonicalJson(record)),
+            expected,
+          );
+        }
+      }),
+      { numRuns: 15 },
+    );
   });
 });

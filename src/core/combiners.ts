@@ -80,7 +80,8 @@ export function mean(): Combiner<number, { sum: number; count: number }, number>
  */
 export type RankBy<Value> = keyof Value | ((value: Value) => unknown);
 
-function rankOf<Value>(rankBy: RankBy<Value>): (value: Value) => unknown {
+/** A rank-by as a function of the record. */
+export function rankOf<Value>(rankBy: RankBy<Value>): (value: Value) => unknown {
   return typeof rankBy === "function" ? rankBy : (value: Value) => value[rankBy];
 }
 

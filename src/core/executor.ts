@@ -2,7 +2,7 @@ import { type BlockRef, encodeCrossing } from "./blocks.js";
 import { messageOf, TransformError } from "./errors.js";
 import type { GraphNode } from "./graph.js";
 import type { JsonValue } from "./keys.js";
-import { canonicalJson } from "./keys.js";
+import { canonicalJson, compareValues } from "./keys.js";
 import type { RejectedRecord, Sink, SinkWriter, SourceBatch, TaskContext } from "./interfaces.js";
 import { type LookupTable, lookupTable } from "./lookup-tables.js";
 import { emptyCounters, type TaskMetrics } from "./metrics.js";
@@ -87,7 +87,9 @@ export async function executeTask(plan: Plan, spec: TaskSpec, rejects: RejectRou
     if (node.kind === "lookup")
       tables.set(node.id, await lookupTable(spec.runId, node.id, spec.tables?.[node.id] ?? []));
   }
+  const finishers = new Map<number, () => void>();
   const receivers = buildReceivers(stage, {
+    finishers,
     origin: () => origin(),
     metrics,
     shuffleWriters,
@@ -159,6 +161,13 @@ export async function executeTask(plan: Plan, spec: TaskSpec, rejects: RejectRou
         }
       }
     }
+    // Blocking transforms pass on what they held, upstream first (ids follow the graph's order),
+    // so that one's output reaches the next before that one finishes.
+    for (const nodeId of [...finishers.keys()].sort((a, b) => a - b)) {
+      origin = () => `the end of the task's input (${plan.graph.node(nodeId).name})`;
+      finishers.get(nodeId)!();
+      await drain(false);
+    }
     await drain(true);
 
     const shuffleBlocks: ShuffleBlock[] = [];
@@ -193,6 +202,8 @@ interface ReceiverContext {
   /** The tables of the lookups in this stage, by node id. */
   readonly tables: ReadonlyMap<number, LookupTable>;
   readonly taskContext: TaskContext;
+  /** What blocking transforms do once the task's input has ended, by node id. */
+  readonly finishers: Map<number, () => void>;
 }
 
 /**
@@ -292,6 +303,35 @@ function buildReceivers(stage: StagePlan, context: ReceiverContext): Map<number,
           }
           counts[node.id]! += outputs.length;
           for (const output of outputs) next(output);
+        };
+      }
+      case "sort": {
+        const next = downstreamOf(node);
+        const by = node.by;
+        let held: unknown[] = [];
+        context.finishers.set(node.id, () => {
+          const records = held;
+          held = [];
+          let ranks: unknown[] = [];
+          try {
+            ranks = records.map((record) => by(record));
+          } catch (error) {
+            fail(node, error);
+          }
+          const order = Array.from({ length: records.length }, (_, index) => index);
+          const tie = (a: number, b: number) => compareValues(records[a], records[b]);
+          if (ranks.every((rank) => typeof rank === "number" && Number.isFinite(rank))) {
+            // Numbers (a time, an id) sort as numbers, without the general order's type checks.
+            const numeric = Float64Array.from(ranks as number[]);
+            order.sort((a, b) => numeric[a]! - numeric[b]! || tie(a, b));
+          } else {
+            order.sort((a, b) => compareValues(ranks[a], ranks[b]) || tie(a, b));
+          }
+          counts[node.id]! += records.length;
+          for (const index of order) next(records[index]);
+        });
+        return (value) => {
+          held.push(value);
         };
       }
       case "flatten":

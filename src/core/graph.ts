@@ -23,6 +23,8 @@ export type NodeSpec =
   | { readonly kind: "map"; readonly fn: AnyFunction }
   | { readonly kind: "flatMap"; readonly fn: AnyFunction }
   | { readonly kind: "filter"; readonly fn: AnyFunction }
+  /** Holds a task's records and passes them on sorted by `by`, once its input has ended. */
+  | { readonly kind: "sort"; readonly by: AnyFunction }
   | { readonly kind: "flatten" }
   | { readonly kind: "coalesce"; readonly partitionCount: number }
   /** Inputs `[keyed, table]`: each keyed record with the table's values under its key. */

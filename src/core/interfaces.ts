@@ -89,5 +89,7 @@ export interface Sink<T> {
   /** Unique within a pipeline, e.g. the table name. */
   readonly name: string;
   readonly committer: JobCommitter;
+  /** When set, each task's records reach the writer in this order (see `sortWithinPartitions`). */
+  sortBy?(record: T): unknown;
   openWriter(context: TaskContext): Promise<SinkWriter<T>>;
 }

@@ -1,4 +1,4 @@
-import { type Combiner, count as countCombiner, largest, minBy, type RankBy } from "./combiners.js";
+import { type Combiner, count as countCombiner, largest, minBy, type RankBy, rankOf } from "./combiners.js";
 import type { Graph, GraphNode } from "./graph.js";
 import type { Sink } from "./interfaces.js";
 import { ArraySource } from "./sources.js";
@@ -230,6 +230,19 @@ export class PCollection<T> {
     return outputs;
   }
 
+  /**
+   * Each task's records in order of `by` (a field or function, as for `maxBy`; ties by the whole
+   * record), so that whatever a task writes next (each file of a sink) is sorted: Spark's
+   * `sortWithinPartitions`. No shuffle; the task holds its records until its input ends.
+   */
+  sortWithinPartitions(by: RankBy<T>, options?: string | { readonly name?: string }): PCollection<T> {
+    return this.derive(
+      this.graph.add({ kind: "sort", by: rankOf(by) }, nameOf(options) ?? "sortWithinPartitions", [
+        this.node.id,
+      ]),
+    );
+  }
+
   /** Number of records per key. */
   countPerKey<K>(
     this: PCollection<readonly [K, unknown]>,
@@ -338,11 +351,14 @@ export class PCollection<T> {
     );
   }
 
-  /** Writes the records to a sink. */
+  /** Writes the records to a sink (sorted within each task first when the sink asks: `sortBy`). */
   write(sink: Sink<T>, options?: TransformOptions): void {
-    this.graph.add({ kind: "sink", sink: sink as Sink<unknown> }, nameOf(options) ?? `write(${sink.name})`, [
-      this.node.id,
-    ]);
+    const name = nameOf(options) ?? `write(${sink.name})`;
+    const sortBy = sink.sortBy;
+    const input = sortBy
+      ? this.sortWithinPartitions((record) => sortBy.call(sink, record), `${name}/sort`)
+      : this;
+    this.graph.add({ kind: "sink", sink: sink as Sink<unknown> }, name, [input.node.id]);
   }
 
   /** Brings the records back to the caller of `run()`: for small results. */

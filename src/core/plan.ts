@@ -1,6 +1,6 @@
 import type { Combiner } from "./combiners.js";
 import { SluiceError } from "./errors.js";
-import type { Graph, GraphNode, ShuffleMode } from "./graph.js";
+import type { Graph, GraphNode, NodeKind, ShuffleMode } from "./graph.js";
 
 /** Settings that shape a plan; the same settings give the same plan in every thread. */
 export interface PlanSettings {
@@ -71,7 +71,27 @@ export interface Plan {
   readonly shuffles: ReadonlyMap<number, ShufflePlan>;
 }
 
-const ELEMENT_WISE = new Set(["map", "flatMap", "filter", "flatten", "coalesce", "lookup"]);
+/**
+ * Where each kind of transform goes in a plan: a stage's root (it starts a stage), fused into the
+ * stage that feeds it (element-wise, or blocking within a task), or the end of a stage (an output).
+ * Typed over every kind, so that a kind added to the graph without a place here does not compile.
+ */
+const PLACEMENT: Record<NodeKind, "root" | "fused" | "output"> = {
+  source: "root",
+  shuffle: "root",
+  map: "fused",
+  flatMap: "fused",
+  filter: "fused",
+  sort: "fused",
+  flatten: "fused",
+  coalesce: "fused",
+  lookup: "fused",
+  sink: "output",
+  collect: "output",
+};
+const ELEMENT_WISE = new Set(
+  Object.entries(PLACEMENT).flatMap(([kind, placement]) => (placement === "fused" ? [kind] : [])),
+);
 
 /** Cuts the graph into stages at each shuffle and fuses the element-wise transforms in between. */
 export function planGraph(graph: Graph, settings: PlanSettings): Plan {

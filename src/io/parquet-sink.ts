@@ -36,6 +36,12 @@ export interface ParquetTableOptions {
    * open writers. Default 64.
    */
   readonly maxOpenFiles?: number;
+  /**
+   * Columns each file's rows are sorted by (then by the whole row): the row groups' min/max
+   * statistics then cover narrow ranges, which lets readers skip them. Each task sorts the rows
+   * it writes, so it holds them until its input ends.
+   */
+  readonly sortBy?: readonly string[];
 }
 
 interface OpenFile {
@@ -48,6 +54,7 @@ interface OpenFile {
 /** A Parquet table of a lake: Hive-partitioned, staged per task, committed with the lake. */
 export class ParquetTableSink<T extends Record<string, unknown>> implements Sink<T> {
   readonly fileSchema: Schema;
+  readonly sortBy: ((row: T) => unknown) | undefined;
 
   constructor(
     readonly name: string,
@@ -61,6 +68,19 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
         throw new Error(`table '${name}': partition column '${column}' is not in its schema`);
     }
     this.fileSchema = schema.omit(partitionBy as string[]);
+    const sortBy = options.sortBy;
+    for (const column of sortBy ?? []) {
+      if (!(column in schema.columns))
+        throw new Error(`table '${name}': sort column '${column}' is not in its schema`);
+    }
+    // One column ranks by its value alone (a number sorts fastest); several by their tuple.
+    const [first] = sortBy ?? [];
+    this.sortBy =
+      sortBy === undefined || first === undefined
+        ? undefined
+        : sortBy.length === 1
+          ? (row) => row[first]
+          : (row) => sortBy.map((column) => row[column]);
     // An empty unpartitioned table still gets one file, so that readers find its schema (as Spark
     // does); a partitioned one has no partition to put it in and is left with its _SUCCESS only.
     committer.register(name, partitionBy.length === 0 ? (runId) => this.writeEmptyFile(runId) : undefined);

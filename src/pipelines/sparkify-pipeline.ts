@@ -267,7 +267,13 @@ export const sparkifyPipeline = definePipeline(
       .map(([ts]) => timeParts(ts), "time rows")
       .write(lake.parquet("time", timeSchema, { ...parquet, partitionBy: ["year", "month"] }));
     songplaysOf(numberPlays(byTs), songs).write(
-      lake.parquet("songplays", songplaysSchema, { ...parquet, partitionBy: ["year", "month"] }),
+      // Sorted by time within each file: readers filtering on start_time skip row groups by their
+      // statistics. songplay_id is ts x 2048 + n, so its order is start_time's, as one number.
+      lake.parquet("songplays", songplaysSchema, {
+        ...parquet,
+        partitionBy: ["year", "month"],
+        sortBy: ["songplay_id"],
+      }),
     );
     return { lake };
   },
