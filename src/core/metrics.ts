@@ -1,4 +1,4 @@
-import type { Plan } from "./plan.js";
+import type { Plan } from "./stages.js";
 
 /** What a task counts and a stage sums over its tasks. */
 const COUNTERS = [

@@ -1,6 +1,11 @@
-import type { Combiner } from "./combiners.js";
 import { SluiceError } from "./errors.js";
-import type { Graph, GraphNode, NodeKind, ShuffleMode } from "./graph.js";
+import type { Graph, GraphNode, NodeKind } from "./graph.js";
+import { OPERATORS } from "./operators/index.js";
+import type { Operator } from "./operators/operator.js";
+import { describeShuffleWrite } from "./operators/shuffle-write.js";
+import type { Plan, ShufflePlan, StagePlan } from "./stages.js";
+
+export type { Plan, ShufflePlan, StagePlan } from "./stages.js";
 
 /** Settings that shape a plan; the same settings give the same plan in every thread. */
 export interface PlanSettings {
@@ -29,74 +34,10 @@ export interface PlanSettings {
  */
 export const READ_TASK_BYTES = 2 * 1024 * 1024;
 
-/** A shuffle: written by the stages that feed it, read by the stage it roots. */
-export interface ShufflePlan {
-  readonly id: number;
-  readonly name: string;
-  readonly mode: ShuffleMode;
-  readonly partitionCount: number;
-  /** Tasks that read it: its partition count when set by the pipeline, else the settings' default. */
-  readonly readTasks: number;
-  /** Fewest tasks that read it: `readTasks` unless they are sized from its bytes (see PlanSettings). */
-  readonly minReadTasks: number;
-  readonly inputCount: number;
-  readonly combiner: Combiner<unknown, unknown, unknown> | undefined;
-  readonly writerStages: number[];
-  readonly readerStage: number;
-}
-
-/**
- * A stage: a root (a source, or the read side of a shuffle) and every element-wise transform and
- * output reachable from it without crossing a shuffle, fused so that a record goes through all of
- * them in one call chain. A task is (stage, group of splits or partitions).
- */
-export interface StagePlan {
-  readonly id: number;
-  readonly name: string;
-  readonly root: GraphNode;
-  /** The transforms fused into this stage after the root, in topological order. */
-  readonly nodes: readonly GraphNode[];
-  /** Shuffles this stage writes to, with the input slot it fills and the node that feeds it. */
-  readonly shuffleWrites: readonly { shuffleId: number; slot: number; fromNode: number }[];
-  /** Lookup tables this stage computes: `fromNode`'s records, for the lookup node `lookupNode`. */
-  readonly tableWrites: readonly { lookupNode: number; fromNode: number }[];
-  /** At most this many tasks (from `coalesce`), or undefined. */
-  readonly maxTasks: number | undefined;
-  readonly dependsOn: readonly number[];
-}
-
-export interface Plan {
-  readonly graph: Graph;
-  readonly stages: readonly StagePlan[];
-  readonly shuffles: ReadonlyMap<number, ShufflePlan>;
-}
-
-/**
- * Where each kind of transform goes in a plan: a stage's root (it starts a stage), fused into the
- * stage that feeds it (element-wise, or blocking within a task), or the end of a stage (an output).
- * Typed over every kind, so that a kind added to the graph without a place here does not compile.
- */
-const PLACEMENT: Record<NodeKind, "root" | "fused" | "output"> = {
-  source: "root",
-  shuffle: "root",
-  map: "fused",
-  flatMap: "fused",
-  filter: "fused",
-  sort: "fused",
-  flatten: "fused",
-  coalesce: "fused",
-  lookup: "fused",
-  sink: "output",
-  collect: "output",
-};
-const ELEMENT_WISE = new Set(
-  Object.entries(PLACEMENT).flatMap(([kind, placement]) => (placement === "fused" ? [kind] : [])),
-);
-
 /** Cuts the graph into stages at each shuffle and fuses the element-wise transforms in between. */
 export function planGraph(graph: Graph, settings: PlanSettings): Plan {
   const consumers = graph.consumers();
-  const roots = graph.nodes.filter((node) => node.kind === "source" || node.kind === "shuffle");
+  const roots = graph.nodes.filter((node) => OPERATORS[node.kind].placement === "root");
   const stageOfRoot = new Map<number, number>();
   for (const [index, root] of roots.entries()) stageOfRoot.set(root.id, index);
 
@@ -107,23 +48,29 @@ export function planGraph(graph: Graph, settings: PlanSettings): Plan {
     const tableWrites: { lookupNode: number; fromNode: number }[] = [];
     const visit = (from: GraphNode): void => {
       for (const { node, slot } of consumers.get(from.id) ?? []) {
-        if (node.kind === "lookup" && slot === 1) {
-          // The table side: collected in full here, handed whole to the lookup's stage.
-          tableWrites.push({ lookupNode: node.id, fromNode: from.id });
-        } else if (node.kind === "shuffle") {
+        const operator = OPERATORS[node.kind];
+        if (operator.placement === "root") {
+          // A stage's root with inputs reads a shuffle: this stage writes into it.
           shuffleWrites.push({ shuffleId: node.id, slot, fromNode: from.id });
           const set = writers.get(node.id) ?? new Set<number>();
           set.add(stageId);
           writers.set(node.id, set);
+        } else if (operator.wholeInputs?.includes(slot)) {
+          // A lookup's table: collected in full here, handed whole to the lookup's stage.
+          tableWrites.push({ lookupNode: node.id, fromNode: from.id });
         } else if (!reached.has(node.id)) {
           reached.add(node.id);
-          if (ELEMENT_WISE.has(node.kind)) visit(node);
+          if (operator.placement === "fused") visit(node);
         }
       }
     };
     visit(root);
     const nodes = [...reached].sort((a, b) => a - b).map((id) => graph.node(id));
-    const coalesces = nodes.flatMap((node) => (node.kind === "coalesce" ? [node.partitionCount] : []));
+    const limits = nodes.flatMap((node) => {
+      const operator = OPERATORS[node.kind] as Operator<NodeKind>;
+      const limit = operator.placement === "root" ? undefined : operator.maxTasks?.(node);
+      return limit === undefined ? [] : [limit];
+    });
     const elementWise = nodes.filter((node) => node.kind !== "flatten").map((node) => node.name);
     const summary = elementWise.length > 3 ? [...elementWise.slice(0, 3), "..."] : elementWise;
     return {
@@ -133,7 +80,7 @@ export function planGraph(graph: Graph, settings: PlanSettings): Plan {
       nodes,
       shuffleWrites,
       tableWrites,
-      maxTasks: coalesces.length > 0 ? Math.min(...coalesces) : undefined,
+      maxTasks: limits.length > 0 ? Math.min(...limits) : undefined,
       dependsOn: [],
     };
   });
@@ -172,8 +119,42 @@ export function planGraph(graph: Graph, settings: PlanSettings): Plan {
       (stage.dependsOn as number[]).push(...tableStages.map((other) => other.id));
     }
   }
+  assertPlaced(graph, stages);
   rejectCycles(stages);
   return { graph, stages, shuffles };
+}
+
+/**
+ * Every node lands in a stage: a root in the one it starts; a fused node or an output in exactly
+ * the stages of its fused inputs (more than one only after a flatten of several stages, which
+ * fusion copies into each, as Beam's does).
+ */
+function assertPlaced(graph: Graph, stages: readonly StagePlan[]): void {
+  const stagesOf = new Map<number, Set<number>>();
+  for (const stage of stages) {
+    for (const node of [stage.root, ...stage.nodes]) {
+      const set = stagesOf.get(node.id) ?? new Set<number>();
+      set.add(stage.id);
+      stagesOf.set(node.id, set);
+    }
+  }
+  for (const node of graph.nodes) {
+    const placed = [...(stagesOf.get(node.id) ?? [])].sort((a, b) => a - b);
+    const operator = OPERATORS[node.kind];
+    let expected: number[];
+    if (operator.placement === "root") {
+      expected = placed.length === 1 && stages[placed[0]!]?.root.id === node.id ? placed : [-1];
+    } else {
+      const fusedInputs = node.inputs.filter((_, slot) => !operator.wholeInputs?.includes(slot));
+      const fromInputs = new Set(fusedInputs.flatMap((input) => [...(stagesOf.get(input) ?? [])]));
+      expected = [...fromInputs].sort((a, b) => a - b);
+    }
+    if (placed.length === 0 || placed.join() !== expected.join()) {
+      throw new Error(
+        `the planner placed '${node.name}' (${node.kind}) in stage(s) [${placed.join(", ")}], not [${expected.join(", ")}]`,
+      );
+    }
+  }
 }
 
 /** A lookup whose table depends on the records it looks up would wait for itself. */
@@ -194,15 +175,9 @@ function rejectCycles(stages: readonly StagePlan[]): void {
   for (const stage of stages) visit(stage);
 }
 
+/** What a node does, in its operator's words. */
 function describeNode(node: GraphNode): string {
-  switch (node.kind) {
-    case "source":
-      return `read ${node.source.description}`;
-    case "sink":
-      return `write to ${node.sink.name}`;
-    default:
-      return node.kind;
-  }
+  return (OPERATORS[node.kind] as Operator<NodeKind>).describe(node);
 }
 
 /** The fewest and the most tasks that may read a shuffle, within its stage's own limit. */
@@ -272,17 +247,13 @@ export function explainText(plan: Plan): string {
     );
     for (const node of stage.nodes) {
       const from = node.inputs.map((id) => `'${plan.graph.node(id).name}'`).join(" + ");
-      lines.push(
-        `  ${node.kind === "sink" || node.kind === "collect" ? "output" : "fused"}: '${node.name}' (${describeNode(node)}) <- ${from}`,
-      );
+      lines.push(`  ${OPERATORS[node.kind].placement}: '${node.name}' (${describeNode(node)}) <- ${from}`);
     }
     for (const write of stage.shuffleWrites) {
       const target = plan.shuffles.get(write.shuffleId);
       if (!target) continue;
-      const lifted =
-        target.mode === "combine" ? `, ${target.combiner?.name ?? "combiner"} lifted to the map side` : "";
       lines.push(
-        `  shuffle write: '${plan.graph.node(write.fromNode).name}' -> '${target.name}' input ${write.slot} (hash of key into ${target.partitionCount} partitions${lifted})`,
+        `  shuffle write: '${plan.graph.node(write.fromNode).name}' -> '${target.name}' input ${write.slot} (${describeShuffleWrite(target)})`,
       );
     }
     for (const write of stage.tableWrites) {

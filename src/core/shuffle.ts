@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { type BlockRef, encodeCrossing, readBlock, spillBlocks } from "./blocks.js";
 import type { Combiner } from "./combiners.js";
 import { KeyMap, partitionOf } from "./keys.js";
-import type { ShufflePlan } from "./plan.js";
+import type { ShufflePlan } from "./stages.js";
 
 /** A block of one shuffle partition, written by one task. */
 export interface ShuffleBlock {

@@ -1,6 +1,7 @@
 import { messageOf, SluiceError } from "../errors.js";
-import { executeTask, type TaskResult, type TaskSpec } from "../executor.js";
-import type { Plan } from "../plan.js";
+import { executeTask } from "../executor.js";
+import type { TaskResult, TaskSpec } from "../task.js";
+import type { Plan } from "../stages.js";
 import type { RejectedOutput } from "../pipeline.js";
 import type { TaskExecutor } from "./job.js";
 

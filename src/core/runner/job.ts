@@ -11,11 +11,12 @@ import {
   TransformError,
   WorkerDiedError,
 } from "../errors.js";
-import type { TaskInput, TaskResult, TaskSpec } from "../executor.js";
+import type { TaskInput, TaskResult, TaskSpec } from "../task.js";
 import type { JobCommitter } from "../interfaces.js";
 import type { JsonValue } from "../keys.js";
 import { addTaskMetrics, emptyJobMetrics, type JobMetrics, snapshot } from "../metrics.js";
-import { type Plan, readTasksFor, type StagePlan } from "../plan.js";
+import { readTasksFor } from "../plan.js";
+import type { Plan, StagePlan } from "../stages.js";
 import type { RejectedOutput } from "../pipeline.js";
 import { type ScheduledTask, Scheduler } from "./scheduler.js";
 import { LocalShuffleStore, type ShuffleStore } from "./shuffle-store.js";

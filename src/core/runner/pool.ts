@@ -1,6 +1,6 @@
 import { Piscina } from "piscina";
 import { messageOf, SluiceError, transformErrorOf, WorkerDiedError } from "../errors.js";
-import type { TaskResult, TaskSpec } from "../executor.js";
+import type { TaskResult, TaskSpec } from "../task.js";
 import type { PlanSettings } from "../plan.js";
 import type { TaskExecutor } from "./job.js";
 import { applyHelperThreadFlags, type V8HelperThreads } from "./v8-helper-threads.js";

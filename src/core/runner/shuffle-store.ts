@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { type BlockRef, spillBlocks } from "../blocks.js";
-import type { TaskResult } from "../executor.js";
-import type { Plan } from "../plan.js";
+import type { TaskResult } from "../task.js";
+import type { Plan } from "../stages.js";
 
 /**
  * Where shuffle blocks wait between the tasks that write them and the tasks that read them. The

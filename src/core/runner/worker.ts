@@ -3,8 +3,10 @@ import { transferablesOf } from "../blocks.js";
 import { type BuildablePipeline, isPipelineDefinition } from "../pipeline-module.js";
 import { type TransformFailure, TransformError, transformFailureOf } from "../errors.js";
 import { graphFingerprint } from "../fingerprint.js";
-import { executeTask, type TaskResult, type TaskSpec } from "../executor.js";
-import type { Plan, PlanSettings } from "../plan.js";
+import { executeTask } from "../executor.js";
+import type { PlanSettings } from "../plan.js";
+import type { Plan } from "../stages.js";
+import type { TaskResult, TaskSpec } from "../task.js";
 import type { RejectedOutput } from "../pipeline.js";
 import { runPreloads, type WorkerPreload } from "./worker-preloads.js";
 

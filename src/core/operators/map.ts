@@ -1,0 +1,23 @@
+import { countsFor, type FusedOperator } from "./operator.js";
+
+/** `map(fn)`: one record out for each record in. */
+export const mapOperator: FusedOperator<"map"> = {
+  placement: "fused",
+  describe: () => "map",
+  open(node, next, runtime) {
+    const counts = countsFor(node, runtime);
+    const { fn, id } = node;
+    return {
+      process(value) {
+        let output: unknown;
+        try {
+          output = fn(value);
+        } catch (error) {
+          runtime.fail(node, error);
+        }
+        counts[id]!++;
+        next(output);
+      },
+    };
+  },
+};
