@@ -56,7 +56,7 @@ export {
 } from "./pcollection.js";
 export { Pipeline, type ReadOptions, type RejectedOutput, type RejectLimit } from "./pipeline.js";
 export { explainDot, explainText, type Plan, planGraph } from "./plan.js";
-export type { RunOptions } from "./runner/job.js";
+export { newRunId, type RunOptions } from "./runner/job.js";
 export type { V8HelperThreads } from "./runner/v8-helper-threads.js";
 export { Column, type ColumnType, type Columns, column, type Infer, Schema, schema } from "./schema.js";
 export { fixed, sessions, sliding, type Window, type WindowFn } from "./windows.js";

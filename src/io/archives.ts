@@ -135,6 +135,8 @@ export interface ArchiveEntry {
   readonly uri: string;
   readonly path: string;
   readonly size: number;
+  /** The entry's CRC-32: what changes when its content does. */
+  readonly version: string;
 }
 
 /** The files in an archive, with their paths inside the folder it stands for. */
@@ -145,6 +147,7 @@ export async function listArchive(uri: string, s3: S3Settings = {}): Promise<Arc
     uri: `${uri}${ENTRY_SEPARATOR}${entry.fileName}`,
     path: pathInStem(stem, entry.fileName),
     size: entry.uncompressedSize,
+    version: `crc32:${entry.crc32}`,
   }));
 }
 

@@ -12,7 +12,13 @@ export { jsonDocuments, JsonDocumentsSource, type JsonDocumentsOptions } from ".
 export { cutIntoSplits, jsonLines, JsonLinesSource, type JsonLinesOptions } from "./json-lines-source.js";
 export { JsonLinesTableSink } from "./json-lines-sink.js";
 export { Lake, type LakeOptions } from "./lake.js";
-export { type CommittedTable, LakeCommitter, type WriteMode } from "./lake-committer.js";
+export {
+  type CommittedTable,
+  LakeCommitter,
+  STATE_FOLDER,
+  type TableDisposition,
+  type WriteMode,
+} from "./lake-committer.js";
 export { contains, formatLocation, type Location, parseLocation } from "./location.js";
 export type { Compression } from "./parquet-schema.js";
 export { type ParquetTableOptions, ParquetTableSink } from "./parquet-sink.js";
@@ -27,4 +33,4 @@ export {
   type StagedUpload,
   s3Client,
 } from "./s3.js";
-export { anyFileMatches, type FileEntry, isHidden, listFiles, readBytes } from "./storage.js";
+export { anyFileMatches, type FileEntry, isHidden, listFiles, readAll, readBytes } from "./storage.js";

@@ -1,5 +1,5 @@
 import type { JsonValue, Sink, SinkWriter, TaskContext } from "../core/index.js";
-import type { LakeCommitter } from "./lake-committer.js";
+import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import { openStagedFile, type StagedFile, type WrittenFile } from "./staging.js";
 
 /** A JSON-lines table of a lake (rejected records, or any records a user wants as text). */
@@ -7,8 +7,9 @@ export class JsonLinesTableSink<T> implements Sink<T> {
   constructor(
     readonly name: string,
     readonly committer: LakeCommitter,
+    disposition?: TableDisposition,
   ) {
-    committer.register(name);
+    committer.register(name, undefined, disposition);
   }
 
   async openWriter(context: TaskContext): Promise<SinkWriter<T>> {

@@ -11,7 +11,7 @@ import type {
 } from "../core/index.js";
 import type { S3Settings } from "./s3.js";
 import { isGzipName, isReadWholeOnly } from "./archives.js";
-import { listFiles, readAll, readBytes } from "./storage.js";
+import { listFiles, withoutExcluded, readAll, readBytes } from "./storage.js";
 
 export interface JsonLinesOptions {
   /** Records that do not fit are rejected with the reason. */
@@ -26,6 +26,16 @@ export interface JsonLinesOptions {
   readonly splitBytes?: number;
   /** Lines longer than this are rejected without being held whole. Default 16 MiB. */
   readonly maxRecordBytes?: number;
+  /**
+   * Files not to read, by URI as listed (a daily load skips the files it loaded before). Used where
+   * the input is cut into splits, on the main thread.
+   */
+  readonly exclude?: readonly string[];
+  /**
+   * The records are a pipeline's own bookkeeping (what it kept from an earlier run), not input:
+   * they are not counted as records read, so neither in the base of a percentage reject limit.
+   */
+  readonly bookkeeping?: boolean;
 }
 
 /** A piece of a file: bytes [start, end) and the lines that begin in them, and the file's size. */
@@ -73,7 +83,7 @@ export class JsonLinesSource<T> implements Source<T> {
   }
 
   async splits(context?: SplitContext): Promise<JsonValue[]> {
-    const files = await listFiles(this.uri, this.options.s3);
+    const files = withoutExcluded(await listFiles(this.uri, this.options.s3), this.options.exclude);
     const totalBytes = files.reduce((total, file) => total + file.size, 0);
     return cutIntoSplits(
       files,
@@ -126,6 +136,7 @@ export class JsonLinesSource<T> implements Source<T> {
   ): AsyncGenerator<SourceBatch<T>> {
     const schema = this.options.schema;
     const maxRecordBytes = this.options.maxRecordBytes ?? 16 * 1024 * 1024;
+    const bookkeeping = this.options.bookkeeping === true;
     // Line numbers are known only when reading from the start of the file.
     let lineNumber = start === 0 ? 0 : undefined;
     let records: T[] = [];
@@ -175,7 +186,7 @@ export class JsonLinesSource<T> implements Source<T> {
       if (offset === 0 && bytes[from] === 0xef && bytes[from + 1] === 0xbb && bytes[from + 2] === 0xbf)
         from += 3;
       if (oversize === false && isBlank(bytes, from, to)) return;
-      context.addRecordsSeen(1);
+      if (!bookkeeping) context.addRecordsSeen(1);
       if (oversize !== false) {
         reject(
           bytes.subarray(from, to),

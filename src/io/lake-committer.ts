@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { type JobCommitter, type JsonValue, messageOf, SluiceError } from "../core/index.js";
 import { childOf, formatLocation, type Location } from "./location.js";
 import type { WrittenFile } from "./staging.js";
@@ -14,16 +14,29 @@ import {
   type StagedUpload,
 } from "./s3.js";
 import { OutputLock } from "./output-lock.js";
-import { TEMPORARY_FOLDER } from "./staging.js";
+import { listFiles } from "./storage.js";
+import { openStagedFile, TEMPORARY_FOLDER } from "./staging.js";
 import { makeFolders, writeFailure } from "./write-errors.js";
 
-/** What to do when the output's tables already exist. */
-export type WriteMode = "overwrite" | "error-if-exists";
+/**
+ * What to do when the output's tables already exist: replace them, refuse, or (`update`) add this
+ * run's files to the tables that grow by appending and replace only those registered as replaced.
+ */
+export type WriteMode = "overwrite" | "error-if-exists" | "update";
+
+/** How a table takes a run's files in `update` mode (in the other modes, every table is replaced). */
+export type TableDisposition = "append" | "replace";
+
+/** Where a lake keeps what its daily loads need beside the tables: a folder readers skip. */
+export const STATE_FOLDER = "_sluice";
 
 /** The commit's plan, written before its first step so that an interrupted commit can be finished. */
 interface Journal {
   readonly runId: string;
+  /** Tables replaced whole (every table, outside update mode). */
   readonly tables: string[];
+  /** Local, update mode: files added to tables that grow, relative to each table's folder. */
+  readonly appends?: { table: string; files: string[] }[];
   /** S3 only: the uploads to complete and the previous objects to delete. */
   readonly uploads?: StagedUpload[];
   readonly deleteKeys?: string[];
@@ -78,12 +91,23 @@ function foreignPathProblem(where: string, kind: "file" | "folder without _SUCCE
 export class LakeCommitter implements JobCommitter {
   readonly id: string;
   readonly tables = new Set<string>();
+  /** How each table takes a run's files in update mode. */
+  private readonly dispositions = new Map<string, TableDisposition>();
+  /** Files the commit itself writes, known before the run (a record the driver made). */
+  private readonly commitFiles: { table: string; path: string; lines: string[] }[] = [];
   /** Per table, how to write a file that holds no rows, for tables that must exist even when empty. */
   private readonly emptyFileWriters = new Map<string, (runId: string) => Promise<WrittenFile>>();
   committed = new Map<string, CommittedTable>();
   private readonly hook: CommitStepHook | undefined;
   /** One writer per output: taken before anything else, released when the run ends. */
   private readonly lock: OutputLock;
+
+  /**
+   * Set by a driver that read the lake before the run (a daily load reads what was loaded): the
+   * fingerprint of a table as it read it. The run then fails at its start, under the lock, if
+   * another run committed to that table in between, rather than load from a stale reading.
+   */
+  expected: { readonly table: string; readonly fingerprint: string } | undefined;
 
   constructor(
     readonly root: Location,
@@ -96,12 +120,36 @@ export class LakeCommitter implements JobCommitter {
     this.lock = new OutputLock(root, s3);
   }
 
-  register(table: string, writeEmptyFile?: (runId: string) => Promise<WrittenFile>): void {
-    if (table.includes("/") || table === TEMPORARY_FOLDER || table === "") {
+  register(
+    table: string,
+    writeEmptyFile?: (runId: string) => Promise<WrittenFile>,
+    disposition: TableDisposition = "append",
+  ): void {
+    const stateTable = new RegExp(`^${STATE_FOLDER}/[a-z0-9_-]+$`).test(table);
+    if ((table.includes("/") && !stateTable) || table === TEMPORARY_FOLDER || table === "") {
       throw new Error(`'${table}' cannot name a table`);
     }
     this.tables.add(table);
+    this.dispositions.set(table, disposition);
     if (writeEmptyFile) this.emptyFileWriters.set(table, writeEmptyFile);
+  }
+
+  /**
+   * A table of one JSON-lines file that the commit writes, replaced whole with the tables the run
+   * made: for records the driver knows before the run starts, which no task needs to carry.
+   */
+  writeAtCommit(table: string, records: readonly unknown[]): void {
+    this.register(table, undefined, "replace");
+    this.commitFiles.push({
+      table,
+      path: "part-commit.jsonl",
+      lines: records.map((record) => JSON.stringify(record)),
+    });
+  }
+
+  /** Whether this run adds its files to `table` rather than replacing it. */
+  private appends(table: string): boolean {
+    return this.mode === "update" && this.dispositions.get(table) === "append";
   }
 
   private step(name: string): void {
@@ -116,6 +164,11 @@ export class LakeCommitter implements JobCommitter {
     // The lock comes first: recovering removes what other runs staged, which must not be a live run's.
     await this.lock.acquire(runId);
     await this.recover();
+    if (this.expected && (await this.fingerprint(this.expected.table)) !== this.expected.fingerprint) {
+      throw new SluiceError(
+        `another run committed to ${formatLocation(this.root)} after this one read it; run again`,
+      );
+    }
     for (const table of this.tables) await this.refuseForeignPath(table);
     if (this.mode === "error-if-exists") {
       // Data tables first, bookkeeping ones (`_rejected`) last: the message names what matters.
@@ -171,6 +224,31 @@ export class LakeCommitter implements JobCommitter {
     if (inside.length > 0 && !inside.some((object) => object.key === `${location.key}/${SUCCESS_NAME}`)) {
       throw new SluiceError(foreignPathProblem(where, "folder without _SUCCESS"));
     }
+  }
+
+  /**
+   * Reads the lake as a run would see it: under the lock, after finishing any commit a killed run
+   * left half done. A driver that decides what to load from the lake's state reads it so.
+   */
+  async inspect<T>(runId: string, read: () => Promise<T>): Promise<T> {
+    await this.lock.acquire(runId);
+    try {
+      await this.recover();
+      return await read();
+    } finally {
+      await this.lock.release().catch(() => undefined);
+    }
+  }
+
+  /**
+   * What a table holds, as one line: its files' paths, sizes and versions (modification times,
+   * ETags). Any commit to the table changes it, if only by its `_SUCCESS`.
+   */
+  async fingerprint(table: string): Promise<string> {
+    const files = await listFiles(formatLocation(childOf(this.root, table)), this.s3, {
+      includeHidden: true,
+    });
+    return JSON.stringify(files.map((file) => [file.relativePath, file.size, file.version ?? ""]));
   }
 
   private async tableExists(table: string): Promise<boolean> {
@@ -232,15 +310,33 @@ export class LakeCommitter implements JobCommitter {
     const tables = [...this.tables].sort();
     for (const table of tables) {
       const writeEmptyFile = this.emptyFileWriters.get(table);
+      // A table that grows and already exists needs no empty file to exist.
+      if (this.appends(table) && (await this.tableExists(table))) continue;
       if (writeEmptyFile && !files.some((file) => file.table === table))
         files.push(await writeEmptyFile(runId));
+    }
+    for (const { table, path, lines } of this.commitFiles) {
+      if (lines.length === 0) continue;
+      const staged = await openStagedFile(this.root, runId, table, path, this.s3);
+      staged.stream.write(`${lines.join("\n")}\n`);
+      files.push({ table, partition: "", rows: lines.length, staged: await staged.close() });
     }
     this.committed = summarize(tables, files);
     if (this.root.kind === "local") {
       const temporary = (this.temporary(runId) as { path: string }).path;
       const root = this.root.path;
-      // A table with no rows is still replaced: by an empty folder with its _SUCCESS.
-      const journal: Journal = { runId, tables };
+      // A table with no rows is still replaced: by an empty folder with its _SUCCESS. A table that
+      // grows takes its new files one by one, beside those it has.
+      const replaced = tables.filter((table) => !this.appends(table));
+      const appends = tables
+        .filter((table) => this.appends(table))
+        .map((table) => ({
+          table,
+          files: files
+            .filter((file) => file.table === table && file.staged.kind === "local")
+            .map((file) => relative(join(temporary, table), (file.staged as { path: string }).path)),
+        }));
+      const journal: Journal = { runId, tables: replaced, appends };
       try {
         for (const table of tables) await makeFolders(join(temporary, table));
         await writeFileAtomically(join(temporary, JOURNAL_NAME), JSON.stringify(journal));
@@ -270,7 +366,8 @@ export class LakeCommitter implements JobCommitter {
     const uploads = files.flatMap((file) => (file.staged.kind === "s3" ? [file.staged.upload] : []));
     const newKeys = new Set(uploads.map((upload) => upload.key));
     const previous: string[] = [];
-    for (const table of tables) {
+    // A table that grows keeps its objects; a replaced one loses those this run did not write.
+    for (const table of tables.filter((name) => !this.appends(name))) {
       const location = childOf(this.root, table) as { bucket: string; key: string };
       for (const object of await listObjects(this.s3, location.bucket, `${location.key}/`)) {
         if (!newKeys.has(object.key)) previous.push(object.key);
@@ -308,10 +405,23 @@ export class LakeCommitter implements JobCommitter {
         await rename(final, old);
         this.step(`table-moved-away:${table}`);
       }
+      await mkdir(dirname(final), { recursive: true });
       await rename(staged, final);
       this.step(`table-moved-in:${table}`);
     }
-    for (const table of journal.tables) await writeFile(join(root, table, SUCCESS_NAME), "");
+    for (const { table, files } of journal.appends ?? []) {
+      for (const file of files) {
+        const staged = join(temporary, table, file);
+        if (!(await exists(staged))) continue; // already moved in by an earlier attempt
+        const final = join(root, table, file);
+        await mkdir(dirname(final), { recursive: true });
+        await rename(staged, final);
+      }
+      await mkdir(join(root, table), { recursive: true });
+      this.step(`files-added:${table}`);
+    }
+    const everyTable = [...journal.tables, ...(journal.appends ?? []).map(({ table }) => table)];
+    for (const table of everyTable) await writeFile(join(root, table, SUCCESS_NAME), "");
     this.step("success-written");
     // Removing the journal is the commit point; what is left after it (the old tables) is
     // removed by this run or, should that fail, by the next one, and is never read again.
@@ -330,6 +440,16 @@ export class LakeCommitter implements JobCommitter {
     const root = (this.root as { path: string }).path;
     // Without its journal the commit has already taken effect: nothing to undo.
     if (!(await exists(join(temporary, JOURNAL_NAME)))) return false;
+    for (const { table, files } of [...(journal.appends ?? [])].reverse()) {
+      for (const file of files) {
+        const staged = join(temporary, table, file);
+        const final = join(root, table, file);
+        if (!(await exists(staged)) && (await exists(final))) {
+          await mkdir(dirname(staged), { recursive: true });
+          await rename(final, staged);
+        }
+      }
+    }
     for (const table of [...journal.tables].reverse()) {
       const staged = join(temporary, table);
       const final = join(root, table);
@@ -355,7 +475,7 @@ export class LakeCommitter implements JobCommitter {
       );
     }
     this.step("previous-deleted");
-    for (const table of journal.tables) {
+    for (const table of [...journal.tables, ...(journal.appends ?? []).map(({ table }) => table)]) {
       const location = childOf(this.root, `${table}/${SUCCESS_NAME}`) as { key: string };
       await putText(this.s3, bucket, location.key, "");
     }

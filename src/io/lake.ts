@@ -1,6 +1,6 @@
 import type { Infer, RejectedRecord, Schema, Sink } from "../core/index.js";
 import { JsonLinesTableSink } from "./json-lines-sink.js";
-import { LakeCommitter, type WriteMode } from "./lake-committer.js";
+import { LakeCommitter, STATE_FOLDER, type TableDisposition, type WriteMode } from "./lake-committer.js";
 import { parseLocation } from "./location.js";
 import { type ParquetTableOptions, ParquetTableSink } from "./parquet-sink.js";
 import type { S3Settings } from "./s3.js";
@@ -38,9 +38,27 @@ export class Lake {
     return new ParquetTableSink(name, schema, this.committer, options) as unknown as Sink<Infer<S>>;
   }
 
-  /** A JSON-lines table (`uri/<name>/`). */
-  jsonLines<T>(name: string): Sink<T> {
-    return new JsonLinesTableSink<T>(name, this.committer);
+  /** A JSON-lines table (`uri/<name>/`); in `update` mode it grows unless `disposition` is `replace`. */
+  jsonLines<T>(name: string, options: { disposition?: TableDisposition } = {}): Sink<T> {
+    return new JsonLinesTableSink<T>(name, this.committer, options.disposition);
+  }
+
+  /**
+   * A JSON-lines table of what a pipeline keeps beside its tables between loads
+   * (`uri/_sluice/<name>/`, a folder readers skip), committed with them.
+   */
+  state<T>(name: string, options: { disposition?: TableDisposition } = {}): Sink<T> {
+    return this.jsonLines<T>(`${STATE_FOLDER}/${name}`, options);
+  }
+
+  /** A state table holding `records`, written by the commit itself (replaced whole each run). */
+  stateRecords(name: string, records: readonly unknown[]): void {
+    this.committer.writeAtCommit(`${STATE_FOLDER}/${name}`, records);
+  }
+
+  /** Where `state(name)` keeps its files, for a source that reads them back. */
+  stateUri(name: string): string {
+    return `${this.uri.replace(/\/+$/, "")}/${STATE_FOLDER}/${name}`;
   }
 
   /** The `_rejected/` table: rejected records with their origin and reason. */

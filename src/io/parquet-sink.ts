@@ -1,6 +1,6 @@
 import type { JsonValue, Schema, Sink, SinkWriter, TaskContext } from "../core/index.js";
 import { PartitionPaths } from "./hive.js";
-import type { LakeCommitter } from "./lake-committer.js";
+import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import type { Compression } from "./parquet-schema.js";
 import { type Codec, type ColumnSpec, ColumnValueError } from "./parquet-writer/column.js";
 import { ParquetFileWriter } from "./parquet-writer/file.js";
@@ -42,6 +42,11 @@ export interface ParquetTableOptions {
    * it writes, so it holds them until its input ends.
    */
   readonly sortBy?: readonly string[];
+  /**
+   * In a lake's `update` mode: `append` (the default) adds the run's files to the table's, as
+   * facts grow; `replace` swaps the table for the run's files, as a small dimension rebuilt whole.
+   */
+  readonly disposition?: TableDisposition;
 }
 
 interface OpenFile {
@@ -83,7 +88,11 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
           : (row) => sortBy.map((column) => row[column]);
     // An empty unpartitioned table still gets one file, so that readers find its schema (as Spark
     // does); a partitioned one has no partition to put it in and is left with its _SUCCESS only.
-    committer.register(name, partitionBy.length === 0 ? (runId) => this.writeEmptyFile(runId) : undefined);
+    committer.register(
+      name,
+      partitionBy.length === 0 ? (runId) => this.writeEmptyFile(runId) : undefined,
+      options.disposition,
+    );
   }
 
   private async writeEmptyFile(runId: string): Promise<WrittenFile> {

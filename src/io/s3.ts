@@ -152,6 +152,7 @@ export function describeS3Error(error: unknown, bucket: string, key?: string): s
 export interface S3Object {
   readonly key: string;
   readonly size: number;
+  readonly etag?: string;
 }
 
 async function listAll(
@@ -174,7 +175,8 @@ async function listAll(
       }),
     );
     for (const entry of page.Contents ?? [])
-      if (entry.Key) objects.push({ key: entry.Key, size: entry.Size ?? 0 });
+      if (entry.Key)
+        objects.push({ key: entry.Key, size: entry.Size ?? 0, ...(entry.ETag ? { etag: entry.ETag } : {}) });
     for (const entry of page.CommonPrefixes ?? []) if (entry.Prefix) prefixes.add(entry.Prefix);
     continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (continuationToken);

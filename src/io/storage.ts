@@ -20,6 +20,11 @@ export interface FileEntry {
   /** Path relative to the listing's base, `/`-separated. */
   readonly relativePath: string;
   readonly size: number;
+  /**
+   * What changes when the file's content is replaced: the ETag on S3, the modification time on
+   * local disk, the CRC-32 inside an archive. Daily loads tell a changed file by it (and its size).
+   */
+  readonly version?: string;
 }
 
 /**
@@ -43,7 +48,7 @@ export function isHidden(relativePath: string): boolean {
 function* walkLocal(
   root: string,
   ancestors: readonly string[] = [],
-): Generator<{ path: string; size: number }> {
+): Generator<{ path: string; size: number; version?: string }> {
   let entries: Dirent[];
   try {
     entries = readdirSync(root, { withFileTypes: true });
@@ -66,8 +71,10 @@ function* walkLocal(
   for (const entry of entries) {
     const path = join(root, entry.name);
     if (entry.isDirectory()) yield* walkLocal(path, lineage);
-    else if (entry.isFile()) yield { path, size: statSync(path).size };
-    else if (entry.isSymbolicLink()) {
+    else if (entry.isFile()) {
+      const stats = statSync(path);
+      yield { path, size: stats.size, version: modifiedVersion(stats) };
+    } else if (entry.isSymbolicLink()) {
       let target: ReturnType<typeof statSync>;
       try {
         target = statSync(path);
@@ -77,7 +84,7 @@ function* walkLocal(
         );
       }
       if (target.isDirectory()) yield* walkLocal(path, lineage);
-      else if (target.isFile()) yield { path, size: target.size };
+      else if (target.isFile()) yield { path, size: target.size, version: modifiedVersion(target) };
     }
   }
 }
@@ -102,12 +109,18 @@ function listingOf(
   };
 }
 
-function localEntry(basePath: string, file: { path: string; size: number }): FileEntry {
+function localEntry(basePath: string, file: { path: string; size: number; version?: string }): FileEntry {
   return {
     uri: file.path,
     relativePath: relative(basePath, file.path).split(sep).join("/") || file.path.split(sep).at(-1)!,
     size: file.size,
+    ...(file.version === undefined ? {} : { version: file.version }),
   };
+}
+
+/** A local file's version: its modification time, to the millisecond. */
+function modifiedVersion(stats: { mtimeMs: number }): string {
+  return `mtime:${Math.floor(stats.mtimeMs)}`;
 }
 
 /**
@@ -144,6 +157,7 @@ async function listPlain(base: Location, s3: S3Settings): Promise<FileEntry[]> {
           ? object.key.slice(prefix.length)
           : object.key.split("/").at(-1)!,
         size: object.size,
+        ...(object.etag === undefined ? {} : { version: `etag:${object.etag}` }),
       }));
   }
   return entries;
@@ -164,7 +178,12 @@ async function openArchives(base: Location, entries: FileEntry[], s3: S3Settings
     const folder =
       entry.uri === baseUri ? "" : `${entry.relativePath.replace(/[^/]*$/, "")}${archiveStem(entry.uri)}/`;
     for (const file of await listArchive(entry.uri, s3))
-      opened.push({ uri: file.uri, relativePath: `${folder}${file.path}`, size: file.size });
+      opened.push({
+        uri: file.uri,
+        relativePath: `${folder}${file.path}`,
+        size: file.size,
+        version: file.version,
+      });
   }
   return opened;
 }
@@ -212,15 +231,33 @@ async function listThroughArchives(base: Location, s3: S3Settings, found: number
     const files = await listArchive(formatLocation(archive), s3);
     const matched: FileEntry[] = [];
     for (const file of files) {
-      if (inner === "") matched.push({ uri: file.uri, relativePath: file.path, size: file.size });
+      if (inner === "")
+        matched.push({ uri: file.uri, relativePath: file.path, size: file.size, version: file.version });
       else if (file.path === inner)
-        matched.push({ uri: file.uri, relativePath: inner.split("/").at(-1)!, size: file.size });
+        matched.push({
+          uri: file.uri,
+          relativePath: inner.split("/").at(-1)!,
+          size: file.size,
+          version: file.version,
+        });
       else if (file.path.startsWith(`${inner}/`))
-        matched.push({ uri: file.uri, relativePath: file.path.slice(inner.length + 1), size: file.size });
+        matched.push({
+          uri: file.uri,
+          relativePath: file.path.slice(inner.length + 1),
+          size: file.size,
+          version: file.version,
+        });
     }
     return matched;
   }
   return [];
+}
+
+/** The listed files but those named in `exclude` (by URI). */
+export function withoutExcluded(files: FileEntry[], exclude: readonly string[] | undefined): FileEntry[] {
+  if (!exclude || exclude.length === 0) return files;
+  const skipped = new Set(exclude);
+  return files.filter((file) => !skipped.has(file.uri));
 }
 
 /**

@@ -4,7 +4,7 @@
  * is never lost in silence (a `log-data/` folder, logs compressed as `.bz2`, a stray export).
  */
 import { SluiceError } from "../core/index.js";
-import { isHidden, listFiles, type S3Settings } from "../io/index.js";
+import { type FileEntry, isHidden, listFiles, type S3Settings } from "../io/index.js";
 import { globToRegExp } from "../io/glob.js";
 
 /**
@@ -18,6 +18,8 @@ export const LOG_FILES = "log_data/**/*.{json,json.gz}";
 export interface InputInventory {
   readonly songFiles: number;
   readonly logFiles: number;
+  /** The song documents and event logs, in path order. */
+  readonly files: readonly FileEntry[];
   /** Files under the input that the run does not read, relative to it, in path order. */
   readonly skipped: readonly string[];
 }
@@ -32,15 +34,20 @@ export async function inventoryInput(input: string, s3: S3Settings = {}): Promis
   const logs = globToRegExp(LOG_FILES);
   let songFiles = 0;
   let logFiles = 0;
+  const files: FileEntry[] = [];
   const skipped: string[] = [];
   // Listing errors name the path or bucket already (`s3://b/raw: the bucket 'b' does not exist`).
   for (const file of await listFiles(input, s3, { includeHidden: true })) {
     const path = file.relativePath;
     if (!isHidden(path) && songs.test(path)) songFiles++;
     else if (!isHidden(path) && logs.test(path)) logFiles++;
-    else skipped.push(path);
+    else {
+      skipped.push(path);
+      continue;
+    }
+    files.push(file);
   }
-  return { songFiles, logFiles, skipped };
+  return { songFiles, logFiles, files, skipped };
 }
 
 /**

@@ -7,9 +7,12 @@
  * const result = await sparkify({ input: "s3://bucket/raw", output: "s3://bucket/lake", mode: "overwrite" }, { threads: 4 });
  */
 import {
+  coGroupByKey,
   definePipeline,
+  flatten,
   maxBy,
   minBy,
+  newRunId,
   type PCollection,
   type RejectLimit,
   type RunOptions,
@@ -23,8 +26,10 @@ import {
   Lake,
   type ParquetTableOptions,
   type S3Settings,
+  STATE_FOLDER,
   type WriteMode,
 } from "../io/index.js";
+import { decideLoad, readLakeLoads } from "./sparkify-loads.js";
 import {
   bestMatch,
   comparePlaysWithinTs,
@@ -46,10 +51,19 @@ import {
   songInputSchema,
   songplaysSchema,
   songsSchema,
+  type TimeRow,
   timeSchema,
   type UserRow,
   usersSchema,
 } from "./sparkify-schemas.js";
+import {
+  type LoadedFile,
+  type LoadedPlay,
+  type LoadedSong,
+  type LoadedUser,
+  STATE,
+  type UserPlay,
+} from "./sparkify-state.js";
 import { inventoryInput, joinUri, LOG_FILES, requireSongsAndLogs, SONG_FILES } from "./sparkify-input.js";
 
 export interface SparkifyOptions {
@@ -103,45 +117,42 @@ export function artistsOf(songs: PCollection<SongInput>): PCollection<ArtistRow>
     );
 }
 
-/** What the users table needs of a play: its rank, and the user as the play saw them. */
-type UserPlay = Pick<
-  EventInput,
-  "ts" | "sessionId" | "itemInSession" | "firstName" | "lastName" | "gender" | "level"
->;
+/** Users, one per user_id, from each user's latest play over `plays` (this load's, and the state's). */
+export function latestPlays(plays: PCollection<LoadedUser>): PCollection<LoadedUser> {
+  return plays.combinePerKey(maxBy<UserPlay>(playRank), "latest play per user");
+}
 
 /**
- * Users, one per user_id, from each user's latest play. Plays are cut down to what the table needs
- * before the combine: a task's partial results (one play per user it saw) cross the shuffle, and
- * the whole event is three times the size.
+ * What the users table needs of each play. Plays are cut down to it before the combine: a task's
+ * partial results (one play per user it saw) cross the shuffle, and the whole event is three
+ * times the size.
  */
-export function usersOf(plays: PCollection<EventInput>): PCollection<UserRow> {
-  return plays
-    .map(
-      (event): [string, UserPlay] => [
-        event.userId as string,
-        {
-          ts: event.ts,
-          sessionId: event.sessionId,
-          itemInSession: event.itemInSession,
-          firstName: event.firstName,
-          lastName: event.lastName,
-          gender: event.gender,
-          level: event.level,
-        },
-      ],
-      "key plays by userId",
-    )
-    .combinePerKey(maxBy<UserPlay>(playRank), "latest play per user")
-    .map(
-      ([userId, event]): UserRow => ({
-        user_id: userId,
-        first_name: event.firstName,
-        last_name: event.lastName,
+export function userPlays(plays: PCollection<EventInput>): PCollection<LoadedUser> {
+  return plays.map(
+    (event): LoadedUser => [
+      event.userId as string,
+      {
+        ts: event.ts,
+        sessionId: event.sessionId,
+        itemInSession: event.itemInSession,
+        firstName: event.firstName,
+        lastName: event.lastName,
         gender: event.gender,
         level: event.level,
-      }),
-      "user rows",
-    );
+      },
+    ],
+    "key plays by userId",
+  );
+}
+
+function userRow([userId, play]: LoadedUser): UserRow {
+  return {
+    user_id: userId,
+    first_name: play.firstName,
+    last_name: play.lastName,
+    gender: play.gender,
+    level: play.level,
+  };
 }
 
 /** A songplay before its song is looked up, with what the lookup needs. */
@@ -152,39 +163,69 @@ interface UnmatchedSongplay {
   readonly length: number | null;
 }
 
-/** Groups plays by ts: each group gives one time row, and numbers its plays for songplay_id. */
-export function playsByTs(plays: PCollection<Play>): PCollection<[number, Play[]]> {
-  return plays.keyBy((play) => play.ts, "key plays by ts").groupByKey({ name: "plays by ts" });
+/** The same play delivered twice: identical in ts (grouped already), userId, sessionId and itemInSession. */
+function samePlay(play: Play, loaded: Play | LoadedPlay): boolean {
+  return Array.isArray(loaded)
+    ? play.userId === loaded[1] && play.sessionId === loaded[2] && play.itemInSession === loaded[3]
+    : play.userId === loaded.userId &&
+        play.sessionId === loaded.sessionId &&
+        play.itemInSession === loaded.itemInSession;
 }
 
-/** Numbers the plays of each millisecond and makes their songplay rows, song and artist still unknown. */
-export function numberPlays(byTs: PCollection<[number, Play[]]>): PCollection<UnmatchedSongplay> {
-  return byTs.flatMap(([ts, plays]) => {
-    const time = timeParts(ts);
-    return [...plays].sort(comparePlaysWithinTs).map((play, rank): UnmatchedSongplay => {
-      return {
-        row: {
-          songplay_id: songplayId(ts, rank),
-          start_time: ts,
-          user_id: play.userId,
-          level: play.level,
-          song_id: null,
-          artist_id: null,
-          session_id: play.sessionId,
-          location: play.location,
-          user_agent: play.userAgent,
-          year: time.year,
-          month: time.month,
-        },
-        matchKey: matchKey(play.song, play.artist),
-        length: play.length,
-      };
-    });
-  }, "number plays");
+/**
+ * Numbers the plays of each millisecond, continuing after the plays loaded before (`loaded`), and
+ * makes their songplay rows (song and artist still unknown), the time row of a millisecond seen
+ * for the first time, and the state of each play numbered. A play identical in (ts, userId,
+ * sessionId, itemInSession) to one loaded or to another of this load is a re-delivered line: it
+ * is numbered once (the first in the order that numbers plays).
+ */
+export function numberPlays(byTs: PCollection<[number, readonly [Play[], LoadedPlay[]]]>) {
+  return byTs.withOutputs<{ songplays: UnmatchedSongplay; time: TimeRow; loaded: LoadedPlay }>(
+    ["songplays", "time", "loaded"],
+    ([ts, [plays, loaded]], out) => {
+      let next = 0;
+      for (const play of loaded) next = Math.max(next, play[4] + 1);
+      const time = timeParts(ts);
+      let previous: Play | undefined;
+      for (const play of [...plays].sort(comparePlaysWithinTs)) {
+        const redelivered =
+          (previous !== undefined && samePlay(play, previous)) || loaded.some((old) => samePlay(play, old));
+        previous = play;
+        if (redelivered) continue;
+        const rank = next++;
+        out.songplays({
+          row: {
+            songplay_id: songplayId(ts, rank),
+            start_time: ts,
+            user_id: play.userId,
+            level: play.level,
+            song_id: null,
+            artist_id: null,
+            session_id: play.sessionId,
+            location: play.location,
+            user_agent: play.userAgent,
+            year: time.year,
+            month: time.month,
+          },
+          matchKey: matchKey(play.song, play.artist),
+          length: play.length,
+        });
+        out.loaded([ts, play.userId, play.sessionId, play.itemInSession, rank]);
+      }
+      if (loaded.length === 0 && next > 0) out.time(time);
+    },
+    "number plays",
+  );
 }
 
 /** What matching a play needs of a song. */
 type SongToMatch = Pick<SongInput, "song_id" | "artist_id" | "duration">;
+
+function loadedSong(song: SongInput): LoadedSong {
+  const key =
+    song.title !== null && song.artist_name !== null ? matchKey(song.title, song.artist_name) : null;
+  return [song.song_id, song.artist_id, key, song.duration];
+}
 
 /**
  * Songplays: each play with the song (and its artist) matching its title and artist name, if any.
@@ -194,14 +235,14 @@ type SongToMatch = Pick<SongInput, "song_id" | "artist_id" | "duration">;
  */
 export function songplaysOf(
   unmatched: PCollection<UnmatchedSongplay>,
-  songs: PCollection<SongInput>,
+  songs: PCollection<LoadedSong>,
 ): PCollection<SongplayRow> {
   const songsByMatchKey = songs
-    .filter((song) => song.title !== null && song.artist_name !== null, "songs with title and artist")
+    .filter((song) => song[2] !== null, "songs with title and artist")
     .map(
-      (song): [string | null, SongToMatch] => [
-        matchKey(song.title, song.artist_name),
-        { song_id: song.song_id, artist_id: song.artist_id, duration: song.duration },
+      ([songId, artistId, key, duration]): [string | null, SongToMatch] => [
+        key,
+        { song_id: songId, artist_id: artistId, duration },
       ],
       "key songs by title",
     );
@@ -214,33 +255,81 @@ export function songplaysOf(
     }, "songplay rows");
 }
 
+/** Records of `collection` whose key no record of `known` has: what a load adds to a dimension. */
+function notIn<K, T>(
+  collection: PCollection<[K, T]>,
+  known: PCollection<[K, unknown]>,
+  name: string,
+): PCollection<T> {
+  return coGroupByKey([collection, known] as const, name).flatMap(
+    ([, [added, existing]]) => (existing.length > 0 ? [] : added.slice(0, 1)),
+    `${name}/new`,
+  );
+}
+
+/** What a run is given beyond the options a user sets: the driver's reading of input and lake. */
+export interface SparkifyRunInputs extends SparkifyOptions {
+  /** Input files not to read (by URI): loaded before, in update mode. */
+  readonly exclude?: readonly string[];
+  /** Every input file loaded once this run commits: the record the next daily load reads. */
+  readonly loaded?: readonly LoadedFile[];
+  /** The fingerprint of the record of loaded files as the driver read it (update mode). */
+  readonly expectedLoads?: string;
+}
+
 export const sparkifyPipeline = definePipeline(
   { module: import.meta.url, name: "sparkify" },
-  (p, options: SparkifyOptions) => {
+  (p, options: SparkifyRunInputs) => {
     const s3 = options.s3 ?? {};
-    const lake = new Lake(options.output, { mode: options.mode ?? "error-if-exists", s3 });
+    const mode = options.mode ?? "error-if-exists";
+    const update = mode === "update";
+    const lake = new Lake(options.output, { mode, s3 });
+    if (options.expectedLoads !== undefined) {
+      lake.committer.expected = {
+        table: `${STATE_FOLDER}/${STATE.loaded}`,
+        fingerprint: options.expectedLoads,
+      };
+    }
     p.rejectInto({ sink: lake.rejected(), limit: options.maxRejected ?? { percent: 1 } });
     const parquet: ParquetTableOptions = {
       compression: options.compression ?? "snappy",
       ...(options.rowGroupSize ? { rowGroupSize: options.rowGroupSize } : {}),
       ...(options.maxRowsPerFile ? { maxRowsPerFile: options.maxRowsPerFile } : {}),
     };
+    const exclude = options.exclude ?? [];
+    // In update mode the input may hold nothing new of one kind (a day of logs, no new songs).
+    const required = !options.allowEmpty && !update;
+    /** What the lake kept from earlier loads (update mode only: the other modes replace it). */
+    const state = <T>(name: string): PCollection<T> =>
+      p.read(jsonLines<T>(lake.stateUri(name), { s3, bookkeeping: true }), `read state ${name}`);
 
     const songRecords = p.read(
       jsonDocuments<SongInput>(joinUri(options.input, SONG_FILES), {
         schema: songInputSchema,
         s3,
         originField: "_file",
+        exclude,
       }),
-      { name: "read song_data", required: !options.allowEmpty },
+      { name: "read song_data", required },
     );
-    const events = p.read(jsonLines(joinUri(options.input, LOG_FILES), { schema: eventInputSchema, s3 }), {
-      name: "read log_data",
-      required: !options.allowEmpty,
-    });
+    const events = p.read(
+      jsonLines(joinUri(options.input, LOG_FILES), { schema: eventInputSchema, s3, exclude }),
+      {
+        name: "read log_data",
+        required,
+      },
+    );
 
-    const songs = uniqueSongs(songRecords);
-    songs
+    // songs and artists: a song_id (an artist_id) loaded before keeps its row; new ones are added.
+    const knownSongs = update ? state<LoadedSong>(STATE.songs) : undefined;
+    const newSongs = knownSongs
+      ? notIn(
+          uniqueSongs(songRecords).keyBy((song) => song.song_id, "key new songs"),
+          knownSongs.map(([songId]) => [songId, null] as [string, null], "key known songs"),
+          "songs not loaded before",
+        )
+      : uniqueSongs(songRecords);
+    newSongs
       .map(
         (song) => ({
           song_id: song.song_id,
@@ -252,21 +341,56 @@ export const sparkifyPipeline = definePipeline(
         "song rows",
       )
       .write(lake.parquet("songs", songsSchema, { ...parquet, partitionBy: ["year", "artist_id"] }));
-    // The dimension tables are small (a row per artist, per user): one file each, as readers
-    // expect of a small table, rather than a file per shuffle partition of a few rows each.
-    artistsOf(songs)
-      .coalesce(1, "one file")
-      .write(lake.parquet("artists", artistsSchema, parquet));
+    const newSongState = newSongs.map(loadedSong, "song state");
+    newSongState.write(lake.state(STATE.songs));
+    const artists = artistsOf(newSongs);
+    const newArtists = knownSongs
+      ? notIn(
+          artists.keyBy((artist) => artist.artist_id, "key new artists"),
+          knownSongs.map(([, artistId]) => [artistId, null] as [string, null], "key known artists"),
+          "artists not loaded before",
+        )
+      : artists;
+    // The dimension tables are small (a row per artist, per user): one file each (per load, for
+    // artists), as readers expect of a small table, rather than a file per shuffle partition.
+    newArtists.coalesce(1, "one file").write(lake.parquet("artists", artistsSchema, parquet));
 
+    // users: each user's latest play over every load, the table rebuilt whole (it is small).
     const plays = events.filter(isPlay, "NextSong plays");
-    usersOf(plays)
+    const latest = latestPlays(
+      update
+        ? flatten([userPlays(plays), state<LoadedUser>(STATE.users)], "plays and known users")
+        : userPlays(plays),
+    );
+    latest
+      .map(userRow, "user rows")
       .coalesce(1, "one file")
-      .write(lake.parquet("users", usersSchema, parquet));
-    const byTs = playsByTs(plays.map(toPlay, "project plays"));
-    byTs
-      .map(([ts]) => timeParts(ts), "time rows")
-      .write(lake.parquet("time", timeSchema, { ...parquet, partitionBy: ["year", "month"] }));
-    songplaysOf(numberPlays(byTs), songs).write(
+      .write(lake.parquet("users", usersSchema, { ...parquet, disposition: "replace" }));
+    latest.coalesce(1, "one state file").write(lake.state(STATE.users, { disposition: "replace" }));
+
+    // time and songplays: the plays of each millisecond with those loaded before, numbered after them.
+    const playsKeyed = plays.map(toPlay, "project plays").keyBy((play) => play.ts, "key plays by ts");
+    const byTs = update
+      ? coGroupByKey<number, readonly [PCollection<[number, Play]>, PCollection<[number, LoadedPlay]>]>(
+          [
+            playsKeyed,
+            state<LoadedPlay>(STATE.plays).keyBy((play) => play[0], "key loaded plays by ts"),
+          ] as const,
+          "plays by ts",
+        )
+      : playsKeyed
+          .groupByKey({ name: "plays by ts" })
+          .map(
+            ([ts, group]): [number, readonly [Play[], LoadedPlay[]]] => [ts, [group, []]],
+            "none loaded before",
+          );
+    const numbered = numberPlays(byTs);
+    numbered.time.write(lake.parquet("time", timeSchema, { ...parquet, partitionBy: ["year", "month"] }));
+    numbered.loaded.write(lake.state(STATE.plays));
+    songplaysOf(
+      numbered.songplays,
+      knownSongs ? flatten([knownSongs, newSongState], "songs to match") : newSongState,
+    ).write(
       // Sorted by time within each file: readers filtering on start_time skip row groups by their
       // statistics. songplay_id is ts x 2048 + n, so its order is start_time's, as one number.
       lake.parquet("songplays", songplaysSchema, {
@@ -275,31 +399,59 @@ export const sparkifyPipeline = definePipeline(
         sortBy: ["songplay_id"],
       }),
     );
+    lake.stateRecords(STATE.loaded, options.loaded ?? []);
     return { lake };
   },
 );
 
 export interface SparkifyResult {
   readonly runId: string;
-  readonly metrics: RunResult<unknown>["metrics"];
-  /** Rows, files, partitions and bytes of each table the run committed. */
+  /** Undefined when an update found nothing new and ran nothing. */
+  readonly metrics: RunResult<unknown>["metrics"] | undefined;
+  /** Rows, files, partitions and bytes each table took in this run (added, in update mode). */
   readonly tables: ReadonlyMap<string, CommittedTable>;
   /** Files under the input that are not song documents or event logs, so not read (relative paths). */
   readonly skipped: readonly string[];
+  /** Input files this run loaded. */
+  readonly loadedFiles: number;
+  /** Input files loaded by earlier runs, so not read again (update mode). */
+  readonly alreadyLoaded: number;
 }
 
-/** Runs the Sparkify ETL. */
+/**
+ * Runs the Sparkify ETL: in full (`overwrite`, `error-if-exists`), or as a daily load (`update`)
+ * of the input files the lake has not loaded, merged into its tables.
+ */
 export async function sparkify(
   options: SparkifyOptions,
   runOptions: RunOptions = {},
 ): Promise<SparkifyResult> {
   const inventory = await inventoryInput(options.input, options.s3);
   if (!options.allowEmpty) requireSongsAndLogs(options.input, inventory);
-  const result = await sparkifyPipeline.run(options, runOptions);
+  const runId = runOptions.runId ?? newRunId();
+  const update = options.mode === "update";
+  const previous = update ? await readLakeLoads(options.output, options.s3 ?? {}, runId) : undefined;
+  const decision = decideLoad(inventory.files, previous?.files ?? [], runId);
+  const counts = {
+    skipped: inventory.skipped,
+    loadedFiles: decision.added.length,
+    alreadyLoaded: decision.exclude.length,
+  };
+  if (update && decision.added.length === 0)
+    return { runId, metrics: undefined, tables: new Map(), ...counts };
+  const result = await sparkifyPipeline.run(
+    {
+      ...options,
+      exclude: decision.exclude,
+      loaded: decision.loaded,
+      ...(previous ? { expectedLoads: previous.fingerprint } : {}),
+    },
+    { ...runOptions, runId },
+  );
   return {
     runId: result.runId,
     metrics: result.metrics,
     tables: result.outputs.lake.committer.committed,
-    skipped: inventory.skipped,
+    ...counts,
   };
 }

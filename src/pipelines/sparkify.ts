@@ -48,7 +48,9 @@ Input and output
                            (JSON, .json.gz, or .zip archives of them; default: a
                            built-in sample, generated on the fly; s3a:// works too)
   --output URI             folder or s3://bucket/prefix for the tables (default: ./output)
-  --mode MODE              error-if-exists (default) or overwrite
+  --mode MODE              error-if-exists (default), overwrite, or update: load
+                           only the input files not loaded before, merged into
+                           the tables (a daily load; on an empty output, a full one)
   --region REGION          the S3 region (default: the AWS SDK's chain: AWS_REGION,
                            then the profile's region; buckets elsewhere are followed)
   --profile NAME           the AWS profile for credentials and region (AWS_PROFILE too)
@@ -209,7 +211,8 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
     options: {
       input,
       output,
-      mode: oneOf("mode", values.mode, ["overwrite", "error-if-exists"] as const) ?? "error-if-exists",
+      mode:
+        oneOf("mode", values.mode, ["overwrite", "error-if-exists", "update"] as const) ?? "error-if-exists",
       s3,
       maxRejected: parseRejectLimit(values["max-rejected"]) ?? { percent: 1 },
       ...(values["allow-empty"] ? { allowEmpty: true } : {}),
@@ -370,6 +373,20 @@ async function main(argv: string[]): Promise<number> {
     progress.stop();
 
     const metrics = result.metrics;
+    if (!metrics) {
+      report.write(
+        `nothing new to load: the ${formatCount(result.alreadyLoaded)} input file(s) were all loaded before; the lake is as it was\n`,
+      );
+      await writeSummary(command.summaryJson, {
+        status: "succeeded",
+        runId: result.runId,
+        input: command.options.input ?? "built-in sample",
+        output: command.options.output,
+        nothingNew: true,
+        alreadyLoaded: result.alreadyLoaded,
+      });
+      return 0;
+    }
     const seconds = metrics.wallMs / 1000;
     const tables = ["songs", "artists", "users", "time", "songplays"].map((name) => {
       const table = result.tables.get(name);
@@ -388,6 +405,11 @@ async function main(argv: string[]): Promise<number> {
       `records read   ${formatCount(metrics.recordsSeen)} (${formatBytes(metrics.bytesRead)})`,
       `rejected       ${formatCount(metrics.rejected)}${metrics.rejected > 0 ? `, in ${rejectedWhere}` : ""}`,
       `skipped        ${describeSkipped(result.skipped)}`,
+      ...(command.options.mode === "update"
+        ? [
+            `loaded         ${formatCount(result.loadedFiles)} new file(s); ${formatCount(result.alreadyLoaded)} loaded before, not read again (rows above: added)`,
+          ]
+        : []),
       `wall time      ${seconds.toFixed(2)} s (${formatCount(metrics.recordsSeen / Math.max(seconds, 1e-9))} records/s)`,
       `output         ${formatLocation(parseLocation(command.options.output))}`,
     ];

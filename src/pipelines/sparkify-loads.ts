@@ -1,0 +1,96 @@
+/**
+ * What a daily load reads: the input files not loaded before. The lake keeps the record of what it
+ * loaded (`_sluice/loaded/`, committed with the tables); a file loaded before and unchanged is
+ * skipped, a new one is read, and one that changed since (another size or version) stops the run,
+ * named, rather than be loaded a second time.
+ */
+import { SluiceError } from "../core/index.js";
+import {
+  type FileEntry,
+  LakeCommitter,
+  listFiles,
+  parseLocation,
+  readAll,
+  type S3Settings,
+  STATE_FOLDER,
+} from "../io/index.js";
+import { joinUri } from "./sparkify-input.js";
+import { type LoadedFile, STATE } from "./sparkify-state.js";
+
+export interface LoadDecision {
+  /** Input files loaded before and unchanged, by URI: not read. */
+  readonly exclude: readonly string[];
+  /** Input files this run loads. */
+  readonly added: readonly FileEntry[];
+  /** Every input file loaded once this run commits. */
+  readonly loaded: readonly LoadedFile[];
+}
+
+/** Sorts the input's files into loaded before (skipped) and new; fails on a file that changed. */
+export function decideLoad(
+  files: readonly FileEntry[],
+  previous: readonly LoadedFile[],
+  runId: string,
+): LoadDecision {
+  const before = new Map(previous.map((file) => [file.path, file]));
+  const exclude: string[] = [];
+  const added: FileEntry[] = [];
+  const changed: string[] = [];
+  for (const file of files) {
+    const loaded = before.get(file.relativePath);
+    if (!loaded) added.push(file);
+    else if (loaded.size !== file.size || loaded.version !== (file.version ?? null)) {
+      changed.push(
+        `${file.relativePath} (loaded by run ${loaded.run} at ${loaded.size} bytes, ${loaded.version ?? "no version"}; now ${file.size} bytes, ${file.version ?? "no version"})`,
+      );
+    } else exclude.push(file.uri);
+  }
+  if (changed.length > 0) {
+    throw new SluiceError(
+      `${changed.length} input file(s) changed since they were loaded, for example ${changed[0]}; a file is loaded once: restore it, or put corrections in a new file`,
+    );
+  }
+  const loaded = [
+    ...previous,
+    ...added.map((file) => ({
+      path: file.relativePath,
+      size: file.size,
+      version: file.version ?? null,
+      run: runId,
+    })),
+  ].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { exclude, added, loaded };
+}
+
+/** The lake's record of loaded files, and its fingerprint (the run checks nobody committed since). */
+export interface LakeLoads {
+  readonly files: readonly LoadedFile[];
+  readonly fingerprint: string;
+}
+
+/**
+ * Reads what the lake at `output` has loaded, under its lock and after finishing any commit a
+ * killed run left half done. A lake with tables but no record (written by an older version, or
+ * by hand) cannot be updated safely: its files would all load again.
+ */
+export async function readLakeLoads(output: string, s3: S3Settings, runId: string): Promise<LakeLoads> {
+  const committer = new LakeCommitter(parseLocation(output), "update", s3);
+  const table = `${STATE_FOLDER}/${STATE.loaded}`;
+  return committer.inspect(runId, async () => {
+    const recorded = await listFiles(joinUri(output, table), s3, { includeHidden: true });
+    const files: LoadedFile[] = [];
+    for (const file of recorded.filter((entry) => entry.relativePath.endsWith(".jsonl"))) {
+      const text = (await readAll(file.uri, s3)).toString("utf8");
+      for (const line of text.split("\n")) if (line.trim() !== "") files.push(JSON.parse(line) as LoadedFile);
+    }
+    if (!recorded.some((file) => file.relativePath === "_SUCCESS")) {
+      const songplays = await listFiles(joinUri(output, "songplays"), s3, { includeHidden: true });
+      if (songplays.length > 0) {
+        throw new SluiceError(
+          `${output} holds tables but no record of the files they were loaded from (${table}/), so a daily load cannot tell what is new; load it in full once with --mode overwrite`,
+        );
+      }
+    }
+    return { files, fingerprint: await committer.fingerprint(table) };
+  });
+}
