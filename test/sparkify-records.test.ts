@@ -477,6 +477,7 @@ describe("Sparkify: every input record accounted for", () => {
           );
           const expected = model(songs, logs);
           const lines = logs.flat().length + songs.length + GZIP_LINES;
+          assert.ok(result.metrics, "a full load always runs");
           assert.equal(result.metrics.recordsSeen + expected.blank, lines, "every line is read, or blank");
           assert.equal(result.metrics.rejected, expected.rejected, "rejected");
           assert.equal(

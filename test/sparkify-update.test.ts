@@ -1,0 +1,295 @@
+/**
+ * Daily loads (`--mode update`): whatever way the same input files are grouped into runs (a day a
+ * run, several at once, in any order, a day split across two runs, re-delivered lines, late files
+ * for old days), the lake ends with the five tables of one full load, songplay_id included; a run
+ * killed or failed at any step of its commit leaves tables and the record of loaded files as they
+ * were, together, and the next run completes; nothing new changes nothing; a changed file stops.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
+import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
+import { tableDigests } from "./support/digests.js";
+import { literal, query } from "./support/duckdb.js";
+import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+import { withTempDir } from "./support/temp.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const command = join(root, "dist/pipelines/sparkify.js");
+
+function sparkifyCommand(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, [command, ...args, "--quiet"], {
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    timeout: 300_000,
+  });
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Generated days of logs and songs, made messy the way deliveries are: one day's file repeated in
+ * part under another name (re-delivered lines), and one day cut in two files at a millisecond's
+ * edge (a late second half). Returns the folder and its log files, relative to it.
+ */
+async function messyInput(
+  folder: string,
+): Promise<{ input: string; songFiles: string[]; logFiles: string[] }> {
+  const input = join(folder, "all");
+  await generateSparkifyInput({ songs: 40, events: 2500, days: 6, seed: 7, matchShare: 0.5, output: input });
+  const days = join(input, "log_data/2018/11");
+  const names = (await readdir(days)).sort();
+  const third = (await readFile(join(days, names[2]!), "utf8")).split("\n").filter((line) => line !== "");
+  await writeFile(
+    join(days, "2018-11-03-redelivered.json"),
+    `${third.filter((_, index) => index % 5 === 0).join("\n")}\n`,
+  );
+  const fifthPath = join(days, names[4]!);
+  const fifth = (await readFile(fifthPath, "utf8")).split("\n").filter((line) => line !== "");
+  const tsOf = (line: string) => (JSON.parse(line) as { ts: number }).ts;
+  let cut = Math.floor(fifth.length / 2);
+  while (cut < fifth.length && tsOf(fifth[cut]!) === tsOf(fifth[cut - 1]!)) cut++;
+  await writeFile(fifthPath, `${fifth.slice(0, cut).join("\n")}\n`);
+  await writeFile(join(days, "2018-11-05-late.json"), `${fifth.slice(cut).join("\n")}\n`);
+  const relativeFiles = async (under: string): Promise<string[]> =>
+    (await readdir(join(input, under), { recursive: true, withFileTypes: true }))
+      .filter((entry) => entry.isFile())
+      .map((entry) => join(entry.parentPath, entry.name).slice(input.length + 1))
+      .sort();
+  return { input, songFiles: await relativeFiles("song_data"), logFiles: await relativeFiles("log_data") };
+}
+
+/** Copies `files` from `from` into `to`, as a delivery adds them to the input folder. */
+async function deliver(from: string, to: string, files: readonly string[]): Promise<void> {
+  for (const file of files) {
+    await mkdir(dirname(join(to, file)), { recursive: true });
+    await copyFile(join(from, file), join(to, file));
+  }
+}
+
+/** Cuts `items` into consecutive groups at the given cut points (taken modulo the length). */
+function groupsOf<T>(items: readonly T[], cuts: readonly number[]): T[][] {
+  const points = [...new Set(cuts.map((cut) => 1 + (cut % Math.max(1, items.length - 1))))]
+    .filter((point) => point < items.length)
+    .sort((a, b) => a - b);
+  const groups: T[][] = [];
+  let start = 0;
+  for (const point of [...points, items.length]) {
+    groups.push(items.slice(start, point));
+    start = point;
+  }
+  return groups.filter((group) => group.length > 0);
+}
+
+describe("daily loads", () => {
+  it("give the tables of one full load, songplay_id included, however the files are grouped into runs", async () => {
+    await withTempDir(async (folder) => {
+      const { input, songFiles, logFiles } = await messyInput(folder);
+      const full = join(folder, "full");
+      await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
+      const expected = await tableDigests(full);
+      let runIndex = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.shuffledSubarray(logFiles, { minLength: logFiles.length, maxLength: logFiles.length }),
+          fc.array(fc.nat(), { maxLength: 3 }),
+          async (order, cuts) => {
+            const run = join(folder, `run-${runIndex++}`);
+            const delivered = join(run, "input");
+            const output = join(run, "lake");
+            const groups = groupsOf(order, cuts);
+            await deliver(input, delivered, songFiles);
+            for (const group of groups) {
+              await deliver(input, delivered, group);
+              const result = await sparkify(
+                { input: delivered, output, mode: "update" },
+                { runner: "direct" },
+              );
+              assert.equal(result.loadedFiles, group.length + (group === groups[0] ? songFiles.length : 0));
+            }
+            assert.deepEqual(await tableDigests(output), expected, `groups: ${JSON.stringify(groups)}`);
+          },
+        ),
+        { numRuns: 6 },
+      );
+    });
+  });
+
+  it("continue a millisecond's numbering when a later file adds plays to it, and keep one time row for it", async () => {
+    await withTempDir(async (folder) => {
+      const input = join(folder, "input");
+      const output = join(folder, "lake");
+      await generateSparkifyInput({
+        songs: 5,
+        events: 20,
+        days: 1,
+        seed: 3,
+        output: join(folder, "generated"),
+      });
+      await deliver(join(folder, "generated"), input, [
+        ...(await readdir(join(folder, "generated"), { recursive: true, withFileTypes: true }))
+          .filter((entry) => entry.isFile() && entry.parentPath.includes("song_data"))
+          .map((entry) => join(entry.parentPath, entry.name).slice(join(folder, "generated").length + 1)),
+      ]);
+      const ts = 1_543_000_000_123;
+      const play = (userId: string, itemInSession: number) =>
+        JSON.stringify({ ts, page: "NextSong", userId, sessionId: 7, itemInSession, song: "s", artist: "a" });
+      await mkdir(join(input, "log_data/2018/11"), { recursive: true });
+      await writeFile(join(input, "log_data/2018/11/a.json"), `${play("1", 1)}\n`);
+      assert.equal(sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]).status, 0);
+      // A later file: another play of the same millisecond, and the first play delivered again.
+      await writeFile(join(input, "log_data/2018/11/b.json"), `${play("0", 2)}\n${play("1", 1)}\n`);
+      const second = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
+      assert.equal(second.status, 0, second.stderr);
+      const glob = (table: string) => literal(`${output}/${table}/**/*.parquet`);
+      const plays = await query(
+        `SELECT user_id, songplay_id FROM read_parquet(${glob("songplays")}, hive_partitioning = true) ORDER BY songplay_id`,
+      );
+      assert.deepEqual(plays, [
+        { user_id: "1", songplay_id: BigInt(ts * 2048) },
+        { user_id: "0", songplay_id: BigInt(ts * 2048 + 1) },
+      ]);
+      const times = await query(
+        `SELECT count(*) AS n FROM read_parquet(${glob("time")}, hive_partitioning = true)`,
+      );
+      assert.equal(Number(times[0]!.n), 1);
+    });
+  });
+
+  it("load nothing when nothing is new, and say so, leaving the lake as it was", async () => {
+    await withTempDir(async (folder) => {
+      const { input } = await messyInput(folder);
+      const output = join(folder, "lake");
+      assert.equal(sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]).status, 0);
+      const before = await tableDigests(output);
+      const listing = await readdir(output, { recursive: true });
+      const again = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
+      assert.equal(again.status, 0, again.stderr);
+      assert.match(again.stdout, /nothing new to load: the \d+ input file\(s\) were all loaded before/);
+      assert.deepEqual(await tableDigests(output), before);
+      assert.deepEqual((await readdir(output, { recursive: true })).sort(), listing.sort());
+    });
+  });
+
+  it("stop at a file that changed since it was loaded, naming it, and change nothing", async () => {
+    await withTempDir(async (folder) => {
+      const { input, logFiles } = await messyInput(folder);
+      const output = join(folder, "lake");
+      assert.equal(sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]).status, 0);
+      const before = await tableDigests(output);
+      const changed = join(input, logFiles[1]!);
+      await writeFile(changed, `${await readFile(changed, "utf8")}\n`);
+      const run = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
+      assert.equal(run.status, 1);
+      assert.match(run.stderr, new RegExp(`changed since they were loaded, for example ${logFiles[1]!}`));
+      assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+      assert.deepEqual(await tableDigests(output), before);
+    });
+  });
+
+  it("refuse to update a lake whose tables have no record of what they were loaded from", async () => {
+    await withTempDir(async (folder) => {
+      const { input } = await messyInput(folder);
+      const output = join(folder, "lake");
+      assert.equal(sparkifyCommand(["--input", input, "--output", output, "--mode", "overwrite"]).status, 0);
+      await rm(join(output, "_sluice", "loaded"), { recursive: true });
+      const run = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
+      assert.equal(run.status, 1);
+      assert.match(run.stderr, /holds tables but no record of the files they were loaded from/);
+    });
+  });
+
+  for (const [fault, step] of [
+    ["kill", "journal-written"],
+    ["kill", "files-added:songplays"],
+    ["kill", "table-moved-in:users"],
+    ["kill", "table-moved-in:_sluice/loaded"],
+    ["kill", "success-written"],
+    ["fail", "journal-written"],
+    ["fail", "files-added:time"],
+  ] as const) {
+    it(`${fault === "kill" ? "killed" : "failing"} at commit step ${step}: tables and record stay together, and the next run completes`, async () => {
+      await withTempDir(async (folder) => {
+        const { input, songFiles, logFiles } = await messyInput(folder);
+        const full = join(folder, "full");
+        await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
+        const delivered = join(folder, "input");
+        const output = join(folder, "lake");
+        await deliver(input, delivered, [...songFiles, ...logFiles.slice(0, 3)]);
+        assert.equal(
+          sparkifyCommand(["--input", delivered, "--output", output, "--mode", "update"]).status,
+          0,
+        );
+        const before = await tableDigests(output);
+        await deliver(input, delivered, logFiles.slice(3));
+        const env =
+          fault === "kill"
+            ? { SLUICE_TEST_KILL_AT_COMMIT_STEP: step }
+            : { SLUICE_TEST_FAIL_AT_COMMIT_STEP: step };
+        const interrupted = sparkifyCommand(
+          ["--input", delivered, "--output", output, "--mode", "update"],
+          env,
+        );
+        if (fault === "kill") assert.equal(interrupted.signal, "SIGKILL");
+        else {
+          assert.equal(interrupted.status, 1);
+          assert.match(interrupted.stderr, /the commit failed and was undone/);
+          assert.deepEqual(
+            await tableDigests(output),
+            before,
+            "a failed commit leaves the tables as they were",
+          );
+        }
+        const next = sparkifyCommand(["--input", delivered, "--output", output, "--mode", "update"]);
+        assert.equal(next.status, 0, next.stderr);
+        if (fault === "kill") {
+          // Past the journal a killed commit is finished by the next run: its files were loaded.
+          assert.match(next.stdout, /nothing new to load/);
+        }
+        assert.deepEqual(await tableDigests(output), await tableDigests(full));
+        const last = sparkifyCommand(["--input", delivered, "--output", output, "--mode", "update"]);
+        assert.match(last.stdout, /nothing new to load/);
+      });
+    });
+  }
+
+  it("work on S3 as on local folders", { skip: s3Unavailable }, async () => {
+    await withTempDir(async (folder) => {
+      const { input, songFiles, logFiles } = await messyInput(folder);
+      const full = join(folder, "full");
+      await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
+      const bucket = await freshBucket("update");
+      const delivered = join(folder, "input");
+      const output = `s3://${bucket}/lake`;
+      const s3Arguments = ["--s3-endpoint", s3Settings.endpoint!, "--s3-path-style"];
+      await deliver(input, delivered, [...songFiles, ...logFiles.slice(0, 4)]);
+      const first = sparkifyCommand([
+        "--input",
+        delivered,
+        "--output",
+        output,
+        "--mode",
+        "update",
+        ...s3Arguments,
+      ]);
+      assert.equal(first.status, 0, first.stderr);
+      await deliver(input, delivered, logFiles.slice(4));
+      const second = sparkifyCommand([
+        "--input",
+        delivered,
+        "--output",
+        output,
+        "--mode",
+        "update",
+        ...s3Arguments,
+      ]);
+      assert.equal(second.status, 0, second.stderr);
+      const copy = await downloadPrefix(output, join(folder, "copy"));
+      assert.deepEqual(await tableDigests(copy), await tableDigests(full));
+    });
+  });
+});
