@@ -10,7 +10,7 @@ export {
 } from "./hive.js";
 export { jsonDocuments, JsonDocumentsSource, type JsonDocumentsOptions } from "./json-documents-source.js";
 export { cutIntoSplits, jsonLines, JsonLinesSource, type JsonLinesOptions } from "./json-lines-source.js";
-export { JsonLinesTableSink } from "./json-lines-sink.js";
+export { type JsonLinesTableOptions, JsonLinesTableSink } from "./json-lines-sink.js";
 export { Lake, type LakeOptions } from "./lake.js";
 export {
   type CommittedTable,
@@ -33,4 +33,12 @@ export {
   type StagedUpload,
   s3Client,
 } from "./s3.js";
-export { anyFileMatches, type FileEntry, isHidden, listFiles, readAll, readBytes } from "./storage.js";
+export {
+  anyFileMatches,
+  type FileEntry,
+  isHidden,
+  type ListedFile,
+  listFiles,
+  readAll,
+  readBytes,
+} from "./storage.js";

@@ -11,7 +11,7 @@ import type {
   SplitContext,
 } from "../core/index.js";
 import type { S3Settings } from "./s3.js";
-import { listFiles, withoutExcluded, readAll, readBytes } from "./storage.js";
+import { type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
 export interface JsonDocumentsOptions {
   readonly schema?: Schema;
@@ -26,10 +26,11 @@ export interface JsonDocumentsOptions {
    */
   readonly filesPerSplit?: number;
   /**
-   * Files not to read, by URI as listed (a daily load skips the files it loaded before). Used where
-   * the input is cut into splits, on the main thread.
+   * The files to read, as the caller listed them (URI and size), instead of listing `uri` again:
+   * a driver that has listed the input already (a daily load, which reads only the new files)
+   * saves a second listing. Used where the input is cut into splits, on the main thread.
    */
-  readonly exclude?: readonly string[];
+  readonly files?: readonly ListedFile[];
   /** Adds the file's path or S3 URI to each record under this name (for rules such as "the first file wins"). */
   readonly originField?: string;
 }
@@ -65,7 +66,7 @@ export class JsonDocumentsSource<T> implements Source<T> {
   }
 
   async splits(context?: SplitContext): Promise<JsonValue[]> {
-    const files = withoutExcluded(await listFiles(this.uri, this.options.s3), this.options.exclude);
+    const files = this.options.files ?? (await listFiles(this.uri, this.options.s3));
     const perSplit =
       this.options.filesPerSplit ??
       Math.min(256, Math.max(1, Math.ceil(files.length / (2 * (context?.parallelism ?? 1)))));

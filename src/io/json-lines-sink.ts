@@ -2,35 +2,70 @@ import type { JsonValue, Sink, SinkWriter, TaskContext } from "../core/index.js"
 import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import { openStagedFile, type StagedFile, type WrittenFile } from "./staging.js";
 
-/** A JSON-lines table of a lake (rejected records, or any records a user wants as text). */
+export interface JsonLinesTableOptions<T> {
+  /** In a lake's `update` mode: `append` (the default) adds the run's files, `replace` swaps the table. */
+  readonly disposition?: TableDisposition;
+  /**
+   * The folder each record goes to within the table (`day=2018-11-05`), so that a reader can take
+   * only the folders it needs. Default: the table's own folder.
+   */
+  readonly partitionOf?: (record: T) => string;
+}
+
+/** A JSON-lines table of a lake (rejected records, a pipeline's state, any records as text). */
 export class JsonLinesTableSink<T> implements Sink<T> {
   constructor(
     readonly name: string,
     readonly committer: LakeCommitter,
-    disposition?: TableDisposition,
+    private readonly options: JsonLinesTableOptions<T> = {},
   ) {
-    committer.register(name, undefined, disposition);
+    committer.register(name, undefined, options.disposition);
   }
 
   async openWriter(context: TaskContext): Promise<SinkWriter<T>> {
     const name = `part-${context.taskId}-${context.runId}.jsonl`;
     const { root, s3 } = this.committer;
-    let staged: StagedFile | undefined;
-    let rows = 0;
+    const partitionOf = this.options.partitionOf;
+    const files = new Map<string, { staged: StagedFile; rows: number }>();
+    const fileOf = async (partition: string) => {
+      let file = files.get(partition);
+      if (!file) {
+        const path = partition === "" ? name : `${partition}/${name}`;
+        file = { staged: await openStagedFile(root, context.runId, this.name, path, s3), rows: 0 };
+        files.set(partition, file);
+      }
+      return file;
+    };
+    const byPartition = (records: readonly T[]): Map<string, readonly T[]> => {
+      if (!partitionOf) return new Map([["", records]]);
+      const groups = new Map<string, T[]>();
+      for (const record of records) {
+        const partition = partitionOf(record);
+        const group = groups.get(partition);
+        if (group) group.push(record);
+        else groups.set(partition, [record]);
+      }
+      return groups;
+    };
     return {
       write: async (records) => {
-        staged ??= await openStagedFile(root, context.runId, this.name, name, s3);
-        const text = `${records.map((record) => JSON.stringify(record)).join("\n")}\n`;
-        rows += records.length;
-        if (!staged.stream.write(text)) await new Promise((resolve) => staged!.stream.once("drain", resolve));
+        for (const [partition, group] of byPartition(records)) {
+          const file = await fileOf(partition);
+          const text = `${group.map((record) => JSON.stringify(record)).join("\n")}\n`;
+          file.rows += group.length;
+          const stream = file.staged.stream;
+          if (!stream.write(text)) await new Promise((resolve) => stream.once("drain", resolve));
+        }
       },
       close: async () => {
-        if (!staged) return [];
-        const written: WrittenFile = { table: this.name, partition: "", rows, staged: await staged.close() };
-        return [written] as unknown as JsonValue;
+        const written: WrittenFile[] = [];
+        for (const [partition, file] of files) {
+          written.push({ table: this.name, partition, rows: file.rows, staged: await file.staged.close() });
+        }
+        return written as unknown as JsonValue;
       },
       abort: async () => {
-        await staged?.abort();
+        for (const file of files.values()) await file.staged.abort();
       },
     };
   }

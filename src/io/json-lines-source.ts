@@ -11,7 +11,7 @@ import type {
 } from "../core/index.js";
 import type { S3Settings } from "./s3.js";
 import { isGzipName, isReadWholeOnly } from "./archives.js";
-import { listFiles, withoutExcluded, readAll, readBytes } from "./storage.js";
+import { type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
 export interface JsonLinesOptions {
   /** Records that do not fit are rejected with the reason. */
@@ -27,10 +27,11 @@ export interface JsonLinesOptions {
   /** Lines longer than this are rejected without being held whole. Default 16 MiB. */
   readonly maxRecordBytes?: number;
   /**
-   * Files not to read, by URI as listed (a daily load skips the files it loaded before). Used where
-   * the input is cut into splits, on the main thread.
+   * The files to read, as the caller listed them (URI and size), instead of listing `uri` again:
+   * a driver that has listed the input already (a daily load, which reads only the new files)
+   * saves a second listing. Used where the input is cut into splits, on the main thread.
    */
-  readonly exclude?: readonly string[];
+  readonly files?: readonly ListedFile[];
   /**
    * The records are a pipeline's own bookkeeping (what it kept from an earlier run), not input:
    * they are not counted as records read, so neither in the base of a percentage reject limit.
@@ -83,7 +84,7 @@ export class JsonLinesSource<T> implements Source<T> {
   }
 
   async splits(context?: SplitContext): Promise<JsonValue[]> {
-    const files = withoutExcluded(await listFiles(this.uri, this.options.s3), this.options.exclude);
+    const files = this.options.files ?? (await listFiles(this.uri, this.options.s3));
     const totalBytes = files.reduce((total, file) => total + file.size, 0);
     return cutIntoSplits(
       files,

@@ -410,14 +410,26 @@ export class LakeCommitter implements JobCommitter {
       this.step(`table-moved-in:${table}`);
     }
     for (const { table, files } of journal.appends ?? []) {
-      for (const file of files) {
-        const staged = join(temporary, table, file);
-        if (!(await exists(staged))) continue; // already moved in by an earlier attempt
-        const final = join(root, table, file);
-        await mkdir(dirname(final), { recursive: true });
-        await rename(staged, final);
+      const finalTable = join(root, table);
+      const stagedTable = join(temporary, table);
+      if (!(await exists(finalTable)) && (await exists(stagedTable))) {
+        // A table that does not exist yet takes the run's folder whole: one rename, not one a file.
+        await mkdir(dirname(finalTable), { recursive: true });
+        await rename(stagedTable, finalTable);
+      } else {
+        const made = new Set<string>();
+        for (const file of files) {
+          const staged = join(stagedTable, file);
+          if (!(await exists(staged))) continue; // already moved in by an earlier attempt
+          const final = join(finalTable, file);
+          if (!made.has(dirname(final))) {
+            await mkdir(dirname(final), { recursive: true });
+            made.add(dirname(final));
+          }
+          await rename(staged, final);
+        }
+        await mkdir(finalTable, { recursive: true });
       }
-      await mkdir(join(root, table), { recursive: true });
       this.step(`files-added:${table}`);
     }
     const everyTable = [...journal.tables, ...(journal.appends ?? []).map(({ table }) => table)];

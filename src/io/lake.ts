@@ -1,6 +1,6 @@
 import type { Infer, RejectedRecord, Schema, Sink } from "../core/index.js";
-import { JsonLinesTableSink } from "./json-lines-sink.js";
-import { LakeCommitter, STATE_FOLDER, type TableDisposition, type WriteMode } from "./lake-committer.js";
+import { type JsonLinesTableOptions, JsonLinesTableSink } from "./json-lines-sink.js";
+import { LakeCommitter, STATE_FOLDER, type WriteMode } from "./lake-committer.js";
 import { parseLocation } from "./location.js";
 import { type ParquetTableOptions, ParquetTableSink } from "./parquet-sink.js";
 import type { S3Settings } from "./s3.js";
@@ -39,15 +39,15 @@ export class Lake {
   }
 
   /** A JSON-lines table (`uri/<name>/`); in `update` mode it grows unless `disposition` is `replace`. */
-  jsonLines<T>(name: string, options: { disposition?: TableDisposition } = {}): Sink<T> {
-    return new JsonLinesTableSink<T>(name, this.committer, options.disposition);
+  jsonLines<T>(name: string, options: JsonLinesTableOptions<T> = {}): Sink<T> {
+    return new JsonLinesTableSink<T>(name, this.committer, options);
   }
 
   /**
    * A JSON-lines table of what a pipeline keeps beside its tables between loads
    * (`uri/_sluice/<name>/`, a folder readers skip), committed with them.
    */
-  state<T>(name: string, options: { disposition?: TableDisposition } = {}): Sink<T> {
+  state<T>(name: string, options: JsonLinesTableOptions<T> = {}): Sink<T> {
     return this.jsonLines<T>(`${STATE_FOLDER}/${name}`, options);
   }
 

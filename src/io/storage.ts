@@ -13,13 +13,16 @@ import {
 } from "./archives.js";
 import { listObjects, readObject, type S3Settings } from "./s3.js";
 
-/** One file found by a listing. */
-export interface FileEntry {
-  /** Local path or `s3://bucket/key`. */
+/** What reading a file needs of its listing. */
+export interface ListedFile {
   readonly uri: string;
+  readonly size: number;
+}
+
+/** One file found by a listing. */
+export interface FileEntry extends ListedFile {
   /** Path relative to the listing's base, `/`-separated. */
   readonly relativePath: string;
-  readonly size: number;
   /**
    * What changes when the file's content is replaced: the ETag on S3, the modification time on
    * local disk, the CRC-32 inside an archive. Daily loads tell a changed file by it (and its size).
@@ -48,6 +51,8 @@ export function isHidden(relativePath: string): boolean {
 function* walkLocal(
   root: string,
   ancestors: readonly string[] = [],
+  /** The folder's real path when its parent's is known and it is no link (saves a realpath each). */
+  knownReal?: string,
 ): Generator<{ path: string; size: number; version?: string }> {
   let entries: Dirent[];
   try {
@@ -63,14 +68,14 @@ function* walkLocal(
     }
     throw error;
   }
-  const real = realpathSync(root);
+  const real = knownReal ?? realpathSync(root);
   if (ancestors.includes(real)) {
     throw new Error(`${root} is a symbolic link loop: it leads back to ${real}, a folder it lies in`);
   }
   const lineage = [...ancestors, real];
   for (const entry of entries) {
     const path = join(root, entry.name);
-    if (entry.isDirectory()) yield* walkLocal(path, lineage);
+    if (entry.isDirectory()) yield* walkLocal(path, lineage, join(real, entry.name));
     else if (entry.isFile()) {
       const stats = statSync(path);
       yield { path, size: stats.size, version: modifiedVersion(stats) };
@@ -251,13 +256,6 @@ async function listThroughArchives(base: Location, s3: S3Settings, found: number
     return matched;
   }
   return [];
-}
-
-/** The listed files but those named in `exclude` (by URI). */
-export function withoutExcluded(files: FileEntry[], exclude: readonly string[] | undefined): FileEntry[] {
-  if (!exclude || exclude.length === 0) return files;
-  const skipped = new Set(exclude);
-  return files.filter((file) => !skipped.has(file.uri));
 }
 
 /**

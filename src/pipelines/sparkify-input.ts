@@ -18,8 +18,10 @@ export const LOG_FILES = "log_data/**/*.{json,json.gz}";
 export interface InputInventory {
   readonly songFiles: number;
   readonly logFiles: number;
-  /** The song documents and event logs, in path order. */
-  readonly files: readonly FileEntry[];
+  /** The song documents, in path order. */
+  readonly songs: readonly FileEntry[];
+  /** The event logs, in path order. */
+  readonly logs: readonly FileEntry[];
   /** Files under the input that the run does not read, relative to it, in path order. */
   readonly skipped: readonly string[];
 }
@@ -32,22 +34,23 @@ export function joinUri(base: string, relative: string): string {
 export async function inventoryInput(input: string, s3: S3Settings = {}): Promise<InputInventory> {
   const songs = globToRegExp(SONG_FILES);
   const logs = globToRegExp(LOG_FILES);
-  let songFiles = 0;
-  let logFiles = 0;
-  const files: FileEntry[] = [];
+  const songFiles: FileEntry[] = [];
+  const logFiles: FileEntry[] = [];
   const skipped: string[] = [];
   // Listing errors name the path or bucket already (`s3://b/raw: the bucket 'b' does not exist`).
   for (const file of await listFiles(input, s3, { includeHidden: true })) {
     const path = file.relativePath;
-    if (!isHidden(path) && songs.test(path)) songFiles++;
-    else if (!isHidden(path) && logs.test(path)) logFiles++;
-    else {
-      skipped.push(path);
-      continue;
-    }
-    files.push(file);
+    if (!isHidden(path) && songs.test(path)) songFiles.push(file);
+    else if (!isHidden(path) && logs.test(path)) logFiles.push(file);
+    else skipped.push(path);
   }
-  return { songFiles, logFiles, files, skipped };
+  return {
+    songFiles: songFiles.length,
+    logFiles: logFiles.length,
+    songs: songFiles,
+    logs: logFiles,
+    skipped,
+  };
 }
 
 /**

@@ -18,9 +18,9 @@ import { joinUri } from "./sparkify-input.js";
 import { type LoadedFile, STATE } from "./sparkify-state.js";
 
 export interface LoadDecision {
-  /** Input files loaded before and unchanged, by URI: not read. */
-  readonly exclude: readonly string[];
-  /** Input files this run loads. */
+  /** Input files loaded before and unchanged: not read. */
+  readonly unchanged: number;
+  /** Input files this run loads, in path order. */
   readonly added: readonly FileEntry[];
   /** Every input file loaded once this run commits. */
   readonly loaded: readonly LoadedFile[];
@@ -33,7 +33,7 @@ export function decideLoad(
   runId: string,
 ): LoadDecision {
   const before = new Map(previous.map((file) => [file.path, file]));
-  const exclude: string[] = [];
+  let unchanged = 0;
   const added: FileEntry[] = [];
   const changed: string[] = [];
   for (const file of files) {
@@ -43,7 +43,7 @@ export function decideLoad(
       changed.push(
         `${file.relativePath} (loaded by run ${loaded.run} at ${loaded.size} bytes, ${loaded.version ?? "no version"}; now ${file.size} bytes, ${file.version ?? "no version"})`,
       );
-    } else exclude.push(file.uri);
+    } else unchanged++;
   }
   if (changed.length > 0) {
     throw new SluiceError(
@@ -59,7 +59,7 @@ export function decideLoad(
       run: runId,
     })),
   ].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { exclude, added, loaded };
+  return { unchanged, added, loaded };
 }
 
 /** The lake's record of loaded files, and its fingerprint (the run checks nobody committed since). */

@@ -21,6 +21,8 @@ import {
 import {
   type CommittedTable,
   type Compression,
+  type FileEntry,
+  type ListedFile,
   jsonDocuments,
   jsonLines,
   Lake,
@@ -29,6 +31,7 @@ import {
   STATE_FOLDER,
   type WriteMode,
 } from "../io/index.js";
+import { dayPartition, playDays } from "./sparkify-days.js";
 import { decideLoad, readLakeLoads } from "./sparkify-loads.js";
 import {
   bestMatch,
@@ -269,12 +272,19 @@ function notIn<K, T>(
 
 /** What a run is given beyond the options a user sets: the driver's reading of input and lake. */
 export interface SparkifyRunInputs extends SparkifyOptions {
-  /** Input files not to read (by URI): loaded before, in update mode. */
-  readonly exclude?: readonly string[];
+  /** The song documents to read, as the driver listed them (update mode: the new ones). Default: listed. */
+  readonly songFiles?: readonly ListedFile[];
+  /** The event logs to read, likewise. */
+  readonly logFiles?: readonly ListedFile[];
   /** Every input file loaded once this run commits: the record the next daily load reads. */
   readonly loaded?: readonly LoadedFile[];
   /** The fingerprint of the record of loaded files as the driver read it (update mode). */
   readonly expectedLoads?: string;
+  /**
+   * The day folders of loaded plays that the new plays fall on (update mode): the only ones the
+   * load reads. Undefined: read them all.
+   */
+  readonly playDays?: readonly string[];
 }
 
 export const sparkifyPipeline = definePipeline(
@@ -296,7 +306,6 @@ export const sparkifyPipeline = definePipeline(
       ...(options.rowGroupSize ? { rowGroupSize: options.rowGroupSize } : {}),
       ...(options.maxRowsPerFile ? { maxRowsPerFile: options.maxRowsPerFile } : {}),
     };
-    const exclude = options.exclude ?? [];
     // In update mode the input may hold nothing new of one kind (a day of logs, no new songs).
     const required = !options.allowEmpty && !update;
     /** What the lake kept from earlier loads (update mode only: the other modes replace it). */
@@ -308,12 +317,16 @@ export const sparkifyPipeline = definePipeline(
         schema: songInputSchema,
         s3,
         originField: "_file",
-        exclude,
+        ...(options.songFiles ? { files: options.songFiles } : {}),
       }),
       { name: "read song_data", required },
     );
     const events = p.read(
-      jsonLines(joinUri(options.input, LOG_FILES), { schema: eventInputSchema, s3, exclude }),
+      jsonLines(joinUri(options.input, LOG_FILES), {
+        schema: eventInputSchema,
+        s3,
+        ...(options.logFiles ? { files: options.logFiles } : {}),
+      }),
       {
         name: "read log_data",
         required,
@@ -374,7 +387,7 @@ export const sparkifyPipeline = definePipeline(
       ? coGroupByKey<number, readonly [PCollection<[number, Play]>, PCollection<[number, LoadedPlay]>]>(
           [
             playsKeyed,
-            state<LoadedPlay>(STATE.plays).keyBy((play) => play[0], "key loaded plays by ts"),
+            loadedPlays(options.playDays).keyBy((play) => play[0], "key loaded plays by ts"),
           ] as const,
           "plays by ts",
         )
@@ -385,8 +398,18 @@ export const sparkifyPipeline = definePipeline(
             "none loaded before",
           );
     const numbered = numberPlays(byTs);
+    /** The plays loaded before on the given days (all of them when undefined). */
+    function loadedPlays(days: readonly string[] | undefined): PCollection<LoadedPlay> {
+      if (days === undefined) return state<LoadedPlay>(STATE.plays);
+      if (days.length === 0) return p.fromArray<LoadedPlay>([], "no new plays");
+      const uri = `${lake.stateUri(STATE.plays)}/{${days.join(",")}}/*.jsonl`;
+      return p.read(jsonLines<LoadedPlay>(uri, { s3, bookkeeping: true }), `read state ${STATE.plays}`);
+    }
     numbered.time.write(lake.parquet("time", timeSchema, { ...parquet, partitionBy: ["year", "month"] }));
-    numbered.loaded.write(lake.state(STATE.plays));
+    // Kept by day: a daily load reads the days its plays fall on, not the whole history.
+    numbered.loaded.write(
+      lake.state<LoadedPlay>(STATE.plays, { partitionOf: (play) => dayPartition(play[0]) }),
+    );
     songplaysOf(
       numbered.songplays,
       knownSongs ? flatten([knownSongs, newSongState], "songs to match") : newSongState,
@@ -418,6 +441,32 @@ export interface SparkifyResult {
   readonly alreadyLoaded: number;
 }
 
+/** What a source needs of a listed file (the rest of a listing need not cross to the workers). */
+function listed(file: FileEntry): ListedFile {
+  return { uri: file.uri, size: file.size };
+}
+
+/**
+ * How to find the days of a daily load's plays: a day of logs is read faster in this thread than a
+ * pool starts; a larger load (a backfill) gets the run's own threads.
+ */
+function daysRunOptions(added: readonly FileEntry[], runOptions: RunOptions): RunOptions {
+  const { runner, threads, tempDir, signal } = runOptions;
+  const shared = { ...(tempDir ? { tempDir } : {}), ...(signal ? { signal } : {}) };
+  if (isSmallLoad(added)) return { runner: "direct", ...shared };
+  return { ...(runner ? { runner } : {}), ...(threads ? { threads } : {}), ...shared };
+}
+
+/**
+ * New input below which a daily load runs on one thread unless told otherwise: a day of logs is
+ * read and merged in about the time a pool takes to start its workers and load their modules.
+ */
+const SMALL_LOAD_BYTES = 64 * 1024 * 1024;
+
+function isSmallLoad(added: readonly FileEntry[]): boolean {
+  return added.reduce((total, file) => total + file.size, 0) < SMALL_LOAD_BYTES;
+}
+
 /**
  * Runs the Sparkify ETL: in full (`overwrite`, `error-if-exists`), or as a daily load (`update`)
  * of the input files the lake has not loaded, merged into its tables.
@@ -431,22 +480,43 @@ export async function sparkify(
   const runId = runOptions.runId ?? newRunId();
   const update = options.mode === "update";
   const previous = update ? await readLakeLoads(options.output, options.s3 ?? {}, runId) : undefined;
-  const decision = decideLoad(inventory.files, previous?.files ?? [], runId);
+  const decision = decideLoad([...inventory.songs, ...inventory.logs], previous?.files ?? [], runId);
+  const songUris = new Set(inventory.songs.map((file) => file.uri));
+  const newSongs = decision.added.filter((file) => songUris.has(file.uri));
+  const newLogs = decision.added.filter((file) => !songUris.has(file.uri));
+  const days =
+    update && previous && previous.files.length > 0
+      ? await playDays(
+          { input: options.input, logFiles: newLogs.map(listed), ...(options.s3 ? { s3: options.s3 } : {}) },
+          daysRunOptions(newLogs, runOptions),
+        )
+      : undefined;
   const counts = {
     skipped: inventory.skipped,
     loadedFiles: decision.added.length,
-    alreadyLoaded: decision.exclude.length,
+    alreadyLoaded: decision.unchanged,
   };
   if (update && decision.added.length === 0)
     return { runId, metrics: undefined, tables: new Map(), ...counts };
   const result = await sparkifyPipeline.run(
     {
       ...options,
-      exclude: decision.exclude,
+      songFiles: newSongs.map(listed),
+      logFiles: newLogs.map(listed),
       loaded: decision.loaded,
       ...(previous ? { expectedLoads: previous.fingerprint } : {}),
+      ...(days ? { playDays: days } : {}),
     },
-    { ...runOptions, runId },
+    {
+      ...runOptions,
+      runId,
+      ...(update &&
+      runOptions.runner === undefined &&
+      runOptions.threads === undefined &&
+      isSmallLoad(decision.added)
+        ? { runner: "direct" as const }
+        : {}),
+    },
   );
   return {
     runId: result.runId,

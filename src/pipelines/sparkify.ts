@@ -62,7 +62,9 @@ Input and output
                            (by default such a run fails and commits nothing)
 
 Engine
-  --runner pool|direct     worker pool (default) or the one-thread reference runner
+  --runner pool|direct     worker pool (default) or the one-thread reference runner;
+                           an update with under 64 MiB of new input runs on one
+                           thread unless --runner or --threads is given
   --threads N              worker threads (default: one per core; at most 4 per core)
   --partitions N           partitions of each shuffle, one task each up to 32 tasks per
                            thread, grouped past that; at most 10,000 (default: 160 per
@@ -226,7 +228,7 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
         : {}),
     },
     run: {
-      runner: runner ?? "pool",
+      ...(runner ? { runner } : {}),
       ...(threads ? { threads } : {}),
       ...(values.partitions
         ? { partitions: positiveInteger("partitions", values.partitions, MAX_PARTITIONS) }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Piscina } from "piscina";
 import { messageOf, SluiceError, transformErrorOf, WorkerDiedError } from "../errors.js";
 import type { TaskResult, TaskSpec } from "../task.js";
@@ -35,10 +36,15 @@ export class PoolExecutor implements TaskExecutor {
   private poolFailure: unknown;
   private restoreHelperThreads: (() => void) | undefined;
   private readonly optionsJson: string;
+  private readonly buildKey: string;
 
   constructor(private readonly settings: PoolSettings) {
     this.concurrency = settings.threads;
     this.optionsJson = JSON.stringify(settings.options ?? null);
+    this.buildKey = createHash("sha256")
+      .update(JSON.stringify([settings.location.module, settings.location.name, settings.planSettings]))
+      .update(this.optionsJson)
+      .digest("hex");
   }
 
   /**
@@ -78,6 +84,7 @@ export class PoolExecutor implements TaskExecutor {
       module: this.settings.location.module,
       name: this.settings.location.name,
       optionsJson: this.optionsJson,
+      buildKey: this.buildKey,
       planSettings: this.settings.planSettings,
       fingerprint: this.settings.fingerprint,
       preloads: this.settings.preloads,

@@ -15,6 +15,11 @@ export interface WorkerTask {
   readonly name: string;
   readonly optionsJson: string;
   readonly planSettings: PlanSettings;
+  /**
+   * Names the build (module, name, options, plan settings) in a few bytes: a worker keeps one plan
+   * per key, and options of megabytes (file lists) would cost a copy and a hash of each per task.
+   */
+  readonly buildKey: string;
   /** The graph the driver built (fingerprint.ts): the worker's must be the same. */
   readonly fingerprint: string;
   readonly preloads: readonly WorkerPreload[];
@@ -70,7 +75,7 @@ async function findDefinition(module: string, name: string): Promise<BuildablePi
 
 /** Imports the pipeline's module and rebuilds the same plan the main thread made, once per worker. */
 function buildOnce(task: WorkerTask): Promise<BuiltPipeline> {
-  const cacheKey = JSON.stringify([task.module, task.name, task.optionsJson, task.planSettings]);
+  const cacheKey = task.buildKey;
   let entry = built.get(cacheKey);
   if (!entry) {
     entry = preloadOnce(task.preloads)
