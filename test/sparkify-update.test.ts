@@ -257,6 +257,61 @@ describe("daily loads", () => {
     });
   }
 
+  it("compact a table's partitions into one file each, in the commit, readers seeing the same rows", async () => {
+    await withTempDir(async (folder) => {
+      const { input, songFiles, logFiles } = await messyInput(folder);
+      const full = join(folder, "full");
+      await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
+      const delivered = join(folder, "input");
+      const output = join(folder, "lake");
+      await deliver(input, delivered, songFiles);
+      for (const file of logFiles) {
+        await deliver(input, delivered, [file]);
+        const run = sparkifyCommand(["--input", delivered, "--output", output, "--mode", "update"]);
+        assert.equal(run.status, 0, run.stderr);
+      }
+      const filesPerPartition = async (table: string) => {
+        const counts = new Map<string, number>();
+        for (const entry of await readdir(join(output, table), { recursive: true })) {
+          if (!entry.endsWith(".parquet")) continue;
+          const partition = dirname(entry);
+          counts.set(partition, (counts.get(partition) ?? 0) + 1);
+        }
+        return counts;
+      };
+      const before = await filesPerPartition("songplays");
+      assert.ok(Math.max(...before.values()) > 1, "daily loads left several files in a partition");
+      const expected = await tableDigests(full);
+      assert.deepEqual(await tableDigests(output), expected);
+      // A kill after the old files were moved away, before the commit ended: the next run finishes it.
+      const killed = sparkifyCommand(
+        ["--input", delivered, "--output", output, "--mode", "update", "--compact"],
+        {
+          SLUICE_TEST_KILL_AT_COMMIT_STEP: "files-removed:songplays",
+        },
+      );
+      assert.equal(killed.signal, "SIGKILL");
+      const compact = sparkifyCommand([
+        "--input",
+        delivered,
+        "--output",
+        output,
+        "--mode",
+        "update",
+        "--compact",
+      ]);
+      assert.equal(compact.status, 0, compact.stderr);
+      assert.deepEqual(await tableDigests(output), expected);
+      for (const table of ["songplays", "time"]) {
+        const after = await filesPerPartition(table);
+        assert.deepEqual([...new Set(after.values())], [1], `${table}: one file per partition`);
+      }
+      const refused = sparkifyCommand(["--input", delivered, "--output", output, "--compact"]);
+      assert.equal(refused.status, 2);
+      assert.match(refused.stderr, /--compact applies to --mode update only/);
+    });
+  });
+
   it("work on S3 as on local folders", { skip: s3Unavailable }, async () => {
     await withTempDir(async (folder) => {
       const { input, songFiles, logFiles } = await messyInput(folder);

@@ -37,6 +37,8 @@ interface Journal {
   readonly tables: string[];
   /** Local, update mode: files added to tables that grow, relative to each table's folder. */
   readonly appends?: { table: string; files: string[] }[];
+  /** Local, update mode: files the run rewrote into its own (a compaction), removed by the commit. */
+  readonly removals?: { table: string; files: string[] }[];
   /** S3 only: the uploads to complete and the previous objects to delete. */
   readonly uploads?: StagedUpload[];
   readonly deleteKeys?: string[];
@@ -93,6 +95,8 @@ export class LakeCommitter implements JobCommitter {
   readonly tables = new Set<string>();
   /** How each table takes a run's files in update mode. */
   private readonly dispositions = new Map<string, TableDisposition>();
+  /** Per table that grows, files this run rewrote and its commit removes (relative to the table). */
+  private readonly removals = new Map<string, string[]>();
   /** Files the commit itself writes, known before the run (a record the driver made). */
   private readonly commitFiles: { table: string; path: string; lines: string[] }[] = [];
   /** Per table, how to write a file that holds no rows, for tables that must exist even when empty. */
@@ -145,6 +149,17 @@ export class LakeCommitter implements JobCommitter {
       path: "part-commit.jsonl",
       lines: records.map((record) => JSON.stringify(record)),
     });
+  }
+
+  /**
+   * Files of a table that grows (paths relative to its folder) whose rows this run writes again
+   * (a compaction reads a partition's small files and writes one): the commit removes them in the
+   * same journalled step that adds the run's files, so that readers never see a row twice or not
+   * at all once it is done.
+   */
+  removeAtCommit(table: string, files: readonly string[]): void {
+    if (this.mode !== "update") throw new Error("files are removed at commit only in update mode");
+    this.removals.set(table, [...(this.removals.get(table) ?? []), ...files]);
   }
 
   /** Whether this run adds its files to `table` rather than replacing it. */
@@ -336,7 +351,8 @@ export class LakeCommitter implements JobCommitter {
             .filter((file) => file.table === table && file.staged.kind === "local")
             .map((file) => relative(join(temporary, table), (file.staged as { path: string }).path)),
         }));
-      const journal: Journal = { runId, tables: replaced, appends };
+      const removals = [...this.removals].map(([table, removed]) => ({ table, files: removed }));
+      const journal: Journal = { runId, tables: replaced, appends, removals };
       try {
         for (const table of tables) await makeFolders(join(temporary, table));
         await writeFileAtomically(join(temporary, JOURNAL_NAME), JSON.stringify(journal));
@@ -366,6 +382,10 @@ export class LakeCommitter implements JobCommitter {
     const uploads = files.flatMap((file) => (file.staged.kind === "s3" ? [file.staged.upload] : []));
     const newKeys = new Set(uploads.map((upload) => upload.key));
     const previous: string[] = [];
+    for (const [table, removed] of this.removals) {
+      const location = childOf(this.root, table) as { key: string };
+      previous.push(...removed.map((file) => `${location.key}/${file}`));
+    }
     // A table that grows keeps its objects; a replaced one loses those this run did not write.
     for (const table of tables.filter((name) => !this.appends(name))) {
       const location = childOf(this.root, table) as { bucket: string; key: string };
@@ -432,6 +452,16 @@ export class LakeCommitter implements JobCommitter {
       }
       this.step(`files-added:${table}`);
     }
+    for (const { table, files } of journal.removals ?? []) {
+      for (const file of files) {
+        const final = join(root, table, file);
+        const old = join(temporary, "_old", table, file);
+        if (!(await exists(final))) continue; // already moved away by an earlier attempt
+        await mkdir(dirname(old), { recursive: true });
+        await rename(final, old);
+      }
+      this.step(`files-removed:${table}`);
+    }
     const everyTable = [...journal.tables, ...(journal.appends ?? []).map(({ table }) => table)];
     for (const table of everyTable) await writeFile(join(root, table, SUCCESS_NAME), "");
     this.step("success-written");
@@ -452,6 +482,13 @@ export class LakeCommitter implements JobCommitter {
     const root = (this.root as { path: string }).path;
     // Without its journal the commit has already taken effect: nothing to undo.
     if (!(await exists(join(temporary, JOURNAL_NAME)))) return false;
+    for (const { table, files } of journal.removals ?? []) {
+      for (const file of files) {
+        const final = join(root, table, file);
+        const old = join(temporary, "_old", table, file);
+        if (!(await exists(final)) && (await exists(old))) await rename(old, final);
+      }
+    }
     for (const { table, files } of [...(journal.appends ?? [])].reverse()) {
       for (const file of files) {
         const staged = join(temporary, table, file);

@@ -33,6 +33,16 @@ export interface ParquetDatasetOptions {
    * 2^53, which a number cannot hold exactly, fails the run naming the column) or as `bigint`.
    */
   readonly int64?: "number" | "bigint";
+  /**
+   * The files to read, as the caller listed them (paths relative to the dataset's folder, which
+   * name the partitions), instead of every file under `uri`.
+   */
+  readonly files?: readonly { readonly uri: string; readonly relativePath: string }[];
+  /**
+   * The rows are the pipeline's own (a compaction reads back what it wrote), not input: they are
+   * not counted as records read, so neither in the base of a percentage reject limit.
+   */
+  readonly bookkeeping?: boolean;
 }
 
 /** The Parquet types a declared column may be read from. */
@@ -111,7 +121,7 @@ export class ParquetDatasetSource<T> implements Source<T> {
   }
 
   async splits(): Promise<JsonValue[]> {
-    const files = await listFiles(this.uri, this.options.s3);
+    const files = this.options.files ?? (await listFiles(this.uri, this.options.s3));
     return files
       .filter((file) => file.relativePath.endsWith(".parquet"))
       .map((file) => [file.uri, file.relativePath]);
@@ -162,7 +172,7 @@ export class ParquetDatasetSource<T> implements Source<T> {
         if (schema) {
           const parsed = schema.parse(whole);
           if ("problem" in parsed) {
-            context.addRecordsSeen(1);
+            if (!this.options.bookkeeping) context.addRecordsSeen(1);
             context.reject({
               text: JSON.stringify(whole, bigintAsText),
               source: uri,
@@ -176,13 +186,13 @@ export class ParquetDatasetSource<T> implements Source<T> {
           records.push(whole as T);
         }
         if (records.length >= context.batchSize) {
-          context.addRecordsSeen(records.length);
+          if (!this.options.bookkeeping) context.addRecordsSeen(records.length);
           yield { records };
           records = [];
         }
       }
       if (records.length > 0) {
-        context.addRecordsSeen(records.length);
+        if (!this.options.bookkeeping) context.addRecordsSeen(records.length);
         yield { records };
       }
     } finally {

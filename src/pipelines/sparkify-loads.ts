@@ -66,6 +66,8 @@ export function decideLoad(
 export interface LakeLoads {
   readonly files: readonly LoadedFile[];
   readonly fingerprint: string;
+  /** Per table asked to be compacted: the files of its partitions that hold more than one. */
+  readonly compact: Record<string, { uri: string; relativePath: string }[]>;
 }
 
 /**
@@ -73,7 +75,12 @@ export interface LakeLoads {
  * killed run left half done. A lake with tables but no record (written by an older version, or
  * by hand) cannot be updated safely: its files would all load again.
  */
-export async function readLakeLoads(output: string, s3: S3Settings, runId: string): Promise<LakeLoads> {
+export async function readLakeLoads(
+  output: string,
+  s3: S3Settings,
+  runId: string,
+  compactTables: readonly string[] = [],
+): Promise<LakeLoads> {
   const committer = new LakeCommitter(parseLocation(output), "update", s3);
   const table = `${STATE_FOLDER}/${STATE.loaded}`;
   return committer.inspect(runId, async () => {
@@ -91,6 +98,28 @@ export async function readLakeLoads(output: string, s3: S3Settings, runId: strin
         );
       }
     }
-    return { files, fingerprint: await committer.fingerprint(table) };
+    const compact: LakeLoads["compact"] = {};
+    for (const name of compactTables) {
+      const parts = await filesToCompact(joinUri(output, name), s3);
+      if (parts.length > 0) compact[name] = parts;
+    }
+    return { files, fingerprint: await committer.fingerprint(table), compact };
   });
+}
+
+/** The Parquet files of a table's partitions that hold more than one: what a compaction rewrites. */
+async function filesToCompact(
+  table: string,
+  s3: S3Settings,
+): Promise<{ uri: string; relativePath: string }[]> {
+  const files = (await listFiles(table, s3)).filter((file) => file.relativePath.endsWith(".parquet"));
+  const byPartition = new Map<string, FileEntry[]>();
+  for (const file of files) {
+    const partition = file.relativePath.replace(/[^/]*$/, "");
+    byPartition.set(partition, [...(byPartition.get(partition) ?? []), file]);
+  }
+  return [...byPartition.values()]
+    .filter((group) => group.length > 1)
+    .flat()
+    .map((file) => ({ uri: file.uri, relativePath: file.relativePath }));
 }

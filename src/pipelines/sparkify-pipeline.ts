@@ -10,13 +10,16 @@ import {
   coGroupByKey,
   definePipeline,
   flatten,
+  type Infer,
   maxBy,
   minBy,
   newRunId,
+  SluiceError,
   type PCollection,
   type RejectLimit,
   type RunOptions,
   type RunResult,
+  type Schema,
 } from "../core/index.js";
 import {
   type CommittedTable,
@@ -26,6 +29,7 @@ import {
   jsonDocuments,
   jsonLines,
   Lake,
+  parquetDataset,
   type ParquetTableOptions,
   type S3Settings,
   STATE_FOLDER,
@@ -82,6 +86,12 @@ export interface SparkifyOptions {
   readonly compression?: Compression;
   readonly rowGroupSize?: number;
   readonly maxRowsPerFile?: number;
+  /**
+   * Update mode: also rewrite each partition of a growing table (songs, artists, time,
+   * songplays) that holds more than one file into one file, in the same commit (daily loads add
+   * a file to a month's partitions each day). Default false.
+   */
+  readonly compact?: boolean;
   /**
    * Run even when the input holds no song documents or no event logs (default false: such a run
    * fails naming what it looked for, so that a misnamed folder never becomes empty tables).
@@ -280,6 +290,8 @@ export interface SparkifyRunInputs extends SparkifyOptions {
   readonly loaded?: readonly LoadedFile[];
   /** The fingerprint of the record of loaded files as the driver read it (update mode). */
   readonly expectedLoads?: string;
+  /** Per table, the files a compaction rewrites (paths relative to the table): update mode. */
+  readonly compactFiles?: Readonly<Record<string, readonly { uri: string; relativePath: string }[]>>;
   /**
    * The day folders of loaded plays that the new plays fall on (update mode): the only ones the
    * load reads. Undefined: read them all.
@@ -308,6 +320,27 @@ export const sparkifyPipeline = definePipeline(
     };
     // In update mode the input may hold nothing new of one kind (a day of logs, no new songs).
     const required = !options.allowEmpty && !update;
+    /**
+     * A table's new rows with, when the run compacts it, the rows of the files it rewrites: read
+     * back by one task, which writes one file per partition, and removed by the commit.
+     */
+    const compacted =
+      <S extends Schema>(table: string, schema: S) =>
+      (rows: PCollection<Infer<S>>): PCollection<Infer<S>> => {
+        const files = options.compactFiles?.[table] ?? [];
+        if (files.length === 0) return rows;
+        lake.committer.removeAtCommit(
+          table,
+          files.map((file) => file.relativePath),
+        );
+        const old = p
+          .read(
+            parquetDataset(joinUri(options.output, table), { schema, s3, files, bookkeeping: true }),
+            `read ${table} to compact`,
+          )
+          .coalesce(1, `compact ${table}`);
+        return flatten([rows, old], `${table} with compacted rows`);
+      };
     /** What the lake kept from earlier loads (update mode only: the other modes replace it). */
     const state = <T>(name: string): PCollection<T> =>
       p.read(jsonLines<T>(lake.stateUri(name), { s3, bookkeeping: true }), `read state ${name}`);
@@ -353,6 +386,7 @@ export const sparkifyPipeline = definePipeline(
         }),
         "song rows",
       )
+      .apply(compacted("songs", songsSchema))
       .write(lake.parquet("songs", songsSchema, { ...parquet, partitionBy: ["year", "artist_id"] }));
     const newSongState = newSongs.map(loadedSong, "song state");
     newSongState.write(lake.state(STATE.songs));
@@ -366,7 +400,10 @@ export const sparkifyPipeline = definePipeline(
       : artists;
     // The dimension tables are small (a row per artist, per user): one file each (per load, for
     // artists), as readers expect of a small table, rather than a file per shuffle partition.
-    newArtists.coalesce(1, "one file").write(lake.parquet("artists", artistsSchema, parquet));
+    newArtists
+      .coalesce(1, "one file")
+      .apply(compacted("artists", artistsSchema))
+      .write(lake.parquet("artists", artistsSchema, parquet));
 
     // users: each user's latest play over every load, the table rebuilt whole (it is small).
     const plays = events.filter(isPlay, "NextSong plays");
@@ -405,7 +442,9 @@ export const sparkifyPipeline = definePipeline(
       const uri = `${lake.stateUri(STATE.plays)}/{${days.join(",")}}/*.jsonl`;
       return p.read(jsonLines<LoadedPlay>(uri, { s3, bookkeeping: true }), `read state ${STATE.plays}`);
     }
-    numbered.time.write(lake.parquet("time", timeSchema, { ...parquet, partitionBy: ["year", "month"] }));
+    numbered.time
+      .apply(compacted("time", timeSchema))
+      .write(lake.parquet("time", timeSchema, { ...parquet, partitionBy: ["year", "month"] }));
     // Kept by day: a daily load reads the days its plays fall on, not the whole history.
     numbered.loaded.write(
       lake.state<LoadedPlay>(STATE.plays, { partitionOf: (play) => dayPartition(play[0]) }),
@@ -413,15 +452,17 @@ export const sparkifyPipeline = definePipeline(
     songplaysOf(
       numbered.songplays,
       knownSongs ? flatten([knownSongs, newSongState], "songs to match") : newSongState,
-    ).write(
-      // Sorted by time within each file: readers filtering on start_time skip row groups by their
-      // statistics. songplay_id is ts x 2048 + n, so its order is start_time's, as one number.
-      lake.parquet("songplays", songplaysSchema, {
-        ...parquet,
-        partitionBy: ["year", "month"],
-        sortBy: ["songplay_id"],
-      }),
-    );
+    )
+      .apply(compacted("songplays", songplaysSchema))
+      .write(
+        // Sorted by time within each file: readers filtering on start_time skip row groups by their
+        // statistics. songplay_id is ts x 2048 + n, so its order is start_time's, as one number.
+        lake.parquet("songplays", songplaysSchema, {
+          ...parquet,
+          partitionBy: ["year", "month"],
+          sortBy: ["songplay_id"],
+        }),
+      );
     lake.stateRecords(STATE.loaded, options.loaded ?? []);
     return { lake };
   },
@@ -440,6 +481,9 @@ export interface SparkifyResult {
   /** Input files loaded by earlier runs, so not read again (update mode). */
   readonly alreadyLoaded: number;
 }
+
+/** The tables that grow with each daily load, and which a compaction rewrites. */
+const GROWING_TABLES = ["songs", "artists", "time", "songplays"];
 
 /** What a source needs of a listed file (the rest of a listing need not cross to the workers). */
 function listed(file: FileEntry): ListedFile {
@@ -479,7 +523,12 @@ export async function sparkify(
   if (!options.allowEmpty) requireSongsAndLogs(options.input, inventory);
   const runId = runOptions.runId ?? newRunId();
   const update = options.mode === "update";
-  const previous = update ? await readLakeLoads(options.output, options.s3 ?? {}, runId) : undefined;
+  if (options.compact && !update) throw new SluiceError("compact applies to mode update only");
+  const previous = update
+    ? await readLakeLoads(options.output, options.s3 ?? {}, runId, options.compact ? GROWING_TABLES : [])
+    : undefined;
+  const compactFiles = previous?.compact ?? {};
+  const compacting = Object.keys(compactFiles).length > 0;
   const decision = decideLoad([...inventory.songs, ...inventory.logs], previous?.files ?? [], runId);
   const songUris = new Set(inventory.songs.map((file) => file.uri));
   const newSongs = decision.added.filter((file) => songUris.has(file.uri));
@@ -496,7 +545,7 @@ export async function sparkify(
     loadedFiles: decision.added.length,
     alreadyLoaded: decision.unchanged,
   };
-  if (update && decision.added.length === 0)
+  if (update && decision.added.length === 0 && !compacting)
     return { runId, metrics: undefined, tables: new Map(), ...counts };
   const result = await sparkifyPipeline.run(
     {
@@ -506,6 +555,7 @@ export async function sparkify(
       loaded: decision.loaded,
       ...(previous ? { expectedLoads: previous.fingerprint } : {}),
       ...(days ? { playDays: days } : {}),
+      ...(compacting ? { compactFiles } : {}),
     },
     {
       ...runOptions,

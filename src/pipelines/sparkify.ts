@@ -51,6 +51,9 @@ Input and output
   --mode MODE              error-if-exists (default), overwrite, or update: load
                            only the input files not loaded before, merged into
                            the tables (a daily load; on an empty output, a full one)
+  --compact                with --mode update: also rewrite each partition of songs,
+                           artists, time and songplays that holds several files into
+                           one, in the same commit (even when nothing is new)
   --region REGION          the S3 region (default: the AWS SDK's chain: AWS_REGION,
                            then the profile's region; buckets elsewhere are followed)
   --profile NAME           the AWS profile for credentials and region (AWS_PROFILE too)
@@ -109,6 +112,7 @@ const OPTIONS = {
   "s3-path-style": { type: "boolean" },
   "max-rejected": { type: "string" },
   "allow-empty": { type: "boolean" },
+  compact: { type: "boolean" },
   explain: { type: "boolean" },
   "summary-json": { type: "string" },
   quiet: { type: "boolean" },
@@ -203,6 +207,9 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
       `--threads must be at most ${maxThreads()} (${MAX_THREADS_PER_CORE} per core on this machine's ${availableParallelism()}): more workers only add memory, each holding a heap of its own; got '${values.threads}'`,
     );
   }
+  const mode =
+    oneOf("mode", values.mode, ["overwrite", "error-if-exists", "update"] as const) ?? "error-if-exists";
+  if (values.compact && mode !== "update") throw new UsageError("--compact applies to --mode update only");
   if (runner === "direct" && threads !== undefined)
     throw new UsageError("--threads applies to the pool runner only");
   const v8HelperThreads = oneOf<V8HelperThreads>("v8-helper-threads", values["v8-helper-threads"], [
@@ -213,11 +220,11 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
     options: {
       input,
       output,
-      mode:
-        oneOf("mode", values.mode, ["overwrite", "error-if-exists", "update"] as const) ?? "error-if-exists",
+      mode,
       s3,
       maxRejected: parseRejectLimit(values["max-rejected"]) ?? { percent: 1 },
       ...(values["allow-empty"] ? { allowEmpty: true } : {}),
+      ...(values.compact ? { compact: true } : {}),
       compression:
         oneOf<Compression>("compression", values.compression, ["snappy", "gzip", "none"]) ?? "snappy",
       ...(values["row-group-size"]
@@ -409,7 +416,7 @@ async function main(argv: string[]): Promise<number> {
       `skipped        ${describeSkipped(result.skipped)}`,
       ...(command.options.mode === "update"
         ? [
-            `loaded         ${formatCount(result.loadedFiles)} new file(s); ${formatCount(result.alreadyLoaded)} loaded before, not read again (rows above: added)`,
+            `loaded         ${formatCount(result.loadedFiles)} new file(s); ${formatCount(result.alreadyLoaded)} loaded before, not read again (rows above: written by this run)`,
           ]
         : []),
       `wall time      ${seconds.toFixed(2)} s (${formatCount(metrics.recordsSeen / Math.max(seconds, 1e-9))} records/s)`,
