@@ -63,6 +63,14 @@ async function messyInput(
   return { input, songFiles: await relativeFiles("song_data"), logFiles: await relativeFiles("log_data") };
 }
 
+/** The messy input, its full load's table digests, and an empty folder to deliver its files into. */
+async function scenario(folder: string) {
+  const messy = await messyInput(folder);
+  const full = join(folder, "full");
+  await sparkify({ input: messy.input, output: full, mode: "overwrite" }, { runner: "direct" });
+  return { ...messy, expected: await tableDigests(full), delivered: join(folder, "input") };
+}
+
 /** Copies `files` from `from` into `to`, as a delivery adds them to the input folder. */
 async function deliver(from: string, to: string, files: readonly string[]): Promise<void> {
   for (const file of files) {
@@ -88,10 +96,7 @@ function groupsOf<T>(items: readonly T[], cuts: readonly number[]): T[][] {
 describe("daily loads", () => {
   it("give the tables of one full load, songplay_id included, however the files are grouped into runs", async () => {
     await withTempDir(async (folder) => {
-      const { input, songFiles, logFiles } = await messyInput(folder);
-      const full = join(folder, "full");
-      await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
-      const expected = await tableDigests(full);
+      const { input, songFiles, logFiles, expected } = await scenario(folder);
       let runIndex = 0;
       await fc.assert(
         fc.asyncProperty(
@@ -214,10 +219,7 @@ describe("daily loads", () => {
   ] as const) {
     it(`${fault === "kill" ? "killed" : "failing"} at commit step ${step}: tables and record stay together, and the next run completes`, async () => {
       await withTempDir(async (folder) => {
-        const { input, songFiles, logFiles } = await messyInput(folder);
-        const full = join(folder, "full");
-        await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
-        const delivered = join(folder, "input");
+        const { input, songFiles, logFiles, expected, delivered } = await scenario(folder);
         const output = join(folder, "lake");
         await deliver(input, delivered, [...songFiles, ...logFiles.slice(0, 3)]);
         assert.equal(
@@ -250,7 +252,7 @@ describe("daily loads", () => {
           // Past the journal a killed commit is finished by the next run: its files were loaded.
           assert.match(next.stdout, /nothing new to load/);
         }
-        assert.deepEqual(await tableDigests(output), await tableDigests(full));
+        assert.deepEqual(await tableDigests(output), expected);
         const last = sparkifyCommand(["--input", delivered, "--output", output, "--mode", "update"]);
         assert.match(last.stdout, /nothing new to load/);
       });
@@ -259,10 +261,7 @@ describe("daily loads", () => {
 
   it("compact a table's partitions into one file each, in the commit, readers seeing the same rows", async () => {
     await withTempDir(async (folder) => {
-      const { input, songFiles, logFiles } = await messyInput(folder);
-      const full = join(folder, "full");
-      await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
-      const delivered = join(folder, "input");
+      const { input, songFiles, logFiles, expected, delivered } = await scenario(folder);
       const output = join(folder, "lake");
       await deliver(input, delivered, songFiles);
       for (const file of logFiles) {
@@ -281,7 +280,6 @@ describe("daily loads", () => {
       };
       const before = await filesPerPartition("songplays");
       assert.ok(Math.max(...before.values()) > 1, "daily loads left several files in a partition");
-      const expected = await tableDigests(full);
       assert.deepEqual(await tableDigests(output), expected);
       // A kill after the old files were moved away, before the commit ended: the next run finishes it.
       const killed = sparkifyCommand(
@@ -314,11 +312,8 @@ describe("daily loads", () => {
 
   it("work on S3 as on local folders", { skip: s3Unavailable }, async () => {
     await withTempDir(async (folder) => {
-      const { input, songFiles, logFiles } = await messyInput(folder);
-      const full = join(folder, "full");
-      await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
+      const { input, songFiles, logFiles, expected, delivered } = await scenario(folder);
       const bucket = await freshBucket("update");
-      const delivered = join(folder, "input");
       const output = `s3://${bucket}/lake`;
       const s3Arguments = ["--s3-endpoint", s3Settings.endpoint!, "--s3-path-style"];
       await deliver(input, delivered, [...songFiles, ...logFiles.slice(0, 4)]);
@@ -344,7 +339,7 @@ describe("daily loads", () => {
       ]);
       assert.equal(second.status, 0, second.stderr);
       const copy = await downloadPrefix(output, join(folder, "copy"));
-      assert.deepEqual(await tableDigests(copy), await tableDigests(full));
+      assert.deepEqual(await tableDigests(copy), expected);
     });
   });
 });
