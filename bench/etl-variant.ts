@@ -1,6 +1,9 @@
-// One variant of the ETL benchmark in its own process: node etl-variant.js VARIANT INPUT OUTPUT
+// One variant of the ETL benchmark in its own process: node etl-variant.js VARIANT INPUT OUTPUT [LAKE]
 //   sluice-N: the Sparkify ETL with N threads (sluice-N+v8-helpers-on: with V8's helper threads on);
-//   duckdb-N: the same tables in DuckDB SQL with N threads.
+//   duckdb-N: the same tables in DuckDB SQL with N threads;
+//   sluice-update: a daily load (--mode update, the command's default runner choice) of INPUT into
+//   a copy of LAKE, a lake that holds all of INPUT but its newest files (the copy is not timed).
+import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { definePipeline, sum } from "../src/index.js";
 import { parquetDataset } from "../src/io/index.js";
@@ -8,7 +11,7 @@ import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { peakRss, report } from "./harness.js";
 import { runDuckdbEtl } from "./sparkify-duckdb.js";
 
-const [variant, input, outputBase] = process.argv.slice(2) as [string, string, string];
+const [variant, input, outputBase, baseLake] = process.argv.slice(2) as [string, string, string, string?];
 /**
  * Each local run writes a folder of its own, removed with the others when the benchmark ends.
  * Removing the previous run's 40,000 files just before a run slowed the run's own file creation:
@@ -22,12 +25,15 @@ const output = outputBase.startsWith("s3://") ? outputBase : join(outputBase, `r
  * variants load it after their peak RSS is taken, to check their output.
  */
 const duckdb = () => import("@duckdb/node-api");
-const parsed = /^(sluice|duckdb)-(\d+)(\+v8-helpers-on)?$/.exec(variant ?? "");
-if (!parsed) {
-  console.error("usage: node etl-variant.js sluice-N[+v8-helpers-on]|duckdb-N INPUT OUTPUT");
+const parsed = /^(sluice|duckdb)-(\d+|update)(\+v8-helpers-on)?$/.exec(variant ?? "");
+if (!parsed || (parsed[2] === "update") !== (baseLake !== undefined)) {
+  console.error(
+    "usage: node etl-variant.js sluice-N[+v8-helpers-on]|duckdb-N|sluice-update INPUT OUTPUT [LAKE]",
+  );
   process.exit(2);
 }
 const [, engine, threadsText, helpersOn] = parsed;
+if (baseLake) await cp(baseLake, output, { recursive: true, preserveTimestamps: true });
 const threads = Number(threadsText);
 const v8HelperThreads = helpersOn ? "on" : "auto";
 const s3 = process.env.BENCH_S3_ENDPOINT
@@ -56,6 +62,8 @@ const countRows = definePipeline(
 const started = performance.now();
 if (engine === "duckdb") {
   await runDuckdbEtl(input, output, threads);
+} else if (baseLake) {
+  await sparkify({ input, output, mode: "update", s3 });
 } else {
   await sparkify({ input, output, mode: "overwrite", s3 }, { threads, v8HelperThreads });
 }

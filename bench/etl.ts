@@ -2,15 +2,20 @@
 // The Sparkify ETL with 1 and 2 threads (and 2 with V8's helper threads on) beside DuckDB
 // (2 threads) computing the same tables, on the same generated input; each variant in its own
 // process, alternating; the outputs must agree.
+// --incremental: a daily load instead. The generated days (30 by default) are loaded once into a
+// lake (untimed); then one new day of events/30 is added to the input, and a full reload of the
+// whole input with 2 threads (the baseline) runs beside a daily load of the new day into a copy of
+// that lake (sluice-update). Both end with the same tables, which are checked.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { listFiles, readBytes, s3Client } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
+import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { chart, type Point } from "./chart.js";
 import { benchOptions, formatTable, machine, measure, type Row, writeResults } from "./harness.js";
 
@@ -22,7 +27,7 @@ import { benchOptions, formatTable, machine, measure, type Row, writeResults } f
 const HELPERS_ON = "sluice-2+v8-helpers-on";
 
 const VARIANTS = ["sluice-1", "sluice-2", HELPERS_ON, "duckdb-2"];
-const USAGE = `usage: npm run bench:etl -- [--songs N] [--events M] [--runs R] [--s3] [--variants V,...]
+const USAGE = `usage: npm run bench:etl -- [--songs N] [--events M] [--runs R] [--s3] [--variants V,...] [--incremental]
   variants: ${VARIANTS.join(", ")} (duckdb-2, the baseline, always runs)`;
 const values = benchOptions(USAGE, {
   songs: { type: "string", default: "20000" },
@@ -30,6 +35,7 @@ const values = benchOptions(USAGE, {
   runs: { type: "string", default: "3" },
   s3: { type: "boolean", default: false },
   variants: { type: "string", default: VARIANTS.join(",") },
+  incremental: { type: "boolean", default: false },
 });
 const chosen = values.variants.split(",");
 const songs = Number(values.songs);
@@ -56,6 +62,66 @@ const files = await listFiles(input);
 const inputBytes = files.reduce((total, file) => total + file.size, 0);
 const records = events + (await listFiles(join(input, "song_data/**/*.json"))).length;
 const work = await mkdtemp(join(tmpdir(), "sluice-bench-etl-"));
+
+if (values.incremental) {
+  try {
+    await incremental();
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+/** The daily-load scenario (see the top of this file). */
+async function incremental(): Promise<void> {
+  const base = await mkdtemp(join(tmpdir(), "sluice-bench-base-"));
+  try {
+    console.error("loading the generated days into a lake (untimed)");
+    await sparkify({ input, output: join(base, "lake"), mode: "update" });
+    // The input of the runs: the generated days (hard links, the same files) and a new day.
+    const grown = join(base, "input");
+    for (const file of files) {
+      await mkdir(dirname(join(grown, file.relativePath)), { recursive: true });
+      await link(file.uri, join(grown, file.relativePath));
+    }
+    const day = join(base, "day");
+    const dayEvents = Math.round(events / 30);
+    await generateSparkifyInput({
+      songs: 1,
+      events: dayEvents,
+      days: 1,
+      startDate: "2018-12-01",
+      seed: 43,
+      output: day,
+    });
+    await cp(join(day, "log_data"), join(grown, "log_data"), { recursive: true });
+    const grownFiles = await listFiles(grown);
+    const grownBytes = grownFiles.reduce((total, file) => total + file.size, 0);
+    const variants = [
+      { name: "sluice-2", args: [script, "sluice-2", grown, join(work, "full")] },
+      {
+        name: "sluice-update",
+        args: [script, "sluice-update", grown, join(work, "update"), join(base, "lake")],
+      },
+    ];
+    console.error(
+      `bench:etl --incremental on ${machine()}: ${events} events + a day of ${dayEvents}, ${runs} run(s)`,
+    );
+    const rows = await measure(
+      `${events} events, then a day of ${dayEvents}`,
+      variants,
+      runs,
+      events + dayEvents + songs,
+      grownBytes,
+      "sluice-2",
+    );
+    console.log(formatTable(rows));
+    const file = await writeResults(`etl-incremental-${events}`, rows, { songs, events, dayEvents, runs });
+    console.error(`written to ${file}`);
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+}
 
 let server: ReturnType<typeof spawn> | undefined;
 try {
