@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -180,19 +180,55 @@ describe("daily loads", () => {
     });
   });
 
-  it("stop at a file that changed since it was loaded, naming it, and change nothing", async () => {
+  it("stop at a file that changed since it was loaded, naming it, and change nothing, unless told to reload it", async () => {
     await withTempDir(async (folder) => {
       const { input, logFiles } = await messyInput(folder);
       const output = join(folder, "lake");
       assert.equal(sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]).status, 0);
       const before = await tableDigests(output);
       const changed = join(input, logFiles[1]!);
-      await writeFile(changed, `${await readFile(changed, "utf8")}\n`);
+      // Corrected upstream: the file now holds the first half of its lines.
+      const lines = (await readFile(changed, "utf8")).split("\n").filter((line) => line !== "");
+      await writeFile(changed, `${lines.slice(0, Math.floor(lines.length / 2)).join("\n")}\n`);
       const run = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
       assert.equal(run.status, 1);
       assert.match(run.stderr, new RegExp(`changed since they were loaded, for example ${logFiles[1]!}`));
       assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
       assert.deepEqual(await tableDigests(output), before);
+
+      // --reload-changed replaces what the file contributed: the tables of a full load of the input as it is now.
+      const full = join(folder, "full-now");
+      await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
+      const moved = join(folder, "moved-away.json");
+      await rename(join(input, logFiles[0]!), moved);
+      const incomplete = sparkifyCommand([
+        "--input",
+        input,
+        "--output",
+        output,
+        "--mode",
+        "update",
+        "--reload-changed",
+      ]);
+      assert.equal(incomplete.status, 1);
+      assert.match(incomplete.stderr, /1 file\(s\) loaded before are no longer in it, for example log_data/);
+      await rename(moved, join(input, logFiles[0]!));
+      const reload = sparkifyCommand([
+        "--input",
+        input,
+        "--output",
+        output,
+        "--mode",
+        "update",
+        "--reload-changed",
+      ]);
+      assert.equal(reload.status, 0, reload.stderr);
+      assert.match(reload.stdout, new RegExp(`reloaded +1 changed file\\(s\\), e.g. ${logFiles[1]!}`));
+      const expectedNow = await tableDigests(full);
+      assert.notDeepEqual(expectedNow, before, "the change changes the tables");
+      assert.deepEqual(await tableDigests(output), expectedNow);
+      const after = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
+      assert.match(after.stdout, /nothing new to load/);
     });
   });
 

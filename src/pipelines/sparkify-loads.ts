@@ -24,42 +24,61 @@ export interface LoadDecision {
   readonly added: readonly FileEntry[];
   /** Every input file loaded once this run commits. */
   readonly loaded: readonly LoadedFile[];
+  /** Files loaded before that changed since, when told to reload them: the lake is rebuilt. */
+  readonly changed: readonly FileEntry[];
 }
 
-/** Sorts the input's files into loaded before (skipped) and new; fails on a file that changed. */
+/**
+ * Sorts the input's files into loaded before (skipped) and new. A file that changed since it was
+ * loaded fails the run, unless `reloadChanged`: then the whole lake is to be rebuilt from the
+ * input, which must still hold every file loaded before.
+ */
 export function decideLoad(
   files: readonly FileEntry[],
   previous: readonly LoadedFile[],
   runId: string,
+  reloadChanged = false,
 ): LoadDecision {
   const before = new Map(previous.map((file) => [file.path, file]));
   let unchanged = 0;
   const added: FileEntry[] = [];
-  const changed: string[] = [];
+  const changed: FileEntry[] = [];
+  const described: string[] = [];
   for (const file of files) {
     const loaded = before.get(file.relativePath);
     if (!loaded) added.push(file);
     else if (loaded.size !== file.size || loaded.version !== (file.version ?? null)) {
-      changed.push(
+      changed.push(file);
+      described.push(
         `${file.relativePath} (loaded by run ${loaded.run} at ${loaded.size} bytes, ${loaded.version ?? "no version"}; now ${file.size} bytes, ${file.version ?? "no version"})`,
       );
     } else unchanged++;
   }
-  if (changed.length > 0) {
+  if (changed.length > 0 && !reloadChanged) {
     throw new SluiceError(
-      `${changed.length} input file(s) changed since they were loaded, for example ${changed[0]}; a file is loaded once: restore it, or put corrections in a new file`,
+      `${changed.length} input file(s) changed since they were loaded, for example ${described[0]}; a file is loaded once: restore it, put corrections in a new file, or run with --reload-changed`,
     );
   }
+  const listed = new Set(files.map((file) => file.relativePath));
+  const missing = previous.filter((file) => !listed.has(file.path));
+  if (changed.length > 0 && missing.length > 0) {
+    throw new SluiceError(
+      `cannot reload ${described[0]}: a reload rebuilds the lake from its input, and ${missing.length} file(s) loaded before are no longer in it, for example ${missing[0]!.path}`,
+    );
+  }
+  const changedPaths = new Set(changed.map((file) => file.relativePath));
+  const loadedNow = (file: FileEntry): LoadedFile => ({
+    path: file.relativePath,
+    size: file.size,
+    version: file.version ?? null,
+    run: runId,
+  });
   const loaded = [
-    ...previous,
-    ...added.map((file) => ({
-      path: file.relativePath,
-      size: file.size,
-      version: file.version ?? null,
-      run: runId,
-    })),
+    ...previous.filter((file) => !changedPaths.has(file.path)),
+    ...added.map(loadedNow),
+    ...changed.map(loadedNow),
   ].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { unchanged, added, loaded };
+  return { unchanged, added, loaded, changed };
 }
 
 /** The lake's record of loaded files, and its fingerprint (the run checks nobody committed since). */

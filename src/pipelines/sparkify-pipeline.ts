@@ -36,7 +36,7 @@ import {
   type WriteMode,
 } from "../io/index.js";
 import { dayPartition, playDays } from "./sparkify-days.js";
-import { decideLoad, readLakeLoads } from "./sparkify-loads.js";
+import { decideLoad, type LakeLoads, type LoadDecision, readLakeLoads } from "./sparkify-loads.js";
 import {
   bestMatch,
   comparePlaysWithinTs,
@@ -71,7 +71,14 @@ import {
   STATE,
   type UserPlay,
 } from "./sparkify-state.js";
-import { inventoryInput, joinUri, LOG_FILES, requireSongsAndLogs, SONG_FILES } from "./sparkify-input.js";
+import {
+  type InputInventory,
+  inventoryInput,
+  joinUri,
+  LOG_FILES,
+  requireSongsAndLogs,
+  SONG_FILES,
+} from "./sparkify-input.js";
 
 export interface SparkifyOptions {
   /** Folder or `s3://bucket/prefix` holding `song_data/` and `log_data/`. */
@@ -92,6 +99,12 @@ export interface SparkifyOptions {
    * a file to a month's partitions each day). Default false.
    */
   readonly compact?: boolean;
+  /**
+   * Update mode: an input file that changed since it was loaded is reloaded, replacing what it
+   * contributed, by rebuilding the lake from the input (which must still hold every file loaded
+   * before), in one commit. Default false: such a file stops the run, named.
+   */
+  readonly reloadChanged?: boolean;
   /**
    * Run even when the input holds no song documents or no event logs (default false: such a run
    * fails naming what it looked for, so that a misnamed folder never becomes empty tables).
@@ -480,6 +493,43 @@ export interface SparkifyResult {
   readonly loadedFiles: number;
   /** Input files loaded by earlier runs, so not read again (update mode). */
   readonly alreadyLoaded: number;
+  /** Changed files reloaded by rebuilding the lake (update mode with reloadChanged). */
+  readonly reloaded?: readonly string[];
+}
+
+/**
+ * Reloads changed files by rebuilding the lake from the whole input, in one commit: every table
+ * and the state beside them replaced (the record of loaded files with the changed files' new
+ * versions). Under the daily load's check that nobody committed since the lake was read.
+ */
+async function rebuild(
+  options: SparkifyOptions,
+  runOptions: RunOptions,
+  runId: string,
+  inventory: InputInventory,
+  decision: LoadDecision,
+  previous: LakeLoads,
+): Promise<SparkifyResult> {
+  const result = await sparkifyPipeline.run(
+    {
+      ...options,
+      mode: "overwrite",
+      songFiles: inventory.songs.map(listed),
+      logFiles: inventory.logs.map(listed),
+      loaded: decision.loaded,
+      expectedLoads: previous.fingerprint,
+    },
+    { ...runOptions, runId },
+  );
+  return {
+    runId: result.runId,
+    metrics: result.metrics,
+    tables: result.outputs.lake.committer.committed,
+    skipped: inventory.skipped,
+    loadedFiles: inventory.songs.length + inventory.logs.length,
+    alreadyLoaded: 0,
+    reloaded: decision.changed.map((file) => file.relativePath),
+  };
 }
 
 /** The tables that grow with each daily load, and which a compaction rewrites. */
@@ -529,7 +579,15 @@ export async function sparkify(
     : undefined;
   const compactFiles = previous?.compact ?? {};
   const compacting = Object.keys(compactFiles).length > 0;
-  const decision = decideLoad([...inventory.songs, ...inventory.logs], previous?.files ?? [], runId);
+  if (options.reloadChanged && !update) throw new SluiceError("reloadChanged applies to mode update only");
+  const decision = decideLoad(
+    [...inventory.songs, ...inventory.logs],
+    previous?.files ?? [],
+    runId,
+    options.reloadChanged,
+  );
+  if (previous && decision.changed.length > 0)
+    return rebuild(options, runOptions, runId, inventory, decision, previous);
   const songUris = new Set(inventory.songs.map((file) => file.uri));
   const newSongs = decision.added.filter((file) => songUris.has(file.uri));
   const newLogs = decision.added.filter((file) => !songUris.has(file.uri));

@@ -54,6 +54,9 @@ Input and output
   --compact                with --mode update: also rewrite each partition of songs,
                            artists, time and songplays that holds several files into
                            one, in the same commit (even when nothing is new)
+  --reload-changed         with --mode update: reload input files that changed since
+                           they were loaded, by rebuilding the lake from the input
+                           (by default a changed file stops the run, named)
   --region REGION          the S3 region (default: the AWS SDK's chain: AWS_REGION,
                            then the profile's region; buckets elsewhere are followed)
   --profile NAME           the AWS profile for credentials and region (AWS_PROFILE too)
@@ -113,6 +116,7 @@ const OPTIONS = {
   "max-rejected": { type: "string" },
   "allow-empty": { type: "boolean" },
   compact: { type: "boolean" },
+  "reload-changed": { type: "boolean" },
   explain: { type: "boolean" },
   "summary-json": { type: "string" },
   quiet: { type: "boolean" },
@@ -210,6 +214,8 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
   const mode =
     oneOf("mode", values.mode, ["overwrite", "error-if-exists", "update"] as const) ?? "error-if-exists";
   if (values.compact && mode !== "update") throw new UsageError("--compact applies to --mode update only");
+  if (values["reload-changed"] && mode !== "update")
+    throw new UsageError("--reload-changed applies to --mode update only");
   if (runner === "direct" && threads !== undefined)
     throw new UsageError("--threads applies to the pool runner only");
   const v8HelperThreads = oneOf<V8HelperThreads>("v8-helper-threads", values["v8-helper-threads"], [
@@ -225,6 +231,7 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
       maxRejected: parseRejectLimit(values["max-rejected"]) ?? { percent: 1 },
       ...(values["allow-empty"] ? { allowEmpty: true } : {}),
       ...(values.compact ? { compact: true } : {}),
+      ...(values["reload-changed"] ? { reloadChanged: true } : {}),
       compression:
         oneOf<Compression>("compression", values.compression, ["snappy", "gzip", "none"]) ?? "snappy",
       ...(values["row-group-size"]
@@ -414,11 +421,15 @@ async function main(argv: string[]): Promise<number> {
       `records read   ${formatCount(metrics.recordsSeen)} (${formatBytes(metrics.bytesRead)})`,
       `rejected       ${formatCount(metrics.rejected)}${metrics.rejected > 0 ? `, in ${rejectedWhere}` : ""}`,
       `skipped        ${describeSkipped(result.skipped)}`,
-      ...(command.options.mode === "update"
+      ...(result.reloaded
         ? [
-            `loaded         ${formatCount(result.loadedFiles)} new file(s); ${formatCount(result.alreadyLoaded)} loaded before, not read again (rows above: written by this run)`,
+            `reloaded       ${formatCount(result.reloaded.length)} changed file(s), e.g. ${result.reloaded[0]}: the lake was rebuilt from its input`,
           ]
-        : []),
+        : command.options.mode === "update"
+          ? [
+              `loaded         ${formatCount(result.loadedFiles)} new file(s); ${formatCount(result.alreadyLoaded)} loaded before, not read again (rows above: written by this run)`,
+            ]
+          : []),
       `wall time      ${seconds.toFixed(2)} s (${formatCount(metrics.recordsSeen / Math.max(seconds, 1e-9))} records/s)`,
       `output         ${formatLocation(parseLocation(command.options.output))}`,
     ];
