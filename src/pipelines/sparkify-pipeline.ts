@@ -381,13 +381,18 @@ export const sparkifyPipeline = definePipeline(
 
     // songs and artists: a song_id (an artist_id) loaded before keeps its row; new ones are added.
     const knownSongs = update ? state<LoadedSong>(STATE.songs) : undefined;
-    const newSongs = knownSongs
-      ? notIn(
-          uniqueSongs(songRecords).keyBy((song) => song.song_id, "key new songs"),
-          knownSongs.map(([songId]) => [songId, null] as [string, null], "key known songs"),
-          "songs not loaded before",
-        )
-      : uniqueSongs(songRecords);
+    // A daily load with no new song files (most days) adds no song and no artist: the songs it
+    // knows are needed only to match plays, not to be told apart from new ones.
+    const noNewSongs = update && options.songFiles !== undefined && options.songFiles.length === 0;
+    const newSongs = noNewSongs
+      ? p.fromArray<SongInput>([], "no new song files")
+      : knownSongs
+        ? notIn(
+            uniqueSongs(songRecords).keyBy((song) => song.song_id, "key new songs"),
+            knownSongs.map(([songId]) => [songId, null] as [string, null], "key known songs"),
+            "songs not loaded before",
+          )
+        : uniqueSongs(songRecords);
     newSongs
       .map(
         (song) => ({
@@ -404,13 +409,15 @@ export const sparkifyPipeline = definePipeline(
     const newSongState = newSongs.map(loadedSong, "song state");
     newSongState.write(lake.state(STATE.songs));
     const artists = artistsOf(newSongs);
-    const newArtists = knownSongs
-      ? notIn(
-          artists.keyBy((artist) => artist.artist_id, "key new artists"),
-          knownSongs.map(([, artistId]) => [artistId, null] as [string, null], "key known artists"),
-          "artists not loaded before",
-        )
-      : artists;
+    const newArtists = noNewSongs
+      ? p.fromArray<ArtistRow>([], "no new artists")
+      : knownSongs
+        ? notIn(
+            artists.keyBy((artist) => artist.artist_id, "key new artists"),
+            knownSongs.map(([, artistId]) => [artistId, null] as [string, null], "key known artists"),
+            "artists not loaded before",
+          )
+        : artists;
     // The dimension tables are small (a row per artist, per user): one file each (per load, for
     // artists), as readers expect of a small table, rather than a file per shuffle partition.
     newArtists
