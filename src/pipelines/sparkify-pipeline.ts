@@ -548,17 +548,6 @@ function listed(file: FileEntry): ListedFile {
 }
 
 /**
- * How to find the days of a daily load's plays: a day of logs is read faster in this thread than a
- * pool starts; a larger load (a backfill) gets the run's own threads.
- */
-function daysRunOptions(added: readonly FileEntry[], runOptions: RunOptions): RunOptions {
-  const { runner, threads, tempDir, signal } = runOptions;
-  const shared = { ...(tempDir ? { tempDir } : {}), ...(signal ? { signal } : {}) };
-  if (isSmallLoad(added)) return { runner: "direct", ...shared };
-  return { ...(runner ? { runner } : {}), ...(threads ? { threads } : {}), ...shared };
-}
-
-/**
  * New input below which a daily load runs on one thread unless told otherwise: a day of logs is
  * read and merged in about the time a pool takes to start its workers and load their modules.
  */
@@ -600,10 +589,11 @@ export async function sparkify(
   const newLogs = decision.added.filter((file) => !songUris.has(file.uri));
   const days =
     update && previous && previous.files.length > 0
-      ? await playDays(
-          { input: options.input, logFiles: newLogs.map(listed), ...(options.s3 ? { s3: options.s3 } : {}) },
-          daysRunOptions(newLogs, runOptions),
-        )
+      ? await playDays({
+          input: options.input,
+          logFiles: newLogs.map(listed),
+          ...(options.s3 ? { s3: options.s3 } : {}),
+        })
       : undefined;
   const counts = {
     skipped: inventory.skipped,
