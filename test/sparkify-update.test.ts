@@ -16,7 +16,7 @@ import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { tableDigests } from "./support/digests.js";
 import { literal, query } from "./support/duckdb.js";
-import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+import { downloadPrefix, freshBucket, objectListing, s3Settings, s3Unavailable } from "./support/s3.js";
 import { withTempDir } from "./support/temp.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -376,6 +376,27 @@ describe("daily loads", () => {
       assert.equal(second.status, 0, second.stderr);
       const copy = await downloadPrefix(output, join(folder, "copy"));
       assert.deepEqual(await tableDigests(copy), expected);
+      const partitionFiles = async () => {
+        const keys = (await objectListing(bucket, "lake/songplays/"))
+          .map((entry) => entry.split(" ")[0]!)
+          .filter((key) => key.endsWith(".parquet"));
+        return new Set(keys.map((key) => key.replace(/[^/]*$/, ""))).size === keys.length;
+      };
+      assert.equal(await partitionFiles(), false, "two loads left two files in a partition");
+      const compact = sparkifyCommand([
+        "--input",
+        delivered,
+        "--output",
+        output,
+        "--mode",
+        "update",
+        "--compact",
+        ...s3Arguments,
+      ]);
+      assert.equal(compact.status, 0, compact.stderr);
+      assert.equal(await partitionFiles(), true, "one file per partition once compacted");
+      const compacted = await downloadPrefix(output, join(folder, "compacted"));
+      assert.deepEqual(await tableDigests(compacted), expected);
     });
   });
 });
