@@ -31,6 +31,11 @@ function sparkifyCommand(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** The command in update mode from `input` into `output`, with more arguments and environment. */
+function update(input: string, output: string, more: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  return sparkifyCommand(["--input", input, "--output", output, "--mode", "update", ...more], env);
+}
+
 /**
  * Generated days of logs and songs, made messy the way deliveries are: one day's file repeated in
  * part under another name (re-delivered lines), and one day cut in two files at a millisecond's
@@ -145,10 +150,10 @@ describe("daily loads", () => {
         JSON.stringify({ ts, page: "NextSong", userId, sessionId: 7, itemInSession, song: "s", artist: "a" });
       await mkdir(join(input, "log_data/2018/11"), { recursive: true });
       await writeFile(join(input, "log_data/2018/11/a.json"), `${play("1", 1)}\n`);
-      assert.equal(sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]).status, 0);
+      assert.equal(update(input, output).status, 0);
       // A later file: another play of the same millisecond, and the first play delivered again.
       await writeFile(join(input, "log_data/2018/11/b.json"), `${play("0", 2)}\n${play("1", 1)}\n`);
-      const second = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
+      const second = update(input, output);
       assert.equal(second.status, 0, second.stderr);
       const glob = (table: string) => literal(`${output}/${table}/**/*.parquet`);
       const plays = await query(
@@ -169,10 +174,10 @@ describe("daily loads", () => {
     await withTempDir(async (folder) => {
       const { input } = await messyInput(folder);
       const output = join(folder, "lake");
-      assert.equal(sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]).status, 0);
+      assert.equal(update(input, output).status, 0);
       const before = await tableDigests(output);
       const listing = await readdir(output, { recursive: true });
-      const again = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
+      const again = update(input, output);
       assert.equal(again.status, 0, again.stderr);
       assert.match(again.stdout, /nothing new to load: the \d+ input file\(s\) were all loaded before/);
       assert.deepEqual(await tableDigests(output), before);
@@ -184,13 +189,13 @@ describe("daily loads", () => {
     await withTempDir(async (folder) => {
       const { input, logFiles } = await messyInput(folder);
       const output = join(folder, "lake");
-      assert.equal(sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]).status, 0);
+      assert.equal(update(input, output).status, 0);
       const before = await tableDigests(output);
       const changed = join(input, logFiles[1]!);
       // Corrected upstream: the file now holds the first half of its lines.
       const lines = (await readFile(changed, "utf8")).split("\n").filter((line) => line !== "");
       await writeFile(changed, `${lines.slice(0, Math.floor(lines.length / 2)).join("\n")}\n`);
-      const run = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
+      const run = update(input, output);
       assert.equal(run.status, 1);
       assert.match(run.stderr, new RegExp(`changed since they were loaded, for example ${logFiles[1]!}`));
       assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
@@ -201,33 +206,17 @@ describe("daily loads", () => {
       await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
       const moved = join(folder, "moved-away.json");
       await rename(join(input, logFiles[0]!), moved);
-      const incomplete = sparkifyCommand([
-        "--input",
-        input,
-        "--output",
-        output,
-        "--mode",
-        "update",
-        "--reload-changed",
-      ]);
+      const incomplete = update(input, output, ["--reload-changed"]);
       assert.equal(incomplete.status, 1);
       assert.match(incomplete.stderr, /1 file\(s\) loaded before are no longer in it, for example log_data/);
       await rename(moved, join(input, logFiles[0]!));
-      const reload = sparkifyCommand([
-        "--input",
-        input,
-        "--output",
-        output,
-        "--mode",
-        "update",
-        "--reload-changed",
-      ]);
+      const reload = update(input, output, ["--reload-changed"]);
       assert.equal(reload.status, 0, reload.stderr);
       assert.match(reload.stdout, new RegExp(`reloaded +1 changed file\\(s\\), e.g. ${logFiles[1]!}`));
       const expectedNow = await tableDigests(full);
       assert.notDeepEqual(expectedNow, before, "the change changes the tables");
       assert.deepEqual(await tableDigests(output), expectedNow);
-      const after = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
+      const after = update(input, output);
       assert.match(after.stdout, /nothing new to load/);
     });
   });
@@ -238,7 +227,7 @@ describe("daily loads", () => {
       const output = join(folder, "lake");
       assert.equal(sparkifyCommand(["--input", input, "--output", output, "--mode", "overwrite"]).status, 0);
       await rm(join(output, "_sluice", "loaded"), { recursive: true });
-      const run = sparkifyCommand(["--input", input, "--output", output, "--mode", "update"]);
+      const run = update(input, output);
       assert.equal(run.status, 1);
       assert.match(run.stderr, /holds tables but no record of the files they were loaded from/);
     });
@@ -258,20 +247,14 @@ describe("daily loads", () => {
         const { input, songFiles, logFiles, expected, delivered } = await scenario(folder);
         const output = join(folder, "lake");
         await deliver(input, delivered, [...songFiles, ...logFiles.slice(0, 3)]);
-        assert.equal(
-          sparkifyCommand(["--input", delivered, "--output", output, "--mode", "update"]).status,
-          0,
-        );
+        assert.equal(update(delivered, output).status, 0);
         const before = await tableDigests(output);
         await deliver(input, delivered, logFiles.slice(3));
         const env =
           fault === "kill"
             ? { SLUICE_TEST_KILL_AT_COMMIT_STEP: step }
             : { SLUICE_TEST_FAIL_AT_COMMIT_STEP: step };
-        const interrupted = sparkifyCommand(
-          ["--input", delivered, "--output", output, "--mode", "update"],
-          env,
-        );
+        const interrupted = update(delivered, output, [], env);
         if (fault === "kill") assert.equal(interrupted.signal, "SIGKILL");
         else {
           assert.equal(interrupted.status, 1);
@@ -282,14 +265,14 @@ describe("daily loads", () => {
             "a failed commit leaves the tables as they were",
           );
         }
-        const next = sparkifyCommand(["--input", delivered, "--output", output, "--mode", "update"]);
+        const next = update(delivered, output);
         assert.equal(next.status, 0, next.stderr);
         if (fault === "kill") {
           // Past the journal a killed commit is finished by the next run: its files were loaded.
           assert.match(next.stdout, /nothing new to load/);
         }
         assert.deepEqual(await tableDigests(output), expected);
-        const last = sparkifyCommand(["--input", delivered, "--output", output, "--mode", "update"]);
+        const last = update(delivered, output);
         assert.match(last.stdout, /nothing new to load/);
       });
     });
@@ -302,7 +285,7 @@ describe("daily loads", () => {
       await deliver(input, delivered, songFiles);
       for (const file of logFiles) {
         await deliver(input, delivered, [file]);
-        const run = sparkifyCommand(["--input", delivered, "--output", output, "--mode", "update"]);
+        const run = update(delivered, output);
         assert.equal(run.status, 0, run.stderr);
       }
       const filesPerPartition = async (table: string) => {
@@ -318,22 +301,11 @@ describe("daily loads", () => {
       assert.ok(Math.max(...before.values()) > 1, "daily loads left several files in a partition");
       assert.deepEqual(await tableDigests(output), expected);
       // A kill after the old files were moved away, before the commit ended: the next run finishes it.
-      const killed = sparkifyCommand(
-        ["--input", delivered, "--output", output, "--mode", "update", "--compact"],
-        {
-          SLUICE_TEST_KILL_AT_COMMIT_STEP: "files-removed:songplays",
-        },
-      );
+      const killed = update(delivered, output, ["--compact"], {
+        SLUICE_TEST_KILL_AT_COMMIT_STEP: "files-removed:songplays",
+      });
       assert.equal(killed.signal, "SIGKILL");
-      const compact = sparkifyCommand([
-        "--input",
-        delivered,
-        "--output",
-        output,
-        "--mode",
-        "update",
-        "--compact",
-      ]);
+      const compact = update(delivered, output, ["--compact"]);
       assert.equal(compact.status, 0, compact.stderr);
       assert.deepEqual(await tableDigests(output), expected);
       for (const table of ["songplays", "time"]) {
@@ -353,26 +325,10 @@ describe("daily loads", () => {
       const output = `s3://${bucket}/lake`;
       const s3Arguments = ["--s3-endpoint", s3Settings.endpoint!, "--s3-path-style"];
       await deliver(input, delivered, [...songFiles, ...logFiles.slice(0, 4)]);
-      const first = sparkifyCommand([
-        "--input",
-        delivered,
-        "--output",
-        output,
-        "--mode",
-        "update",
-        ...s3Arguments,
-      ]);
+      const first = update(delivered, output, s3Arguments);
       assert.equal(first.status, 0, first.stderr);
       await deliver(input, delivered, logFiles.slice(4));
-      const second = sparkifyCommand([
-        "--input",
-        delivered,
-        "--output",
-        output,
-        "--mode",
-        "update",
-        ...s3Arguments,
-      ]);
+      const second = update(delivered, output, s3Arguments);
       assert.equal(second.status, 0, second.stderr);
       const copy = await downloadPrefix(output, join(folder, "copy"));
       assert.deepEqual(await tableDigests(copy), expected);
@@ -383,16 +339,7 @@ describe("daily loads", () => {
         return new Set(keys.map((key) => key.replace(/[^/]*$/, ""))).size === keys.length;
       };
       assert.equal(await partitionFiles(), false, "two loads left two files in a partition");
-      const compact = sparkifyCommand([
-        "--input",
-        delivered,
-        "--output",
-        output,
-        "--mode",
-        "update",
-        "--compact",
-        ...s3Arguments,
-      ]);
+      const compact = update(delivered, output, ["--compact", ...s3Arguments]);
       assert.equal(compact.status, 0, compact.stderr);
       assert.equal(await partitionFiles(), true, "one file per partition once compacted");
       const compacted = await downloadPrefix(output, join(folder, "compacted"));
