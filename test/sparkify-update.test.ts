@@ -234,6 +234,7 @@ describe("daily loads", () => {
   });
 
   for (const [fault, step] of [
+    ["kill", "commit-started"],
     ["kill", "journal-written"],
     ["kill", "files-added:songplays"],
     ["kill", "table-moved-in:users"],
@@ -255,8 +256,16 @@ describe("daily loads", () => {
             ? { SLUICE_TEST_KILL_AT_COMMIT_STEP: step }
             : { SLUICE_TEST_FAIL_AT_COMMIT_STEP: step };
         const interrupted = update(delivered, output, [], env);
-        if (fault === "kill") assert.equal(interrupted.signal, "SIGKILL");
-        else {
+        if (fault === "kill") {
+          assert.equal(interrupted.signal, "SIGKILL");
+          if (step === "commit-started") {
+            assert.deepEqual(
+              await tableDigests(output),
+              before,
+              "killed before its commit: the tables as they were",
+            );
+          }
+        } else {
           assert.equal(interrupted.status, 1);
           assert.match(interrupted.stderr, /the commit failed and was undone/);
           assert.deepEqual(
@@ -267,9 +276,12 @@ describe("daily loads", () => {
         }
         const next = update(delivered, output);
         assert.equal(next.status, 0, next.stderr);
-        if (fault === "kill") {
+        if (fault === "kill" && step !== "commit-started") {
           // Past the journal a killed commit is finished by the next run: its files were loaded.
           assert.match(next.stdout, /nothing new to load/);
+        } else {
+          // Before it, or undone, the load left nothing: the next run loads the same files.
+          assert.match(next.stdout, /loaded +\d+ new file\(s\)/);
         }
         assert.deepEqual(await tableDigests(output), expected);
         const last = update(delivered, output);

@@ -56,8 +56,8 @@ export const JOURNAL_NAME = "_journal.json";
 export const SUCCESS_NAME = "_SUCCESS";
 
 /**
- * A test hook: called at each step of a commit (`journal-written`, `table-moved-in:<name>`,
- * `upload-completed:<n>`, ...), so
+ * A test hook: called at each step of a commit (`commit-started`, `journal-written`,
+ * `table-moved-in:<name>`, `files-added:<name>`, `upload-completed:<n>`, ...), so
  * that a test can stop the process there and check that the next run finishes the commit.
  */
 export type CommitStepHook = (step: string) => void;
@@ -321,6 +321,8 @@ export class LakeCommitter implements JobCommitter {
   }
 
   private async commitTables(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void> {
+    // Every task has staged its files; nothing is journalled yet: a run stopped here left nothing.
+    this.step("commit-started");
     const files = [...messages.values()].flat(2) as unknown as WrittenFile[];
     const tables = [...this.tables].sort();
     for (const table of tables) {
