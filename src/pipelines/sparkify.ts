@@ -391,7 +391,7 @@ async function main(argv: string[]): Promise<number> {
     const metrics = result.metrics;
     if (!metrics) {
       report.write(
-        `nothing new to load: the ${formatCount(result.alreadyLoaded)} input file(s) were all loaded before; the lake is as it was\n`,
+        `nothing new to load (${formatCount(result.alreadyLoaded)} file(s) loaded before): the lake is as it was\n`,
       );
       await writeSummary(command.summaryJson, {
         status: "succeeded",
@@ -427,7 +427,7 @@ async function main(argv: string[]): Promise<number> {
           ]
         : command.options.mode === "update"
           ? [
-              `loaded         ${formatCount(result.loadedFiles)} new file(s); ${formatCount(result.alreadyLoaded)} loaded before, not read again (rows above: written by this run)`,
+              `loaded         ${formatCount(result.loadedFiles)} new file(s), ${formatCount(result.alreadyLoaded)} loaded before (rows: this run's)`,
             ]
           : []),
       `wall time      ${seconds.toFixed(2)} s (${formatCount(metrics.recordsSeen / Math.max(seconds, 1e-9))} records/s)`,
