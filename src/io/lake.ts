@@ -1,7 +1,7 @@
 import type { Infer, RejectedRecord, Schema, Sink } from "../core/index.js";
 import { type JsonLinesTableOptions, JsonLinesTableSink } from "./json-lines-sink.js";
 import { LakeCommitter, STATE_FOLDER, type WriteMode } from "./lake-committer.js";
-import { parseLocation } from "./location.js";
+import { childOf, formatLocation, parseLocation } from "./location.js";
 import { type ParquetTableOptions, ParquetTableSink } from "./parquet-sink.js";
 import type { S3Settings } from "./s3.js";
 
@@ -58,7 +58,7 @@ export class Lake {
 
   /** Where `state(name)` keeps its files, for a source that reads them back. */
   stateUri(name: string): string {
-    return `${this.uri.replace(/\/+$/, "")}/${STATE_FOLDER}/${name}`;
+    return formatLocation(childOf(this.committer.root, `${STATE_FOLDER}/${name}`));
   }
 
   /** The `_rejected/` table: rejected records with their origin and reason. */

@@ -10,9 +10,21 @@ import type { RejectedRecord } from "../core/index.js";
 import { jsonLines, type ListedFile, type S3Settings } from "../io/index.js";
 import { joinUri, LOG_FILES } from "./sparkify-input.js";
 
+const DAY_MS = 86_400_000;
+
+/** Day folders already named: every loaded play is filed by day, and a load spans few days. */
+const dayFolders = new Map<number, string>();
+
 /** The folder of a day's loaded plays, from a ts: `day=2018-11-05` (UTC). */
 export function dayPartition(ts: number): string {
-  return `day=${new Date(Math.floor(ts / 86_400_000) * 86_400_000).toISOString().slice(0, 10)}`;
+  const dayNumber = Math.floor(ts / DAY_MS);
+  let folder = dayFolders.get(dayNumber);
+  if (folder === undefined) {
+    if (dayFolders.size >= 100_000) dayFolders.clear();
+    folder = `day=${new Date(dayNumber * DAY_MS).toISOString().slice(0, 10)}`;
+    dayFolders.set(dayNumber, folder);
+  }
+  return folder;
 }
 
 /** The latest ts a day folder can name (as the lake takes ts: before 2109-05-15). */

@@ -135,7 +135,9 @@ async function filesToCompact(
   const byPartition = new Map<string, FileEntry[]>();
   for (const file of files) {
     const partition = file.relativePath.replace(/[^/]*$/, "");
-    byPartition.set(partition, [...(byPartition.get(partition) ?? []), file]);
+    const group = byPartition.get(partition);
+    if (group) group.push(file);
+    else byPartition.set(partition, [file]);
   }
   return [...byPartition.values()]
     .filter((group) => group.length > 1)
