@@ -16,7 +16,25 @@ export type BlockRef =
       readonly byteLength: number;
       readonly file: string;
       readonly offset: number;
-    };
+    }
+  | ObjectBlockRef;
+
+/**
+ * A block at a byte range of an object in shared storage (a runner past one machine keeps its
+ * shuffle there). Tasks never read one themselves: the runner that made it fetches it to a local
+ * block before a task sees it, so this layer needs no storage client.
+ */
+export interface ObjectBlockRef {
+  readonly records: number;
+  readonly byteLength: number;
+  /** The object, as its runner names it (an `s3://` URI, say). */
+  readonly object: string;
+  readonly offset: number;
+}
+
+export function isObjectBlock(block: BlockRef): block is ObjectBlockRef {
+  return "object" in block;
+}
 
 /**
  * `encodeBlock` for records that cross to another task (a shuffle, a collect, a lookup table): a
@@ -52,6 +70,11 @@ export function encodeBlock(records: readonly unknown[]): BlockRef {
  */
 export async function readBlock(block: BlockRef): Promise<unknown[]> {
   if ("bytes" in block) return decodeRecords(block.bytes);
+  if (isObjectBlock(block)) {
+    throw new SluiceError(
+      `a block of ${block.object} reached a task unfetched: the runner that stored it must fetch it first`,
+    );
+  }
   const descriptor = openSync(block.file, "r");
   try {
     const buffer = Buffer.allocUnsafe(block.byteLength);

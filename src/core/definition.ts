@@ -9,6 +9,7 @@ import { DEFINITION_BRAND, type PipelineLocation } from "./pipeline-module.js";
 import { explainDot, explainText, type Plan, type PlanSettings, planGraph } from "./plan.js";
 import { DirectExecutor } from "./runner/direct.js";
 import {
+  isRunner,
   DEFAULT_BATCH_SIZE,
   DEFAULT_MEMORY_BUDGET,
   DEFAULT_WORKER_OLD_GENERATION_MB,
@@ -85,24 +86,50 @@ export class PipelineDefinition<Options, Outputs> {
       );
     }
     const { pipeline, outputs, plan } = this.plan(options, runOptions);
-    const executor =
-      (runOptions.runner ?? "pool") === "direct"
-        ? new DirectExecutor(plan, pipeline.rejectedOutput)
-        : new PoolExecutor({
-            location: this.location,
-            options,
-            planSettings: planSettingsOf(runOptions),
-            fingerprint: graphFingerprint(pipeline.graph),
-            preloads: workerPreloadsOf(process.execArgv, runOptions.workerImports),
-            threads: threadsOf(runOptions),
-            v8HelperThreads: runOptions.v8HelperThreads ?? "on",
-            resourceLimits: {
-              maxOldGenerationSizeMb: DEFAULT_WORKER_OLD_GENERATION_MB,
-              maxYoungGenerationSizeMb: DEFAULT_WORKER_YOUNG_GENERATION_MB,
-              ...runOptions.workerResourceLimits,
-            },
-          });
-    return runPlanned(pipeline, outputs, plan, executor, runOptions);
+    const runner = runOptions.runner ?? "pool";
+    const runId = runOptions.runId ?? newRunId();
+    if (runner === "direct") {
+      return runPlanned(pipeline, outputs, plan, new DirectExecutor(plan, pipeline.rejectedOutput), {
+        ...runOptions,
+        runId,
+      });
+    }
+    const build = {
+      location: this.location,
+      options,
+      planSettings: planSettingsOf(runOptions),
+      fingerprint: graphFingerprint(pipeline.graph),
+      preloads: workerPreloadsOf(process.execArgv, runOptions.workerImports),
+    };
+    const resourceLimits = {
+      maxOldGenerationSizeMb: DEFAULT_WORKER_OLD_GENERATION_MB,
+      maxYoungGenerationSizeMb: DEFAULT_WORKER_YOUNG_GENERATION_MB,
+      ...runOptions.workerResourceLimits,
+    };
+    if (isRunner(runner)) {
+      if (runOptions.threads !== undefined) {
+        throw new SluiceError(`threads applies to the pool runner only, not to the ${runner.name} runner`);
+      }
+      const executor = await runner.executor({
+        ...build,
+        runId,
+        localFolders: localFoldersOf(plan, pipeline),
+        workerResourceLimits: resourceLimits,
+      });
+      return runPlanned(pipeline, outputs, plan, executor, { ...runOptions, runId });
+    }
+    if (runner !== "pool") {
+      throw new SluiceError(
+        `runner must be "pool", "direct" or a runner object (such as cluster() of sluice/cluster), got ${JSON.stringify(runner)}`,
+      );
+    }
+    const executor = new PoolExecutor({
+      ...build,
+      threads: threadsOf(runOptions),
+      v8HelperThreads: runOptions.v8HelperThreads ?? "on",
+      resourceLimits,
+    });
+    return runPlanned(pipeline, outputs, plan, executor, { ...runOptions, runId });
   }
 }
 
@@ -164,9 +191,26 @@ function checkPartitions(runOptions: RunOptions): void {
     );
 }
 
+/** The local folders the sinks of a plan write to (a runner past one machine checks its workers see them). */
+function localFoldersOf(plan: Plan, pipeline: Pipeline): string[] {
+  const folders = new Set<string>();
+  for (const node of plan.graph.nodes) {
+    if (node.kind === "sink" && node.sink.committer.localFolder) folders.add(node.sink.committer.localFolder);
+  }
+  const rejectedFolder = pipeline.rejectedOutput.sink?.committer.localFolder;
+  if (rejectedFolder) folders.add(rejectedFolder);
+  return [...folders];
+}
+
 export function planSettingsOf(runOptions: RunOptions): PlanSettings {
   checkPartitions(runOptions);
-  const threads = runOptions.runner === "direct" ? 1 : (runOptions.threads ?? availableParallelism());
+  const runner = runOptions.runner;
+  const threads =
+    runner === "direct"
+      ? 1
+      : isRunner(runner)
+        ? runner.parallelism
+        : (runOptions.threads ?? availableParallelism());
   // 160 partitions per thread, read by 32 tasks per thread, each taking five partitions one at a
   // time: a reduce task decodes one narrow partition at a time (peak memory), while the tasks, and
   // the files they write, stay few enough to cost little and many enough to balance the threads.

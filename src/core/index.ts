@@ -60,3 +60,18 @@ export { newRunId, type RunOptions } from "./runner/job.js";
 export type { V8HelperThreads } from "./runner/v8-helper-threads.js";
 export { Column, type ColumnType, type Columns, column, type Infer, Schema, schema } from "./schema.js";
 export { fixed, sessions, sliding, type Window, type WindowFn } from "./windows.js";
+// For runners of their own (sluice/cluster): what a task is, and how a thread pool runs one.
+export { type BlockRef, isObjectBlock, type ObjectBlockRef } from "./blocks.js";
+export type { TaskInput, TaskResult, TaskSpec } from "./task.js";
+export {
+  DEFAULT_WORKER_OLD_GENERATION_MB,
+  DEFAULT_WORKER_YOUNG_GENERATION_MB,
+  isRunner,
+  type RunContext,
+  type Runner,
+  type TaskExecutor,
+} from "./runner/job.js";
+export { type PipelineBuild, type WorkerTaskHeader, workerTaskHeader } from "./runner/pool.js";
+export { ThreadPool, type ThreadPoolSettings } from "./runner/thread-pool.js";
+export type { TaskFailure, WorkerTask } from "./runner/worker.js";
+export { type TransformFailure, transformErrorOf, transformFailureOf } from "./errors.js";

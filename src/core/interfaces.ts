@@ -75,6 +75,11 @@ export interface SinkWriter<T> {
 export interface JobCommitter {
   /** Equal ids mean the same committer, also across threads. */
   readonly id: string;
+  /**
+   * The folder on this machine's disk its tasks write to, if any: a runner past one machine
+   * checks that every worker sees it at the same path before it runs a task there.
+   */
+  readonly localFolder?: string;
   /** Runs before any task: recovers interrupted commits, checks the write mode. */
   setup(runId: string): Promise<void>;
   /** Makes every task's output visible at once. */

@@ -19,7 +19,7 @@ export {
   type TableDisposition,
   type WriteMode,
 } from "./lake-committer.js";
-export { contains, formatLocation, type Location, parseLocation } from "./location.js";
+export { childOf, contains, formatLocation, type Location, parseLocation } from "./location.js";
 export type { Compression } from "./parquet-schema.js";
 export { type ParquetTableOptions, ParquetTableSink } from "./parquet-sink.js";
 export type { WrittenFile } from "./staging.js";
@@ -27,7 +27,10 @@ export { parquetDataset, ParquetDatasetSource, type ParquetDatasetOptions } from
 export {
   completeUpload,
   describeS3Error,
+  deleteKeys,
   listObjects,
+  putBytes,
+  readObject,
   type S3Settings,
   StagedMultipartUpload,
   type StagedUpload,

@@ -92,6 +92,7 @@ function foreignPathProblem(where: string, kind: "file" | "folder without _SUCCE
  */
 export class LakeCommitter implements JobCommitter {
   readonly id: string;
+  readonly localFolder: string | undefined;
   readonly tables = new Set<string>();
   /** How each table takes a run's files in update mode. */
   private readonly dispositions = new Map<string, TableDisposition>();
@@ -120,6 +121,7 @@ export class LakeCommitter implements JobCommitter {
     hook?: CommitStepHook,
   ) {
     this.id = `lake:${formatLocation(root)}`;
+    if (root.kind === "local") this.localFolder = root.path;
     this.hook = hook ?? stepHookFromEnvironment();
     this.lock = new OutputLock(root, s3);
   }

@@ -302,6 +302,26 @@ export async function putText(
   }
 }
 
+/** Writes an object whole from its parts (at most S3's 5 GB of a single PUT). */
+export async function putBytes(
+  settings: S3Settings,
+  bucket: string,
+  key: string,
+  parts: readonly Uint8Array[],
+): Promise<void> {
+  const { client, sdk } = await s3(settings);
+  const body = Buffer.concat(parts);
+  try {
+    await s3Limiter(settings).run(() =>
+      client.send(
+        new sdk.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.byteLength }),
+      ),
+    );
+  } catch (error) {
+    throw new Error(describeS3Error(error, bucket, key));
+  }
+}
+
 export async function getText(
   settings: S3Settings,
   bucket: string,

@@ -20,21 +20,64 @@ import type { Plan, StagePlan } from "../stages.js";
 import type { RejectedOutput } from "../pipeline.js";
 import { type ScheduledTask, Scheduler } from "./scheduler.js";
 import { LocalShuffleStore, type ShuffleStore } from "./shuffle-store.js";
+import type { PipelineBuild } from "./pool.js";
 import type { V8HelperThreads } from "./v8-helper-threads.js";
 
-/** Runs tasks somewhere: in this thread, or on a pool of workers. */
+/** Runs tasks somewhere: in this thread, on a pool of workers, on other machines. */
 export interface TaskExecutor {
-  /** How many tasks it runs at once. */
+  /** How many tasks it is handed at once. */
   readonly concurrency: number;
+  /**
+   * How many tasks run at once where it runs them, when that differs from `concurrency` (a queue
+   * takes more tasks than its workers run): sources cut their input, and tasks share the shuffle
+   * memory budget, by it.
+   */
+  readonly parallelism?: number;
   run(spec: TaskSpec): Promise<TaskResult>;
+  /**
+   * Turns blocks it stored elsewhere (`ObjectBlockRef`) into blocks this thread can read; called
+   * for the records of `collect` outputs, before `close`.
+   */
+  fetchBlocks?(blocks: readonly BlockRef[]): Promise<BlockRef[]>;
   /** Stops every worker; called once, after success or failure. */
   close(): Promise<void>;
 }
 
+/** What a runner of its own is told of the run it executes. */
+export interface RunContext extends PipelineBuild {
+  readonly runId: string;
+  /** Folders on this machine's disk that the run's tasks write to (local outputs). */
+  readonly localFolders: readonly string[];
+  /** Limits of each worker thread's heap, as the pool runner would use them. */
+  readonly workerResourceLimits: {
+    readonly maxOldGenerationSizeMb?: number;
+    readonly maxYoungGenerationSizeMb?: number;
+  };
+}
+
+/**
+ * A runner other than the two built in: it makes the executor of each run. The cluster runner of
+ * `sluice/cluster` is one; core knows nothing of what stands behind it.
+ */
+export interface Runner {
+  /** Its name, for messages (`cluster`). */
+  readonly name: string;
+  /** Tasks it runs at once: partitions and read tasks are sized by it, as by threads for the pool. */
+  readonly parallelism: number;
+  executor(context: RunContext): Promise<TaskExecutor>;
+}
+
+export function isRunner(value: unknown): value is Runner {
+  return typeof value === "object" && value !== null && typeof (value as Runner).executor === "function";
+}
+
 /** Options of a run. Results never depend on them, only speed and memory do. */
 export interface RunOptions {
-  /** `direct`: one thread, in process (the reference). `pool`: worker threads. Default `pool`. */
-  readonly runner?: "direct" | "pool";
+  /**
+   * `direct`: one thread, in process (the reference). `pool`: worker threads. Default `pool`. Or a
+   * runner of its own, such as `cluster({ redis, shuffle })` from `sluice/cluster` (many machines).
+   */
+  readonly runner?: "direct" | "pool" | Runner;
   /** Worker threads of the pool runner; default one per core. */
   readonly threads?: number;
   /**
@@ -238,7 +281,8 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
   }
   const committers = committersOf(plan, settings.rejected);
   const store: ShuffleStore = new LocalShuffleStore(plan, settings.memoryBudget, spillDirectory);
-  const taskBudget = Math.max(1 << 20, Math.floor(settings.memoryBudget / (2 * executor.concurrency)));
+  const parallelism = executor.parallelism ?? executor.concurrency;
+  const taskBudget = Math.max(1 << 20, Math.floor(settings.memoryBudget / (2 * parallelism)));
   const collectedBlocks = new Map<number, { order: [number, number]; block: BlockRef }[]>();
   const sinkMessages = new Map<string, JsonValue[]>();
   const report = () => {
@@ -260,7 +304,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
         if (stage.root.kind !== "source") return;
         let splits: JsonValue[];
         try {
-          splits = await stage.root.source.splits({ parallelism: executor.concurrency });
+          splits = await stage.root.source.splits({ parallelism });
         } catch (error) {
           throw new SluiceError(`cannot list ${stage.root.source.description}: ${messageOf(error)}`);
         }
@@ -468,8 +512,10 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
     for (const [nodeId, blocks] of collectedBlocks) {
       if (plan.graph.node(nodeId).kind !== "collect") continue; // a lookup's table
       blocks.sort((a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1]);
+      const ordered = blocks.map((entry) => entry.block);
+      const readable = executor.fetchBlocks ? await executor.fetchBlocks(ordered) : ordered;
       const records: unknown[] = [];
-      for (const { block } of blocks) for (const record of await readBlock(block)) records.push(record);
+      for (const block of readable) for (const record of await readBlock(block)) records.push(record);
       collected.set(nodeId, records);
     }
     metrics.wallMs = performance.now() - started;

@@ -1,0 +1,113 @@
+import { Piscina } from "piscina";
+import { messageOf, SluiceError, transformErrorOf, WorkerDiedError } from "../errors.js";
+import type { TaskResult } from "../task.js";
+import { applyHelperThreadFlags, type V8HelperThreads } from "./v8-helper-threads.js";
+import type { TaskFailure, WorkerTask } from "./worker.js";
+
+export interface ThreadPoolSettings {
+  readonly threads: number;
+  /** Limits of each worker's heap, e.g. `{ maxOldGenerationSizeMb: 512 }`. */
+  readonly resourceLimits?: {
+    readonly maxOldGenerationSizeMb?: number;
+    readonly maxYoungGenerationSizeMb?: number;
+  };
+  /** What V8 may run on helper threads beside the workers (see `V8HelperThreads`). */
+  readonly v8HelperThreads: V8HelperThreads;
+}
+
+/**
+ * A piscina pool of worker threads that run tasks of any pipeline: a task names its pipeline's
+ * module, and each thread keeps the plans it built. One run's pool runner uses one; a cluster
+ * worker process serves every run of every pipeline with one.
+ */
+export class ThreadPool {
+  private pool: Piscina | undefined;
+  private poolFailure: unknown;
+  private restoreHelperThreads: (() => void) | undefined;
+
+  constructor(private readonly settings: ThreadPoolSettings) {}
+
+  /**
+   * The pool starts with the first task, not before: a job that fails while it sets up (an output
+   * that exists, an input that cannot be listed) then never starts workers only to stop them again
+   * while they are still loading modules.
+   */
+  private started(): Piscina {
+    if (this.pool) return this.pool;
+    // Before the workers start: one of the flags applies to isolates created after it is set.
+    this.restoreHelperThreads ??= applyHelperThreadFlags(
+      this.settings.v8HelperThreads,
+      this.settings.threads,
+    );
+    const pool = new Piscina({
+      filename: new URL("./worker-entry.cjs", import.meta.url).href,
+      minThreads: this.settings.threads,
+      maxThreads: this.settings.threads,
+      // Tasks await their own I/O; async atomics let a worker's event loop run between tasks.
+      atomics: "async",
+      idleTimeout: 60_000,
+      ...(this.settings.resourceLimits ? { resourceLimits: this.settings.resourceLimits } : {}),
+    });
+    // When a job fails, the pool is destroyed while other tasks may still be running, and the
+    // answer of one of them can arrive after that. piscina reports such an answer as an 'error'
+    // event, which without a listener ends the process with a stack trace instead of the job's
+    // own one-line error. Once the pool is closing that answer is moot; before, it fails the job.
+    pool.on("error", (error: unknown) => {
+      if (this.pool === pool) this.poolFailure ??= error;
+    });
+    this.pool = pool;
+    return pool;
+  }
+
+  /**
+   * Runs a task and answers its result or its own failure (a user function, bad data, I/O: the
+   * same on any thread). The death of its thread (an exit, a crash at start-up, an exhausted heap)
+   * is thrown as a WorkerDiedError: worth running again on a fresh one.
+   */
+  async outcomeOf(task: WorkerTask): Promise<TaskResult | TaskFailure> {
+    // Input blocks are copied (one memcpy of bytes), not transferred: the caller keeps them until
+    // the task succeeds, so that a task whose worker died can run again. Results, the larger flow,
+    // are transferred.
+    let outcome: TaskResult | TaskFailure;
+    try {
+      outcome = (await this.started().run(task)) as TaskResult | TaskFailure;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      throw new WorkerDiedError(messageOf(error), typeof code === "string" ? code : undefined);
+    }
+    if (this.poolFailure !== undefined) {
+      throw new SluiceError(`the worker pool failed: ${messageOf(this.poolFailure)}`);
+    }
+    return outcome;
+  }
+
+  /** Runs a task; its own failure is thrown (a TransformError when a user function threw). */
+  async run(task: WorkerTask): Promise<TaskResult> {
+    const outcome = await this.outcomeOf(task);
+    if ("taskFailed" in outcome) {
+      if (outcome.transform) throw transformErrorOf(outcome.transform);
+      throw new SluiceError(outcome.taskFailed);
+    }
+    return outcome;
+  }
+
+  /** Stops the workers; gives up waiting after 5 s, so that a stuck worker cannot hold a result back. */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    const restoreHelperThreads = this.restoreHelperThreads;
+    this.restoreHelperThreads = undefined;
+    if (!pool) {
+      restoreHelperThreads?.();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 5000);
+      timer.unref();
+    });
+    await Promise.race([pool.destroy(), timeout]);
+    clearTimeout(timer);
+    restoreHelperThreads?.();
+  }
+}
