@@ -6,6 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
+import { cluster } from "../src/cluster/index.js";
 import { definePipeline, sum } from "../src/index.js";
 import { parquetDataset } from "../src/io/index.js";
 import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
@@ -26,14 +27,16 @@ const output = outputBase.startsWith("s3://") ? outputBase : join(outputBase, `r
  * variants load it after their peak RSS is taken, to check their output.
  */
 const duckdb = () => import("@duckdb/node-api");
-const parsed = /^(sluice|duckdb)-(\d+|update)(\+v8-helpers-on)?$/.exec(variant ?? "");
+const parsed = /^(sluice|duckdb)-(\d+|update|cluster:[\w-]+)(\+v8-helpers-on)?$/.exec(variant ?? "");
 if (!parsed || (parsed[2] === "update") !== (baseLake !== undefined)) {
   console.error(
-    "usage: node etl-variant.js sluice-N[+v8-helpers-on]|duckdb-N|sluice-update INPUT OUTPUT [LAKE]",
+    "usage: node etl-variant.js sluice-N[+v8-helpers-on]|duckdb-N|sluice-update|sluice-cluster:QUEUE INPUT OUTPUT [LAKE]",
   );
   process.exit(2);
 }
 const [, engine, threadsText, helpersOn] = parsed;
+/** sluice-cluster:QUEUE: the cluster runner, on the workers of that queue (BENCH_REDIS_URL, BENCH_SHUFFLE). */
+const clusterQueue = threadsText!.startsWith("cluster:") ? threadsText!.slice("cluster:".length) : undefined;
 if (baseLake) await cp(baseLake, output, { recursive: true, preserveTimestamps: true });
 // The writes of what ran before (the previous variant's 20,000 files, the copy above) are flushed
 // before the clock starts: the page cache's writeback would otherwise land on whichever run follows.
@@ -68,6 +71,26 @@ if (engine === "duckdb") {
   await runDuckdbEtl(input, output, threads);
 } else if (baseLake) {
   await sparkify({ input, output, mode: "update", s3 });
+} else if (clusterQueue) {
+  const result = await sparkify(
+    { input, output, mode: "overwrite", s3 },
+    {
+      runner: cluster({
+        redis: process.env.BENCH_REDIS_URL!,
+        shuffle: process.env.BENCH_SHUFFLE!,
+        queue: clusterQueue,
+        s3,
+        slots: 2,
+      }),
+    },
+  );
+  // What the queue and the object-store shuffle carried: tasks, and bytes through the shuffle.
+  const stages = result.metrics?.stages ?? [];
+  const tasks = stages.reduce((total, stage) => total + stage.tasks, 0);
+  const shuffled = stages.reduce((total, stage) => total + stage.bytesShuffled, 0);
+  console.error(
+    `${variant}: ${tasks} tasks (${((tasks * 1000) / (performance.now() - started)).toFixed(1)} tasks/s), ${(shuffled / 2 ** 20).toFixed(1)} MiB shuffled`,
+  );
 } else {
   await sparkify({ input, output, mode: "overwrite", s3 }, { threads, v8HelperThreads });
 }

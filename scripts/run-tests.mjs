@@ -1,5 +1,6 @@
-// Runs the test suite beside a real S3-compatible server (s3rver) on 127.0.0.1, started here and
-// stopped afterwards, so that `npm test` needs nothing installed or started by hand. Where
+// Runs the test suite beside a real S3-compatible server (s3rver) and a real Redis on 127.0.0.1,
+// started here and stopped afterwards, so that `npm test` needs nothing installed or started by
+// hand (redis-server comes from Debian's packages, installed here where it is missing). Where
 // moto_server is installed (it is on this project's machines), it runs too: it honours S3's
 // conditional writes, which s3rver ignores, and the output-lock tests need them.
 import { spawn, spawnSync } from "node:child_process";
@@ -34,7 +35,35 @@ function ensureDebianPackages(packages) {
   run(["apt-get", "update", "-qq"]);
   run(["apt-get", "install", "-y", "-qq", ...names]);
 }
-ensureDebianPackages({ tmux: "tmux" });
+ensureDebianPackages({ tmux: "tmux", "redis-server": "redis-server" });
+
+/**
+ * Starts a Redis server on a free port on 127.0.0.1, without persistence; resolves to its URL, or
+ * undefined where redis-server is missing (the cluster tests then fail saying so).
+ */
+async function startRedis() {
+  const redisPort = 30000 + Math.floor(Math.random() * 10000);
+  let redis;
+  try {
+    redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+  } catch {
+    return undefined;
+  }
+  const ready = await new Promise((resolve) => {
+    redis.stdout.on("data", (chunk) => {
+      if (String(chunk).includes("Ready to accept connections")) resolve(true);
+    });
+    redis.on("error", () => resolve(false));
+    redis.on("exit", () => resolve(false));
+  });
+  if (!ready) return undefined;
+  redis.stdout.resume();
+  return { url: `redis://127.0.0.1:${redisPort}`, stop: () => redis.kill() };
+}
+const redis = await startRedis();
+if (!redis) console.error("redis-server did not start: the cluster tests will fail");
 const s3Directory = mkdtempSync(join(tmpdir(), "sluice-s3rver-"));
 const port = 20000 + Math.floor(Math.random() * 20000);
 
@@ -102,10 +131,12 @@ const tests = spawn(process.execPath, ["--test", "--test-concurrency=1", ...file
     ...process.env,
     SLUICE_TEST_S3_ENDPOINT: `http://127.0.0.1:${port}`,
     ...(moto ? { SLUICE_TEST_CONDITIONAL_S3_ENDPOINT: moto.endpoint } : {}),
+    ...(redis ? { SLUICE_TEST_REDIS_URL: redis.url } : {}),
   },
 });
 const code = await new Promise((resolve) => tests.on("exit", (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))));
 server.kill();
 moto?.stop();
+redis?.stop();
 rmSync(s3Directory, { recursive: true, force: true });
 process.exit(code);

@@ -48,12 +48,17 @@ export interface ClusterOptions {
   readonly workerWaitMs?: number;
   /** How long Redis may be unreachable before the run fails; default 10 s. */
   readonly redisTimeoutMs?: number;
+  /**
+   * How long the run outlives a driver that stopped renewing it (killed, say): past it, workers
+   * drop its jobs and the next run on the queue removes what it left. Default 15 s; at least 3 s.
+   */
+  readonly runLeaseMs?: number;
 }
 
 /** How often the driver renews its run's liveness and looks after its jobs. */
 const WATCH_MS = 1000;
 /** A run whose driver has not renewed its key for this long is dead: workers drop its jobs. */
-const RUN_LEASE_MS = 15_000;
+const DEFAULT_RUN_LEASE_MS = 15_000;
 
 /**
  * The cluster runner: the scheduler stays here (plans, stages, retries, progress, the commit);
@@ -67,6 +72,10 @@ export function cluster(options: ClusterOptions): Runner {
   const slots = options.slots ?? 8;
   if (!Number.isInteger(slots) || slots < 1) {
     throw new SluiceError(`slots must be a positive integer, got ${slots}`);
+  }
+  const lease = options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS;
+  if (!Number.isInteger(lease) || lease < 3 * WATCH_MS) {
+    throw new SluiceError(`runLeaseMs must be an integer of at least ${3 * WATCH_MS}, got ${lease}`);
   }
   if (!options.shuffle)
     throw new SluiceError("the cluster runner needs a shuffle location (shuffle: 's3://bucket/prefix')");
@@ -96,6 +105,8 @@ class ClusterExecutor implements TaskExecutor {
   private failure: Error | undefined;
   private closed = false;
   private fetchFolder: string | undefined;
+  private prepared: Promise<void> | undefined;
+  private readonly probes: FolderProbe[] = [];
 
   private constructor(
     private readonly options: ClusterOptions,
@@ -103,8 +114,8 @@ class ClusterExecutor implements TaskExecutor {
     private readonly redis: Redis,
     private readonly queue: Queue,
     private readonly events: QueueEvents,
+    private readonly eventsConnection: Redis,
     private readonly objects: ShuffleObjects,
-    private readonly probes: FolderProbe[],
     slots: number,
   ) {
     this.queueName = options.queue ?? DEFAULT_QUEUE;
@@ -124,32 +135,35 @@ class ClusterExecutor implements TaskExecutor {
       throw new SluiceError(`cannot reach Redis at ${options.redis}: ${messageOf(error)}`);
     }
     const objects = new ShuffleObjects(options.shuffle, options.s3 ?? {});
-    const probes: FolderProbe[] = [];
     const queue = new Queue(queueName, { connection: redis });
-    const events = new QueueEvents(queueName, { connection: connect(options.redis, true) });
+    const eventsConnection = connect(options.redis, true);
+    const events = new QueueEvents(queueName, { connection: eventsConnection });
     try {
       // The run is alive from here: a worker that takes one of its jobs finds it so.
-      await redis.set(runKey(queueName, context.runId), hostname(), "PX", RUN_LEASE_MS);
-      const folders = [...context.localFolders];
-      if (objects.root.kind === "local") folders.push(objects.root.path);
-      for (const folder of folders) probes.push(await writeProbe(folder, context.runId));
-      const record: RunRecord = {
-        header: workerTaskHeader(context),
-        shuffle: options.shuffle,
-        s3: options.s3 ?? {},
-        probes,
-        driverHost: hostname(),
-      };
-      await redis.set(recordKey(queueName, context.runId), JSON.stringify(record), "EX", 7 * 24 * 3600);
+      await redis.set(
+        runKey(queueName, context.runId),
+        hostname(),
+        "PX",
+        options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS,
+      );
       await events.waitUntilReady();
       await sweepDeadRuns(redis, queue, queueName, objects);
     } catch (error) {
       await Promise.allSettled([queue.close(), events.close()]);
+      eventsConnection.disconnect();
       redis.disconnect();
-      await removeProbes(probes);
       throw new SluiceError(`cannot start the run on Redis at ${options.redis}: ${messageOf(error)}`);
     }
-    const executor = new ClusterExecutor(options, context, redis, queue, events, objects, probes, slots);
+    const executor = new ClusterExecutor(
+      options,
+      context,
+      redis,
+      queue,
+      events,
+      eventsConnection,
+      objects,
+      slots,
+    );
     executor.listen();
     return executor;
   }
@@ -212,7 +226,12 @@ class ClusterExecutor implements TaskExecutor {
     const now = Date.now();
     try {
       await within(
-        this.redis.set(runKey(this.queueName, this.context.runId), hostname(), "PX", RUN_LEASE_MS),
+        this.redis.set(
+          runKey(this.queueName, this.context.runId),
+          hostname(),
+          "PX",
+          this.options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS,
+        ),
         Math.min(timeoutMs, 5000),
         "renewing the run",
       );
@@ -257,9 +276,37 @@ class ClusterExecutor implements TaskExecutor {
     }
   }
 
+  /**
+   * Writes the run's record for the workers, with a probe in each local folder the run needs.
+   * Done with the first task, after the outputs' committers have set up (and cleared their
+   * staging folders, where the probes go).
+   */
+  private prepare(): Promise<void> {
+    this.prepared ??= (async () => {
+      const folders = [...this.context.localFolders];
+      if (this.objects.root.kind === "local") folders.push(this.objects.root.path);
+      for (const folder of folders) this.probes.push(await writeProbe(folder, this.context.runId));
+      const record: RunRecord = {
+        header: workerTaskHeader(this.context),
+        shuffle: this.options.shuffle,
+        s3: this.options.s3 ?? {},
+        probes: this.probes,
+        driverHost: hostname(),
+      };
+      await this.redis.set(
+        recordKey(this.queueName, this.context.runId),
+        JSON.stringify(record),
+        "EX",
+        7 * 24 * 3600,
+      );
+    })();
+    return this.prepared;
+  }
+
   async run(spec: TaskSpec): Promise<TaskResult> {
     if (this.failure) throw this.failure;
     checkShippable(spec);
+    await this.prepare();
     const taskKey = `${spec.stageId}/${spec.taskIndex}`;
     const attempt = (this.attempts.get(taskKey) ?? 0) + 1;
     this.attempts.set(taskKey, attempt);
@@ -319,6 +366,8 @@ class ClusterExecutor implements TaskExecutor {
           await waitForActiveJobs(this.queue, [...this.jobIds], 30_000);
           for (const jobId of this.jobIds) await this.queue.remove(jobId).catch(() => undefined);
           await this.redis.del(recordKey(queueName, runId));
+          // Jobs of dead runs that were still running when this run started have ended by now.
+          await sweepDeadRuns(this.redis, this.queue, queueName, this.objects);
         })(),
         40_000,
         "ending the run's jobs",
@@ -331,6 +380,7 @@ class ClusterExecutor implements TaskExecutor {
       within(this.events.close(), 5000, "closing"),
       within(this.queue.close(), 5000, "closing"),
     ]);
+    this.eventsConnection.disconnect();
     this.redis.disconnect();
   }
 }

@@ -175,8 +175,10 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
     }
   };
 
+  // BullMQ leaves connections it was given open when it closes: the worker closes them itself.
+  const workerConnection = connect(options.redis, true);
   const worker = new Worker<TaskJob, TaskJobOutcome>(queueName, runTask, {
-    connection: connect(options.redis, true),
+    connection: workerConnection,
     concurrency,
     lockDuration: leaseMs,
     stalledInterval: Math.max(1000, Math.floor(leaseMs / 2)),
@@ -207,6 +209,7 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
       clearInterval(sweeper);
       await worker.close();
       await pool.close();
+      workerConnection.disconnect();
       redis.disconnect();
       await rm(root, { recursive: true, force: true });
     },

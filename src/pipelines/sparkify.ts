@@ -28,6 +28,7 @@ import {
   positiveInteger,
   UsageError,
 } from "./cli-support.js";
+import { cluster } from "../cluster/index.js";
 import { ProgressDisplay } from "./progress-display.js";
 import { generateSparkifyInput } from "./sparkify-generator.js";
 import { type SparkifyOptions, sparkify, sparkifyPipeline } from "./sparkify-pipeline.js";
@@ -68,9 +69,15 @@ Input and output
                            (by default such a run fails and commits nothing)
 
 Engine
-  --runner pool|direct     worker pool (default) or the one-thread reference runner;
-                           an update with under 64 MiB of new input runs on one
-                           thread unless --runner or --threads is given
+  --runner R               pool (default: worker threads), direct (the one-thread
+                           reference) or cluster (sluice worker processes on any
+                           machines); an update with under 64 MiB of new input runs
+                           on one thread unless --runner or --threads is given
+  --redis URL              cluster: the Redis the workers listen on (redis://host:6379)
+  --shuffle URI            cluster: where the shuffle goes, s3://bucket/prefix or a
+                           folder every machine mounts at the same path
+  --queue NAME             cluster: the workers' queue (default sluice)
+  --slots N                cluster: tasks the workers run at once, in all (default 8)
   --threads N              worker threads (default: one per core; at most 4 per core)
   --partitions N           partitions of each shuffle, one task each up to 32 tasks per
                            thread, grouped past that; at most 10,000 (default: 160 per
@@ -100,6 +107,10 @@ const OPTIONS = {
   output: { type: "string" },
   mode: { type: "string" },
   runner: { type: "string" },
+  redis: { type: "string" },
+  shuffle: { type: "string" },
+  queue: { type: "string" },
+  slots: { type: "string" },
   threads: { type: "string" },
   partitions: { type: "string" },
   "memory-budget": { type: "string" },
@@ -130,6 +141,11 @@ const VALUED_OPTIONS: ReadonlySet<string> = new Set(
     .filter(([, option]) => option.type === "string")
     .map(([name]) => `--${name}`),
 );
+
+/** A local path made absolute (what parseLocation makes of it); an S3 URI as it is. */
+function resolveLocal(uri: string): string {
+  return parseLocation(uri).kind === "local" ? resolve(uri) : uri;
+}
 
 function oneOf<T extends string>(
   name: string,
@@ -182,8 +198,10 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
     ...(values.region ? { region: values.region } : {}),
     ...(values.profile ? { profile: values.profile } : {}),
   };
-  const output = values.output ?? "./output";
-  const input = values.input;
+  // Workers of the cluster runner run elsewhere, in another working folder: local paths cross as absolute ones.
+  const absolute = (uri: string) => (values.runner === "cluster" ? resolveLocal(uri) : uri);
+  const output = absolute(values.output ?? "./output");
+  const input = values.input === undefined ? undefined : absolute(values.input);
   for (const [name, uri] of [
     ["input", input],
     ["output", output],
@@ -204,7 +222,21 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
       );
     }
   }
-  const runner = oneOf("runner", values.runner, ["pool", "direct"] as const);
+  const runner = oneOf("runner", values.runner, ["pool", "direct", "cluster"] as const);
+  const clusterFlags = (["redis", "shuffle", "queue", "slots"] as const).filter(
+    (name) => values[name] !== undefined,
+  );
+  if (runner !== "cluster" && clusterFlags.length > 0) {
+    throw new UsageError(`--${clusterFlags[0]} applies to --runner cluster only`);
+  }
+  if (runner === "cluster") {
+    if (!values.redis) throw new UsageError("--runner cluster needs --redis URL (redis://host:6379)");
+    if (!/^rediss?:\/\//.test(values.redis))
+      throw new UsageError(`--redis must look like redis://host:6379, got '${values.redis}'`);
+    if (!values.shuffle)
+      throw new UsageError("--runner cluster needs --shuffle s3://bucket/prefix (or a shared folder)");
+    if (values.threads !== undefined) throw new UsageError("--threads applies to the pool runner only");
+  }
   const threads = positiveInteger("threads", values.threads);
   if (threads !== undefined && threads > maxThreads()) {
     throw new UsageError(
@@ -242,7 +274,19 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
         : {}),
     },
     run: {
-      ...(runner ? { runner } : {}),
+      ...(runner === "cluster"
+        ? {
+            runner: cluster({
+              redis: values.redis!,
+              shuffle: resolveLocal(values.shuffle!),
+              s3,
+              ...(values.queue ? { queue: values.queue } : {}),
+              ...(values.slots ? { slots: positiveInteger("slots", values.slots, 10_000) } : {}),
+            }),
+          }
+        : runner
+          ? { runner }
+          : {}),
       ...(threads ? { threads } : {}),
       ...(values.partitions
         ? { partitions: positiveInteger("partitions", values.partitions, MAX_PARTITIONS) }

@@ -1,0 +1,481 @@
+/**
+ * The cluster runner, on a real Redis and real `sluice worker` processes: the same answers as the
+ * direct and pool runners, and the faults of a cluster made to happen (a worker killed or frozen in
+ * each kind of task, a user function that throws, the driver killed before and during its commit,
+ * Redis or the S3 server gone mid-run, no worker at all, a worker that does not see a local output).
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { cluster } from "../src/cluster/index.js";
+import { newRunId } from "../src/index.js";
+import { listObjects } from "../src/io/index.js";
+import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
+import { type CatalogueCase, catalogue } from "./fixtures/catalogue.js";
+import { type PausingOptions, type Phase, pausing } from "./fixtures/cluster-pipelines.js";
+import {
+  freshQueue,
+  jobsInQueue,
+  runAlive,
+  redisUnavailable,
+  redisUrl,
+  startRedis,
+  startWorkers,
+  withWorkers,
+  waitFor,
+} from "./support/cluster.js";
+import { tableDigests } from "./support/digests.js";
+import { multiset, normalizeGroups } from "./support/model.js";
+import { freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+import { withTempDir } from "./support/temp.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const unavailable = redisUnavailable || s3Unavailable;
+const redis = redisUrl!;
+const SIZE = 2000;
+
+/** The rows the `pausing` pipeline must write: per key (n mod 97), the sum of its numbers. */
+function expectedTotals(size: number): string[] {
+  const totals = new Map<number, number>();
+  for (let index = 0; index < size; index++) totals.set(index % 97, (totals.get(index % 97) ?? 0) + index);
+  return multiset([...totals].map(([key, total]) => ({ key, total })));
+}
+
+/** The rows of the lake's `totals` table. */
+async function totalsIn(output: string): Promise<string[]> {
+  const folder = join(output, "totals");
+  const rows: unknown[] = [];
+  for (const name of await readdir(folder)) {
+    if (!name.endsWith(".jsonl")) continue;
+    for (const line of (await readFile(join(folder, name), "utf8")).split("\n"))
+      if (line) rows.push(JSON.parse(line));
+  }
+  return multiset(rows);
+}
+
+/** What the run left in the output's staging folder (nothing, once it has ended). */
+async function staged(output: string): Promise<string[]> {
+  const folder = join(output, "_temporary");
+  return existsSync(folder) ? readdir(folder, { recursive: true }) : [];
+}
+
+/** Keys under the run's shuffle prefix on S3. */
+async function shuffleKeys(bucket: string, runId: string): Promise<string[]> {
+  return (await listObjects(s3Settings, bucket, `shuffle/${runId}/`)).map((object) => object.key);
+}
+
+function pausingOptions(folder: string, more: Partial<PausingOptions> = {}): PausingOptions {
+  return {
+    size: SIZE,
+    output: join(folder, "out"),
+    mode: "overwrite",
+    markers: join(folder, "markers"),
+    ...more,
+  };
+}
+
+/** The process id a phase's marker holds, once a task has reached it. */
+async function markerPid(options: PausingOptions, phase: Phase): Promise<number> {
+  const marker = join(options.markers, phase);
+  await waitFor(() => existsSync(marker), 60_000, `a task to reach the ${phase} phase`);
+  await waitFor(async () => (await readFile(marker, "utf8")).length > 0, 5000, "the marker's pid");
+  return Number(await readFile(marker, "utf8"));
+}
+
+// Each test has a time limit: a run that waits forever (a lost task nobody notices) fails it.
+describe("the cluster runner", { skip: unavailable }, () => {
+  let bucket: string;
+  before(async () => {
+    bucket = await freshBucket("cluster");
+  });
+
+  const runner = (queue: string, more: Partial<Parameters<typeof cluster>[0]> = {}) =>
+    cluster({ redis, queue, shuffle: `s3://${bucket}/shuffle`, s3: s3Settings, slots: 2, ...more });
+
+  it("gives every catalogue case the direct runner's multiset, on two workers, any partitioning, shuffle on S3 or a shared folder", {
+    timeout: 180_000,
+  }, async () => {
+    await withWorkers(2, { redis, concurrency: 2 }, async (queue) => {
+      await withTempDir(async (folder) => {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom<CatalogueCase>(
+              "groupByKey",
+              "sum",
+              "coGroupByKey",
+              "lookup",
+              "top",
+              "sessionWindows",
+              "withOutputs",
+            ),
+            fc.array(fc.tuple(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 99 })), {
+              maxLength: 200,
+            }),
+            fc.option(fc.integer({ min: 1, max: 16 }), { nil: undefined }),
+            fc.integer({ min: 1, max: 6 }),
+            fc.boolean(),
+            async (which, pairs, partitions, splits, onS3) => {
+              const options = {
+                case: which,
+                pairs,
+                numbers: pairs.map(([key, value]) => [key, value - 50] as [number, number]),
+                splits,
+              };
+              const direct = await catalogue.run(options, { runner: "direct" });
+              const shuffle = onS3 ? `s3://${bucket}/shuffle` : join(folder, "shuffle");
+              const clustered = await catalogue.run(options, {
+                runner: runner(queue, { shuffle }),
+                ...(partitions ? { partitions } : {}),
+              });
+              assert.deepEqual(
+                multiset(clustered.outputs.out.map(normalizeGroups)),
+                multiset(direct.outputs.out.map(normalizeGroups)),
+              );
+            },
+          ),
+          { numRuns: 10 },
+        );
+      });
+    });
+  });
+
+  it("runs the Sparkify ETL to the pool runner's tables, songplay_id included, on the sample and on generated data", {
+    timeout: 180_000,
+  }, async () => {
+    await withWorkers(2, { redis, concurrency: 1 }, async (queue) => {
+      await withTempDir(async (folder) => {
+        const sample = join(root, "../shared/data/sparkify-sample");
+        const generated = join(folder, "generated");
+        await generateSparkifyInput({
+          songs: 300,
+          events: 12_000,
+          days: 5,
+          seed: 11,
+          matchShare: 0.5,
+          output: generated,
+        });
+        const inputs = existsSync(sample) ? [sample, generated] : [generated];
+        for (const [index, input] of inputs.entries()) {
+          const command = (output: string, more: string[]) =>
+            spawnSync(
+              process.execPath,
+              [
+                join(root, "dist/pipelines/sparkify.js"),
+                "--input",
+                input,
+                "--output",
+                output,
+                "--mode",
+                "overwrite",
+                "--quiet",
+                ...more,
+              ],
+              { encoding: "utf8", timeout: 300_000 },
+            );
+          const pool = command(join(folder, `pool-${index}`), ["--threads", "2"]);
+          assert.equal(pool.status, 0, pool.stderr);
+          const clustered = command(join(folder, `cluster-${index}`), [
+            "--runner",
+            "cluster",
+            "--redis",
+            redis,
+            "--queue",
+            queue,
+            "--shuffle",
+            `s3://${bucket}/shuffle`,
+            "--s3-endpoint",
+            s3Settings.endpoint!,
+            "--s3-path-style",
+            "--region",
+            "us-east-1",
+          ]);
+          assert.equal(clustered.status, 0, clustered.stderr);
+          assert.deepEqual(
+            await tableDigests(join(folder, `cluster-${index}`)),
+            await tableDigests(join(folder, `pool-${index}`)),
+          );
+        }
+      });
+    });
+  });
+
+  for (const phase of ["map", "read", "sink"] as const) {
+    it(`finishes with the same rows when the worker running a ${phase === "sink" ? "sink that has written" : `${phase} task`} is killed (SIGKILL)`, {
+      timeout: 180_000,
+    }, async () => {
+      await withWorkers(2, { redis, concurrency: 1 }, async (queue, workers) => {
+        await withTempDir(async (folder) => {
+          const options = pausingOptions(folder, { pauseAt: phase, pauseMs: 60_000 });
+          await mkdir(options.markers, { recursive: true });
+          const runId = newRunId();
+          const run = pausing.run(options, { runner: runner(queue), batchSize: 4, runId });
+          const pid = await markerPid(options, phase);
+          assert.ok(
+            workers.some((worker) => worker.pid === pid),
+            "a worker process reached the phase",
+          );
+          process.kill(pid, "SIGKILL");
+          await run;
+          assert.deepEqual(await totalsIn(options.output), expectedTotals(SIZE));
+          assert.deepEqual(await staged(options.output), []);
+          assert.deepEqual(await shuffleKeys(bucket, runId), [], "the run's shuffle objects are removed");
+          assert.deepEqual(
+            (await jobsInQueue(redis, queue)).filter((id) => id.startsWith(runId)),
+            [],
+          );
+        });
+      });
+    });
+  }
+
+  it("ignores a worker stopped past its lease (SIGSTOP) whose task ran elsewhere, when it resumes (SIGCONT): no row twice, no object left", {
+    timeout: 180_000,
+  }, async () => {
+    await withWorkers(2, { redis, concurrency: 1 }, async (queue) => {
+      await withTempDir(async (folder) => {
+        const options = pausingOptions(folder, { pauseAt: "map", pauseMs: 1500, readMs: 250 });
+        await mkdir(options.markers, { recursive: true });
+        const runId = newRunId();
+        const run = pausing.run(options, { runner: runner(queue), batchSize: 4, runId });
+        const pid = await markerPid(options, "map");
+        process.kill(pid, "SIGSTOP");
+        // The lease (2 s) runs out; the task runs again on the other worker and succeeds there.
+        await waitFor(
+          async () =>
+            (await jobsInQueue(redis, queue)).some((id) => id.startsWith(runId) && id.endsWith(".a2")),
+          30_000,
+          "the task's second attempt",
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        process.kill(pid, "SIGCONT");
+        await run;
+        assert.deepEqual(await totalsIn(options.output), expectedTotals(SIZE));
+        // The resumed worker finishes its attempt after the run: it must not leave its object.
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        assert.deepEqual(await shuffleKeys(bucket, runId), []);
+        assert.deepEqual(await staged(options.output), []);
+      });
+    });
+  });
+
+  it("fails without a retry when a user function throws, naming the transform and the record, and removes what it staged", {
+    timeout: 180_000,
+  }, async () => {
+    await withWorkers(2, { redis, concurrency: 1 }, async (queue) => {
+      await withTempDir(async (folder) => {
+        const options = pausingOptions(folder, { throwAt: 1234 });
+        await mkdir(options.markers, { recursive: true });
+        const runId = newRunId();
+        await assert.rejects(
+          pausing.run(options, { runner: runner(queue), batchSize: 4, runId }),
+          (error: Error) => {
+            assert.match(error.message, /'key numbers'/);
+            assert.match(error.message, /1234/);
+            assert.match(error.message, /cannot take 1234/);
+            return true;
+          },
+        );
+        const throws = (await readFile(join(options.markers, "throws"), "utf8")).trim().split("\n");
+        assert.equal(throws.length, 1, "the task ran once");
+        assert.equal(existsSync(join(options.output, "totals")), false);
+        assert.deepEqual(await staged(options.output), []);
+        assert.deepEqual(await shuffleKeys(bucket, runId), []);
+      });
+    });
+  });
+
+  for (const when of ["before", "during"] as const) {
+    it(`recovers after a driver killed ${when} its commit, and leaves no job of the dead run in the queue`, {
+      timeout: 180_000,
+    }, async () => {
+      await withWorkers(2, { redis, concurrency: 1 }, async (queue) => {
+        await withTempDir(async (folder) => {
+          const options = pausingOptions(folder, when === "before" ? { pauseAt: "map", pauseMs: 1000 } : {});
+          await mkdir(options.markers, { recursive: true });
+          const deadRun = newRunId();
+          const settings = { options, redis, queue, shuffle: `s3://${bucket}/shuffle`, s3: s3Settings };
+          const driver: ChildProcess = spawn(
+            process.execPath,
+            [
+              join(root, "build/test/fixtures/cluster-driver.js"),
+              JSON.stringify({ ...settings, runId: deadRun }),
+            ],
+            {
+              stdio: "ignore",
+              env: {
+                ...process.env,
+                ...(when === "during" ? { SLUICE_TEST_KILL_AT_COMMIT_STEP: "journal-written" } : {}),
+              },
+            },
+          );
+          const exited = new Promise((resolve) =>
+            driver.on("exit", (code, signal) => resolve(signal ?? code)),
+          );
+          if (when === "before") {
+            await markerPid(options, "map");
+            driver.kill("SIGKILL");
+          }
+          assert.equal(await exited, "SIGKILL");
+          if (when === "during")
+            assert.ok(existsSync(join(options.output, "_temporary")), "the commit had begun");
+          // The dead run's lease (3 s here) runs out: from then on it is known dead.
+          await waitFor(
+            async () => !(await runAlive(redis, queue, deadRun)),
+            10_000,
+            "the dead run's lease to end",
+          );
+          // The next run: recovers the output from the journal (or finds it untouched) and runs in full.
+          const next = spawnSync(
+            process.execPath,
+            [
+              join(root, "build/test/fixtures/cluster-driver.js"),
+              JSON.stringify({ ...settings, options: { ...options, pauseAt: undefined }, runId: newRunId() }),
+            ],
+            { encoding: "utf8", timeout: 120_000 },
+          );
+          assert.equal(next.status, 0, next.stderr);
+          assert.deepEqual(await totalsIn(options.output), expectedTotals(SIZE));
+          assert.deepEqual(
+            (await jobsInQueue(redis, queue)).filter((id) => id.startsWith(deadRun)),
+            [],
+          );
+          assert.deepEqual(await shuffleKeys(bucket, deadRun), []);
+        });
+      });
+    });
+  }
+
+  it("fails in one line when Redis stops mid-run, commits nothing and leaves the previous output as it was", {
+    timeout: 180_000,
+  }, async () => {
+    const server = await startRedis();
+    const queue = freshQueue();
+    const workers = await startWorkers(2, { redis: server.url, queue, concurrency: 1 });
+    try {
+      await withTempDir(async (folder) => {
+        const options = pausingOptions(folder, { pauseAt: "read", pauseMs: 60_000 });
+        await mkdir(options.markers, { recursive: true });
+        await pausing.run({ ...options, size: 500, pauseAt: undefined }, { runner: "direct" });
+        const before = await totalsIn(options.output);
+        const run = pausing.run(options, {
+          runner: runner(queue, { redis: server.url, redisTimeoutMs: 2000 }),
+          batchSize: 4,
+        });
+        await markerPid(options, "read");
+        server.stop();
+        await assert.rejects(run, (error: Error) => {
+          assert.match(error.message, /lost Redis at redis:\/\/127\.0\.0\.1/);
+          assert.doesNotMatch(error.message, /\n/);
+          return true;
+        });
+        assert.deepEqual(await totalsIn(options.output), before);
+      });
+    } finally {
+      for (const worker of workers) worker.process.kill("SIGKILL");
+      server.stop();
+    }
+  });
+
+  it("fails in one line when the S3 server holding the shuffle stops mid-run, and leaves the previous output as it was", {
+    timeout: 180_000,
+  }, async () => {
+    await withTempDir(async (folder) => {
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      const s3Server = spawn(
+        process.execPath,
+        ["--openssl-legacy-provider", join(root, "scripts/s3-server.mjs"), String(port), join(folder, "s3")],
+        { stdio: ["ignore", "pipe", "ignore"] },
+      );
+      await new Promise<void>((resolve) =>
+        s3Server.stdout!.on("data", (chunk) => String(chunk).includes("listening") && resolve()),
+      );
+      const s3 = { ...s3Settings, endpoint: `http://127.0.0.1:${port}`, maxAttempts: 2, timeoutMs: 3000 };
+      const ownBucket = await freshBucket("shuffle-down", s3);
+      await withWorkers(2, { redis, concurrency: 1 }, async (queue) => {
+        const options = pausingOptions(folder, { pauseAt: "read", pauseMs: 3000 });
+        await mkdir(options.markers, { recursive: true });
+        await pausing.run({ ...options, size: 500, pauseAt: undefined }, { runner: "direct" });
+        const before = await totalsIn(options.output);
+        const run = pausing.run(options, {
+          runner: runner(queue, { shuffle: `s3://${ownBucket}/shuffle`, s3 }),
+          batchSize: 4,
+        });
+        await markerPid(options, "read");
+        s3Server.kill("SIGKILL");
+        await assert.rejects(run, (error: Error) => {
+          assert.match(
+            error.message,
+            /s3:\/\/shuffle-down-[^ ]*\/shuffle\/.*cannot connect to the S3 endpoint/,
+          );
+          assert.doesNotMatch(error.message, /\n/);
+          return true;
+        });
+        assert.deepEqual(await totalsIn(options.output), before);
+        assert.deepEqual(await staged(options.output), []);
+      }).finally(() => s3Server.kill("SIGKILL"));
+    });
+  });
+
+  it("fails saying how to start workers when none listens on the queue, instead of waiting forever", {
+    timeout: 180_000,
+  }, async () => {
+    await withTempDir(async (folder) => {
+      const queue = freshQueue();
+      await assert.rejects(
+        pausing.run(pausingOptions(folder), { runner: runner(queue, { workerWaitMs: 1500 }), batchSize: 4 }),
+        new RegExp(
+          `no sluice worker has taken tasks from queue '${queue}'.*sluice worker --redis ${redis.replace(/[/.]/g, "\\$&")} --queue ${queue}`,
+        ),
+      );
+      assert.equal(existsSync(join(folder, "out", "totals")), false);
+      assert.deepEqual(await jobsInQueue(redis, queue), []);
+    });
+  });
+
+  it("refuses a local output that a worker does not see at the same path (a worker in a mount namespace of its own)", {
+    timeout: 180_000,
+  }, async () => {
+    const probe = spawnSync("unshare", ["--mount", "--propagation", "private", "true"]);
+    assert.equal(
+      probe.status,
+      0,
+      `this test makes a mount namespace with unshare (root, util-linux): ${probe.stderr}`,
+    );
+    await withTempDir(async (folder) => {
+      const hidden = join(folder, "hidden");
+      await mkdir(hidden, { recursive: true });
+      const queue = freshQueue();
+      // The worker sees an empty tmpfs where this process sees the output's parent folder.
+      const workers = await startWorkers(1, {
+        redis,
+        queue,
+        wrap: [
+          "unshare",
+          "--mount",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          `mount -t tmpfs none ${hidden} && exec "$0" "$@"`,
+        ],
+      });
+      try {
+        const options = pausingOptions(folder, { output: join(hidden, "out") });
+        await mkdir(options.markers, { recursive: true });
+        await assert.rejects(
+          pausing.run(options, { runner: runner(queue), batchSize: 4 }),
+          new RegExp(
+            `the folder ${hidden.replace(/[/.]/g, "\\$&")}/out on .* is not the one this worker .* sees at that path: a local folder works on the cluster runner only where every machine mounts the same one`,
+          ),
+        );
+      } finally {
+        await Promise.all(workers.map((worker) => worker.stop()));
+      }
+    });
+  });
+});
