@@ -16,6 +16,9 @@ import { listFiles, s3Client } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { benchOptions, formatTable, machine, measure, writeResults } from "./harness.js";
 
+// The AWS SDK's notice about the Node versions of its future releases, once per process, is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 const USAGE = "usage: npm run bench:cluster -- [--songs N] [--events M] [--runs R]";
 const values = benchOptions(USAGE, {
   songs: { type: "string", default: "20000" },
