@@ -17,6 +17,7 @@ import { newRunId } from "../src/index.js";
 import { listObjects } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { type CatalogueCase, catalogue } from "./fixtures/catalogue.js";
+import { differentInWorkers } from "./fixtures/unsafe-pipelines.js";
 import { type PausingOptions, type Phase, pausing } from "./fixtures/cluster-pipelines.js";
 import {
   freshQueue,
@@ -25,13 +26,15 @@ import {
   redisUnavailable,
   redisUrl,
   startRedis,
+  sluiceCommand,
   startWorkers,
+  type WorkerProcess,
   withWorkers,
   waitFor,
 } from "./support/cluster.js";
 import { tableDigests } from "./support/digests.js";
 import { multiset, normalizeGroups } from "./support/model.js";
-import { freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
+import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
 import { withTempDir } from "./support/temp.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -97,10 +100,20 @@ describe("the cluster runner", { skip: unavailable }, () => {
   const runner = (queue: string, more: Partial<Parameters<typeof cluster>[0]> = {}) =>
     cluster({ redis, queue, shuffle: `s3://${bucket}/shuffle`, s3: s3Settings, slots: 2, ...more });
 
-  it("gives every catalogue case the direct runner's multiset, on two workers, any partitioning, shuffle on S3 or a shared folder", {
+  it("gives every catalogue case the direct and pool runners' multiset, on fleets of one to three workers, any partitioning, shuffle on S3 or a shared folder", {
     timeout: 180_000,
   }, async () => {
-    await withWorkers(2, { redis, concurrency: 2 }, async (queue) => {
+    // Three fleets at once, on queues of their own: one worker of two threads, two and three of one.
+    const fleets: { queue: string; workers: WorkerProcess[] }[] = [];
+    try {
+      for (const [count, concurrency] of [
+        [1, 2],
+        [2, 1],
+        [3, 1],
+      ] as const) {
+        const queue = freshQueue();
+        fleets.push({ queue, workers: await startWorkers(count, { redis, queue, concurrency }) });
+      }
       await withTempDir(async (folder) => {
         await fc.assert(
           fc.asyncProperty(
@@ -112,6 +125,7 @@ describe("the cluster runner", { skip: unavailable }, () => {
               "top",
               "sessionWindows",
               "withOutputs",
+              "distinct",
             ),
             fc.array(fc.tuple(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 99 })), {
               maxLength: 200,
@@ -119,32 +133,84 @@ describe("the cluster runner", { skip: unavailable }, () => {
             fc.option(fc.integer({ min: 1, max: 16 }), { nil: undefined }),
             fc.integer({ min: 1, max: 6 }),
             fc.boolean(),
-            async (which, pairs, partitions, splits, onS3) => {
+            fc.integer({ min: 0, max: 2 }),
+            async (which, pairs, partitions, splits, onS3, fleet) => {
               const options = {
                 case: which,
                 pairs,
                 numbers: pairs.map(([key, value]) => [key, value - 50] as [number, number]),
                 splits,
               };
-              const direct = await catalogue.run(options, { runner: "direct" });
-              const shuffle = onS3 ? `s3://${bucket}/shuffle` : join(folder, "shuffle");
-              const clustered = await catalogue.run(options, {
-                runner: runner(queue, { shuffle }),
+              const expected = multiset(
+                (await catalogue.run(options, { runner: "direct" })).outputs.out.map(normalizeGroups),
+              );
+              const pool = await catalogue.run(options, {
+                threads: 2,
                 ...(partitions ? { partitions } : {}),
               });
-              assert.deepEqual(
-                multiset(clustered.outputs.out.map(normalizeGroups)),
-                multiset(direct.outputs.out.map(normalizeGroups)),
-              );
+              assert.deepEqual(multiset(pool.outputs.out.map(normalizeGroups)), expected);
+              const shuffle = onS3 ? `s3://${bucket}/shuffle` : join(folder, "shuffle");
+              const clustered = await catalogue.run(options, {
+                runner: runner(fleets[fleet]!.queue, { shuffle }),
+                ...(partitions ? { partitions } : {}),
+              });
+              assert.deepEqual(multiset(clustered.outputs.out.map(normalizeGroups)), expected);
             },
           ),
-          { numRuns: 10 },
+          { numRuns: 12 },
+        );
+      });
+    } finally {
+      await Promise.all(fleets.flatMap((fleet) => fleet.workers.map((worker) => worker.stop())));
+    }
+  });
+
+  it("serves many runs of several pipelines at once with one fleet, and fails the one whose workers build another graph, saying so", {
+    timeout: 180_000,
+  }, async () => {
+    await withWorkers(2, { redis, concurrency: 2 }, async (queue) => {
+      await withTempDir(async (folder) => {
+        const options = pausingOptions(folder);
+        await mkdir(options.markers, { recursive: true });
+        const words = {
+          case: "sum" as const,
+          pairs: [
+            [1, 2],
+            [1, 3],
+            [2, 5],
+          ] as [number, number][],
+          numbers: [],
+          splits: 3,
+        };
+        const [totals, sums, other, different] = await Promise.allSettled([
+          pausing.run(options, { runner: runner(queue), batchSize: 4 }),
+          catalogue.run(words, { runner: runner(queue) }),
+          catalogue.run({ ...words, case: "groupByKey" }, { runner: runner(queue), partitions: 3 }),
+          differentInWorkers.run({ values: [1, 2, 3] }, { runner: runner(queue) }),
+        ]);
+        assert.equal(totals.status, "fulfilled");
+        assert.deepEqual(await totalsIn(options.output), expectedTotals(SIZE));
+        assert.equal(sums.status, "fulfilled");
+        assert.equal(other.status, "fulfilled");
+        if (sums.status === "fulfilled" && other.status === "fulfilled") {
+          const direct = await catalogue.run(words, { runner: "direct" });
+          assert.deepEqual(multiset(sums.value.outputs.out), multiset(direct.outputs.out));
+          const grouped = await catalogue.run({ ...words, case: "groupByKey" }, { runner: "direct" });
+          assert.deepEqual(
+            multiset(other.value.outputs.out.map(normalizeGroups)),
+            multiset(grouped.outputs.out.map(normalizeGroups)),
+          );
+        }
+        assert.equal(different.status, "rejected");
+        assert.match(
+          (different as PromiseRejectedResult).reason.message,
+          /pipeline 'different-in-workers' .* built another graph in a worker than in the main thread/,
         );
       });
     });
   });
 
-  it("runs the Sparkify ETL to the pool runner's tables, songplay_id included, on the sample and on generated data", {
+  it("runs the Sparkify ETL to the pool runner's tables, songplay_id included, on the sample (to a local lake) and on generated data (to S3)", {
     timeout: 180_000,
   }, async () => {
     await withWorkers(2, { redis, concurrency: 1 }, async (queue) => {
@@ -179,7 +245,9 @@ describe("the cluster runner", { skip: unavailable }, () => {
             );
           const pool = command(join(folder, `pool-${index}`), ["--threads", "2"]);
           assert.equal(pool.status, 0, pool.stderr);
-          const clustered = command(join(folder, `cluster-${index}`), [
+          // The generated input's lake goes to S3 (staged multipart uploads the driver completes).
+          const lake = index === inputs.length - 1 ? `s3://${bucket}/lake` : join(folder, `cluster-${index}`);
+          const clustered = command(lake, [
             "--runner",
             "cluster",
             "--redis",
@@ -195,10 +263,10 @@ describe("the cluster runner", { skip: unavailable }, () => {
             "us-east-1",
           ]);
           assert.equal(clustered.status, 0, clustered.stderr);
-          assert.deepEqual(
-            await tableDigests(join(folder, `cluster-${index}`)),
-            await tableDigests(join(folder, `pool-${index}`)),
-          );
+          const local = lake.startsWith("s3://")
+            ? await downloadPrefix(lake, join(folder, "downloaded"))
+            : lake;
+          assert.deepEqual(await tableDigests(local), await tableDigests(join(folder, `pool-${index}`)));
         }
       });
     });
@@ -435,6 +503,42 @@ describe("the cluster runner", { skip: unavailable }, () => {
       assert.equal(existsSync(join(folder, "out", "totals")), false);
       assert.deepEqual(await jobsInQueue(redis, queue), []);
     });
+  });
+
+  it("has a command of its own: usage for -h and for bad arguments (exit 2), one line for a Redis it cannot reach (exit 1), a clean stop on SIGTERM (exit 0)", {
+    timeout: 60_000,
+  }, async () => {
+    const sluice = (args: string[]) =>
+      spawnSync(process.execPath, [sluiceCommand, ...args], { encoding: "utf8", timeout: 30_000 });
+    const help = sluice(["-h"]);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /^Usage: sluice worker --redis URL/);
+    assert.ok(
+      help.stdout.split("\n").every((line) => line.length <= 80),
+      "the usage fits 80 columns",
+    );
+    for (const [args, message] of [
+      [[], /say what to run: sluice worker/],
+      [["worker"], /--redis is required/],
+      [["worker", "--redis", "localhost:6379"], /--redis must look like redis:\/\/host:6379/],
+      [["worker", "--redis", redis, "--concurrency", "0"], /--concurrency must be an integer of at least 1/],
+      [["serve", "--redis", redis], /unknown command 'serve'/],
+    ] as const) {
+      const run = sluice([...args]);
+      assert.equal(run.status, 2, args.join(" "));
+      assert.match(run.stderr, message);
+      assert.match(run.stderr, /\n\nUsage: sluice worker/);
+    }
+    const unreachable = sluice(["worker", "--redis", "redis://127.0.0.1:1"]);
+    assert.equal(unreachable.status, 1);
+    assert.match(
+      unreachable.stderr,
+      /^sluice worker: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED[^\n]*\n$/,
+    );
+    const [worker] = await startWorkers(1, { redis, queue: freshQueue() });
+    const exited = new Promise((resolve) => worker!.process.on("exit", (code) => resolve(code)));
+    worker!.process.kill("SIGTERM");
+    assert.equal(await exited, 0);
   });
 
   it("refuses a local output that a worker does not see at the same path (a worker in a mount namespace of its own)", {

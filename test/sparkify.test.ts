@@ -333,6 +333,20 @@ describe("the sparkify command", () => {
           /^sparkify: --threads must be at most \d+ \(4 per core on this machine's \d+\): more workers only add memory/,
         ],
         [["--partitions", "100000"], /^sparkify: --partitions must be at most 10,000, got '100000'\n/],
+        [["--redis", "redis://queue:6379"], /^sparkify: --redis applies to --runner cluster only\n/],
+        [["--runner", "cluster"], /^sparkify: --runner cluster needs --redis URL \(redis:\/\/host:6379\)\n/],
+        [
+          ["--runner", "cluster", "--redis", "queue:6379", "--shuffle", folder],
+          /^sparkify: --redis must look like redis:\/\/host:6379, got 'queue:6379'\n/,
+        ],
+        [
+          ["--runner", "cluster", "--redis", "redis://queue:6379"],
+          /^sparkify: --runner cluster needs --shuffle s3:\/\/bucket\/prefix \(or a shared folder\)\n/,
+        ],
+        [
+          ["--runner", "cluster", "--redis", "redis://queue:6379", "--shuffle", folder, "--slots", "0"],
+          /^sparkify: --slots must be a positive integer, got '0'\n/,
+        ],
         [
           ["--max-rejected", "101%"],
           /^sparkify: --max-rejected must be a percentage of at most 100%, got '101%'\n/,

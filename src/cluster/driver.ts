@@ -30,7 +30,7 @@ import {
   type TaskJob,
   type TaskJobOutcome,
 } from "./protocol.js";
-import { connect, within } from "./redis.js";
+import { connect, redisFailure, within } from "./redis.js";
 import { ShuffleObjects } from "./shuffle-objects.js";
 
 export interface ClusterOptions {
@@ -132,7 +132,7 @@ class ClusterExecutor implements TaskExecutor {
       await within(redis.ping(), options.redisTimeoutMs ?? 10_000, `Redis at ${options.redis}`);
     } catch (error) {
       redis.disconnect();
-      throw new SluiceError(`cannot reach Redis at ${options.redis}: ${messageOf(error)}`);
+      throw new SluiceError(`cannot reach Redis at ${options.redis}: ${redisFailure(redis, error)}`);
     }
     const objects = new ShuffleObjects(options.shuffle, options.s3 ?? {});
     const queue = new Queue(queueName, { connection: redis });
@@ -241,7 +241,7 @@ class ClusterExecutor implements TaskExecutor {
       if (now - this.redisLostSince >= timeoutMs) {
         this.failAll(
           new SluiceError(
-            `lost Redis at ${this.options.redis} for ${Math.round((now - this.redisLostSince) / 1000)} s (${messageOf(error)}): the run stops, nothing committed`,
+            `lost Redis at ${this.options.redis} for ${Math.round((now - this.redisLostSince) / 1000)} s (${redisFailure(this.redis, error)}): the run stops, nothing committed`,
           ),
         );
       }

@@ -18,9 +18,20 @@ export function connect(url: string, blocking: boolean): Redis {
     lazyConnect: false,
   };
   const redis = new Redis(url, options);
-  // Without a listener ioredis prints every failed reconnection; the callers report loss themselves.
-  redis.on("error", () => undefined);
+  // Without a listener ioredis prints every failed reconnection; the callers report loss themselves,
+  // with the last connection error (ECONNREFUSED says more than a retry limit reached).
+  redis.on("error", (error: Error) => lastErrors.set(redis, error.message));
+  redis.on("ready", () => lastErrors.delete(redis));
   return redis;
+}
+
+const lastErrors = new WeakMap<Redis, string>();
+
+/** Why a command on `redis` failed: its connection's last error where it has one. */
+export function redisFailure(redis: Redis, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const connection = lastErrors.get(redis);
+  return connection && !message.includes(connection) ? `${connection} (${message})` : message;
 }
 
 /** Resolves `promise`, or rejects after `ms` with `what` timed out. */

@@ -14,20 +14,20 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const USAGE = `Usage: sluice worker --redis URL [options]
 
-Takes tasks of cluster runs (runner: cluster(...), or sparkify --runner cluster) from
-a BullMQ queue on Redis and runs them on this machine, until SIGTERM or SIGINT.
+Takes tasks of cluster runs (the runner cluster(...), or sparkify --runner
+cluster) from a BullMQ queue on Redis and runs them here, until SIGTERM/SIGINT.
 
-  --redis URL         the Redis (or Valkey) server, e.g. redis://10.0.0.5:6379
-  --queue NAME        the queue to take tasks from (default ${DEFAULT_QUEUE})
-  --concurrency N     tasks at once, one thread each (default one per core: ${availableParallelism()})
-  --lease-ms MS       a task's lease: a worker silent this long is taken for dead and its
-                      task runs elsewhere (default 30000)
-  --temp-dir DIR      where fetched shuffle blocks and spills wait (default the OS's)
-  --quiet             print nothing but errors
-  -h, --help          this text
+  --redis URL        the Redis (or Valkey) server, e.g. redis://10.0.0.5:6379
+  --queue NAME       the queue to take tasks from (default ${DEFAULT_QUEUE})
+  --concurrency N    tasks at once, a thread each (default one per core: ${availableParallelism()})
+  --lease-ms MS      a task's lease: a worker silent this long is taken for
+                     dead and its task runs elsewhere (default 30000)
+  --temp-dir DIR     where fetched shuffle blocks and spills wait
+  --quiet            print nothing but errors
+  -h, --help         this text
 
-Every worker imports pipeline modules by the path the driver gives: run workers from
-the same code (one image, or the same checkout at the same path) as the driver.
+Workers import pipeline modules by the path the driver gives: run them from
+the same code as the driver (one image, or the same checkout at one path).
 `;
 
 class UsageError extends Error {}

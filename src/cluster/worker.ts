@@ -8,6 +8,7 @@ import {
   DEFAULT_WORKER_OLD_GENERATION_MB,
   DEFAULT_WORKER_YOUNG_GENERATION_MB,
   messageOf,
+  SluiceError,
   type TaskInput,
   type TaskSpec,
   ThreadPool,
@@ -21,7 +22,7 @@ import {
   type TaskJob,
   type TaskJobOutcome,
 } from "./protocol.js";
-import { connect } from "./redis.js";
+import { connect, redisFailure, within } from "./redis.js";
 import { ShuffleObjects } from "./shuffle-objects.js";
 
 export interface ClusterWorkerOptions {
@@ -69,6 +70,13 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
   const host = `${hostname()}:${process.pid}`;
   const root = await mkdtemp(join(options.tempDir ?? tmpdir(), "sluice-worker-"));
   const redis = connect(options.redis, false);
+  try {
+    await within(redis.ping(), 10_000, `Redis at ${options.redis}`);
+  } catch (error) {
+    redis.disconnect();
+    await rm(root, { recursive: true, force: true });
+    throw new SluiceError(`cannot reach Redis at ${options.redis}: ${redisFailure(redis, error)}`);
+  }
   const pool = new ThreadPool({
     threads: concurrency,
     v8HelperThreads: "on",

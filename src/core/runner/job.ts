@@ -20,7 +20,7 @@ import type { Plan, StagePlan } from "../stages.js";
 import type { RejectedOutput } from "../pipeline.js";
 import { type ScheduledTask, Scheduler } from "./scheduler.js";
 import { LocalShuffleStore, type ShuffleStore } from "./shuffle-store.js";
-import type { PipelineBuild } from "./pool.js";
+import type { PipelineBuild } from "./pipeline-build.js";
 import type { V8HelperThreads } from "./v8-helper-threads.js";
 
 /** Runs tasks somewhere: in this thread, on a pool of workers, on other machines. */

@@ -1,0 +1,36 @@
+import { createHash } from "node:crypto";
+import type { PlanSettings } from "../plan.js";
+import type { WorkerTask } from "./worker.js";
+import type { WorkerPreload } from "./worker-preloads.js";
+
+/** What a worker needs to rebuild a run's pipeline: the same on threads and on other machines. */
+export interface PipelineBuild {
+  readonly location: { readonly module: string; readonly name: string };
+  readonly options: unknown;
+  readonly planSettings: PlanSettings;
+  /** The fingerprint of the graph the main thread built (fingerprint.ts). */
+  readonly fingerprint: string;
+  /** Modules each worker imports before the pipeline's module (worker-preloads.ts). */
+  readonly preloads: readonly WorkerPreload[];
+}
+
+/** A task message without its spec: the same for every task of a run. */
+export type WorkerTaskHeader = Omit<WorkerTask, "spec">;
+
+/** The header of every task of a build: options as JSON text, and a key naming the build. */
+export function workerTaskHeader(build: PipelineBuild): WorkerTaskHeader {
+  const optionsJson = JSON.stringify(build.options ?? null);
+  const buildKey = createHash("sha256")
+    .update(JSON.stringify([build.location.module, build.location.name, build.planSettings]))
+    .update(optionsJson)
+    .digest("hex");
+  return {
+    module: build.location.module,
+    name: build.location.name,
+    optionsJson,
+    buildKey,
+    planSettings: build.planSettings,
+    fingerprint: build.fingerprint,
+    preloads: build.preloads,
+  };
+}
