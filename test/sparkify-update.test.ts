@@ -12,6 +12,8 @@ import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
+import { gzipSync } from "node:zlib";
+import { dayPartition, playDays } from "../src/pipelines/sparkify-days.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { tableDigests } from "./support/digests.js";
@@ -99,6 +101,58 @@ function groupsOf<T>(items: readonly T[], cuts: readonly number[]): T[][] {
 }
 
 describe("daily loads", () => {
+  it("find the days of the new plays as parsing every line would, whatever the lines' layout (spacing, member order, escapes, names that hold a ts, gzip, broken lines)", async () => {
+    const event = fc.record({
+      ts: fc.oneof(
+        fc.integer({ min: 1_500_000_000_000, max: 1_600_000_000_000 }),
+        fc.integer({ min: 1_500_000_000, max: 1_600_000_000 }).map((seconds) => seconds * 1000 + 0.5),
+      ),
+      artist: fc.oneof(fc.string(), fc.constantFrom('"ts":1234567890123', "ts\\", "é\u00e9", '\\"ts\\":1')),
+      page: fc.constantFrom("NextSong", "Home"),
+    });
+    const line = fc
+      .tuple(event, fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: 9 }))
+      .map(([value, spaced, reordered, breakage]) => {
+        const ordered = reordered ? { artist: value.artist, page: value.page, ts: value.ts } : value;
+        // A broken line is no play: the day of a ts in it may be read (a day too many), or not.
+        if (breakage === 0) return { text: '{"ts": 1541105830796, "artist": "cut off', ts: undefined };
+        // \u escapes in the key itself: the pattern cannot see it, the fallback parse must.
+        if (breakage === 1)
+          return { text: JSON.stringify(ordered).replace('"ts"', '"\\u0074s"'), ts: value.ts };
+        return {
+          text: JSON.stringify(ordered, null, spaced ? 1 : undefined).replace(/\n\s*/g, " "),
+          ts: value.ts,
+        };
+      });
+    await withTempDir(async (folder) => {
+      let file = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.array(line, { maxLength: 30 }), { minLength: 1, maxLength: 3 }),
+          fc.boolean(),
+          async (files, gzipped) => {
+            const listed = [];
+            const expected = new Set<string>();
+            for (const lines of files) {
+              const text = lines.map((entry) => entry.text).join("\n");
+              const path = join(folder, `log-${file++}.json${gzipped ? ".gz" : ""}`);
+              await writeFile(path, gzipped ? gzipSync(text) : text);
+              listed.push({ uri: path, size: text.length });
+              for (const entry of lines) if (entry.ts !== undefined) expected.add(dayPartition(entry.ts));
+            }
+            const found = await playDays({ logFiles: listed });
+            const spare = dayPartition(1541105830796);
+            assert.deepEqual(
+              found.filter((day) => day !== spare || expected.has(day)),
+              [...expected].sort(),
+            );
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
+  });
+
   it("give the tables of one full load, songplay_id included, however the files are grouped into runs", async () => {
     await withTempDir(async (folder) => {
       const { input, songFiles, logFiles, expected } = await scenario(folder);

@@ -1,14 +1,11 @@
 /**
  * The days a daily load's new plays fall on: what the load reads of the plays it loaded before
  * (kept by day, `_sluice/plays/day=YYYY-MM-DD/`), instead of every play of the lake's history.
- * Read from the new logs by the same source the load reads them with (the same files, gzip and
- * archives alike), each line only parsed: a line whose `ts` is a number gives its day whether or
- * not it turns out to be a play. Taking a day too many only reads a little more; a play whose day
+ * Read from the new log files as the load reads them (gzip and archives alike): a line whose `ts`
+ * is a number gives its day whether or not it turns out to be a play. Taking a day too many only reads a little more; a play whose day
  * were missed could be numbered again, so every line that could be one counts.
  */
-import type { RejectedRecord } from "../core/index.js";
-import { jsonLines, type ListedFile, type S3Settings } from "../io/index.js";
-import { joinUri, LOG_FILES } from "./sparkify-input.js";
+import { type ListedFile, readAll, type S3Settings } from "../io/index.js";
 
 const DAY_MS = 86_400_000;
 
@@ -30,34 +27,52 @@ export function dayPartition(ts: number): string {
 /** The latest ts a day folder can name (as the lake takes ts: before 2109-05-15). */
 const LAST_DAY_TS = 8_640_000_000_000_000;
 
-/** The day folders of the events in the given log files, sorted. */
+/**
+ * A `ts` member with its number. Inside a JSON string quotes are escaped, so a name holding
+ * `"ts":1` reads `\"ts\":1` there, which this does not match; a nested object's `ts` adds a day
+ * too many at worst.
+ */
+const TS_MEMBER = /"ts"\s*:\s*(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
+
+/** Log files read at once (from S3, each a round trip of its own). */
+const FILES_AT_ONCE = 8;
+
+/**
+ * The day folders of the events in the given log files, sorted. Each line's `ts` is found by a
+ * pattern rather than by parsing the line (a tenth of the time): a line where it finds none is
+ * parsed, so that a `ts` written in a way the pattern does not know (an escaped name) still counts.
+ */
 export async function playDays(options: {
-  readonly input: string;
   /** The new log files, as listed. */
   readonly logFiles: readonly ListedFile[];
   readonly s3?: S3Settings;
 }): Promise<string[]> {
-  const source = jsonLines<{ ts?: unknown }>(joinUri(options.input, LOG_FILES), {
-    ...(options.s3 ? { s3: options.s3 } : {}),
-    files: options.logFiles,
-    bookkeeping: true,
-  });
   const days = new Set<string>();
-  const context = {
-    batchSize: 10_000,
-    // Lines that are not JSON are no plays: the load itself rejects and counts them.
-    reject: (_record: RejectedRecord) => undefined,
-    addBytesRead: () => undefined,
-    addRecordsSeen: () => undefined,
+  const add = (ts: unknown) => {
+    if (typeof ts === "number" && Number.isFinite(ts) && Math.abs(ts) < LAST_DAY_TS)
+      days.add(dayPartition(ts));
   };
-  for (const split of await source.splits()) {
-    for await (const batch of source.read(split, context)) {
-      for (const event of batch.records) {
-        const ts = event !== null && typeof event === "object" ? event.ts : undefined;
-        if (typeof ts === "number" && Number.isFinite(ts) && Math.abs(ts) < LAST_DAY_TS)
-          days.add(dayPartition(ts));
+  const scan = (text: string) => {
+    for (const line of text.split("\n")) {
+      let found = false;
+      for (const match of line.matchAll(TS_MEMBER)) {
+        found = true;
+        add(Number(match[1]));
       }
+      if (found || line.trim() === "") continue;
+      try {
+        const event = JSON.parse(line) as unknown;
+        // Lines that are not JSON are no plays: the load itself rejects and counts them.
+        if (event !== null && typeof event === "object") add((event as { ts?: unknown }).ts);
+      } catch {}
     }
-  }
+  };
+  const files = [...options.logFiles];
+  const next = async (): Promise<void> => {
+    for (let file = files.shift(); file; file = files.shift()) {
+      scan((await readAll(file.uri, options.s3 ?? {})).toString("utf8"));
+    }
+  };
+  await Promise.all(Array.from({ length: FILES_AT_ONCE }, next));
   return [...days].sort();
 }

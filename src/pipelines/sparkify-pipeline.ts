@@ -590,7 +590,6 @@ export async function sparkify(
   const days =
     update && previous && previous.files.length > 0
       ? await playDays({
-          input: options.input,
           logFiles: newLogs.map(listed),
           ...(options.s3 ? { s3: options.s3 } : {}),
         })
