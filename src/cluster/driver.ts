@@ -6,7 +6,6 @@ import { Job, Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import {
   type BlockRef,
-  isObjectBlock,
   messageOf,
   type RunContext,
   type Runner,
@@ -32,6 +31,7 @@ import {
 } from "./protocol.js";
 import { connect, redisFailure, within } from "./redis.js";
 import { ShuffleObjects } from "./shuffle-objects.js";
+import { packSpec, unpackResult } from "./wire.js";
 
 export interface ClusterOptions {
   /** The Redis (or Valkey) server the workers take tasks from: `redis://host:6379`. */
@@ -305,13 +305,12 @@ class ClusterExecutor implements TaskExecutor {
 
   async run(spec: TaskSpec): Promise<TaskResult> {
     if (this.failure) throw this.failure;
-    checkShippable(spec);
     await this.prepare();
     const taskKey = `${spec.stageId}/${spec.taskIndex}`;
     const attempt = (this.attempts.get(taskKey) ?? 0) + 1;
     this.attempts.set(taskKey, attempt);
     const jobId = jobIdOf(this.context.runId, spec.stageId, spec.taskIndex, attempt);
-    const data: TaskJob = { runId: this.context.runId, attempt, spec };
+    const data: TaskJob = { runId: this.context.runId, attempt, spec: packSpec(spec) };
     const outcome = new Promise<TaskJobOutcome>((resolve, reject) => {
       this.pending.set(jobId, { resolve, reject });
     });
@@ -328,7 +327,7 @@ class ClusterExecutor implements TaskExecutor {
       throw new SluiceError(`could not queue a task on Redis at ${this.options.redis}: ${messageOf(error)}`);
     }
     const answer = await outcome;
-    if ("result" in answer) return answer.result;
+    if ("result" in answer) return unpackResult(answer.result);
     if ("taskFailed" in answer) {
       const where = ` (on worker ${answer.host})`;
       if (answer.transform) throw transformErrorOf(answer.transform);
@@ -382,20 +381,6 @@ class ClusterExecutor implements TaskExecutor {
     ]);
     this.eventsConnection.disconnect();
     this.redis.disconnect();
-  }
-}
-
-/** A task's input must be JSON and its blocks in shared storage: nothing else reaches another machine. */
-function checkShippable(spec: TaskSpec): void {
-  const blocks: BlockRef[] = [];
-  if (spec.input.kind === "partitions")
-    for (const entry of spec.input.partitions) blocks.push(...entry.blocks);
-  for (const table of Object.values(spec.tables ?? {})) blocks.push(...table);
-  const local = blocks.find((block) => !isObjectBlock(block));
-  if (local) {
-    throw new SluiceError(
-      `stage ${spec.stageId} would send a block held on the driver (${"file" in local ? local.file : "in memory"}) to a worker`,
-    );
   }
 }
 

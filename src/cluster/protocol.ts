@@ -1,6 +1,7 @@
 // What crosses Redis between a driver and the workers: JSON only, under keys scoped to a queue.
-import type { TaskResult, TaskSpec, TransformFailure, WorkerTaskHeader } from "../core/index.js";
+import type { TransformFailure, WorkerTaskHeader } from "../core/index.js";
 import type { S3Settings } from "../io/index.js";
+import type { PackedResult, PackedSpec } from "./wire.js";
 
 /** The queue drivers and workers meet on unless told otherwise. */
 export const DEFAULT_QUEUE = "sluice";
@@ -37,13 +38,13 @@ export interface TaskJob {
   readonly runId: string;
   /** The driver's attempt of this task (1 for the first). */
   readonly attempt: number;
-  readonly spec: TaskSpec;
+  readonly spec: PackedSpec;
 }
 
 /** What a worker answers for a job; a thrown error is kept for the worker's own failures. */
 export type TaskJobOutcome =
   /** The task succeeded; its blocks are ranges of the attempt's shuffle object. */
-  | { readonly result: TaskResult; readonly host: string }
+  | { readonly result: PackedResult; readonly host: string }
   /** The task failed in its own code or data: the same on any worker, not retried. */
   | {
       readonly taskFailed: string;

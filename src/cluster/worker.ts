@@ -24,6 +24,7 @@ import {
 } from "./protocol.js";
 import { connect, redisFailure, within } from "./redis.js";
 import { ShuffleObjects } from "./shuffle-objects.js";
+import { packResult, unpackSpec } from "./wire.js";
 
 export interface ClusterWorkerOptions {
   /** The Redis (or Valkey) server drivers queue tasks on: `redis://host:6379`. */
@@ -137,7 +138,8 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
   };
 
   const runTask = async (job: Job<TaskJob>): Promise<TaskJobOutcome> => {
-    const { runId, attempt, spec } = job.data;
+    const { runId, attempt } = job.data;
+    const spec = unpackSpec(job.data.spec);
     if (!(await alive(runId))) return { abandoned: true, host };
     let run: KnownRun;
     try {
@@ -177,7 +179,7 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
         return { abandoned: true, host };
       }
       log(`${job.id}: ${stored.bytes} shuffle byte(s)`);
-      return { result: stored.result, host };
+      return { result: packResult(stored.result), host };
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
