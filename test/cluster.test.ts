@@ -304,7 +304,7 @@ describe("the cluster runner", { skip: unavailable }, () => {
   it("ignores a worker stopped past its lease (SIGSTOP) whose task ran elsewhere, when it resumes (SIGCONT): no row twice, no object left", {
     timeout: 180_000,
   }, async () => {
-    await withWorkers(2, { redis, concurrency: 1 }, async (queue) => {
+    await withWorkers(2, { redis, concurrency: 1 }, async (queue, workers) => {
       await withTempDir(async (folder) => {
         const options = pausingOptions(folder, { pauseAt: "map", pauseMs: 1500, readMs: 250 });
         await mkdir(options.markers, { recursive: true });
@@ -313,9 +313,10 @@ describe("the cluster runner", { skip: unavailable }, () => {
         const pid = await markerPid(options, "map");
         process.kill(pid, "SIGSTOP");
         // The lease (2 s) runs out; the task runs again on the other worker and succeeds there.
+        // (each worker logs the tasks it ran, by job id: run, stage, task, attempt)
+        const secondAttempt = new RegExp(`${runId}\\.s0\\.t\\d+\\.a2: `);
         await waitFor(
-          async () =>
-            (await jobsInQueue(redis, queue)).some((id) => id.startsWith(runId) && id.endsWith(".a2")),
+          () => workers.some((worker) => worker.pid !== pid && secondAttempt.test(worker.output())),
           30_000,
           "the task's second attempt",
         );

@@ -327,6 +327,8 @@ class ClusterExecutor implements TaskExecutor {
       throw new SluiceError(`could not queue a task on Redis at ${this.options.redis}: ${messageOf(error)}`);
     }
     const answer = await outcome;
+    // Its result is in hand: the job need not hold it in Redis any longer.
+    this.queue.remove(jobId).catch(() => undefined);
     if ("result" in answer) return unpackResult(answer.result);
     if ("taskFailed" in answer) {
       const where = ` (on worker ${answer.host})`;
