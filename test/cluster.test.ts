@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -540,6 +540,40 @@ describe("the cluster runner", { skip: unavailable }, () => {
     const exited = new Promise((resolve) => worker!.process.on("exit", (code) => resolve(code)));
     worker!.process.kill("SIGTERM");
     assert.equal(await exited, 0);
+  });
+
+  it("fails the tasks a worker of another sluice build takes, naming both builds", {
+    timeout: 60_000,
+  }, async () => {
+    await withTempDir(async (folder) => {
+      // Another build of sluice beside this one (under the project, so that it finds the same
+      // dependencies): the same code, another version and commit.
+      const other = join(root, "build", `other-sluice-${process.pid}`);
+      try {
+        await cp(join(root, "dist"), join(other, "dist"), { recursive: true });
+        await writeFile(
+          join(other, "package.json"),
+          JSON.stringify({ name: "sluice", version: "0.0.1", type: "module" }),
+        );
+        await writeFile(join(other, "dist", "build-info.json"), JSON.stringify({ commit: "other" }));
+        const queue = freshQueue();
+        const [worker] = await startWorkers(1, {
+          redis,
+          queue,
+          command: join(other, "dist/cluster/sluice.js"),
+        });
+        try {
+          await assert.rejects(
+            pausing.run(pausingOptions(folder), { runner: runner(queue), batchSize: 4 }),
+            /worker \S+ runs sluice version 0\.0\.1 \(build other\) and the driver on \S+ sluice version \d+\.\d+\.\d+.*: run workers from the same image/,
+          );
+        } finally {
+          await worker!.stop();
+        }
+      } finally {
+        await rm(other, { recursive: true, force: true });
+      }
+    });
   });
 
   it("refuses a local output that a worker does not see at the same path (a worker in a mount namespace of its own)", {

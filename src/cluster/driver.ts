@@ -9,6 +9,7 @@ import {
   messageOf,
   type RunContext,
   type Runner,
+  SLUICE_BUILD,
   SluiceError,
   type TaskExecutor,
   type TaskResult,
@@ -292,6 +293,7 @@ class ClusterExecutor implements TaskExecutor {
         s3: this.options.s3 ?? {},
         probes: this.probes,
         driverHost: hostname(),
+        build: SLUICE_BUILD,
       };
       await this.redis.set(
         recordKey(this.queueName, this.context.runId),

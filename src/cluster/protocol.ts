@@ -31,6 +31,8 @@ export interface RunRecord {
   readonly probes: readonly FolderProbe[];
   /** The host the driver runs on, for messages. */
   readonly driverHost: string;
+  /** The driver's sluice (SLUICE_BUILD): a worker of another one refuses the run's tasks. */
+  readonly build: string;
 }
 
 /** The data of one BullMQ job: one attempt of one task. */

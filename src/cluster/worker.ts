@@ -8,6 +8,7 @@ import {
   DEFAULT_WORKER_OLD_GENERATION_MB,
   DEFAULT_WORKER_YOUNG_GENERATION_MB,
   messageOf,
+  SLUICE_BUILD,
   SluiceError,
   type TaskInput,
   type TaskSpec,
@@ -97,6 +98,11 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
         const text = await redis.get(recordKey(queueName, runId));
         if (text === null) throw new Error(`run ${runId} left no record on Redis`);
         const record = JSON.parse(text) as RunRecord;
+        if (record.build !== SLUICE_BUILD) {
+          throw new Error(
+            `worker ${host} runs ${SLUICE_BUILD} and the driver on ${record.driverHost} ${record.build ?? "an older sluice"}: run workers from the same image (or checkout and build) as the driver`,
+          );
+        }
         for (const probe of record.probes)
           checkProbe(probe.folder, probe.file, probe.token, record.driverHost);
         const folder = join(root, runId);

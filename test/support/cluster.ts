@@ -67,12 +67,20 @@ export interface WorkerProcess {
 /** Starts `sluice worker` processes and waits until each listens on the queue. */
 export async function startWorkers(
   count: number,
-  options: { redis: string; queue: string; concurrency?: number; leaseMs?: number; wrap?: string[] },
+  options: {
+    redis: string;
+    queue: string;
+    concurrency?: number;
+    leaseMs?: number;
+    wrap?: string[];
+    /** Another build's `sluice` command. */
+    command?: string;
+  },
 ): Promise<WorkerProcess[]> {
   const workers: WorkerProcess[] = [];
   for (let index = 0; index < count; index++) {
     const args = [
-      sluiceCommand,
+      options.command ?? sluiceCommand,
       "worker",
       "--redis",
       options.redis,

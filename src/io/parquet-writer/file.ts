@@ -11,10 +11,10 @@
  * DuckDB, polars and Arrow's Rust reader.
  */
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import snappy from "snappyjs";
+import { SLUICE_BUILD } from "../../core/index.js";
 import { type Codec, ColumnChunkWriter, type ColumnSpec, type ChunkResult } from "./column.js";
 import { binary, i32, i64, serialize, struct, type ThriftStruct } from "./thrift.js";
 
@@ -28,21 +28,9 @@ const COMPRESSORS: Record<Codec, (bytes: Buffer) => Buffer> = {
 
 /**
  * `created_by`, in the form parquet-mr parses (`NAME version X.Y.Z (build HASH)`): readers that
- * cannot parse it distrust the string statistics of the file. The build is the commit the package
- * was built from, written into dist/ by the build.
+ * cannot parse it distrust the string statistics of the file.
  */
-export const CREATED_BY = ((): string => {
-  const read = (path: string) => {
-    try {
-      return JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8")) as Record<string, string>;
-    } catch {
-      return undefined;
-    }
-  };
-  const version = read("../../../package.json")?.version ?? "0.0.0";
-  const build = read("../../build-info.json")?.commit;
-  return `sluice version ${version}${build ? ` (build ${build})` : ""}`;
-})();
+export const CREATED_BY = SLUICE_BUILD;
 
 export interface ParquetFileOptions {
   readonly codec?: Codec;
