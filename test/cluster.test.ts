@@ -272,6 +272,58 @@ describe("the cluster runner", { skip: unavailable }, () => {
     });
   });
 
+  it("loads day by day (--mode update, --compact) on the cluster to the tables of one full load", {
+    timeout: 180_000,
+  }, async () => {
+    await withWorkers(2, { redis, concurrency: 1 }, async (queue) => {
+      await withTempDir(async (folder) => {
+        const all = join(folder, "all");
+        await generateSparkifyInput({ songs: 200, events: 6000, days: 4, seed: 3, output: all });
+        const input = join(folder, "input");
+        const days = join(input, "log_data/2018/11");
+        await mkdir(days, { recursive: true });
+        await cp(join(all, "song_data"), join(input, "song_data"), { recursive: true });
+        const logs = (await readdir(join(all, "log_data/2018/11"))).sort();
+        const command = (args: string[]) =>
+          spawnSync(process.execPath, [join(root, "dist/pipelines/sparkify.js"), "--quiet", ...args], {
+            encoding: "utf8",
+            timeout: 120_000,
+          });
+        const cluster = [
+          "--runner",
+          "cluster",
+          "--redis",
+          redis,
+          "--queue",
+          queue,
+          "--shuffle",
+          join(folder, "shuffle"),
+        ];
+        for (const [index, more] of [
+          [0, []],
+          [2, ["--compact"]],
+        ] as const) {
+          for (const name of logs.slice(index, index + 2))
+            await cp(join(all, "log_data/2018/11", name), join(days, name));
+          const load = command([
+            "--input",
+            input,
+            "--output",
+            join(folder, "lake"),
+            "--mode",
+            "update",
+            ...more,
+            ...cluster,
+          ]);
+          assert.equal(load.status, 0, load.stderr);
+        }
+        const full = command(["--input", all, "--output", join(folder, "full"), "--mode", "overwrite"]);
+        assert.equal(full.status, 0, full.stderr);
+        assert.deepEqual(await tableDigests(join(folder, "lake")), await tableDigests(join(folder, "full")));
+      });
+    });
+  });
+
   for (const phase of ["map", "read", "sink"] as const) {
     it(`finishes with the same rows when the worker running a ${phase === "sink" ? "sink that has written" : `${phase} task`} is killed (SIGKILL)`, {
       timeout: 180_000,
