@@ -42,6 +42,14 @@ const unavailable = redisUnavailable || s3Unavailable;
 const redis = redisUrl!;
 const SIZE = 2000;
 
+/** The Sparkify command, quiet, to its end. */
+function sparkifyCommand(args: string[]) {
+  return spawnSync(process.execPath, [join(root, "dist/pipelines/sparkify.js"), "--quiet", ...args], {
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+}
+
 /** The rows the `pausing` pipeline must write: per key (n mod 97), the sum of its numbers. */
 function expectedTotals(size: number): string[] {
   const totals = new Map<number, number>();
@@ -228,21 +236,7 @@ describe("the cluster runner", { skip: unavailable }, () => {
         const inputs = existsSync(sample) ? [sample, generated] : [generated];
         for (const [index, input] of inputs.entries()) {
           const command = (output: string, more: string[]) =>
-            spawnSync(
-              process.execPath,
-              [
-                join(root, "dist/pipelines/sparkify.js"),
-                "--input",
-                input,
-                "--output",
-                output,
-                "--mode",
-                "overwrite",
-                "--quiet",
-                ...more,
-              ],
-              { encoding: "utf8", timeout: 300_000 },
-            );
+            sparkifyCommand(["--input", input, "--output", output, "--mode", "overwrite", ...more]);
           const pool = command(join(folder, `pool-${index}`), ["--threads", "2"]);
           assert.equal(pool.status, 0, pool.stderr);
           // The generated input's lake goes to S3 (staged multipart uploads the driver completes).
@@ -284,11 +278,6 @@ describe("the cluster runner", { skip: unavailable }, () => {
         await mkdir(days, { recursive: true });
         await cp(join(all, "song_data"), join(input, "song_data"), { recursive: true });
         const logs = (await readdir(join(all, "log_data/2018/11"))).sort();
-        const command = (args: string[]) =>
-          spawnSync(process.execPath, [join(root, "dist/pipelines/sparkify.js"), "--quiet", ...args], {
-            encoding: "utf8",
-            timeout: 120_000,
-          });
         const cluster = [
           "--runner",
           "cluster",
@@ -305,7 +294,7 @@ describe("the cluster runner", { skip: unavailable }, () => {
         ] as const) {
           for (const name of logs.slice(index, index + 2))
             await cp(join(all, "log_data/2018/11", name), join(days, name));
-          const load = command([
+          const load = sparkifyCommand([
             "--input",
             input,
             "--output",
@@ -317,7 +306,14 @@ describe("the cluster runner", { skip: unavailable }, () => {
           ]);
           assert.equal(load.status, 0, load.stderr);
         }
-        const full = command(["--input", all, "--output", join(folder, "full"), "--mode", "overwrite"]);
+        const full = sparkifyCommand([
+          "--input",
+          all,
+          "--output",
+          join(folder, "full"),
+          "--mode",
+          "overwrite",
+        ]);
         assert.equal(full.status, 0, full.stderr);
         assert.deepEqual(await tableDigests(join(folder, "lake")), await tableDigests(join(folder, "full")));
       });
