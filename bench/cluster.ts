@@ -6,15 +6,14 @@
 // this machine: what the queue and the object-store shuffle cost, not what more machines gain.
 // The peak RSS of a cluster row is the driver's; each worker's own peak is printed after the table.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rename, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { listFiles, s3Client } from "../src/io/index.js";
-import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
-import { benchOptions, formatTable, machine, measure, writeResults } from "./harness.js";
+import { benchOptions, formatTable, machine, measure, sparkifyBenchInput, writeResults } from "./harness.js";
 
 // The AWS SDK's notice about the Node versions of its future releases, once per process, is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -35,12 +34,7 @@ if (![songs, events, runs].every((value) => Number.isInteger(value) && value > 0
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const script = fileURLToPath(new URL("./etl-variant.js", import.meta.url));
-const input = join(root, "bench/data", `songs-${songs}-events-${events}-seed-42`);
-if (!existsSync(join(input, "log_data"))) {
-  console.error(`generating ${songs} songs and ${events} events into ${input}`);
-  await generateSparkifyInput({ songs, events, output: `${input}.partial`, seed: 42 });
-  await rename(`${input}.partial`, input);
-}
+const input = await sparkifyBenchInput(songs, events);
 const files = await listFiles(input);
 const inputBytes = files.reduce((total, file) => total + file.size, 0);
 const work = await mkdtemp(join(tmpdir(), "sluice-bench-cluster-"));

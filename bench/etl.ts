@@ -7,7 +7,6 @@
 // whole input with 2 threads (the baseline) runs beside a daily load of the new day into a copy of
 // that lake (sluice-update). Both end with the same tables, which are checked.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { cp, link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -17,7 +16,15 @@ import { listFiles, readBytes, s3Client } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { chart, type Point } from "./chart.js";
-import { benchOptions, formatTable, machine, measure, type Row, writeResults } from "./harness.js";
+import {
+  benchOptions,
+  formatTable,
+  machine,
+  measure,
+  sparkifyBenchInput,
+  type Row,
+  writeResults,
+} from "./harness.js";
 
 /**
  * The 2-thread ETL with `v8HelperThreads: "on"`, V8's own defaults: what the default (`auto`, each
@@ -51,13 +58,7 @@ if (
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const script = fileURLToPath(new URL("./etl-variant.js", import.meta.url));
-const input = join(root, "bench/data", `songs-${songs}-events-${events}-seed-42`);
-if (!existsSync(join(input, "log_data"))) {
-  console.error(`generating ${songs} songs and ${events} events into ${input}`);
-  await generateSparkifyInput({ songs, events, output: `${input}.partial`, seed: 42 });
-  const { rename } = await import("node:fs/promises");
-  await rename(`${input}.partial`, input);
-}
+const input = await sparkifyBenchInput(songs, events);
 const files = await listFiles(input);
 const inputBytes = files.reduce((total, file) => total + file.size, 0);
 const records = events + (await listFiles(join(input, "song_data/**/*.json"))).length;

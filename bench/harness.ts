@@ -5,10 +5,12 @@
  */
 import { spawn } from "node:child_process";
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 
 /** What a variant's child process prints (as its last stdout line, JSON). */
 export interface Measurement {
@@ -229,4 +231,19 @@ export function benchOptions<Options extends NonNullable<ParseArgsConfig["option
     console.error(`${(error as Error).message}\n${usage}`);
     process.exit(2);
   }
+}
+
+/**
+ * The generated Sparkify input of a size, cached in bench/data/ (made once, seed 42, and moved into
+ * place whole, so that a run cut off while generating leaves no half input to be taken for whole).
+ */
+export async function sparkifyBenchInput(songs: number, events: number): Promise<string> {
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const input = join(root, "bench/data", `songs-${songs}-events-${events}-seed-42`);
+  if (!existsSync(join(input, "log_data"))) {
+    console.error(`generating ${songs} songs and ${events} events into ${input}`);
+    await generateSparkifyInput({ songs, events, output: `${input}.partial`, seed: 42 });
+    await rename(`${input}.partial`, input);
+  }
+  return input;
 }

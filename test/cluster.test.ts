@@ -50,6 +50,11 @@ function sparkifyCommand(args: string[]) {
   });
 }
 
+/** The Sparkify command's flags for the cluster runner on the suite's Redis. */
+function clusterFlags(queue: string, shuffle: string): string[] {
+  return ["--runner", "cluster", "--redis", redis, "--queue", queue, "--shuffle", shuffle];
+}
+
 /** The rows the `pausing` pipeline must write: per key (n mod 97), the sum of its numbers. */
 function expectedTotals(size: number): string[] {
   const totals = new Map<number, number>();
@@ -242,14 +247,7 @@ describe("the cluster runner", { skip: unavailable }, () => {
           // The generated input's lake goes to S3 (staged multipart uploads the driver completes).
           const lake = index === inputs.length - 1 ? `s3://${bucket}/lake` : join(folder, `cluster-${index}`);
           const clustered = command(lake, [
-            "--runner",
-            "cluster",
-            "--redis",
-            redis,
-            "--queue",
-            queue,
-            "--shuffle",
-            `s3://${bucket}/shuffle`,
+            ...clusterFlags(queue, `s3://${bucket}/shuffle`),
             "--s3-endpoint",
             s3Settings.endpoint!,
             "--s3-path-style",
@@ -278,16 +276,7 @@ describe("the cluster runner", { skip: unavailable }, () => {
         await mkdir(days, { recursive: true });
         await cp(join(all, "song_data"), join(input, "song_data"), { recursive: true });
         const logs = (await readdir(join(all, "log_data/2018/11"))).sort();
-        const cluster = [
-          "--runner",
-          "cluster",
-          "--redis",
-          redis,
-          "--queue",
-          queue,
-          "--shuffle",
-          join(folder, "shuffle"),
-        ];
+        const cluster = clusterFlags(queue, join(folder, "shuffle"));
         for (const [index, more] of [
           [0, []],
           [2, ["--compact"]],
