@@ -1,7 +1,11 @@
-// npm run bench:etl -- --songs 20000 --events 1000000 [--runs 3] [--s3] [--variants sluice-1,sluice-2]
-// The Sparkify ETL with 1 and 2 threads (and 2 with V8's helper threads on) beside DuckDB
-// (2 threads) computing the same tables, on the same generated input; each variant in its own
-// process, alternating; the outputs must agree.
+// npm run bench:etl -- --songs 20000 --events 1000000 [--runs 3] [--shapes default,...] [--s3]
+//   [--variants sluice-1,sluice-2]
+// The Sparkify ETL with 1 and 2 threads beside DuckDB (2 threads) computing the same tables, on
+// the same generated input; each variant in its own process, alternating; the outputs must agree.
+// Run on each of the generator's input shapes (INPUT_SHAPES: few large files or many small ones,
+// peaks at month ends, match share, shared timestamps, long and unicode text, artists per song),
+// each beside its CPU floor (cpu-floor.ts); a summary gives each shape's ratio to DuckDB and the
+// median across shapes.
 // --incremental: a daily load instead. The generated days (30 by default) are loaded once into a
 // lake (untimed); then one new day of events/30 is added to the input, and a full reload of the
 // whole input with 2 threads (the baseline) runs beside a daily load of the new day into a copy of
@@ -13,7 +17,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { listFiles, readBytes, s3Client } from "../src/io/index.js";
-import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
+import { generateSparkifyInput, INPUT_SHAPES } from "../src/pipelines/sparkify-generator.js";
 import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { chart, type Point } from "./chart.js";
 import {
@@ -21,6 +25,7 @@ import {
   formatTable,
   machine,
   measure,
+  median,
   sparkifyBenchInput,
   type Row,
   writeResults,
@@ -34,23 +39,32 @@ import {
 const HELPERS_ON = "sluice-2+v8-helpers-on";
 
 const VARIANTS = ["sluice-1", "sluice-2", HELPERS_ON, "duckdb-2"];
-const USAGE = `usage: npm run bench:etl -- [--songs N] [--events M] [--runs R] [--s3] [--variants V,...] [--incremental]
-  variants: ${VARIANTS.join(", ")} (duckdb-2, the baseline, always runs)`;
+const DEFAULT_VARIANTS = ["sluice-1", "sluice-2", "duckdb-2"];
+const USAGE = `usage: npm run bench:etl -- [--songs N] [--events M] [--runs R] [--shapes S,...] [--s3]
+    [--variants V,...] [--incremental]
+  shapes: ${Object.keys(INPUT_SHAPES).join(", ")} (default: all; --s3 and --incremental: default)
+  variants: ${VARIANTS.join(", ")} (default: ${DEFAULT_VARIANTS.join(", ")}; duckdb-2, the baseline, always runs)`;
 const values = benchOptions(USAGE, {
   songs: { type: "string", default: "20000" },
   events: { type: "string", default: "1000000" },
   runs: { type: "string", default: "3" },
   s3: { type: "boolean", default: false },
-  variants: { type: "string", default: VARIANTS.join(",") },
+  variants: { type: "string", default: DEFAULT_VARIANTS.join(",") },
+  shapes: { type: "string" },
   incremental: { type: "boolean", default: false },
 });
 const chosen = values.variants.split(",");
+const shapes = (
+  values.shapes ?? (values.s3 || values.incremental ? "default" : Object.keys(INPUT_SHAPES).join(","))
+).split(",");
 const songs = Number(values.songs);
 const events = Number(values.events);
 const runs = Number(values.runs);
 if (
   ![songs, events, runs].every((value) => Number.isInteger(value) && value > 0) ||
-  !chosen.every((name) => VARIANTS.includes(name))
+  !chosen.every((name) => VARIANTS.includes(name)) ||
+  !shapes.every((name) => name in INPUT_SHAPES) ||
+  ((values.s3 || values.incremental) && shapes.join() !== "default")
 ) {
   console.error(USAGE);
   process.exit(2);
@@ -58,11 +72,17 @@ if (
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const script = fileURLToPath(new URL("./etl-variant.js", import.meta.url));
-const input = await sparkifyBenchInput(songs, events);
-const files = await listFiles(input);
-const inputBytes = files.reduce((total, file) => total + file.size, 0);
-const records = events + (await listFiles(join(input, "song_data/**/*.json"))).length;
+const floorScript = fileURLToPath(new URL("./cpu-floor.js", import.meta.url));
 const work = await mkdtemp(join(tmpdir(), "sluice-bench-etl-"));
+
+/** A shape's input, its size in bytes, and its records (events and song documents). */
+async function inputOf(shape: string) {
+  const input = await sparkifyBenchInput(songs, events, shape);
+  const files = await listFiles(input);
+  const inputBytes = files.reduce((total, file) => total + file.size, 0);
+  const records = events + (await listFiles(join(input, "song_data/**/*.json"))).length;
+  return { input, files, inputBytes, records };
+}
 
 if (values.incremental) {
   try {
@@ -75,6 +95,7 @@ if (values.incremental) {
 
 /** The daily-load scenario (see the top of this file). */
 async function incremental(): Promise<void> {
+  const { input, files } = await inputOf("default");
   const base = await mkdtemp(join(tmpdir(), "sluice-bench-base-"));
   try {
     console.error("loading the generated days into a lake (untimed)");
@@ -124,62 +145,179 @@ async function incremental(): Promise<void> {
   }
 }
 
+/** What cpu-floor.js measures of an input, on one thread. */
+interface Floor {
+  readonly parseMs: number;
+  readonly encodeMs: number;
+  readonly filesMs: number;
+  readonly folders: number;
+  readonly files: number;
+}
+
+function floorOf(input: string): Promise<Floor> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [floorScript, input, join(work, "floor")], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.on("error", reject);
+    child.on("exit", (code) =>
+      code === 0
+        ? resolve(JSON.parse(output.trim().split("\n").at(-1)!) as Floor)
+        : reject(new Error(`cpu-floor.js exited with ${code}`)),
+    );
+  });
+}
+
+/** One shape's figures for the summary: 2 threads against DuckDB, 1 thread, and the floor. */
+interface ShapeSummary {
+  readonly shape: string;
+  readonly inputMB: number;
+  readonly logFiles: number;
+  readonly sluice1Ms: number;
+  readonly sluice2Ms: number;
+  readonly duckdb2Ms: number;
+  /** sluice-2's median wall time over DuckDB's: below 1, sluice is faster. */
+  readonly ratioToDuckdb: number;
+  /** sluice-1's median over sluice-2's: what the second thread gives. */
+  readonly twoThreadSpeedup: number;
+  readonly floor: Floor;
+  /** The floor on 2 threads: the parts' sum over two. */
+  readonly floorMs: number;
+}
+
 let server: ReturnType<typeof spawn> | undefined;
 try {
-  const variants = VARIANTS.filter((name) => chosen.includes(name) || name === "duckdb-2").map((name) => ({
-    name,
-    args: [script, name, input, join(work, name)],
-  }));
-  if (values.s3) {
-    const port = 22000 + Math.floor(Math.random() * 10000);
-    server = spawn(
-      process.execPath,
-      ["--openssl-legacy-provider", join(root, "scripts/s3-server.mjs"), String(port), join(work, "s3")],
-      {
-        stdio: ["ignore", "pipe", "inherit"],
-      },
+  const allRows: Row[] = [];
+  const summaries: ShapeSummary[] = [];
+  for (const shape of shapes) {
+    const { input, files, inputBytes, records } = await inputOf(shape);
+    const variants = VARIANTS.filter((name) => chosen.includes(name) || name === "duckdb-2").map((name) => ({
+      name,
+      args: [script, name, input, join(work, shape, name)],
+    }));
+    if (values.s3) variants.push(await s3Variant(files));
+    console.error(
+      `bench:etl on ${machine()}: ${shape} shape, ${(inputBytes / 1e6).toFixed(0)} MB, ${runs} run(s) per variant`,
     );
-    await new Promise<void>((resolve) =>
-      server!.stdout!.on("data", (chunk) => String(chunk).includes("listening") && resolve()),
+    const rows: Row[] = await measure(
+      `${shape}: ${songs} songs, ${events} events`,
+      variants,
+      runs,
+      records,
+      inputBytes,
+      "duckdb-2",
     );
-    process.env.BENCH_S3_ENDPOINT = `http://127.0.0.1:${port}`;
-    process.env.AWS_ACCESS_KEY_ID ??= "S3RVER";
-    process.env.AWS_SECRET_ACCESS_KEY ??= "S3RVER";
-    const settings = { endpoint: process.env.BENCH_S3_ENDPOINT, forcePathStyle: true, region: "us-east-1" };
-    const client = await s3Client(settings);
-    await client.send(new CreateBucketCommand({ Bucket: "bench" }));
-    console.error(`uploading ${files.length} input files to the local S3 server`);
-    for (let start = 0; start < files.length; start += 50) {
-      await Promise.all(
-        files.slice(start, start + 50).map(async (file) => {
-          const chunks: Uint8Array[] = [];
-          for await (const chunk of readBytes(file.uri)) chunks.push(chunk);
-          await client.send(
-            new PutObjectCommand({
-              Bucket: "bench",
-              Key: `raw/${file.relativePath}`,
-              Body: Buffer.concat(chunks),
-            }),
-          );
-        }),
-      );
+    allRows.push(...rows);
+    console.log(formatTable(rows));
+    if (shape === "default") {
+      const file = await writeResults(`etl-${events}`, rows, { songs, events, runs });
+      console.error(`written to ${file}`);
     }
-    variants.push({ name: "sluice-2-s3", args: [script, "sluice-2", "s3://bench/raw", "s3://bench/lake"] });
+    const floor = await floorOf(input);
+    const wall = (name: string) => rows.find((row) => row.variant === name)?.wallMsMedian ?? Number.NaN;
+    summaries.push({
+      shape,
+      inputMB: inputBytes / 1e6,
+      logFiles: files.filter((file) => file.relativePath.startsWith("log_data/")).length,
+      sluice1Ms: wall("sluice-1"),
+      sluice2Ms: wall("sluice-2"),
+      duckdb2Ms: wall("duckdb-2"),
+      ratioToDuckdb: wall("sluice-2") / wall("duckdb-2"),
+      twoThreadSpeedup: wall("sluice-1") / wall("sluice-2"),
+      floor,
+      floorMs: (floor.parseMs + floor.encodeMs + floor.filesMs) / 2,
+    });
   }
-  console.error(`bench:etl on ${machine()}: ${(inputBytes / 1e6).toFixed(0)} MB, ${runs} run(s) per variant`);
-  const rows: Row[] = await measure(
-    `${songs} songs, ${events} events`,
-    variants,
-    runs,
-    records,
-    inputBytes,
-    "duckdb-2",
-  );
-  console.log(formatTable(rows));
-  const file = await writeResults(`etl-${events}`, rows, { songs, events, runs });
-  console.error(`written to ${file}`);
+  if (summaries.length > 1) {
+    console.log(`\n${formatShapes(summaries)}`);
+    const file = await writeResults(`etl-shapes-${events}`, allRows, {
+      songs,
+      events,
+      runs,
+      shapes: summaries,
+      medianRatioToDuckdb: median(summaries.map((summary) => summary.ratioToDuckdb)),
+    });
+    console.error(`written to ${file}`);
+  }
+  await writeChart();
+} finally {
+  server?.kill();
+  await rm(work, { recursive: true, force: true });
+}
 
-  // The chart covers every size measured so far.
+/** The summary across shapes, with the median ratio to DuckDB. */
+function formatShapes(summaries: readonly ShapeSummary[]): string {
+  const seconds = (ms: number) => (ms / 1000).toFixed(2);
+  const lines = [
+    "| shape | input MB | log files | sluice-2 s | duckdb-2 s | sluice-2 / duckdb-2 | sluice-1 / sluice-2 | floor (2 threads) s: parse + encode + files | sluice-2 / floor | duckdb-2 / floor |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...summaries
+      .map((summary) =>
+        [
+          summary.shape,
+          summary.inputMB.toFixed(1),
+          String(summary.logFiles),
+          seconds(summary.sluice2Ms),
+          seconds(summary.duckdb2Ms),
+          `${summary.ratioToDuckdb.toFixed(2)}x`,
+          `${summary.twoThreadSpeedup.toFixed(2)}x`,
+          `${seconds(summary.floorMs)}: ${seconds(summary.floor.parseMs)} + ${seconds(summary.floor.encodeMs)} + ${seconds(summary.floor.filesMs)} (${summary.floor.files} files)`,
+          `${(summary.sluice2Ms / summary.floorMs).toFixed(2)}x`,
+          `${(summary.duckdb2Ms / summary.floorMs).toFixed(2)}x`,
+        ].join(" | "),
+      )
+      .map((line) => `| ${line} |`),
+  ];
+  const ratios = summaries.map((summary) => summary.ratioToDuckdb);
+  lines.push(
+    "",
+    `median sluice-2 / duckdb-2 across shapes: ${median(ratios).toFixed(2)}x (worst ${Math.max(...ratios).toFixed(2)}x)`,
+  );
+  return lines.join("\n");
+}
+
+/** The same ETL reading from and writing to a local S3 server (scripts/s3-server.mjs). */
+async function s3Variant(files: Awaited<ReturnType<typeof listFiles>>) {
+  const port = 22000 + Math.floor(Math.random() * 10000);
+  server = spawn(
+    process.execPath,
+    ["--openssl-legacy-provider", join(root, "scripts/s3-server.mjs"), String(port), join(work, "s3")],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  await new Promise<void>((resolve) =>
+    server!.stdout!.on("data", (chunk) => String(chunk).includes("listening") && resolve()),
+  );
+  process.env.BENCH_S3_ENDPOINT = `http://127.0.0.1:${port}`;
+  process.env.AWS_ACCESS_KEY_ID ??= "S3RVER";
+  process.env.AWS_SECRET_ACCESS_KEY ??= "S3RVER";
+  const settings = { endpoint: process.env.BENCH_S3_ENDPOINT, forcePathStyle: true, region: "us-east-1" };
+  const client = await s3Client(settings);
+  await client.send(new CreateBucketCommand({ Bucket: "bench" }));
+  console.error(`uploading ${files.length} input files to the local S3 server`);
+  for (let start = 0; start < files.length; start += 50) {
+    await Promise.all(
+      files.slice(start, start + 50).map(async (file) => {
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of readBytes(file.uri)) chunks.push(chunk);
+        await client.send(
+          new PutObjectCommand({
+            Bucket: "bench",
+            Key: `raw/${file.relativePath}`,
+            Body: Buffer.concat(chunks),
+          }),
+        );
+      }),
+    );
+  }
+  return { name: "sluice-2-s3", args: [script, "sluice-2", "s3://bench/raw", "s3://bench/lake"] };
+}
+
+/** The chart covers every size measured so far (the default shape). */
+async function writeChart(): Promise<void> {
   const resultsFolder = join(root, "bench/results");
   const points: Point[] = [];
   for (const name of (await readdir(resultsFolder)).filter((entry) => /^etl-\d+\.json$/.test(entry))) {
@@ -195,7 +333,4 @@ try {
   }
   await writeFile(join(resultsFolder, "etl.svg"), chart(points, `Sparkify ETL, ${machine()}`));
   console.error(`chart: ${join(resultsFolder, "etl.svg")}`);
-} finally {
-  server?.kill();
-  await rm(work, { recursive: true, force: true });
 }

@@ -6,11 +6,11 @@
 import { spawn } from "node:child_process";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { existsSync } from "node:fs";
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
+import { generateSparkifyInput, INPUT_SHAPES } from "../src/pipelines/sparkify-generator.js";
 
 /** What a variant's child process prints (as its last stdout line, JSON). */
 export interface Measurement {
@@ -234,15 +234,20 @@ export function benchOptions<Options extends NonNullable<ParseArgsConfig["option
 }
 
 /**
- * The generated Sparkify input of a size, cached in bench/data/ (made once, seed 42, and moved into
- * place whole, so that a run cut off while generating leaves no half input to be taken for whole).
+ * The generated Sparkify input of a size and shape (INPUT_SHAPES), cached in bench/data/ (made
+ * once, seed 42, and moved into place whole, so that a run cut off while generating leaves no
+ * half input to be taken for whole).
  */
-export async function sparkifyBenchInput(songs: number, events: number): Promise<string> {
+export async function sparkifyBenchInput(songs: number, events: number, shape = "default"): Promise<string> {
   const root = fileURLToPath(new URL("../..", import.meta.url));
-  const input = join(root, "bench/data", `songs-${songs}-events-${events}-seed-42`);
+  const knobs = INPUT_SHAPES[shape];
+  if (!knobs) throw new Error(`no input shape '${shape}': ${Object.keys(INPUT_SHAPES).join(", ")}`);
+  const suffix = shape === "default" ? "" : `-${shape}`;
+  const input = join(root, "bench/data", `songs-${songs}-events-${events}-seed-42${suffix}`);
   if (!existsSync(join(input, "log_data"))) {
-    console.error(`generating ${songs} songs and ${events} events into ${input}`);
-    await generateSparkifyInput({ songs, events, output: `${input}.partial`, seed: 42 });
+    console.error(`generating ${songs} songs and ${events} events (${shape} shape) into ${input}`);
+    await rm(`${input}.partial`, { recursive: true, force: true });
+    await generateSparkifyInput({ songs, events, output: `${input}.partial`, seed: 42, ...knobs });
     await rename(`${input}.partial`, input);
   }
   return input;

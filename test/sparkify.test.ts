@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { listFiles } from "../src/io/index.js";
 import { matchKey } from "../src/pipelines/sparkify-rules.js";
 import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
-import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
+import { generateSparkifyInput, INPUT_SHAPES } from "../src/pipelines/sparkify-generator.js";
 import { literal, queries, query } from "./support/duckdb.js";
 import {
   differenceQuery,
@@ -268,6 +268,21 @@ describe("Sparkify on generated input", () => {
       );
       assert.equal(rejected[1]!.text, "{not json");
       assert.equal(rejected[1]!.offset, badLines[0]!.length + 1);
+    });
+  });
+});
+
+describe("Sparkify on every input shape", () => {
+  it("holds every table's rows to the SQL reference on each of the generator's shapes (multi-day and hourly files, month-end peaks, escaped artist ids, long unicode text, bursts)", async () => {
+    await withTempDir(async (folder) => {
+      for (const [name, shape] of Object.entries(INPUT_SHAPES)) {
+        const input = join(folder, name, "input");
+        const output = join(folder, name, "lake");
+        await generateSparkifyInput({ songs: 300, events: 4000, output: input, seed: 11, ...shape });
+        const run = sparkify(["--input", input, "--output", output, "--threads", "2", "--quiet"]);
+        assert.equal(run.status, 0, run.stderr);
+        assert.deepEqual(await compareWithReference(input, output), {}, `${name} shape`);
+      }
     });
   });
 });

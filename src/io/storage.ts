@@ -1,5 +1,5 @@
 import { createReadStream, type Dirent, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { join, relative, sep } from "node:path";
+import { basename, sep } from "node:path";
 import { globToRegExp, hasWildcards, literalBase } from "./glob.js";
 import { childOf, formatLocation, type Location, parseLocation, s3SchemeOf } from "./location.js";
 import {
@@ -35,7 +35,8 @@ export interface FileEntry extends ListedFile {
  * `_rejected/` and dot files are bookkeeping, not data.
  */
 export function isHidden(relativePath: string): boolean {
-  return relativePath.split("/").some((segment) => segment.startsWith("_") || segment.startsWith("."));
+  const first = relativePath[0];
+  return first === "_" || first === "." || relativePath.includes("/_") || relativePath.includes("/.");
 }
 
 /**
@@ -48,50 +49,72 @@ export function isHidden(relativePath: string): boolean {
  * that points to a folder it lies in, or to nothing, fails the listing with its path: the first
  * would be listed forever, the second cannot be read, and neither may vanish in silence.
  */
-function* walkLocal(
-  root: string,
-  ancestors: readonly string[] = [],
-  /** The folder's real path when its parent's is known and it is no link (saves a realpath each). */
-  knownReal?: string,
-): Generator<{ path: string; size: number; version?: string }> {
-  let entries: Dirent[];
-  try {
-    entries = readdirSync(root, { withFileTypes: true });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return;
-    if (code === "ENOTDIR") {
-      // The root is a file, or lies under one (a path into an archive, listed from the archive).
-      const file = localFileSize(root);
-      if (file !== undefined) yield { path: root, size: file };
-      return;
-    }
-    throw error;
-  }
-  const real = knownReal ?? realpathSync(root);
-  if (ancestors.includes(real)) {
-    throw new Error(`${root} is a symbolic link loop: it leads back to ${real}, a folder it lies in`);
-  }
-  const lineage = [...ancestors, real];
-  for (const entry of entries) {
-    const path = join(root, entry.name);
-    if (entry.isDirectory()) yield* walkLocal(path, lineage, join(real, entry.name));
-    else if (entry.isFile()) {
-      const stats = statSync(path);
-      yield { path, size: stats.size, version: modifiedVersion(stats) };
-    } else if (entry.isSymbolicLink()) {
-      let target: ReturnType<typeof statSync>;
-      try {
-        target = statSync(path);
-      } catch (error) {
-        throw new Error(
-          `${path} is a symbolic link to nothing that can be read (${(error as NodeJS.ErrnoException).code})`,
+function walkLocal(root: string, visit: (file: LocalFile) => boolean | undefined): void {
+  const walk = (
+    folder: string,
+    relativeFolder: string,
+    ancestors: readonly string[],
+    /** The folder's real path when its parent's is known and it is no link (saves a realpath each). */
+    knownReal?: string,
+  ): boolean => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(folder, { withFileTypes: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return false;
+      if (code === "ENOTDIR") {
+        // The root is a file, or lies under one (a path into an archive, listed from the archive).
+        const file = localFileSize(folder);
+        return (
+          file !== undefined && visit({ path: folder, relativePath: basename(folder), size: file }) === true
         );
       }
-      if (target.isDirectory()) yield* walkLocal(path, lineage);
-      else if (target.isFile()) yield { path, size: target.size, version: modifiedVersion(target) };
+      throw error;
     }
-  }
+    const real = knownReal ?? realpathSync(folder);
+    if (ancestors.includes(real)) {
+      throw new Error(`${folder} is a symbolic link loop: it leads back to ${real}, a folder it lies in`);
+    }
+    const lineage = [...ancestors, real];
+    // Paths are joined by hand: path.join normalizes every one, a fifth of a listing's time.
+    const prefix = folder.endsWith(sep) ? folder : folder + sep;
+    const realPrefix = real.endsWith(sep) ? real : real + sep;
+    for (const entry of entries) {
+      const path = prefix + entry.name;
+      const relativePath = relativeFolder + entry.name;
+      let stopped = false;
+      if (entry.isDirectory()) stopped = walk(path, `${relativePath}/`, lineage, realPrefix + entry.name);
+      else if (entry.isFile()) {
+        const stats = statSync(path);
+        stopped = visit({ path, relativePath, size: stats.size, version: modifiedVersion(stats) }) === true;
+      } else if (entry.isSymbolicLink()) {
+        let target: ReturnType<typeof statSync>;
+        try {
+          target = statSync(path);
+        } catch (error) {
+          throw new Error(
+            `${path} is a symbolic link to nothing that can be read (${(error as NodeJS.ErrnoException).code})`,
+          );
+        }
+        if (target.isDirectory()) stopped = walk(path, `${relativePath}/`, lineage);
+        else if (target.isFile())
+          stopped =
+            visit({ path, relativePath, size: target.size, version: modifiedVersion(target) }) === true;
+      }
+      if (stopped) return true;
+    }
+    return false;
+  };
+  walk(root, "", []);
+}
+
+/** A file found by walking a local folder; `relativePath` is `/`-separated, from the walk's root. */
+interface LocalFile {
+  readonly path: string;
+  readonly relativePath: string;
+  readonly size: number;
+  readonly version?: string;
 }
 
 /** Where a listing starts, and which of the files under it a URI's glob keeps. */
@@ -114,10 +137,10 @@ function listingOf(
   };
 }
 
-function localEntry(basePath: string, file: { path: string; size: number; version?: string }): FileEntry {
+function localEntry(file: LocalFile): FileEntry {
   return {
     uri: file.path,
-    relativePath: relative(basePath, file.path).split(sep).join("/") || file.path.split(sep).at(-1)!,
+    relativePath: file.relativePath,
     size: file.size,
     ...(file.version === undefined ? {} : { version: file.version }),
   };
@@ -150,7 +173,11 @@ export async function listFiles(
 async function listPlain(base: Location, s3: S3Settings): Promise<FileEntry[]> {
   let entries: FileEntry[];
   if (base.kind === "local") {
-    entries = [...walkLocal(base.path)].map((file) => localEntry(base.path, file));
+    entries = [];
+    walkLocal(base.path, (file) => {
+      entries.push(localEntry(file));
+      return false;
+    });
   } else {
     const objects = await listObjects(s3, base.bucket, base.key);
     const prefix = base.key === "" ? "" : `${base.key}/`;
@@ -265,11 +292,14 @@ async function listThroughArchives(base: Location, s3: S3Settings, found: number
 export async function anyFileMatches(uri: string, s3: S3Settings = {}): Promise<boolean> {
   const { base, keeps } = listingOf(uri);
   if (base.kind !== "local") return (await listFiles(uri, s3)).length > 0;
-  for (const file of walkLocal(base.path)) {
-    if (isZipName(file.path)) break; // what an archive holds is listed below
-    if (keeps(localEntry(base.path, file).relativePath)) return true;
-  }
-  return (await listFiles(uri, s3)).length > 0;
+  let found = false;
+  // What an archive holds is listed below.
+  walkLocal(base.path, (file) => {
+    if (isZipName(file.path)) return true;
+    found = keeps(file.relativePath);
+    return found;
+  });
+  return found || (await listFiles(uri, s3)).length > 0;
 }
 
 /**

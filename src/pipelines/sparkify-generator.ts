@@ -27,8 +27,72 @@ export interface GeneratorOptions {
   readonly days?: number;
   /** Share of NextSong plays whose title and artist match a generated song; default 0.25. */
   readonly matchShare?: number;
+  /**
+   * Log files in all (default: one per day, `YYYY-MM-DD-events.json`). Fewer makes large files
+   * that hold several days; more cuts days into parts; both named after their first event's day.
+   */
+  readonly logFiles?: number;
+  /**
+   * Share of the events that fall on the days around month ends (the last two days of a month and
+   * the first of the next), as traffic peaks there; default 0, every day alike.
+   */
+  readonly peakShare?: number;
+  /** Share of events logged in the same millisecond as the event before; default 0.002. */
+  readonly sharedTsShare?: number;
+  /** Share of artist names (and, a little less often, titles) with non-ASCII text; default 0.1. */
+  readonly unicodeShare?: number;
+  /** Words in a title, at most (one to this many); default 3. Longer titles, longer strings. */
+  readonly titleWords?: number;
+  /** Songs per artist, on average; default 1.4. */
+  readonly songsPerArtist?: number;
+  /**
+   * Share of artist ids holding characters a Hive partition path must escape (`/`, `=`, `%`, a
+   * space, non-ASCII letters), as ids from other catalogues do; default 0, ids as `AR...` only.
+   */
+  readonly awkwardIdShare?: number;
   readonly s3?: S3Settings;
 }
+
+/** What the knobs of the generator are: every option that changes the shape of the input. */
+export type InputShape = Pick<
+  GeneratorOptions,
+  | "startDate"
+  | "days"
+  | "matchShare"
+  | "logFiles"
+  | "peakShare"
+  | "sharedTsShare"
+  | "unicodeShare"
+  | "titleWords"
+  | "songsPerArtist"
+  | "awkwardIdShare"
+>;
+
+/**
+ * Named shapes of input, each changing the work where the default does not: what bench:etl
+ * measures the ETL across. `default` is the generator's defaults.
+ */
+export const INPUT_SHAPES: Readonly<Record<string, InputShape>> = {
+  default: {},
+  // Few large files over two months, traffic peaking at month and year ends, half the plays
+  // matching a song, unicode-heavy names, artist ids that partition paths must escape.
+  "few-large": {
+    startDate: "2018-11-15",
+    days: 60,
+    logFiles: 6,
+    peakShare: 0.7,
+    matchShare: 0.5,
+    unicodeShare: 0.6,
+    awkwardIdShare: 0.3,
+  },
+  // An hourly file for each of 30 days.
+  "many-small": { logFiles: 720 },
+  // Long titles, most of them with non-ASCII text, an artist per song.
+  "long-text": { titleWords: 12, unicodeShare: 0.8, songsPerArtist: 1 },
+  // Bursty logs (a third of events share their millisecond), most plays matching a song, few
+  // artists with many songs each.
+  "dense-match": { sharedTsShare: 0.33, matchShare: 0.9, songsPerArtist: 8 },
+};
 
 export interface GeneratorSummary {
   readonly songFiles: number;
@@ -152,6 +216,8 @@ const OTHER_PAGES: [string, number][] = [
   ["Submit Downgrade", 1],
 ];
 const LOGGED_OUT_PAGES = ["Login", "Home", "About", "Help"];
+/** Parts of awkward artist ids: characters a partition path escapes, and one it need not. */
+const AWKWARD_ID_PARTS = ["a/b", "50%", "x=y", "AC:DC", "rock & roll", "#1", "?", "déjà"];
 
 /** Text as the logs store it when it went through a wrong decoding twice: "Beyoncé" -> "BeyoncÃ\u0083Â©". */
 function doubleEncode(text: string): string {
@@ -250,9 +316,6 @@ async function openFile(output: string, relativePath: string, s3: S3Settings): P
   };
 }
 
-/** Folders the generator has made, so that each of thousands of song files does not ask again. */
-const madeFolders = new Set<string>();
-
 /** At most `limit` writes in flight; the first failure is thrown by the next `add` or by `drain`. */
 class WriteQueue {
   private readonly inFlight = new Set<Promise<void>>();
@@ -288,6 +351,8 @@ async function writeSmallFile(
   text: string,
   s3: S3Settings,
   queue: WriteQueue,
+  /** Folders this run has made, so that each of thousands of song files does not ask again. */
+  madeFolders: Set<string>,
 ): Promise<void> {
   const location = childOf(parseLocation(output), relativePath);
   if (location.kind === "s3") {
@@ -313,18 +378,25 @@ export async function generateSparkifyInput(options: GeneratorOptions): Promise<
   const s3 = options.s3 ?? {};
   let bytes = 0;
 
-  // Artists: about one for every 1.4 songs, some with several songs.
-  const artistCount = Math.max(1, Math.round(options.songs / 1.4));
+  const unicodeShare = options.unicodeShare ?? 0.1;
+  const titleWords = options.titleWords ?? 3;
+  const awkwardIdShare = options.awkwardIdShare ?? 0;
+  // Artists: about one for every 1.4 songs (by default), some with several songs.
+  const artistCount = Math.max(1, Math.round(options.songs / (options.songsPerArtist ?? 1.4)));
   const artists = Array.from({ length: artistCount }, (_, index) => {
     const hasCoordinates = random() < 0.45;
     const name =
-      random() < 0.1
+      random() < unicodeShare
         ? `${pick(ACCENTED)} ${pick(WORDS)}`
         : random() < 0.05
           ? `${pick(FIRST_NAMES)} ${pick(LAST_NAMES)} (Featuring ${pick(FIRST_NAMES)} & ${pick(LAST_NAMES)})`
           : `${pick(FIRST_NAMES)} ${pick(LAST_NAMES)} ${index}`;
+    // Drawn only when asked for, so that the default input stays the same for a seed.
+    const awkward = awkwardIdShare > 0 && random() < awkwardIdShare;
     return {
-      artist_id: `AR${code(16)}`,
+      artist_id: awkward
+        ? `ar ${pick(AWKWARD_ID_PARTS)}${code(8)}/${pick(ACCENTED)}=${index}`
+        : `AR${code(16)}`,
       artist_latitude: hasCoordinates ? Math.round((random() * 140 - 70) * 1e5) / 1e5 : null,
       artist_longitude: hasCoordinates ? Math.round((random() * 340 - 170) * 1e5) / 1e5 : null,
       artist_location: random() < 0.4 ? "" : pick(PLACES),
@@ -335,12 +407,13 @@ export async function generateSparkifyInput(options: GeneratorOptions): Promise<
   const songs: Song[] = [];
   let songFiles = 0;
   const songWrites = new WriteQueue(16);
+  const madeFolders = new Set<string>();
   for (let index = 0; index < options.songs; index++) {
     const artist = index < artistCount ? artists[index]! : pick(artists);
-    const titleWords = 1 + Math.floor(random() * 3);
-    let title = Array.from({ length: titleWords }, () => pick(WORDS)).join(" ");
+    const words = 1 + Math.floor(random() * titleWords);
+    let title = Array.from({ length: words }, () => pick(WORDS)).join(" ");
     title = title[0]!.toUpperCase() + title.slice(1);
-    if (random() < 0.08) title = `${pick(ACCENTED)} ${title}`;
+    if (random() < unicodeShare * 0.8) title = `${pick(ACCENTED)} ${title}`;
     if (random() < 0.05) title += " (Album Version)";
     const duration = Math.round((30 + random() * 570) * 1e5) / 1e5;
     const year = random() < 0.6 ? 0 : 1950 + Math.floor(random() * 60);
@@ -364,6 +437,7 @@ export async function generateSparkifyInput(options: GeneratorOptions): Promise<
         text,
         s3,
         songWrites,
+        madeFolders,
       );
       songFiles++;
     }
@@ -429,25 +503,58 @@ export async function generateSparkifyInput(options: GeneratorOptions): Promise<
     remaining: 1 + Math.floor(random() * 60),
   });
 
+  const sharedTsShare = options.sharedTsShare ?? 0.002;
+  const eventsPerDay = eventsByDay(options.events, days, start, options.peakShare ?? 0);
+  // The event (counted over all days) each log file starts at: one file a day by default.
+  const fileCount = options.logFiles ?? days;
+  const fileStarts =
+    options.logFiles === undefined
+      ? undefined
+      : Array.from({ length: fileCount }, (_, index) => Math.floor((options.events * index) / fileCount));
   let written = 0;
   let logFiles = 0;
+  let file: FileWriter | undefined;
+  let nextFile = 0;
+  let buffer = "";
+  let atFileStart = true;
+  let lastTs = 0;
+  const flush = async () => {
+    bytes += Buffer.byteLength(buffer);
+    await file!.write(buffer);
+    buffer = "";
+  };
+  /** Opens the next log file: the day's (one a day), or one named after its first event's day. */
+  const openLogFile = async (dayStart: number, firstTs: number | undefined) => {
+    if (file) {
+      await flush();
+      await file.close();
+    }
+    const date = new Date(firstTs ?? dayStart).toISOString().slice(0, 10);
+    // Numbered over the whole run: a day's last events may fall after midnight, in the next day.
+    const name =
+      firstTs === undefined
+        ? `${date}-events.json`
+        : `${date}-${String(logFiles).padStart(4, "0")}-events.json`;
+    file = await openFile(options.output, `log_data/${date.slice(0, 4)}/${date.slice(5, 7)}/${name}`, s3);
+    logFiles++;
+    atFileStart = true;
+  };
   for (let day = 0; day < days; day++) {
-    const eventsToday =
-      Math.floor((options.events * (day + 1)) / days) - Math.floor((options.events * day) / days);
+    const eventsToday = eventsPerDay[day]!;
     if (eventsToday === 0) continue;
     const dayStart = start + day * 86_400_000;
-    const date = new Date(dayStart).toISOString().slice(0, 10);
-    const file = await openFile(
-      options.output,
-      `log_data/${date.slice(0, 4)}/${date.slice(5, 7)}/${date}-events.json`,
-      s3,
-    );
-    logFiles++;
+    if (!fileStarts) await openLogFile(dayStart, undefined);
     const active = Array.from({ length: 12 }, newSession);
     const step = 86_000_000 / eventsToday;
     let ts = dayStart + 796 + Math.floor(random() * 1000) * 1000;
-    let buffer = "";
+    // A day's last events may fall after midnight: where a file holds several days, the next day
+    // starts after them, so that each file is in time order.
+    if (fileStarts) ts = Math.max(ts, lastTs);
     for (let index = 0; index < eventsToday; index++) {
+      if (fileStarts && fileStarts[nextFile] === written + index) {
+        while (fileStarts[nextFile] === written + index) nextFile++;
+        await openLogFile(dayStart, ts);
+      }
       const slot = Math.floor(random() * active.length);
       const session = active[slot]!;
       const user = session.user;
@@ -502,21 +609,52 @@ export async function generateSparkifyInput(options: GeneratorOptions): Promise<
         const status = page === "Error" ? 404 : page === "Logout" ? 307 : 200;
         line = `{"artist":${logJson(artist)}${fixed.afterArtist}${session.item}${fixed.afterItem}${JSON.stringify(length)},"level":${logJson(user.level)}${fixed.afterLevel}${page === "NextSong" ? "PUT" : "GET"}","page":${logJson(page)}${fixed.afterPage}${session.id},"song":${logJson(song)},"status":${status},"ts":${ts}${fixed.end}`;
       }
-      buffer += index === 0 ? line : `\n${line}`;
+      buffer += atFileStart ? line : `\n${line}`;
+      atFileStart = false;
       session.item++;
       if (--session.remaining <= 0) active[slot] = newSession();
       // Now and then two events share a millisecond, as in the real logs.
-      if (random() >= 0.002) ts += Math.max(1, Math.round(step * (0.5 + random())));
-      if (buffer.length > 1 << 20) {
-        bytes += Buffer.byteLength(buffer);
-        await file.write(buffer);
-        buffer = "";
-      }
+      lastTs = ts;
+      if (random() >= sharedTsShare) ts += Math.max(1, Math.round(step * (0.5 + random())));
+      if (buffer.length > 1 << 20) await flush();
     }
-    bytes += Buffer.byteLength(buffer);
-    await file.write(buffer);
-    await file.close();
     written += eventsToday;
   }
+  if (file) {
+    await flush();
+    await (file as FileWriter).close();
+  }
   return { songFiles, logFiles, events: written, bytes };
+}
+
+/**
+ * Events per day: an even split, or with `peakShare` of them on the days around month ends (the
+ * last two of a month, the first of the next) when the span holds any.
+ */
+function eventsByDay(events: number, days: number, start: number, peakShare: number): number[] {
+  const isPeak = (day: number) => {
+    const date = new Date(start + day * 86_400_000);
+    const next = new Date(start + (day + 2) * 86_400_000);
+    return date.getUTCDate() === 1 || next.getUTCMonth() !== date.getUTCMonth();
+  };
+  if (peakShare === 0)
+    return Array.from(
+      { length: days },
+      (_, day) => Math.floor((events * (day + 1)) / days) - Math.floor((events * day) / days),
+    );
+  const peaks = Array.from({ length: days }, (_, day) => isPeak(day));
+  const peakDays = peaks.filter(Boolean).length;
+  const weights = peaks.map((peak) =>
+    peakDays === 0 || peakDays === days
+      ? 1 / days
+      : peak
+        ? peakShare / peakDays
+        : (1 - peakShare) / (days - peakDays),
+  );
+  let cumulative = 0;
+  return weights.map((weight) => {
+    const before = Math.floor(events * cumulative + 1e-9);
+    cumulative += weight;
+    return Math.floor(events * cumulative + 1e-9) - before;
+  });
 }
