@@ -55,6 +55,7 @@ async function encodeAll(): Promise<{ encodeMs: number; layout: string }> {
     const encodeMs = performance.now() - started;
     // The partitioned layout, only to know its folders and files (not timed).
     const layout = join(work, "layout");
+    await mkdir(layout, { recursive: true });
     const partitioned: Record<string, string> = {
       songs: "year, artist_id",
       time: "year, month",
