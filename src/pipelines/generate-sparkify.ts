@@ -23,7 +23,8 @@ log_data/YYYY/MM/YYYY-MM-DD-events.json, to a folder or s3://bucket/prefix.
   --start-date DATE    first log day, YYYY-MM-DD (default 2018-11-01)
   --days D             days of logs (default 30)
   --match-share F      share of plays that match a song, 0 to 1 (default 0.25)
-  --shape NAME         a named input shape: ${Object.keys(INPUT_SHAPES).join(", ")}
+  --shape NAME         a named input shape (the knobs below set at once):
+                       ${Object.keys(INPUT_SHAPES).join(", ")}
   --log-files N        log files in all (default: one per day)
   --peak-share F       share of events on the days around month ends (0)
   --shared-ts-share F  share of events in the ms of the one before (0.002)
