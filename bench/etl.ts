@@ -26,6 +26,7 @@ import {
   machine,
   measure,
   median,
+  runChild,
   sparkifyBenchInput,
   type Row,
   writeResults,
@@ -155,21 +156,7 @@ interface Floor {
 }
 
 function floorOf(input: string): Promise<Floor> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [floorScript, input, join(work, "floor")], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.on("error", reject);
-    child.on("exit", (code) =>
-      code === 0
-        ? resolve(JSON.parse(output.trim().split("\n").at(-1)!) as Floor)
-        : reject(new Error(`cpu-floor.js exited with ${code}`)),
-    );
-  });
+  return runChild<Floor>([floorScript, input, join(work, "floor")]);
 }
 
 /** One shape's figures for the summary: 2 threads against DuckDB, 1 thread, and the floor. */

@@ -51,7 +51,8 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-export function runChild(args: readonly string[]): Promise<Measurement> {
+/** Runs `node args...` and parses its last stdout line as JSON (a Measurement, by default). */
+export function runChild<T = Measurement>(args: readonly string[]): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     let stdout = "";
@@ -61,7 +62,7 @@ export function runChild(args: readonly string[]): Promise<Measurement> {
     child.on("exit", (code) => {
       const last = stdout.trim().split("\n").at(-1) ?? "";
       if (code !== 0) reject(new Error(`${args.join(" ")} exited with ${code}`));
-      else resolve(JSON.parse(last) as Measurement);
+      else resolve(JSON.parse(last) as T);
     });
   });
 }

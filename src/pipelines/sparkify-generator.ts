@@ -651,10 +651,14 @@ function eventsByDay(events: number, days: number, start: number, peakShare: num
         ? peakShare / peakDays
         : (1 - peakShare) / (days - peakDays),
   );
+  // Cut at the running sum of the weights, the last cut at the total: every event on some day.
   let cumulative = 0;
-  return weights.map((weight) => {
-    const before = Math.floor(events * cumulative + 1e-9);
+  let before = 0;
+  return weights.map((weight, day) => {
     cumulative += weight;
-    return Math.floor(events * cumulative + 1e-9) - before;
+    const through = day === days - 1 ? events : Math.min(events, Math.floor(events * cumulative));
+    const today = through - before;
+    before = through;
+    return today;
   });
 }
