@@ -4,10 +4,12 @@
  * asked, the peak days hold their share, and the default shape is the input it always was.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { listFiles } from "../src/io/index.js";
 import { generateSparkifyInput, INPUT_SHAPES } from "../src/pipelines/sparkify-generator.js";
@@ -170,6 +172,43 @@ describe("the Sparkify input generator", () => {
         const output = join(folder, name);
         await generateSparkifyInput({ songs: 50, events: 2000, seed: 9, output, ...shape });
         assert.notEqual(await digestOf(output), await digestOf(join(folder, "default")), name);
+      }
+    });
+  });
+
+  it("takes a shape on the command line, an option given on its own overriding the shape's, and refuses a bad shape or share with its usage", async () => {
+    const command = fileURLToPath(new URL("../../dist/pipelines/generate-sparkify.js", import.meta.url));
+    const run = (args: string[]) => spawnSync(process.execPath, [command, ...args], { encoding: "utf8" });
+    await withTempDir(async (folder) => {
+      const output = join(folder, "input");
+      const made = run([
+        "--songs",
+        "20",
+        "--events",
+        "600",
+        "--shape",
+        "few-large",
+        "--days",
+        "4",
+        "--output",
+        output,
+      ]);
+      assert.equal(made.status, 0, made.stderr);
+      const { files, events } = await eventsOf(output);
+      assert.equal(files.length, 6, "the shape's six log files");
+      const days = new Set(events.flat().map((event) => new Date(event.ts).toISOString().slice(0, 10)));
+      assert.ok(
+        days.size <= 5 && [...days].every((day) => day >= "2018-11-15" && day <= "2018-11-19"),
+        [...days].join(),
+      );
+      for (const args of [
+        ["--shape", "huge"],
+        ["--peak-share", "1.5"],
+        ["--songs-per-artist", "0.5"],
+      ]) {
+        const refused = run(["--songs", "5", "--events", "10", "--output", join(folder, "x"), ...args]);
+        assert.equal(refused.status, 2);
+        assert.match(refused.stderr, /^generate: --[a-z-]+ must be .*\n\nUsage: /);
       }
     });
   });

@@ -112,10 +112,11 @@ async function main(): Promise<void> {
     songs,
     events,
     output: values.output,
+    // A shape's settings first: an option given on its own overrides the shape's.
+    ...knobs,
     ...(seed !== undefined ? { seed } : {}),
     ...(values["start-date"] ? { startDate: values["start-date"] } : {}),
     ...(values.days ? { days: positiveInteger("days", values.days) } : {}),
-    ...knobs,
     ...(matchShare !== undefined ? { matchShare } : {}),
     s3: {
       ...(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"] } : {}),
