@@ -83,7 +83,9 @@ for (const where of ["local", "s3"] as const) {
     it("refuses a second writer at once, naming the run that writes, and lets the first finish", async () => {
       await withTempDir(async (folder) => {
         const input = join(folder, "input");
-        await generateSparkifyInput({ songs: 200, events: 40_000, output: input, seed: 5 });
+        // Large enough that the first writer is still writing when the second comes, 0.7 s after
+        // its lock and a process start later, however fast the machine.
+        await generateSparkifyInput({ songs: 200, events: 200_000, output: input, seed: 5 });
         const output = await outputIn(folder, "lake");
         const reference = join(folder, "reference");
         const alone = await start(["--input", input, "--output", reference]).finished;
