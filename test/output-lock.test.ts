@@ -142,7 +142,8 @@ for (const where of ["local", "s3"] as const) {
           runId: "20261130T000000-elsewhere",
           host: "another-machine",
           pid: 4242,
-          expiresAt: Date.now() + 1500,
+          // Long enough for the refused run to start and reach the lock on a loaded machine.
+          expiresAt: Date.now() + 5000,
         };
         if (where === "local") await writeFile(join(output, "_lock.json"), JSON.stringify(lease));
         else {
