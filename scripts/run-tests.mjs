@@ -38,32 +38,57 @@ function ensureDebianPackages(packages) {
 ensureDebianPackages({ tmux: "tmux", "redis-server": "redis-server" });
 
 /**
- * Starts a Redis server on a free port on 127.0.0.1, without persistence; resolves to its URL, or
- * undefined where redis-server is missing (the cluster tests then fail saying so).
+ * Starts a Redis server on a random port on 127.0.0.1, without persistence; resolves to its URL
+ * and a stop function, or to what it printed when it did not start (a port taken, say).
  */
-async function startRedis() {
+async function startRedisOnce() {
   const redisPort = 30000 + Math.floor(Math.random() * 10000);
   let redis;
   try {
     redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-      stdio: ["ignore", "pipe", "inherit"],
+      stdio: ["ignore", "pipe", "pipe"],
     });
-  } catch {
-    return undefined;
+  } catch (error) {
+    return { failure: String(error) };
   }
+  let output = "";
   const ready = await new Promise((resolve) => {
-    redis.stdout.on("data", (chunk) => {
+    const take = (chunk) => {
+      output += chunk;
       if (String(chunk).includes("Ready to accept connections")) resolve(true);
+    };
+    redis.stdout.on("data", take);
+    redis.stderr.on("data", take);
+    redis.on("error", (error) => {
+      output += String(error);
+      resolve(false);
     });
-    redis.on("error", () => resolve(false));
     redis.on("exit", () => resolve(false));
   });
-  if (!ready) return undefined;
+  if (!ready) {
+    redis.kill();
+    return { failure: output.trim().split("\n").slice(-3).join("\n") };
+  }
   redis.stdout.resume();
+  redis.stderr.resume();
   return { url: `redis://127.0.0.1:${redisPort}`, stop: () => redis.kill() };
 }
+
+/**
+ * A Redis for the cluster tests, or the end of the run: tried on a few ports, since one may be
+ * taken. The cluster tests skip when no Redis is given (for `node --test` by hand), so the test
+ * command must not go on without one and report the suite as passed.
+ */
+async function startRedis() {
+  let last;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    last = await startRedisOnce();
+    if (last.url) return last;
+  }
+  console.error(`redis-server did not start, so the cluster tests cannot run:\n${last.failure}`);
+  process.exit(1);
+}
 const redis = await startRedis();
-if (!redis) console.error("redis-server did not start: the cluster tests will fail");
 const s3Directory = mkdtempSync(join(tmpdir(), "sluice-s3rver-"));
 const port = 20000 + Math.floor(Math.random() * 20000);
 
@@ -131,12 +156,12 @@ const tests = spawn(process.execPath, ["--test", "--test-concurrency=1", ...file
     ...process.env,
     SLUICE_TEST_S3_ENDPOINT: `http://127.0.0.1:${port}`,
     ...(moto ? { SLUICE_TEST_CONDITIONAL_S3_ENDPOINT: moto.endpoint } : {}),
-    ...(redis ? { SLUICE_TEST_REDIS_URL: redis.url } : {}),
+    SLUICE_TEST_REDIS_URL: redis.url,
   },
 });
 const code = await new Promise((resolve) => tests.on("exit", (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))));
 server.kill();
 moto?.stop();
-redis?.stop();
+redis.stop();
 rmSync(s3Directory, { recursive: true, force: true });
 process.exit(code);
