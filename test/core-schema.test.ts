@@ -74,6 +74,7 @@ describe("schemas", () => {
           const bad = declared.names.filter((name) =>
             modelProblem(name, (input as Record<string, unknown>)[name]),
           );
+          assert.equal(declared.recordOf(input) === undefined, bad.length > 0);
           if (bad.length > 0) {
             assert.ok("problem" in parsed, `expected a problem with ${bad.join(", ")}`);
             assert.match(parsed.problem, new RegExp(`^'(${bad.join("|")})' is `));
@@ -112,5 +113,30 @@ describe("schemas", () => {
       }),
     });
     assert.deepEqual(strict.parse({ id: "a" }), { problem: `'id' is "a", its check failed (boom)` });
+  });
+  it("keep members whose names JavaScript treats specially as plain members, in declared order", () => {
+    const odd = schema({
+      ["__proto__"]: column.utf8(),
+      constructor: column.int32().optional(),
+      'quote"and\\backslash': column.utf8().optional(),
+      "0": column.boolean().optional(),
+      toString: column.double().optional(),
+    });
+    const value = JSON.parse(
+      '{"__proto__":"p","constructor":7,"quote\\"and\\\\backslash":"q","0":true,"extra":1}',
+    ) as unknown;
+    const parsed = odd.parse(value);
+    assert.ok("record" in parsed, "problem" in parsed ? parsed.problem : "");
+    const record = parsed.record as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(record), Object.prototype);
+    assert.deepEqual(Object.entries(record), [
+      ["0", true],
+      ["__proto__", "p"],
+      ["constructor", 7],
+      ['quote"and\\backslash', "q"],
+      ["toString", null],
+    ]);
+    // Members are the object's own: an inherited __proto__ or toString is no member.
+    assert.deepEqual(odd.parse({}), { problem: "'__proto__' is missing, a value is required" });
   });
 });

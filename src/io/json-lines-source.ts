@@ -209,12 +209,17 @@ export class JsonLinesSource<T> implements Source<T> {
         return;
       }
       if (schema) {
-        const parsed = schema.parse(value);
-        if ("problem" in parsed) {
-          reject(bytes.subarray(from, to), offset, lineNumber, parsed.problem);
-          return;
+        // recordOf per line (no result object); parse only for a line that does not fit, for why.
+        const record = schema.recordOf(value);
+        if (record !== undefined) value = record;
+        else {
+          const parsed = schema.parse(value);
+          if ("problem" in parsed) {
+            reject(bytes.subarray(from, to), offset, lineNumber, parsed.problem);
+            return;
+          }
+          value = parsed.record;
         }
-        value = parsed.record;
       }
       records.push(value as T);
       offsets.push(offset);
