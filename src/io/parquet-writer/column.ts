@@ -146,6 +146,9 @@ export class ColumnChunkWriter {
   readonly stored: StoredType;
   private mode: Mode;
   private dictionary = new Map<unknown, number>();
+  /** The dictionary's keys in order, and how many of them `min` and `max` have taken in. */
+  private dictionaryKeys: unknown[] = [];
+  private rangedKeys = 0;
   private dictionaryBytes = 0;
   // The page being filled.
   private values: unknown[] = [];
@@ -207,6 +210,7 @@ export class ColumnChunkWriter {
       if (this.dictionaryBytes + size > MAX_DICTIONARY_BYTES) return false;
       index = this.dictionary.size;
       this.dictionary.set(key, index);
+      this.dictionaryKeys.push(key);
       this.dictionaryBytes += size;
     }
     if (this.values.length === this.indices.length) this.indices = grown(this.indices);
@@ -224,12 +228,20 @@ export class ColumnChunkWriter {
       const indexBytes = (values.length * bitWidthOf(Math.max(this.dictionary.size - 1, 0))) / 8;
       this.mode =
         values.length > 0 && this.dictionaryBytes + indexBytes < plainBytes ? "dictionary" : "plain";
-      if (this.mode === "plain") this.dictionary.clear();
+      if (this.mode === "plain") {
+        this.dictionary.clear();
+        this.dictionaryKeys = [];
+      }
     }
-    for (const value of values) {
-      if (typeof value === "number" && Number.isNaN(value)) continue;
-      if (this.min === undefined || lessThan(physical, value, this.min)) this.min = value;
-      if (this.max === undefined || lessThan(physical, this.max, value)) this.max = value;
+    // A dictionary page's values are its dictionary's keys: the range takes in the keys added
+    // since the last page, not every value (a page of 16,384 values may hold a handful of keys).
+    if (this.mode === "dictionary") {
+      const keys = this.dictionaryKeys;
+      for (let index = this.rangedKeys; index < keys.length; index++)
+        this.widenRange(physical, fromKey(physical, keys[index]));
+      this.rangedKeys = keys.length;
+    } else {
+      for (const value of values) this.widenRange(physical, value);
     }
     const encoded =
       this.mode === "dictionary"
@@ -263,6 +275,13 @@ export class ColumnChunkWriter {
     this.pagePlainBytes = 0;
   }
 
+  /** Takes a value into the chunk's minimum and maximum (NaN is not ordered: left out). */
+  private widenRange(physical: PhysicalType, value: unknown): void {
+    if (typeof value === "number" && Number.isNaN(value)) return;
+    if (this.min === undefined || lessThan(physical, value, this.min)) this.min = value;
+    if (this.max === undefined || lessThan(physical, this.max, value)) this.max = value;
+  }
+
   private addPage(
     body: Buffer,
     header: (uncompressed: number, compressed: number) => ThriftStruct,
@@ -279,7 +298,7 @@ export class ColumnChunkWriter {
     const physical = this.stored.physical;
     const dictionaryPage: Buffer[] = [];
     if (this.dictionaryPages > 0) {
-      const entries = [...this.dictionary.keys()].map((key) => fromKey(physical, key));
+      const entries = this.dictionaryKeys.map((key) => fromKey(physical, key));
       dictionaryPage.push(
         ...this.addPage(encodePlain(physical, entries), (uncompressed, compressed) => [
           [1, i32(PageType.Dictionary)],
@@ -362,6 +381,8 @@ export class ColumnChunkWriter {
     this.min = undefined;
     this.max = undefined;
     this.dictionary = new Map();
+    this.dictionaryKeys = [];
+    this.rangedKeys = 0;
     this.dictionaryBytes = 0;
     this.mode = this.stored.physical === "BOOLEAN" ? "plain" : "undecided";
   }
