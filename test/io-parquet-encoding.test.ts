@@ -11,7 +11,7 @@ import { describe, it } from "node:test";
 import parquet from "@dsnp/parquetjs";
 import fc from "fast-check";
 import { type Codec, type ColumnSpec, PAGE_ROWS } from "../src/io/parquet-writer/column.js";
-import { compareUtf8 } from "../src/io/parquet-writer/encodings.js";
+import { compareUtf8, encodeHybrid } from "../src/io/parquet-writer/encodings.js";
 import { ParquetFileWriter } from "../src/io/parquet-writer/file.js";
 import { type Item, itemArbitrary, itemSchema } from "./fixtures/lake-pipelines.js";
 import { literal, query } from "./support/duckdb.js";
@@ -139,6 +139,71 @@ async function assertTrueStatistics(
     }
   }
 }
+
+/**
+ * The RLE/bit-packing hybrid read as the Parquet format describes it: a varint header whose low
+ * bit tells a bit-packed run (groups of 8 values, least significant bit first) from an RLE run (a
+ * count and one value in whole bytes).
+ */
+function decodeHybrid(bytes: Uint8Array, count: number, bitWidth: number): number[] {
+  const values: number[] = [];
+  let position = 0;
+  const varint = () => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = bytes[position++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+  };
+  while (values.length < count) {
+    const header = varint();
+    if (header % 2 === 1) {
+      const groups = (header - 1) / 2;
+      for (let bit = 0; bit < groups * 8 * bitWidth; bit += bitWidth) {
+        let value = 0;
+        for (let offset = 0; offset < bitWidth; offset++) {
+          const at = bit + offset;
+          if ((bytes[position + (at >> 3)]! >> (at & 7)) & 1) value += 2 ** offset;
+        }
+        values.push(value);
+      }
+      position += groups * bitWidth;
+    } else {
+      let value = 0;
+      for (let byte = 0; byte < Math.ceil(bitWidth / 8); byte++)
+        value += bytes[position++]! * 2 ** (8 * byte);
+      for (let run = 0; run < header / 2; run++) values.push(value);
+    }
+  }
+  return values.slice(0, count);
+}
+
+describe("the RLE/bit-packing hybrid", () => {
+  it("gives back every value, for every bit width from 1 to 32, in runs and literals", () => {
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 1, max: 32 })
+          .chain((bitWidth) =>
+            fc.tuple(
+              fc.constant(bitWidth),
+              fc.array(
+                fc.tuple(fc.integer({ min: 0, max: 2 ** bitWidth - 1 }), fc.integer({ min: 1, max: 20 })),
+                { maxLength: 30 },
+              ),
+            ),
+          ),
+        ([bitWidth, runs]) => {
+          const values = runs.flatMap(([value, length]) => Array<number>(length).fill(value));
+          const encoded = encodeHybrid(Uint32Array.from(values), values.length, bitWidth);
+          assert.deepEqual(decodeHybrid(encoded, values.length, bitWidth), values);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
 
 describe("sluice's Parquet writer", () => {
   it("gives back every value to DuckDB and parquetjs, with each row group's true statistics", async () => {

@@ -85,14 +85,29 @@ export function encodeHybrid(values: ArrayLike<number>, count: number, bitWidth:
     writer.reserve(groups * bitWidth);
     let accumulator = 0;
     let bits = 0;
-    for (let position = 0; position < groups * 8; position++) {
-      const value = literalStart + position < end ? values[literalStart + position]! : 0;
-      accumulator += value * 2 ** bits;
-      bits += bitWidth;
-      while (bits >= 8) {
-        writer.byte(accumulator & 0xff);
-        accumulator = Math.floor(accumulator / 256);
-        bits -= 8;
+    if (bitWidth <= 24) {
+      // At most 7 bits carried plus 24: the accumulator stays within 31 bits, so integer shifts
+      // hold it (definition levels and dictionary indices, nearly every call).
+      for (let position = 0; position < groups * 8; position++) {
+        const value = literalStart + position < end ? values[literalStart + position]! : 0;
+        accumulator |= value << bits;
+        bits += bitWidth;
+        while (bits >= 8) {
+          writer.byte(accumulator & 0xff);
+          accumulator >>>= 8;
+          bits -= 8;
+        }
+      }
+    } else {
+      for (let position = 0; position < groups * 8; position++) {
+        const value = literalStart + position < end ? values[literalStart + position]! : 0;
+        accumulator += value * 2 ** bits;
+        bits += bitWidth;
+        while (bits >= 8) {
+          writer.byte(accumulator & 0xff);
+          accumulator = Math.floor(accumulator / 256);
+          bits -= 8;
+        }
       }
     }
     literalStart = end;

@@ -38,6 +38,27 @@ export interface ParquetFileOptions {
   readonly rowGroupSize?: number;
 }
 
+type Shredder = (rows: readonly Record<string, unknown>[], from: number, to: number) => void;
+
+/**
+ * One function that hands each row's members to their columns, with the member names written
+ * into it: each `row.name` is then a load of one name that V8 caches per row shape, where a
+ * loop over the columns reading `row[name]` looks up a different name at one place (a lookup
+ * V8 does not cache), and that lookup was a fifth of appending a songplay.
+ */
+function compileShredder(columns: readonly ColumnChunkWriter[]): Shredder {
+  const appends = columns.map(
+    (column, index) => `columns[${index}].append(row[${JSON.stringify(column.spec.name)}]);`,
+  );
+  const body = `return (rows, from, to) => {
+  for (let index = from; index < to; index++) {
+    const row = rows[index];
+    ${appends.join("\n    ")}
+  }
+};`;
+  return new Function("columns", body)(columns) as Shredder;
+}
+
 export class ParquetFileWriter {
   private readonly columns: ColumnChunkWriter[];
   private readonly rowGroupSize: number;
@@ -56,7 +77,11 @@ export class ParquetFileWriter {
     const codec = options.codec ?? "SNAPPY";
     this.rowGroupSize = options.rowGroupSize ?? 65_536;
     this.columns = specs.map((spec) => new ColumnChunkWriter(spec, COMPRESSORS[codec], codec));
+    this.shred = compileShredder(this.columns);
   }
+
+  /** Appends rows [from, to) to the columns. */
+  private readonly shred: Shredder;
 
   /** Appends rows (objects with a member per column; others are ignored), writing full row groups. */
   async appendRows(rows: readonly Record<string, unknown>[]): Promise<void> {
@@ -82,10 +107,7 @@ export class ParquetFileWriter {
     let offset = 0;
     while (offset < rows.length) {
       const take = Math.min(rows.length - offset, this.rowGroupSize - this.rowsInGroup);
-      for (const column of this.columns) {
-        const name = column.spec.name;
-        for (let index = offset; index < offset + take; index++) column.append(rows[index]![name]);
-      }
+      this.shred(rows, offset, offset + take);
       this.rowsInGroup += take;
       offset += take;
       if (this.rowsInGroup >= this.rowGroupSize) await this.writeRowGroup();
