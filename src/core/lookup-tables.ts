@@ -146,10 +146,8 @@ export class PackedLookupTable implements LookupTable {
   }
 
   valuesOf(key: unknown): unknown[] {
-    const mapKey = toMapKey(key);
-    const [tag, text] =
-      mapKey !== null && typeof mapKey === "object" ? [TAG_COMPOSITE, mapKey.composite] : tagged(mapKey);
-    const entry = this.find(tag, text);
+    // String keys (the common case: one per record looked up) go straight to the index.
+    const entry = typeof key === "string" ? this.find(TAG_STRING, key) : this.findKey(key);
     if (entry < 0) return [];
     const values: unknown[] = [];
     for (let index = this.valueStarts[entry]!; index < this.valueStarts[entry + 1]!; index++) {
@@ -157,6 +155,13 @@ export class PackedLookupTable implements LookupTable {
       values.push(JSON.parse(this.valueText.toString("utf8", start, this.valueEnds[index]!)));
     }
     return values;
+  }
+
+  private findKey(key: unknown): number {
+    const mapKey = toMapKey(key);
+    const [tag, text] =
+      mapKey !== null && typeof mapKey === "object" ? [TAG_COMPOSITE, mapKey.composite] : tagged(mapKey);
+    return this.find(tag, text);
   }
 
   private find(tag: number, text: string): number {

@@ -213,9 +213,12 @@ export function numberPlays(byTs: PCollection<[number, readonly [Play[], LoadedP
       for (const play of loaded) next = Math.max(next, play[4] + 1);
       const time = timeParts(ts);
       let previous: Play | undefined;
-      for (const play of [...plays].sort(comparePlaysWithinTs)) {
+      // Most milliseconds hold one play and no play loaded before: no copy to sort, no search.
+      const ordered = plays.length > 1 ? [...plays].sort(comparePlaysWithinTs) : plays;
+      for (const play of ordered) {
         const redelivered =
-          (previous !== undefined && samePlay(play, previous)) || loaded.some((old) => samePlay(play, old));
+          (previous !== undefined && samePlay(play, previous)) ||
+          (loaded.length > 0 && loaded.some((old) => samePlay(play, old)));
         previous = play;
         if (redelivered) continue;
         const rank = next++;
