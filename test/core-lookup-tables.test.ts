@@ -29,6 +29,12 @@ function modelValues(pairs: readonly (readonly [unknown, unknown])[], key: unkno
     .map(([, value]) => value);
 }
 
+/** Changes a value in place, as careless user code might. */
+function spoil(value: unknown): void {
+  if (Array.isArray(value)) value.push("spoiled");
+  else if (typeof value === "object" && value !== null) (value as Record<string, unknown>).spoiled = true;
+}
+
 describe("lookup tables", () => {
   it("a packed table gives every key's values in arrival order, and nothing for keys it does not hold", () => {
     fc.assert(
@@ -42,7 +48,11 @@ describe("lookup tables", () => {
           const packed = builder.pack();
           for (const key of [...pairs.map(([key]) => key), ...otherKeys]) {
             const expected = modelValues(pairs, key);
-            assert.deepStrictEqual(packed.valuesOf(key), expected, `key ${JSON.stringify(key)}`);
+            // Twice, the first answer spoiled in between: the second hit copies what the first parsed.
+            const first = packed.valuesOf(key);
+            assert.deepStrictEqual(first, expected, `key ${JSON.stringify(key)}`);
+            for (const value of first) spoil(value);
+            assert.deepStrictEqual(packed.valuesOf(key), expected, `key ${JSON.stringify(key)} (again)`);
             assert.deepStrictEqual(builder.valuesOf(key), expected, `key ${JSON.stringify(key)} (builder)`);
           }
         },
@@ -65,11 +75,19 @@ describe("lookup tables", () => {
   it("each lookup gets values of its own: changing one does not change the table", () => {
     const builder = new LookupTableBuilder();
     builder.add("song", { song_id: "S1", tags: ["a"] });
+    builder.add("flat", { song_id: "S2", duration: 1.5 });
     const packed = builder.pack();
     const first = packed.valuesOf("song") as { song_id: string; tags: string[] }[];
     first[0]!.song_id = "changed";
     first[0]!.tags.push("b");
     first.push({ song_id: "extra", tags: [] });
     assert.deepEqual(packed.valuesOf("song"), [{ song_id: "S1", tags: ["a"] }]);
+    // A flat value is parsed once and copied after: each copy is still the caller's own.
+    for (let hit = 0; hit < 3; hit++) {
+      const [flat] = packed.valuesOf("flat") as { song_id: string; duration: number }[];
+      assert.deepEqual(flat, { song_id: "S2", duration: 1.5 });
+      flat!.song_id = "changed";
+      flat!.duration = 0;
+    }
   });
 });

@@ -81,12 +81,32 @@ function hashOf(tag: number, text: string): number {
 }
 
 /**
+ * Parsed values a table keeps for copying, at most: about 10 MB of small records, a bound on
+ * what the cache gives back of the heap the packing saves (a table's hot keys fit well within it).
+ */
+const MAX_FLAT_VALUES_KEPT = 65_536;
+
+/** A value whose copy is a shallow one: a primitive, or an object or array of primitives only. */
+function isFlat(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return true;
+  for (const member of Object.values(value)) if (typeof member === "object" && member !== null) return false;
+  return true;
+}
+
+/** A flat value of its own: what parsing its text again would give. */
+function copyOfFlat(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  return Array.isArray(value) ? value.slice() : { ...value };
+}
+
+/**
  * A lookup table in typed arrays and one buffer: keys as UTF-16 code units, values as JSON text,
  * an open-addressing index over them. A broadcast table is held by every task of its stage; at
  * 10M Sparkify events the songs' table (200,000 keys) was most of each worker's live heap, and V8
  * grows a heap by a multiple of what is live, so the table cost several times its size in RSS and
  * was marked again by every full collection. Here it is a few ArrayBuffers the collector never
- * walks. Values are decoded on each hit, so every record gets values of its own.
+ * walks. Every record gets values of its own: parsed from their text, or copied from a flat
+ * value parsed before.
  */
 export class PackedLookupTable implements LookupTable {
   private readonly slots: Int32Array;
@@ -97,6 +117,9 @@ export class PackedLookupTable implements LookupTable {
   private readonly valueStarts: Uint32Array;
   private readonly valueEnds: Uint32Array;
   private readonly valueText: Buffer;
+  /** Flat values already parsed, by value index (a sparse array), and how many. */
+  private readonly flatValues: unknown[];
+  private flatKept = 0;
 
   constructor(entries: readonly (readonly [tag: number, text: string, values: readonly unknown[]])[]) {
     const count = entries.length;
@@ -125,6 +148,7 @@ export class PackedLookupTable implements LookupTable {
     this.keyStarts[count] = charAt;
     this.valueStarts[count] = texts.length;
     this.valueEnds = new Uint32Array(valueCount);
+    this.flatValues = new Array(valueCount);
     let bytes = 0;
     for (const text of texts) bytes += Buffer.byteLength(text);
     this.valueText = Buffer.allocUnsafeSlow(bytes);
@@ -149,12 +173,29 @@ export class PackedLookupTable implements LookupTable {
     // String keys (the common case: one per record looked up) go straight to the index.
     const entry = typeof key === "string" ? this.find(TAG_STRING, key) : this.findKey(key);
     if (entry < 0) return [];
+    const from = this.valueStarts[entry]!;
+    const to = this.valueStarts[entry + 1]!;
     const values: unknown[] = [];
-    for (let index = this.valueStarts[entry]!; index < this.valueStarts[entry + 1]!; index++) {
-      const start = index === 0 ? 0 : this.valueEnds[index - 1]!;
-      values.push(JSON.parse(this.valueText.toString("utf8", start, this.valueEnds[index]!)));
+    for (let index = from; index < to; index++) {
+      const flat = this.flatValues[index];
+      values.push(flat === undefined ? this.decode(index) : copyOfFlat(flat));
     }
     return values;
+  }
+
+  /**
+   * Value `index` parsed from its text; kept, when it is flat and the table has room, for the
+   * next hits to copy rather than parse again (a copy of a small object costs a fraction of
+   * parsing it: strings are shared, being immutable, and the copy is the caller's own).
+   */
+  private decode(index: number): unknown {
+    const start = index === 0 ? 0 : this.valueEnds[index - 1]!;
+    const value: unknown = JSON.parse(this.valueText.toString("utf8", start, this.valueEnds[index]!));
+    if (this.flatKept < MAX_FLAT_VALUES_KEPT && isFlat(value)) {
+      this.flatValues[index] = typeof value === "object" && value !== null ? copyOfFlat(value) : value;
+      this.flatKept++;
+    }
+    return value;
   }
 
   private findKey(key: unknown): number {
