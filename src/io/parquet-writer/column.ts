@@ -77,34 +77,42 @@ export class ColumnValueError extends Error {
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
+function badValue(spec: ColumnSpec, value: unknown, expected: string): ColumnValueError {
+  return new ColumnValueError(
+    `column '${spec.name}' (${spec.type}) cannot hold ${typeof value === "string" ? JSON.stringify(value.slice(0, 80)) : String(value)}: expected ${expected}`,
+  );
+}
+
 /** The value as the column stores it, or a ColumnValueError saying why it cannot. */
 function toStored(spec: ColumnSpec, value: unknown): unknown {
-  const bad = (expected: string) =>
-    new ColumnValueError(
-      `column '${spec.name}' (${spec.type}) cannot hold ${typeof value === "string" ? JSON.stringify(value.slice(0, 80)) : String(value)}: expected ${expected}`,
-    );
+  // No closure for the error made on every call: this runs for every value written.
   switch (spec.type) {
     case "utf8":
-      if (typeof value !== "string") throw bad("a string");
+      if (typeof value !== "string") throw badValue(spec, value, "a string");
       // UTF-8 cannot hold a lone surrogate: it would be written as U+FFFD, another string.
-      if (!value.isWellFormed()) throw bad("valid Unicode text (it holds a lone surrogate)");
+      if (!value.isWellFormed())
+        throw badValue(spec, value, "valid Unicode text (it holds a lone surrogate)");
       return value;
     case "int32":
       if (!Number.isInteger(value) || (value as number) < -(2 ** 31) || (value as number) >= 2 ** 31)
-        throw bad("an integer of 32 bits");
+        throw badValue(spec, value, "an integer of 32 bits");
       return value;
     case "double":
-      if (typeof value !== "number") throw bad("a number");
+      if (typeof value !== "number") throw badValue(spec, value, "a number");
       return value;
     case "boolean":
-      if (typeof value !== "boolean") throw bad("true or false");
+      if (typeof value !== "boolean") throw badValue(spec, value, "true or false");
       return value;
     case "int64":
     case "timestampMillis": {
       const number = value instanceof Date ? value.getTime() : value;
       if (typeof number === "number" && Number.isSafeInteger(number)) return number;
       if (typeof number === "bigint" && number >= INT64_MIN && number <= INT64_MAX) return number;
-      throw bad(spec.type === "int64" ? "an integer of 64 bits" : "milliseconds since 1970 or a Date");
+      throw badValue(
+        spec,
+        value,
+        spec.type === "int64" ? "an integer of 64 bits" : "milliseconds since 1970 or a Date",
+      );
     }
   }
 }
