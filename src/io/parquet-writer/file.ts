@@ -47,17 +47,30 @@ type Shredder = (rows: readonly Record<string, unknown>[], from: number, to: num
  * V8 does not cache), and that lookup was a fifth of appending a songplay.
  */
 function compileShredder(columns: readonly ColumnChunkWriter[]): Shredder {
-  const appends = columns.map(
-    (column, index) => `columns[${index}].append(row[${JSON.stringify(column.spec.name)}]);`,
-  );
-  const body = `return (rows, from, to) => {
+  const names = columns.map((column) => column.spec.name);
+  const key = JSON.stringify(names);
+  let factory = shredderFactories.get(key);
+  if (!factory) {
+    const appends = names.map((name, index) => `columns[${index}].append(row[${JSON.stringify(name)}]);`);
+    const body = `return (rows, from, to) => {
   for (let index = from; index < to; index++) {
     const row = rows[index];
     ${appends.join("\n    ")}
   }
 };`;
-  return new Function("columns", body)(columns) as Shredder;
+    factory = new Function("columns", body) as ShredderFactory;
+    shredderFactories.set(key, factory);
+  }
+  return factory(columns);
 }
+
+type ShredderFactory = (columns: readonly ColumnChunkWriter[]) => Shredder;
+
+/**
+ * Compiled once per list of column names: a table partitioned into thousands of small files
+ * writes each with a shredder made by the same factory, which V8 optimizes once for all of them.
+ */
+const shredderFactories = new Map<string, ShredderFactory>();
 
 export class ParquetFileWriter {
   private readonly columns: ColumnChunkWriter[];
