@@ -421,6 +421,7 @@ async function main(argv: string[]): Promise<number> {
       }
       input = sampleFolder;
     }
+    const loadStarted = performance.now();
     const result = await sparkify(
       { ...command.options, input },
       {
@@ -447,7 +448,9 @@ async function main(argv: string[]): Promise<number> {
       });
       return 0;
     }
-    const seconds = metrics.wallMs / 1000;
+    // The whole load, as its user waits for it: listing the input and reading what the lake
+    // loaded before count too (a daily load's listing is a fifth of it), not only the job's stages.
+    const seconds = (performance.now() - loadStarted) / 1000;
     const tables = ["songs", "artists", "users", "time", "songplays"].map((name) => {
       const table = result.tables.get(name);
       return [
