@@ -11,7 +11,7 @@
 // whole input with 2 threads (the baseline) runs beside a daily load of the new day into a copy of
 // that lake (sluice-update). Both end with the same tables, which are checked.
 import { spawn } from "node:child_process";
-import { cp, link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, cp, link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -94,19 +94,30 @@ if (values.incremental) {
   process.exit(0);
 }
 
+/** A hard link where the temporary folder shares the input's file system (TMPDIR may not), else a copy. */
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+    await copyFile(from, to);
+  }
+}
+
 /** The daily-load scenario (see the top of this file). */
 async function incremental(): Promise<void> {
-  const { input, files } = await inputOf("default");
+  const { files } = await inputOf("default");
   const base = await mkdtemp(join(tmpdir(), "sluice-bench-base-"));
   try {
-    console.error("loading the generated days into a lake (untimed)");
-    await sparkify({ input, output: join(base, "lake"), mode: "update" });
-    // The input of the runs: the generated days (hard links, the same files) and a new day.
+    // The input of the runs: the generated days (hard links, the same files, or copies) and a new day.
     const grown = join(base, "input");
     for (const file of files) {
       await mkdir(dirname(join(grown, file.relativePath)), { recursive: true });
-      await link(file.uri, join(grown, file.relativePath));
+      await linkOrCopy(file.uri, join(grown, file.relativePath));
     }
+    // The lake is loaded from the same files the runs list, so that it knows them as they are there.
+    console.error("loading the generated days into a lake (untimed)");
+    await sparkify({ input: grown, output: join(base, "lake"), mode: "update" });
     const day = join(base, "day");
     const dayEvents = Math.round(events / 30);
     await generateSparkifyInput({
