@@ -124,6 +124,13 @@ function memberOf(input: Record<string, unknown>, name: string): unknown {
   return name in Object.prototype && !Object.hasOwn(input, name) ? undefined : input[name];
 }
 
+/** Sets a member of a record; `__proto__` too, which an assignment would take for the prototype. */
+function setMember(record: Record<string, unknown>, name: string, value: unknown): void {
+  if (name === "__proto__")
+    Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
+  else record[name] = value;
+}
+
 /** Whether a present, non-null value fits a column's type: `typeProblem` without the reason. */
 const TYPE_TESTS: Record<ColumnType, (v: string) => string> = {
   utf8: (v) => `typeof ${v} === "string" && ${v}.isWellFormed()`,
@@ -237,12 +244,12 @@ export class Schema<C extends Columns = Columns> {
       if (member === null || member === undefined) {
         if (!declared.isOptional)
           return { problem: `'${name}' is ${member === null ? "null" : "missing"}, a value is required` };
-        record[name] = null;
+        setMember(record, name, null);
         continue;
       }
       const problem = typeProblem(declared.type, member) ?? checkProblem(declared, member);
       if (problem) return { problem: `'${name}' is ${describeJson(member)}, ${problem}` };
-      record[name] = member;
+      setMember(record, name, member);
     }
     return { record: record as Infer<Schema<C>> };
   }
