@@ -169,10 +169,9 @@ function compileRecordBuilder(declared: readonly [string, Column][]): RecordBuil
     const test = TYPE_TESTS[column.type](value);
     const checks = column.checks.length > 0 ? ` && passesChecks(checks[${index}], ${value})` : "";
     const key = JSON.stringify(name);
+    // memberOf's rule; a plain load for the names no object inherits, which is every other name.
     lines.push(
-      name in Object.prototype
-        ? `let ${value} = Object.hasOwn(input, ${key}) ? input[${key}] : undefined;`
-        : `let ${value} = input[${key}];`,
+      name in Object.prototype ? `let ${value} = memberOf(input, ${key});` : `let ${value} = input[${key}];`,
     );
     lines.push(
       column.isOptional
@@ -185,7 +184,11 @@ function compileRecordBuilder(declared: readonly [string, Column][]): RecordBuil
   lines.push(`return { ${members.join(", ")} };`);
   const body = `return (input) => {\n${lines.join("\n")}\n};`;
   const checks = declared.map(([, column]) => column.checks);
-  return new Function("passesChecks", "checks", body)(passesChecks, checks) as RecordBuilder;
+  return new Function("passesChecks", "memberOf", "checks", body)(
+    passesChecks,
+    memberOf,
+    checks,
+  ) as RecordBuilder;
 }
 
 export class Schema<C extends Columns = Columns> {
