@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { listFiles } from "../src/io/index.js";
 import { matchKey } from "../src/pipelines/sparkify-rules.js";
+import { formatCount } from "../src/pipelines/cli-support.js";
 import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
 import { generateSparkifyInput, INPUT_SHAPES } from "../src/pipelines/sparkify-generator.js";
 import { literal, queries, query } from "./support/duckdb.js";
@@ -461,6 +462,18 @@ describe("the sparkify command", () => {
       );
       assert.ok(!existsSync(output) || (await readdir(output)).length === 0, "nothing committed");
     });
+  });
+
+  it("writes counts as en-US does, thousands separated by commas", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.maxSafeInteger(), fc.integer(), fc.double({ noNaN: true, min: -1e15, max: 1e15 })),
+        (count) => {
+          // A count rounded to minus zero is written 0, not -0.
+          assert.equal(formatCount(count), (Math.round(count) || 0).toLocaleString("en-US"));
+        },
+      ),
+    );
   });
 
   it("prints the plan with --explain", () => {

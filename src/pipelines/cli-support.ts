@@ -68,8 +68,14 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/**
+ * A whole count with its thousands separated by commas, as en-US writes it. Written out rather
+ * than asked of Intl: the first call of toLocaleString loads ICU's number formats, a cost a short
+ * daily load would pay in every run.
+ */
 export function formatCount(count: number): string {
-  return Math.round(count).toLocaleString("en-US");
+  const digits = String(Math.round(count));
+  return Number.isFinite(count) ? digits.replace(/\B(?=(\d{3})+$)/g, ",") : digits;
 }
 
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {

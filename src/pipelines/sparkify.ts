@@ -28,7 +28,7 @@ import {
   positiveInteger,
   UsageError,
 } from "./cli-support.js";
-import { cluster } from "../cluster/index.js";
+import type { ClusterOptions } from "../cluster/index.js";
 import { ProgressDisplay } from "./progress-display.js";
 import { generateSparkifyInput } from "./sparkify-generator.js";
 import { type SparkifyOptions, sparkify, sparkifyPipeline } from "./sparkify-pipeline.js";
@@ -173,6 +173,8 @@ function parseRejectLimit(text: string | undefined): RejectLimit | undefined {
 interface Command {
   readonly options: Omit<SparkifyOptions, "input"> & { readonly input: string | undefined };
   readonly run: RunOptions;
+  /** The cluster runner's settings, when `--runner cluster` is given. */
+  readonly cluster: ClusterOptions | undefined;
   readonly explain: boolean;
   readonly summaryJson: string | undefined;
   readonly quiet: boolean;
@@ -274,19 +276,7 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
         : {}),
     },
     run: {
-      ...(runner === "cluster"
-        ? {
-            runner: cluster({
-              redis: values.redis!,
-              shuffle: resolveLocal(values.shuffle!),
-              s3,
-              ...(values.queue ? { queue: values.queue } : {}),
-              ...(values.slots ? { slots: positiveInteger("slots", values.slots, 10_000) } : {}),
-            }),
-          }
-        : runner
-          ? { runner }
-          : {}),
+      ...(runner === "pool" || runner === "direct" ? { runner } : {}),
       ...(threads ? { threads } : {}),
       ...(values.partitions
         ? { partitions: positiveInteger("partitions", values.partitions, MAX_PARTITIONS) }
@@ -299,6 +289,16 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
       v8HelperThreads: v8HelperThreads ?? "auto",
       ...(values["temp-dir"] ? { tempDir: values["temp-dir"] } : {}),
     },
+    cluster:
+      runner === "cluster"
+        ? {
+            redis: values.redis!,
+            shuffle: resolveLocal(values.shuffle!),
+            s3,
+            ...(values.queue ? { queue: values.queue } : {}),
+            ...(values.slots ? { slots: positiveInteger("slots", values.slots, 10_000) } : {}),
+          }
+        : undefined,
     explain: values.explain ?? false,
     summaryJson: values["summary-json"],
     quiet: values.quiet ?? false,
@@ -372,9 +372,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`sluice sparkify ${manifest.version}\n`);
     return 0;
   }
+  // The cluster runner brings BullMQ and a Redis client, whose loading is a good part of a short
+  // run's start: they are loaded only when the command is asked to use them.
+  const run: RunOptions = command.cluster
+    ? { ...command.run, runner: (await import("../cluster/index.js")).cluster(command.cluster) }
+    : command.run;
   if (command.explain) {
     process.stdout.write(
-      `${sparkifyPipeline.explain({ ...command.options, input: command.options.input ?? "(built-in sample)" }, command.run)}\n`,
+      `${sparkifyPipeline.explain({ ...command.options, input: command.options.input ?? "(built-in sample)" }, run)}\n`,
     );
     return 0;
   }
@@ -426,7 +431,7 @@ async function main(argv: string[]): Promise<number> {
     const result = await sparkify(
       { ...command.options, input },
       {
-        ...command.run,
+        ...run,
         tempDir: runTemp,
         signal: stop.signal,
         onProgress: (metrics) => progress.update(metrics),
