@@ -29,6 +29,7 @@ const STRING = 2;
 const BOOLEAN = 3;
 const NULLS = 4;
 const JSON_VALUES = 5;
+const PLAIN_STRING = 6;
 
 /** Where records stop being taken apart: deeper values travel inside a JSON column. */
 const MAX_DEPTH = 4;
@@ -342,6 +343,7 @@ function numberColumn(values: readonly unknown[], hasNulls: boolean, allInt32: b
  */
 function stringColumn(values: readonly unknown[]): EncodedColumn {
   const count = values.length;
+  if (mostlyDistinct(values)) return plainStringColumn(values);
   const indexes = new Uint32Array(count);
   const positions = new Map<string, number>();
   const distinct: string[] = [];
@@ -381,6 +383,55 @@ function stringColumn(values: readonly unknown[]): EncodedColumn {
     },
   };
 }
+
+/** Values a column's strings are sampled by to tell whether a list of distinct strings pays. */
+const DISTINCT_SAMPLE = 256;
+
+/**
+ * True when nearly every string among a column's first values is new (song titles, match keys):
+ * listing each distinct string once would then save no bytes, and its map of positions is most of
+ * the column's encoding time.
+ */
+function mostlyDistinct(values: readonly unknown[]): boolean {
+  const sample = new Set<unknown>();
+  let strings = 0;
+  for (let index = 0; index < values.length && strings < DISTINCT_SAMPLE; index++) {
+    const value = values[index];
+    if (value === null) continue;
+    strings++;
+    sample.add(value);
+  }
+  return strings === DISTINCT_SAMPLE && sample.size >= DISTINCT_SAMPLE * 0.9;
+}
+
+/** Strings one by one: the UTF-16 length of each (NULL_LENGTH for null), then their UTF-8 run. */
+function plainStringColumn(values: readonly unknown[]): EncodedColumn {
+  const count = values.length;
+  let text = "";
+  for (let index = 0; index < count; index++) {
+    const value = values[index];
+    if (value !== null) text += value as string;
+  }
+  if (!isWellFormed(text)) return jsonColumn(values);
+  const textBytes = Buffer.byteLength(text, "utf8");
+  return {
+    kind: PLAIN_STRING,
+    byteLength: 1 + 4 + 4 * count + textBytes,
+    write(view, bytes, offset) {
+      view.setUint32(offset, textBytes, true);
+      let position = offset + 4;
+      for (let index = 0; index < count; index++) {
+        const value = values[index];
+        view.setUint32(position, value === null ? NULL_LENGTH : (value as string).length, true);
+        position += 4;
+      }
+      bytes.write(text, position, textBytes, "utf8");
+    },
+  };
+}
+
+/** The length that stands for null in a plain string column: no string in V8 is that long. */
+const NULL_LENGTH = 0xffffffff;
 
 /** The columnar bytes of a block, or undefined when it must go as JSON. */
 function encodeColumnar(records: readonly unknown[]): Uint8Array | undefined {
@@ -581,6 +632,22 @@ function decodeColumn(reader: Reader, count: number): unknown[] {
         const position =
           width === 1 ? bytes[at]! : width === 2 ? view.getUint16(at, true) : view.getUint32(at, true);
         values[index] = distinct[position];
+      }
+      return values;
+    }
+    case PLAIN_STRING: {
+      const textBytes = reader.uint32();
+      const lengths = reader.offset;
+      reader.offset += 4 * count;
+      const text = reader.text(textBytes);
+      let start = 0;
+      for (let index = 0; index < count; index++) {
+        const length = view.getUint32(lengths + 4 * index, true);
+        if (length === NULL_LENGTH) values[index] = null;
+        else {
+          values[index] = text.slice(start, start + length);
+          start += length;
+        }
       }
       return values;
     }
