@@ -8,7 +8,8 @@
  * of times per block). So a block whose records all have the shape of its first record (the same
  * arrays and plain objects with the same member names in the same order, to a small depth) is
  * written column by column, as Spark's and Arrow's row batches are: numbers as 32- or 64-bit
- * values, strings once per block in a dictionary, with the shape written once. Decoding builds
+ * values, strings once per block in a dictionary (or one after another, in a column whose strings
+ * are nearly all distinct), with the shape written once. Decoding builds
  * the records with a function made for their shape, so that they share hidden classes (and reads
  * of them stay monomorphic) and the repeated strings are one string each.
  *
@@ -338,8 +339,9 @@ function numberColumn(values: readonly unknown[], hasNulls: boolean, allInt32: b
 
 /**
  * Strings: each distinct string once, as one UTF-8 run with the UTF-16 length of each, then the
- * index of every value in that list (0 for null) in 1, 2 or 4 bytes. Strings that UTF-8 cannot
- * carry (lone surrogates) make the column JSON, which escapes them.
+ * index of every value in that list (0 for null) in 1, 2 or 4 bytes; a column of nearly all
+ * distinct strings goes string by string instead. Strings that UTF-8 cannot carry (lone
+ * surrogates) make the column JSON, which escapes them.
  */
 function stringColumn(values: readonly unknown[]): EncodedColumn {
   const count = values.length;
