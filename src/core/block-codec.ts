@@ -345,10 +345,10 @@ function numberColumn(values: readonly unknown[], hasNulls: boolean, allInt32: b
  */
 function stringColumn(values: readonly unknown[]): EncodedColumn {
   const count = values.length;
-  if (mostlyDistinct(values)) return plainStringColumn(values);
   const indexes = new Uint32Array(count);
   const positions = new Map<string, number>();
   const distinct: string[] = [];
+  let strings = 0;
   for (let index = 0; index < count; index++) {
     const value = values[index];
     if (value === null) continue;
@@ -359,6 +359,10 @@ function stringColumn(values: readonly unknown[]): EncodedColumn {
       positions.set(value as string, position);
     }
     indexes[index] = position;
+    // Nearly every one of the first strings new (song ids, titles): a list of distinct strings
+    // would save no bytes, and its map of positions is most of the column's encoding time.
+    if (++strings === DISTINCT_SAMPLE && distinct.length >= DISTINCT_SAMPLE * MOSTLY_DISTINCT)
+      return plainStringColumn(values);
   }
   const text = distinct.join("");
   if (!isWellFormed(text)) return jsonColumn(values);
@@ -386,25 +390,10 @@ function stringColumn(values: readonly unknown[]): EncodedColumn {
   };
 }
 
-/** Values a column's strings are sampled by to tell whether a list of distinct strings pays. */
+/** Strings a column's dictionary takes before it is judged worth keeping. */
 const DISTINCT_SAMPLE = 256;
-
-/**
- * True when nearly every string among a column's first values is new (song titles, match keys):
- * listing each distinct string once would then save no bytes, and its map of positions is most of
- * the column's encoding time.
- */
-function mostlyDistinct(values: readonly unknown[]): boolean {
-  const sample = new Set<unknown>();
-  let strings = 0;
-  for (let index = 0; index < values.length && strings < DISTINCT_SAMPLE; index++) {
-    const value = values[index];
-    if (value === null) continue;
-    strings++;
-    sample.add(value);
-  }
-  return strings === DISTINCT_SAMPLE && sample.size >= DISTINCT_SAMPLE * 0.9;
-}
+/** The share of those strings that, all distinct, make the column go string by string. */
+const MOSTLY_DISTINCT = 0.9;
 
 /** Strings one by one: the UTF-16 length of each (NULL_LENGTH for null), then their UTF-8 run. */
 function plainStringColumn(values: readonly unknown[]): EncodedColumn {
