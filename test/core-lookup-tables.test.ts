@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { canonicalJson } from "../src/core/keys.js";
-import { LookupTableBuilder } from "../src/core/lookup-tables.js";
+import { LookupTableBuilder, PackedLookupTable } from "../src/core/lookup-tables.js";
 import { anyUtf16String } from "./support/arbitraries.js";
 
 /** A key as a table receives it: a JSON value (keys reach a table through blocks). */
@@ -45,15 +45,24 @@ describe("lookup tables", () => {
           const pairs = rawPairs.map(([key, value]) => [viaJson(key), viaJson(value)] as const);
           const builder = new LookupTableBuilder();
           for (const [key, value] of pairs) builder.add(key, value);
-          const packed = builder.pack();
+          // Packed, and as built (a table this small stays in the heap).
+          for (const [kind, table] of [
+            ["packed", builder.pack()],
+            ["built", builder.build()],
+          ] as const) {
+            for (const key of [...pairs.map(([key]) => key), ...otherKeys]) {
+              const expected = modelValues(pairs, key);
+              const at = `${kind}, key ${JSON.stringify(key)}`;
+              // Twice, the first answer spoiled in between: each hit's values are its own.
+              const first = table.valuesOf(key);
+              assert.deepStrictEqual(first, expected, at);
+              for (const value of first) spoil(value);
+              assert.deepStrictEqual(table.valuesOf(key), expected, `${at} (again)`);
+            }
+          }
           for (const key of [...pairs.map(([key]) => key), ...otherKeys]) {
-            const expected = modelValues(pairs, key);
-            // Twice, the first answer spoiled in between: the second hit copies what the first parsed.
-            const first = packed.valuesOf(key);
-            assert.deepStrictEqual(first, expected, `key ${JSON.stringify(key)}`);
-            for (const value of first) spoil(value);
-            assert.deepStrictEqual(packed.valuesOf(key), expected, `key ${JSON.stringify(key)} (again)`);
-            assert.deepStrictEqual(builder.valuesOf(key), expected, `key ${JSON.stringify(key)} (builder)`);
+            const at = `key ${JSON.stringify(key)} (builder)`;
+            assert.deepStrictEqual(builder.valuesOf(key), modelValues(pairs, key), at);
           }
         },
       ),
@@ -76,18 +85,30 @@ describe("lookup tables", () => {
     const builder = new LookupTableBuilder();
     builder.add("song", { song_id: "S1", tags: ["a"] });
     builder.add("flat", { song_id: "S2", duration: 1.5 });
-    const packed = builder.pack();
-    const first = packed.valuesOf("song") as { song_id: string; tags: string[] }[];
-    first[0]!.song_id = "changed";
-    first[0]!.tags.push("b");
-    first.push({ song_id: "extra", tags: [] });
-    assert.deepEqual(packed.valuesOf("song"), [{ song_id: "S1", tags: ["a"] }]);
-    // A flat value is parsed once and copied after: each copy is still the caller's own.
-    for (let hit = 0; hit < 3; hit++) {
-      const [flat] = packed.valuesOf("flat") as { song_id: string; duration: number }[];
-      assert.deepEqual(flat, { song_id: "S2", duration: 1.5 });
-      flat!.song_id = "changed";
-      flat!.duration = 0;
+    for (const table of [builder.pack(), builder.build()]) {
+      const first = table.valuesOf("song") as { song_id: string; tags: string[] }[];
+      first[0]!.song_id = "changed";
+      first[0]!.tags.push("b");
+      first.push({ song_id: "extra", tags: [] });
+      assert.deepEqual(table.valuesOf("song"), [{ song_id: "S1", tags: ["a"] }]);
+      // A flat value is copied for each hit (parsed once, when packed): each copy is the caller's own.
+      for (let hit = 0; hit < 3; hit++) {
+        const [flat] = table.valuesOf("flat") as { song_id: string; duration: number }[];
+        assert.deepEqual(flat, { song_id: "S2", duration: 1.5 });
+        flat!.song_id = "changed";
+        flat!.duration = 0;
+      }
     }
+  });
+
+  it("a table of at most 65,536 values stays in the heap, a larger one is packed", () => {
+    const builder = new LookupTableBuilder();
+    for (let index = 0; index < 65_536; index++) builder.add(index % 1000, index);
+    assert.ok(!(builder.build() instanceof PackedLookupTable));
+    builder.add("one more", 65_536);
+    const built = builder.build();
+    assert.ok(built instanceof PackedLookupTable);
+    assert.equal(built.valuesOf(999).length, 65);
+    assert.deepEqual(built.valuesOf("one more"), [65_536]);
   });
 });

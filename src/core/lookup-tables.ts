@@ -1,3 +1,4 @@
+import { endianness } from "node:os";
 import { type BlockRef, readBlock } from "./blocks.js";
 import { toMapKey } from "./keys.js";
 
@@ -13,37 +14,70 @@ class ManyValues {
 }
 
 /**
- * A lookup table held in JavaScript maps: what a table is built as, before `pack()` moves it out
- * of the heap. A key with one value holds that value itself, not an entry object and an array.
+ * A lookup table held in JavaScript maps: what a table is built as, and what a small one stays;
+ * `pack()` moves a large one out of the heap. A key with one value holds that value itself, not
+ * an entry object and an array.
  */
 export class LookupTableBuilder implements LookupTable {
   private readonly primitives = new Map<string | number | boolean | null, unknown>();
   private readonly composites = new Map<string, unknown>();
+  /** Values added, over all keys. */
+  private values = 0;
 
   add(key: unknown, value: unknown): void {
     const mapKey = toMapKey(key);
     if (mapKey !== null && typeof mapKey === "object") add(this.composites, mapKey.composite, value);
     else add(this.primitives, mapKey, value);
+    this.values++;
   }
 
+  /** The values of `key` as the table holds them: the same objects each time, not copies. */
   valuesOf(key: unknown): unknown[] {
-    const mapKey = toMapKey(key);
-    const found =
-      mapKey !== null && typeof mapKey === "object"
-        ? this.composites.get(mapKey.composite)
-        : this.primitives.get(mapKey);
+    const found = this.found(key);
     // Values arrive through blocks, as JSON would carry them: never undefined, so it means absent.
     return found === undefined ? [] : [...valuesIn(found)];
   }
 
+  /** What the table holds for `key`: a value, the values of a key that has several, or undefined. */
+  found(key: unknown): unknown {
+    const mapKey = toMapKey(key);
+    return mapKey !== null && typeof mapKey === "object"
+      ? this.composites.get(mapKey.composite)
+      : this.primitives.get(mapKey);
+  }
+
+  /**
+   * The table to look up in: kept in the heap while it holds at most `MAX_FLAT_VALUES_KEPT`
+   * values, packed beyond. A packed table keeps that many parsed values for its hits anyway, so a
+   * smaller table would end up in the heap after paying to be packed and parsed back.
+   */
+  build(): LookupTable {
+    return this.values <= MAX_FLAT_VALUES_KEPT ? new HeapLookupTable(this) : this.pack();
+  }
+
   /** The same table in typed arrays and a buffer, outside the JavaScript heap. */
   pack(): PackedLookupTable {
-    const entries: [tag: number, text: string, values: unknown[]][] = [];
-    for (const [key, found] of this.primitives) entries.push([...tagged(key), valuesIn(found)]);
-    for (const [composite, found] of this.composites)
-      entries.push([TAG_COMPOSITE, composite, valuesIn(found)]);
-    return new PackedLookupTable(entries);
+    return new PackedLookupTable(this.primitives, this.composites);
   }
+}
+
+/**
+ * A table kept as it was built. Each hit gets values of its own, as from a packed table: a flat
+ * value copied, any other through its JSON text (values arrive through blocks, so JSON holds them
+ * whole).
+ */
+class HeapLookupTable implements LookupTable {
+  constructor(private readonly builder: LookupTableBuilder) {}
+
+  valuesOf(key: unknown): unknown[] {
+    const found = this.builder.found(key);
+    if (found === undefined) return [];
+    return found instanceof ManyValues ? found.values.map(copyOf) : [copyOf(found)];
+  }
+}
+
+function copyOf(value: unknown): unknown {
+  return isFlat(value) ? copyOfFlat(value) : JSON.parse(JSON.stringify(value));
 }
 
 function add<K>(map: Map<K, unknown>, key: K, value: unknown): void {
@@ -79,6 +113,16 @@ function hashOf(tag: number, text: string): number {
   }
   return hash >>> 0;
 }
+
+/** A text's UTF-16 code units, copied by one call where the machine stores them as UTF-16LE does. */
+function utf16Units(text: string): Uint16Array {
+  const units = new Uint16Array(text.length);
+  if (LITTLE_ENDIAN) Buffer.from(units.buffer).write(text, "utf16le");
+  else for (let index = 0; index < text.length; index++) units[index] = text.charCodeAt(index);
+  return units;
+}
+
+const LITTLE_ENDIAN = endianness() === "LE";
 
 /**
  * Parsed values a table keeps for copying, at most: about 10 MB of small records, a bound on
@@ -121,42 +165,53 @@ export class PackedLookupTable implements LookupTable {
   private readonly flatValues: unknown[];
   private flatKept = 0;
 
-  constructor(entries: readonly (readonly [tag: number, text: string, values: readonly unknown[]])[]) {
-    const count = entries.length;
-    let chars = 0;
-    let valueCount = 0;
-    for (const [, text, values] of entries) {
-      chars += text.length;
-      valueCount += values.length;
-    }
+  constructor(
+    primitives: ReadonlyMap<string | number | boolean | null, unknown>,
+    composites: ReadonlyMap<string, unknown>,
+  ) {
+    const count = primitives.size + composites.size;
     this.hashes = new Uint32Array(count);
     this.tags = new Uint8Array(count);
     this.keyStarts = new Uint32Array(count + 1);
-    this.keyChars = new Uint16Array(chars);
     // Entry i's values are valueStarts[i]..valueStarts[i + 1] - 1, each a JSON text in valueText.
     this.valueStarts = new Uint32Array(count + 1);
-    const texts: string[] = [];
-    let charAt = 0;
-    entries.forEach(([tag, text, values], entry) => {
+    const keyTexts: string[] = [];
+    const valueTexts: string[] = [];
+    let chars = 0;
+    const take = (tag: number, text: string, found: unknown): void => {
+      const entry = keyTexts.length;
       this.tags[entry] = tag;
       this.hashes[entry] = hashOf(tag, text);
-      this.keyStarts[entry] = charAt;
-      for (let index = 0; index < text.length; index++) this.keyChars[charAt++] = text.charCodeAt(index);
-      this.valueStarts[entry] = texts.length;
-      for (const value of values) texts.push(JSON.stringify(value));
-    });
-    this.keyStarts[count] = charAt;
-    this.valueStarts[count] = texts.length;
-    this.valueEnds = new Uint32Array(valueCount);
-    this.flatValues = new Array(valueCount);
-    let bytes = 0;
-    for (const text of texts) bytes += Buffer.byteLength(text);
-    this.valueText = Buffer.allocUnsafeSlow(bytes);
-    let byteAt = 0;
-    texts.forEach((text, index) => {
-      byteAt += this.valueText.write(text, byteAt);
-      this.valueEnds[index] = byteAt;
-    });
+      this.keyStarts[entry] = chars;
+      chars += text.length;
+      keyTexts.push(text);
+      this.valueStarts[entry] = valueTexts.length;
+      if (found instanceof ManyValues)
+        for (const value of found.values) valueTexts.push(JSON.stringify(value));
+      else valueTexts.push(JSON.stringify(found));
+    };
+    for (const [key, found] of primitives) {
+      if (typeof key === "string") take(TAG_STRING, key, found);
+      else take(...tagged(key), found);
+    }
+    for (const [composite, found] of composites) take(TAG_COMPOSITE, composite, found);
+    this.keyStarts[count] = chars;
+    this.valueStarts[count] = valueTexts.length;
+    // Copied whole, not a character or a text at a time: one call each instead of one per key.
+    this.keyChars = utf16Units(keyTexts.join(""));
+    const values = valueTexts.join("");
+    this.valueText = Buffer.allocUnsafeSlow(Buffer.byteLength(values));
+    this.valueText.write(values);
+    this.valueEnds = new Uint32Array(valueTexts.length);
+    // JSON texts of ASCII only (most values) end where their characters do; the others are counted.
+    const ascii = this.valueText.length === values.length;
+    let end = 0;
+    for (let index = 0; index < valueTexts.length; index++) {
+      const text = valueTexts[index]!;
+      end += ascii ? text.length : Buffer.byteLength(text);
+      this.valueEnds[index] = end;
+    }
+    this.flatValues = new Array(valueTexts.length);
     // At most half full, so that a miss (most plays find no song) ends after a probe or two.
     let size = 2;
     while (size < count * 2) size *= 2;
@@ -253,5 +308,5 @@ async function buildTable(blocks: readonly BlockRef[]): Promise<LookupTable> {
   for (const block of blocks) {
     for (const [key, value] of (await readBlock(block)) as [unknown, unknown][]) builder.add(key, value);
   }
-  return builder.pack();
+  return builder.build();
 }
