@@ -15,6 +15,8 @@ import fc from "fast-check";
 import { gzipSync } from "node:zlib";
 import { dayPartition, playDays } from "../src/pipelines/sparkify-days.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
+import { decideLoad } from "../src/pipelines/sparkify-loads.js";
+import type { LoadedFile } from "../src/pipelines/sparkify-state.js";
 import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { tableDigests } from "./support/digests.js";
 import { literal, query } from "./support/duckdb.js";
@@ -151,6 +153,48 @@ describe("daily loads", () => {
         { numRuns: 60 },
       );
     });
+  });
+
+  it("keep a record of every file loaded, in path order, whatever files a load adds or changes", () => {
+    // Paths of a few characters over a small alphabet: shared prefixes, "/" against "-" and ".".
+    const path = fc
+      .array(fc.constantFrom("a", "b", "/", "-", ".", "é"), { minLength: 1, maxLength: 5 })
+      .map((chars) => chars.join(""));
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(path, fc.nat(3), fc.boolean()), {
+          selector: ([name]) => name,
+          maxLength: 40,
+        }),
+        (files) => {
+          // Each path loaded before (first member false), or new; one loaded before may have grown.
+          const previous: LoadedFile[] = files
+            .filter(([, , isNew]) => !isNew)
+            .map(([name, size]) => ({ path: name, size, version: "v1", run: "before" }))
+            .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+          const listed = files.map(([name, size, isNew], index) => ({
+            uri: `/input/${name}`,
+            relativePath: name,
+            size: !isNew && index % 4 === 0 ? size + 1 : size,
+            version: "v1",
+          }));
+          const decision = decideLoad(listed, previous, "now", true);
+          const changed = new Set(decision.changed.map((file) => file.relativePath));
+          const model = files
+            .map(([name, , isNew], index) => ({
+              path: name,
+              size: listed[index]!.size,
+              version: "v1",
+              run: isNew || changed.has(name) ? "now" : "before",
+            }))
+            .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+          assert.deepEqual(decision.loaded, model);
+          assert.equal(decision.added.length, files.filter(([, , isNew]) => isNew).length);
+          assert.equal(decision.unchanged + changed.size, previous.length);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("give the tables of one full load, songplay_id included, however the files are grouped into runs", async () => {
