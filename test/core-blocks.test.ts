@@ -203,6 +203,22 @@ describe("blocks", () => {
     );
   });
 
+  it("name the first value JSON would change by where it lies", () => {
+    const date = new Date(0);
+    assert.equal(nonJsonIn({ a: [1, { b: [2, date] }] }, "options"), "a Date at options.a[1].b[1]");
+    assert.equal(nonJsonIn([{ x: 1 }, [1, undefined]]), "undefined at [1][1]");
+    assert.equal(nonJsonIn({ ok: undefined, n: Number.NaN }), "NaN at .n");
+    assert.equal(
+      nonJsonIn(() => 1),
+      "a function at the top",
+    );
+    assert.equal(nonJsonIn(JSON.parse('{"__proto__": {"m": [null, true, 1]}}')), undefined);
+    assert.equal(
+      nonJsonIn({ deep: [{ deeper: { map: new Map() } }] }, "records"),
+      "a Map at records.deep[0].deeper.map",
+    );
+  });
+
   it("are smaller than JSON for rows that repeat their strings", () => {
     const agent = '"Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko)"';
     const records = Array.from({ length: 1000 }, (_, index) => [

@@ -486,36 +486,60 @@ function kindOf(value: unknown): string {
  * and an absent member reads as null. Cycles are not followed past the depth limit.
  */
 export function nonJsonIn(value: unknown, path = "", depth = 0): string | undefined {
+  const found = findNonJson(value, depth);
+  if (!found) return undefined;
+  const at = path + found.steps.reverse().join("");
+  return `${found.what} at ${at || "the top"}`;
+}
+
+/** What JSON would not keep, and the steps to it from the value searched, innermost first. */
+interface NonJson {
+  readonly what: string;
+  readonly steps: string[];
+}
+
+/**
+ * The search behind `nonJsonIn`. The path is written only for what is found, on the way back
+ * out: a daily load's options hold 20,000 files, and naming every member visited cost more than
+ * visiting it.
+ */
+function findNonJson(value: unknown, depth: number): NonJson | undefined {
   switch (typeof value) {
     case "string":
     case "boolean":
       return undefined;
     case "number":
-      return Number.isFinite(value) ? undefined : `${kindOf(value)} at ${path || "the top"}`;
+      return Number.isFinite(value) ? undefined : { what: kindOf(value), steps: [] };
     case "object": {
       if (value === null) return undefined;
-      if (depth > 200) return `a value nested more than 200 deep at ${path}`;
+      if (depth > 200) return { what: "a value nested more than 200 deep", steps: [] };
       if (Array.isArray(value)) {
         for (let index = 0; index < value.length; index++) {
           const item = value[index];
-          if (item === undefined) return `undefined at ${path}[${index}]`;
-          const problem = nonJsonIn(item, `${path}[${index}]`, depth + 1);
-          if (problem) return problem;
+          if (item === undefined) return { what: "undefined", steps: [`[${index}]`] };
+          const found = findNonJson(item, depth + 1);
+          if (found) {
+            found.steps.push(`[${index}]`);
+            return found;
+          }
         }
         return undefined;
       }
       const prototype = Object.getPrototypeOf(value);
-      if (prototype !== Object.prototype && prototype !== null)
-        return `${kindOf(value)} at ${path || "the top"}`;
-      for (const [member, item] of Object.entries(value)) {
+      if (prototype !== Object.prototype && prototype !== null) return { what: kindOf(value), steps: [] };
+      for (const member of Object.keys(value)) {
+        const item = (value as Record<string, unknown>)[member];
         if (item === undefined) continue;
-        const problem = nonJsonIn(item, `${path}.${member}`, depth + 1);
-        if (problem) return problem;
+        const found = findNonJson(item, depth + 1);
+        if (found) {
+          found.steps.push(`.${member}`);
+          return found;
+        }
       }
       return undefined;
     }
     default:
-      return `${kindOf(value)} at ${path || "the top"}`;
+      return { what: kindOf(value), steps: [] };
   }
 }
 
