@@ -15,7 +15,7 @@ import fc from "fast-check";
 import { gzipSync } from "node:zlib";
 import { dayPartition, playDays } from "../src/pipelines/sparkify-days.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
-import { decideLoad } from "../src/pipelines/sparkify-loads.js";
+import { decideLoad, RECORD_PARTS_BEFORE_WHOLE, recordAfter } from "../src/pipelines/sparkify-loads.js";
 import type { LoadedFile } from "../src/pipelines/sparkify-state.js";
 import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { tableDigests } from "./support/digests.js";
@@ -179,6 +179,7 @@ describe("daily loads", () => {
             version: "v1",
           }));
           const decision = decideLoad(listed, previous, "now", true);
+          const record = recordAfter(previous, decision);
           const changed = new Set(decision.changed.map((file) => file.relativePath));
           const model = files
             .map(([name, , isNew], index) => ({
@@ -188,7 +189,11 @@ describe("daily loads", () => {
               run: isNew || changed.has(name) ? "now" : "before",
             }))
             .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-          assert.deepEqual(decision.loaded, model);
+          assert.deepEqual(record, model);
+          assert.deepEqual(
+            decision.newlyLoaded,
+            model.filter((file) => file.run === "now"),
+          );
           assert.equal(decision.added.length, files.filter(([, , isNew]) => isNew).length);
           assert.equal(decision.unchanged + changed.size, previous.length);
         },
@@ -224,6 +229,47 @@ describe("daily loads", () => {
         ),
         { numRuns: 6 },
       );
+    });
+  });
+
+  it("keep the record of loaded files in a part per daily load, written whole again after the set number of parts", async () => {
+    await withTempDir(async (folder) => {
+      const input = join(folder, "all");
+      const days = RECORD_PARTS_BEFORE_WHOLE + 2;
+      await generateSparkifyInput({ songs: 5, events: 3 * days, days, seed: 11, output: input });
+      const full = join(folder, "full");
+      await sparkify({ input, output: full, mode: "overwrite" }, { runner: "direct" });
+      const logs = (await readdir(join(input, "log_data"), { recursive: true, withFileTypes: true }))
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name).slice(input.length + 1))
+        .sort();
+      const songs = (await readdir(join(input, "song_data"), { recursive: true, withFileTypes: true }))
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name).slice(input.length + 1));
+      const delivered = join(folder, "input");
+      const output = join(folder, "lake");
+      const record = join(output, "_sluice/loaded");
+      await deliver(input, delivered, [...songs, logs[0]!]);
+      const partsSeen: number[] = [];
+      for (const [index, log] of logs.entries()) {
+        if (index > 0) await deliver(input, delivered, [log]);
+        await sparkify({ input: delivered, output, mode: "update" }, { runner: "direct" });
+        const parts = (await readdir(record)).filter((name) => name.endsWith(".jsonl"));
+        partsSeen.push(parts.length);
+        // The record holds every file delivered, once, whatever parts it is kept in.
+        const paths = (await Promise.all(parts.map((name) => readFile(join(record, name), "utf8"))))
+          .flatMap((text) => text.split("\n").filter((line) => line !== ""))
+          .map((line) => (JSON.parse(line) as { path: string }).path);
+        assert.deepEqual(
+          paths.sort(),
+          [...songs, ...logs.slice(0, index + 1)].sort(),
+          `after load ${index + 1}`,
+        );
+      }
+      // A first load writes it whole; each daily load adds a part until there are as many as set.
+      const expectedParts = logs.map((_, index) => (index % RECORD_PARTS_BEFORE_WHOLE) + 1);
+      assert.deepEqual(partsSeen, expectedParts);
+      assert.deepEqual(await tableDigests(output), await tableDigests(full));
     });
   });
 
@@ -339,7 +385,7 @@ describe("daily loads", () => {
     ["kill", "journal-written"],
     ["kill", "files-added:songplays"],
     ["kill", "table-moved-in:users"],
-    ["kill", "table-moved-in:_sluice/loaded"],
+    ["kill", "files-added:_sluice/loaded"],
     ["kill", "success-written"],
     ["fail", "journal-written"],
     ["fail", "files-added:time"],

@@ -98,8 +98,8 @@ export class LakeCommitter implements JobCommitter {
   private readonly dispositions = new Map<string, TableDisposition>();
   /** Per table that grows, files this run rewrote and its commit removes (relative to the table). */
   private readonly removals = new Map<string, string[]>();
-  /** Files the commit itself writes, known before the run (a record the driver made). */
-  private readonly commitFiles: { table: string; path: string; lines: string[] }[] = [];
+  /** Files the commit itself writes, known before the run; a path left out is the run's own. */
+  private readonly commitFiles: { table: string; path: string | undefined; lines: string[] }[] = [];
   /** Per table, how to write a file that holds no rows, for tables that must exist even when empty. */
   private readonly emptyFileWriters = new Map<string, (runId: string) => Promise<WrittenFile>>();
   committed = new Map<string, CommittedTable>();
@@ -141,14 +141,15 @@ export class LakeCommitter implements JobCommitter {
   }
 
   /**
-   * A table of one JSON-lines file that the commit writes, replaced whole with the tables the run
-   * made: for records the driver knows before the run starts, which no task needs to carry.
+   * A JSON-lines file that the commit writes into `table`: for records the driver knows before the
+   * run starts, which no task needs to carry. `replace`: the table is that file alone
+   * (`part-commit.jsonl`); `append` (update mode): a file of the run's own joins those it has.
    */
-  writeAtCommit(table: string, records: readonly unknown[]): void {
-    this.register(table, undefined, "replace");
+  writeAtCommit(table: string, records: readonly unknown[], disposition: TableDisposition = "replace"): void {
+    this.register(table, undefined, disposition);
     this.commitFiles.push({
       table,
-      path: "part-commit.jsonl",
+      path: disposition === "replace" ? "part-commit.jsonl" : undefined,
       lines: records.map((record) => JSON.stringify(record)),
     });
   }
@@ -336,7 +337,7 @@ export class LakeCommitter implements JobCommitter {
     }
     for (const { table, path, lines } of this.commitFiles) {
       if (lines.length === 0) continue;
-      const staged = await openStagedFile(this.root, runId, table, path, this.s3);
+      const staged = await openStagedFile(this.root, runId, table, path ?? `part-${runId}.jsonl`, this.s3);
       staged.stream.write(`${lines.join("\n")}\n`);
       files.push({ table, partition: "", rows: lines.length, staged: await staged.close() });
     }

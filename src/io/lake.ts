@@ -1,6 +1,6 @@
 import type { Infer, RejectedRecord, Schema, Sink } from "../core/index.js";
 import { type JsonLinesTableOptions, JsonLinesTableSink } from "./json-lines-sink.js";
-import { LakeCommitter, STATE_FOLDER, type WriteMode } from "./lake-committer.js";
+import { LakeCommitter, STATE_FOLDER, type TableDisposition, type WriteMode } from "./lake-committer.js";
 import { childOf, formatLocation, parseLocation } from "./location.js";
 import { type ParquetTableOptions, ParquetTableSink } from "./parquet-sink.js";
 import type { S3Settings } from "./s3.js";
@@ -51,9 +51,12 @@ export class Lake {
     return this.jsonLines<T>(`${STATE_FOLDER}/${name}`, options);
   }
 
-  /** A state table holding `records`, written by the commit itself (replaced whole each run). */
-  stateRecords(name: string, records: readonly unknown[]): void {
-    this.committer.writeAtCommit(`${STATE_FOLDER}/${name}`, records);
+  /**
+   * A state table holding `records`, written by the commit itself: replaced whole by them, or
+   * (`append`, in update mode) grown by a file of them.
+   */
+  stateRecords(name: string, records: readonly unknown[], disposition: TableDisposition = "replace"): void {
+    this.committer.writeAtCommit(`${STATE_FOLDER}/${name}`, records, disposition);
   }
 
   /** Where `state(name)` keeps its files, for a source that reads them back. */

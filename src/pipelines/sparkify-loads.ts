@@ -3,6 +3,11 @@
  * loaded (`_sluice/loaded/`, committed with the tables); a file loaded before and unchanged is
  * skipped, a new one is read, and one that changed since (another size or version) stops the run,
  * named, rather than be loaded a second time.
+ *
+ * The record grows as a log does: a full load writes it whole (`part-commit.jsonl`), each daily
+ * load adds a part of its own holding the files it loaded, and every `RECORD_PARTS_BEFORE_WHOLE`
+ * parts a load writes the record whole again, as a checkpoint, so that a lake's daily cost does not
+ * grow with its history's record and reading it stays a few files.
  */
 import { SluiceError } from "../core/index.js";
 import {
@@ -22,11 +27,14 @@ export interface LoadDecision {
   readonly unchanged: number;
   /** Input files this run loads, in path order. */
   readonly added: readonly FileEntry[];
-  /** Every input file loaded once this run commits. */
-  readonly loaded: readonly LoadedFile[];
+  /** What this run adds to the record: the files it loads (new and changed), in path order. */
+  readonly newlyLoaded: readonly LoadedFile[];
   /** Files loaded before that changed since, when told to reload them: the lake is rebuilt. */
   readonly changed: readonly FileEntry[];
 }
+
+/** Parts of the record of loaded files a lake keeps before a load writes it whole again. */
+export const RECORD_PARTS_BEFORE_WHOLE = 30;
 
 /**
  * Sorts the input's files into loaded before (skipped) and new. A file that changed since it was
@@ -75,51 +83,27 @@ export function decideLoad(
     version: file.version ?? null,
     run: runId,
   });
-  const changedPaths = new Set(changed.map((file) => file.relativePath));
-  const kept = changed.length === 0 ? previous : previous.filter((file) => !changedPaths.has(file.path));
-  const loaded = mergedByPath(kept, [...added.map(loadedNow), ...changed.map(loadedNow)]);
-  return { unchanged, added, loaded, changed };
+  const newlyLoaded = [...added.map(loadedNow), ...changed.map(loadedNow)].sort(byPath);
+  return { unchanged, added, newlyLoaded, changed };
+}
+
+/** The whole record once `decision`'s run commits: every file loaded, in path order. */
+export function recordAfter(previous: readonly LoadedFile[], decision: LoadDecision): LoadedFile[] {
+  const replaced = new Set(decision.changed.map((file) => file.relativePath));
+  const kept = replaced.size === 0 ? previous : previous.filter((file) => !replaced.has(file.path));
+  // Parts are each in path order: the sort merges their runs.
+  return [...kept, ...decision.newlyLoaded].sort(byPath);
 }
 
 function byPath(a: LoadedFile, b: LoadedFile): number {
   return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }
 
-/**
- * The record in path order, as it is written: `more` (this load's files, a few) placed into
- * `record` (every file loaded before, thousands, in that order as the last load wrote it) by a
- * binary search each, instead of sorting the whole again: comparing paths that share their first
- * twenty characters is most of what a sort of 20,000 of them costs.
- */
-function mergedByPath(record: readonly LoadedFile[], more: LoadedFile[]): LoadedFile[] {
-  more.sort(byPath);
-  const merged: LoadedFile[] = [];
-  let from = 0;
-  for (const file of more) {
-    const at = firstAfter(record, file, from);
-    for (let index = from; index < at; index++) merged.push(record[index]!);
-    merged.push(file);
-    from = at;
-  }
-  for (let index = from; index < record.length; index++) merged.push(record[index]!);
-  return merged;
-}
-
-/** The first index from `from` on whose file comes after `file` in path order (`record` being in it). */
-function firstAfter(record: readonly LoadedFile[], file: LoadedFile, from: number): number {
-  let low = from;
-  let high = record.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (byPath(record[middle]!, file) <= 0) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}
-
 /** The lake's record of loaded files, and its fingerprint (the run checks nobody committed since). */
 export interface LakeLoads {
   readonly files: readonly LoadedFile[];
+  /** The files the record is kept in: one after a full load, one more for each daily load. */
+  readonly recordParts: number;
   readonly fingerprint: string;
   /** Per table asked to be compacted: the files of its partitions that hold more than one. */
   readonly compact: Record<string, { uri: string; relativePath: string }[]>;
@@ -140,9 +124,12 @@ export async function readLakeLoads(
   const table = `${STATE_FOLDER}/${STATE.loaded}`;
   return committer.inspect(runId, async () => {
     const recorded = await listFiles(joinUri(output, table), s3, { includeHidden: true });
+    const parts = recorded.filter((entry) => entry.relativePath.endsWith(".jsonl"));
+    const texts = await Promise.all(
+      parts.map(async (part) => (await readAll(part.uri, s3)).toString("utf8")),
+    );
     const files: LoadedFile[] = [];
-    for (const file of recorded.filter((entry) => entry.relativePath.endsWith(".jsonl"))) {
-      const text = (await readAll(file.uri, s3)).toString("utf8");
+    for (const text of texts) {
       for (const line of text.split("\n")) if (line.trim() !== "") files.push(JSON.parse(line) as LoadedFile);
     }
     if (!recorded.some((file) => file.relativePath === "_SUCCESS")) {
@@ -158,7 +145,7 @@ export async function readLakeLoads(
       const parts = await filesToCompact(joinUri(output, name), s3);
       if (parts.length > 0) compact[name] = parts;
     }
-    return { files, fingerprint: await committer.fingerprint(table), compact };
+    return { files, recordParts: parts.length, fingerprint: await committer.fingerprint(table), compact };
   });
 }
 

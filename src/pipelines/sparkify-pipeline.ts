@@ -36,7 +36,14 @@ import {
   type WriteMode,
 } from "../io/index.js";
 import { dayPartition, playDays } from "./sparkify-days.js";
-import { decideLoad, type LakeLoads, type LoadDecision, readLakeLoads } from "./sparkify-loads.js";
+import {
+  decideLoad,
+  type LakeLoads,
+  type LoadDecision,
+  RECORD_PARTS_BEFORE_WHOLE,
+  readLakeLoads,
+  recordAfter,
+} from "./sparkify-loads.js";
 import {
   bestMatch,
   comparePlaysWithinTs,
@@ -302,8 +309,13 @@ export interface SparkifyRunInputs extends SparkifyOptions {
   readonly songFiles?: readonly ListedFile[];
   /** The event logs to read, likewise. */
   readonly logFiles?: readonly ListedFile[];
-  /** Every input file loaded once this run commits: the record the next daily load reads. */
+  /**
+   * What this run writes into the record of loaded files (which the next daily load reads): every
+   * input file loaded once it commits, or, with `appendLoaded` (update mode), the files it adds.
+   */
   readonly loaded?: readonly LoadedFile[];
+  /** `loaded` is a part added to the record, not the whole record. Default false. */
+  readonly appendLoaded?: boolean;
   /** The fingerprint of the record of loaded files as the driver read it (update mode). */
   readonly expectedLoads?: string;
   /** Per table, the files a compaction rewrites (paths relative to the table): update mode. */
@@ -486,7 +498,7 @@ export const sparkifyPipeline = definePipeline(
           sortBy: ["songplay_id"],
         }),
       );
-    lake.stateRecords(STATE.loaded, options.loaded ?? []);
+    lake.stateRecords(STATE.loaded, options.loaded ?? [], options.appendLoaded ? "append" : "replace");
     return { lake };
   },
 );
@@ -526,7 +538,7 @@ async function rebuild(
       mode: "overwrite",
       songFiles: inventory.songs.map(listed),
       logFiles: inventory.logs.map(listed),
-      loaded: decision.loaded,
+      loaded: recordAfter(previous.files, decision),
       expectedLoads: previous.fingerprint,
     },
     { ...runOptions, runId },
@@ -540,6 +552,22 @@ async function rebuild(
     alreadyLoaded: 0,
     reloaded: decision.changed.map((file) => file.relativePath),
   };
+}
+
+/**
+ * What a run writes into the record of loaded files: a part of its own when the lake's record has
+ * room for one, the whole record otherwise (a full load, a first load, a compaction, every
+ * `RECORD_PARTS_BEFORE_WHOLE` daily loads).
+ */
+function recordOfRun(
+  previous: LakeLoads | undefined,
+  decision: LoadDecision,
+  compacting: boolean,
+): Pick<SparkifyRunInputs, "loaded" | "appendLoaded"> {
+  const roomForPart = previous !== undefined && previous.recordParts < RECORD_PARTS_BEFORE_WHOLE;
+  if (roomForPart && previous.files.length > 0 && !compacting)
+    return { loaded: decision.newlyLoaded, appendLoaded: true };
+  return { loaded: recordAfter(previous?.files ?? [], decision) };
 }
 
 /** The tables that grow with each daily load, and which a compaction rewrites. */
@@ -609,7 +637,7 @@ export async function sparkify(
       ...options,
       songFiles: newSongs.map(listed),
       logFiles: newLogs.map(listed),
-      loaded: decision.loaded,
+      ...recordOfRun(previous, decision, compacting),
       ...(previous ? { expectedLoads: previous.fingerprint } : {}),
       ...(days ? { playDays: days } : {}),
       ...(compacting ? { compactFiles } : {}),
