@@ -74,45 +74,6 @@ export function encodeHybrid(values: ArrayLike<number>, count: number, bitWidth:
   const valueBytes = Math.ceil(bitWidth / 8);
   let literalStart = 0; // values [literalStart, index) wait to be bit-packed
   let index = 0;
-
-  const packLiterals = (end: number) => {
-    // Bit-packs values [literalStart, end) in groups of 8; end - literalStart is a multiple of 8,
-    // or the rest of the values.
-    const total = end - literalStart;
-    if (total === 0) return;
-    const groups = Math.ceil(total / 8);
-    writer.varint((groups << 1) | 1);
-    writer.reserve(groups * bitWidth);
-    let accumulator = 0;
-    let bits = 0;
-    if (bitWidth <= 24) {
-      // At most 7 bits carried plus 24: the accumulator stays within 31 bits, so integer shifts
-      // hold it (definition levels and dictionary indices, nearly every call).
-      for (let position = 0; position < groups * 8; position++) {
-        const value = literalStart + position < end ? values[literalStart + position]! : 0;
-        accumulator |= value << bits;
-        bits += bitWidth;
-        while (bits >= 8) {
-          writer.byte(accumulator & 0xff);
-          accumulator >>>= 8;
-          bits -= 8;
-        }
-      }
-    } else {
-      for (let position = 0; position < groups * 8; position++) {
-        const value = literalStart + position < end ? values[literalStart + position]! : 0;
-        accumulator += value * 2 ** bits;
-        bits += bitWidth;
-        while (bits >= 8) {
-          writer.byte(accumulator & 0xff);
-          accumulator = Math.floor(accumulator / 256);
-          bits -= 8;
-        }
-      }
-    }
-    literalStart = end;
-  };
-
   while (index < count) {
     const value = values[index]!;
     let runEnd = index + 1;
@@ -121,16 +82,62 @@ export function encodeHybrid(values: ArrayLike<number>, count: number, bitWidth:
     const pending = index - literalStart;
     const lent = (8 - (pending % 8)) % 8;
     if (runEnd - index - lent >= 8) {
-      packLiterals(index + lent);
-      const runLength = runEnd - literalStart;
-      writer.varint(runLength << 1);
+      packLiterals(writer, values, literalStart, index + lent, bitWidth);
+      writer.varint((runEnd - index - lent) << 1);
       for (let byte = 0; byte < valueBytes; byte++) writer.byte((value >>> (8 * byte)) & 0xff);
       literalStart = runEnd;
     }
     index = runEnd;
   }
-  packLiterals(count);
+  packLiterals(writer, values, literalStart, count, bitWidth);
   return writer.copy();
+}
+
+/**
+ * Bit-packs `values[start, end)` in groups of 8 (the last padded with zeros); `end - start` is a
+ * multiple of 8, or the rest of the values. A function of its own, not a closure of
+ * `encodeHybrid`'s: a closure made per call is a new call target each time, and V8 threw away
+ * the optimized `encodeHybrid` for it again and again.
+ */
+function packLiterals(
+  writer: GrowingBuffer,
+  values: ArrayLike<number>,
+  start: number,
+  end: number,
+  bitWidth: number,
+): void {
+  const total = end - start;
+  if (total === 0) return;
+  const groups = Math.ceil(total / 8);
+  writer.varint((groups << 1) | 1);
+  writer.reserve(groups * bitWidth);
+  let accumulator = 0;
+  let bits = 0;
+  if (bitWidth <= 24) {
+    // At most 7 bits carried plus 24: the accumulator stays within 31 bits, so integer shifts
+    // hold it (definition levels and dictionary indices, nearly every call).
+    for (let position = 0; position < groups * 8; position++) {
+      const value = start + position < end ? values[start + position]! : 0;
+      accumulator |= value << bits;
+      bits += bitWidth;
+      while (bits >= 8) {
+        writer.byte(accumulator & 0xff);
+        accumulator >>>= 8;
+        bits -= 8;
+      }
+    }
+  } else {
+    for (let position = 0; position < groups * 8; position++) {
+      const value = start + position < end ? values[start + position]! : 0;
+      accumulator += value * 2 ** bits;
+      bits += bitWidth;
+      while (bits >= 8) {
+        writer.byte(accumulator & 0xff);
+        accumulator = Math.floor(accumulator / 256);
+        bits -= 8;
+      }
+    }
+  }
 }
 
 /** Definition levels of a page, as a v1 data page stores them: a 4-byte length, then the hybrid. */
