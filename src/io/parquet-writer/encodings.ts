@@ -110,34 +110,37 @@ function packLiterals(
   if (total === 0) return;
   const groups = Math.ceil(total / 8);
   writer.varint((groups << 1) | 1);
+  // Room for all the groups at once, then bytes written straight into it: a call per byte was
+  // most of a page's encoding while the code still ran in the interpreter.
   writer.reserve(groups * bitWidth);
+  const bytes = writer.buffer;
+  let at = writer.length;
   let accumulator = 0;
   let bits = 0;
   if (bitWidth <= 24) {
     // At most 7 bits carried plus 24: the accumulator stays within 31 bits, so integer shifts
     // hold it (definition levels and dictionary indices, nearly every call).
-    for (let position = 0; position < groups * 8; position++) {
-      const value = start + position < end ? values[start + position]! : 0;
-      accumulator |= value << bits;
+    for (let position = start; position < start + groups * 8; position++) {
+      accumulator |= (position < end ? values[position]! : 0) << bits;
       bits += bitWidth;
       while (bits >= 8) {
-        writer.byte(accumulator & 0xff);
+        bytes[at++] = accumulator & 0xff;
         accumulator >>>= 8;
         bits -= 8;
       }
     }
   } else {
-    for (let position = 0; position < groups * 8; position++) {
-      const value = start + position < end ? values[start + position]! : 0;
-      accumulator += value * 2 ** bits;
+    for (let position = start; position < start + groups * 8; position++) {
+      accumulator += (position < end ? values[position]! : 0) * 2 ** bits;
       bits += bitWidth;
       while (bits >= 8) {
-        writer.byte(accumulator & 0xff);
+        bytes[at++] = accumulator & 0xff;
         accumulator = Math.floor(accumulator / 256);
         bits -= 8;
       }
     }
   }
+  writer.length = at;
 }
 
 /** Definition levels of a page, as a v1 data page stores them: a 4-byte length, then the hybrid. */
