@@ -15,7 +15,12 @@ import fc from "fast-check";
 import { gzipSync } from "node:zlib";
 import { dayPartition, playDays } from "../src/pipelines/sparkify-days.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
-import { decideLoad, RECORD_PARTS_BEFORE_WHOLE, recordAfter } from "../src/pipelines/sparkify-loads.js";
+import {
+  decideLoad,
+  RECORD_PARTS_BEFORE_WHOLE,
+  readLakeLoads,
+  recordAfter,
+} from "../src/pipelines/sparkify-loads.js";
 import type { LoadedFile } from "../src/pipelines/sparkify-state.js";
 import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
 import { tableDigests } from "./support/digests.js";
@@ -229,6 +234,22 @@ describe("daily loads", () => {
         ),
         { numRuns: 6 },
       );
+    });
+  });
+
+  it("read a record of loaded files whatever its line endings and blank lines", async () => {
+    await withTempDir(async (folder) => {
+      const record = join(folder, "lake", "_sluice", "loaded");
+      await mkdir(record, { recursive: true });
+      const file = (path: string) => ({ path, size: 1, version: "v", run: "r" });
+      const line = (path: string) => JSON.stringify(file(path));
+      await writeFile(join(record, "part-commit.jsonl"), `${line("a")}\n${line("b")}\n`);
+      await writeFile(join(record, "part-2.jsonl"), `${line("c")}\r\n\r\n${line("d")}\r\n`);
+      await writeFile(join(record, "part-3.jsonl"), `\n${line("e\nf")}\n\n`);
+      await writeFile(join(record, "_SUCCESS"), "");
+      const loads = await readLakeLoads(join(folder, "lake"), {}, "20261201T000000-000000");
+      assert.deepEqual(loads.files.map((loaded) => loaded.path).sort(), ["a", "b", "c", "d", "e\nf"]);
+      assert.equal(loads.recordParts, 3);
     });
   });
 

@@ -128,10 +128,7 @@ export async function readLakeLoads(
     const texts = await Promise.all(
       parts.map(async (part) => (await readAll(part.uri, s3)).toString("utf8")),
     );
-    const files: LoadedFile[] = [];
-    for (const text of texts) {
-      for (const line of text.split("\n")) if (line.trim() !== "") files.push(JSON.parse(line) as LoadedFile);
-    }
+    const files = texts.flatMap(recordLines);
     if (!recorded.some((file) => file.relativePath === "_SUCCESS")) {
       const songplays = await listFiles(joinUri(output, "songplays"), s3, { includeHidden: true });
       if (songplays.length > 0) {
@@ -147,6 +144,23 @@ export async function readLakeLoads(
     }
     return { files, recordParts: parts.length, fingerprint: await committer.fingerprint(table), compact };
   });
+}
+
+/**
+ * The files of a part of the record. Written a line each with nothing between, a part reads as
+ * one JSON array (one parse of 2.5 MB instead of 20,000 small ones); lines otherwise, one by one.
+ */
+function recordLines(text: string): LoadedFile[] {
+  const lines = text.trimEnd();
+  if (lines === "") return [];
+  try {
+    return JSON.parse(`[${lines.replaceAll("\n", ",")}]`) as LoadedFile[];
+  } catch {
+    return lines
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => JSON.parse(line) as LoadedFile);
+  }
 }
 
 /** The Parquet files of a table's partitions that hold more than one: what a compaction rewrites. */
