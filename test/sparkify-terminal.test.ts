@@ -7,6 +7,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { emptyCounters } from "../src/core/metrics.js";
+import { stageTable } from "../src/pipelines/progress-display.js";
 import { withTempDir } from "./support/temp.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -141,5 +143,41 @@ describe("the command on a terminal", () => {
       text,
     );
     assert.equal(table.filter((line) => /^\d /.test(line)).length, 4, text);
+  });
+});
+
+describe("the stage table", () => {
+  it("counts a stage's tasks as '?' until it starts, and 0 for a stage that ran none", () => {
+    const stage = (
+      stageId: number,
+      state: "waiting" | "running" | "done",
+      tasks: number,
+      tasksDone: number,
+    ) => ({
+      stageId,
+      name: `stage ${stageId}`,
+      state,
+      tasks,
+      tasksDone,
+      wallMs: 0,
+      ...emptyCounters(),
+    });
+    const metrics = {
+      runId: "r",
+      stages: [stage(0, "done", 0, 0), stage(1, "running", 8, 3), stage(2, "waiting", 0, 0)],
+      transforms: [],
+      wallMs: 0,
+      rejected: 0,
+      recordsSeen: 0,
+      bytesRead: 0,
+      rejectedSamples: [],
+    };
+    const rows = stageTable(metrics, 120, 1).slice(2, 5);
+    const tasksOf = (row: string) =>
+      row
+        .split("  ")
+        .filter((cell) => cell.trim() !== "")[1]
+        ?.trim();
+    assert.deepEqual(rows.map(tasksOf), ["0/0", "3/8", "0/?"]);
   });
 });

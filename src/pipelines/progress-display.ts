@@ -81,7 +81,8 @@ export function stageTable(metrics: JobMetrics, columns: number, elapsedSeconds:
 function figuresOf(stage: StageMetrics): string[] {
   const seconds = stage.wallMs / 1000;
   return [
-    `${stage.tasksDone}/${stage.tasks || "?"}`,
+    // Tasks are counted when a stage starts: "?" until then, and 0 for one that ran none.
+    `${stage.tasksDone}/${stage.tasks > 0 || stage.state !== "waiting" ? stage.tasks : "?"}`,
     formatCount(stage.recordsIn),
     (stage.bytesRead / 1e6).toFixed(1),
     seconds > 0 ? formatCount(stage.recordsIn / seconds) : "-",
