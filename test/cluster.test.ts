@@ -559,7 +559,11 @@ describe("the cluster runner", { skip: unavailable }, () => {
       [[], /say what to run: sluice worker/],
       [["worker"], /--redis is required/],
       [["worker", "--redis", "localhost:6379"], /--redis must look like redis:\/\/host:6379/],
-      [["worker", "--redis", redis, "--concurrency", "0"], /--concurrency must be an integer of at least 1/],
+      [["worker", "--redis", redis, "--concurrency", "0"], /--concurrency must be a positive integer/],
+      [
+        ["worker", "--redis", redis, "--lease-ms", "999"],
+        /--lease-ms must be an integer of at least 1,000, got '999'/,
+      ],
       [["serve", "--redis", redis], /unknown command 'serve'/],
     ] as const) {
       const run = sluice([...args]);

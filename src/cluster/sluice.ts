@@ -4,6 +4,7 @@
  * cluster runs (any pipeline, any number of runs at once) on this machine's cores.
  */
 import { parseArgs } from "node:util";
+import { integerOption, positiveInteger, UsageError } from "../pipelines/cli-support.js";
 import { availableParallelism } from "node:os";
 import { messageOf } from "../core/index.js";
 import { DEFAULT_QUEUE } from "./protocol.js";
@@ -29,17 +30,6 @@ cluster) from a BullMQ queue on Redis and runs them here, until SIGTERM/SIGINT.
 Workers import pipeline modules by the path the driver gives: run them from
 the same code as the driver (one image, or the same checkout at one path).
 `;
-
-class UsageError extends Error {}
-
-function count(name: string, text: string | undefined, min: number): number | undefined {
-  if (text === undefined) return undefined;
-  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(`--${name} must be an integer of at least ${min}, got '${text}'`);
-  }
-  return value;
-}
 
 function parse(argv: string[]) {
   const { values, positionals } = parseArgs({
@@ -67,8 +57,8 @@ function parse(argv: string[]) {
   if (!/^rediss?:\/\//.test(values.redis)) {
     throw new UsageError(`--redis must look like redis://host:6379, got '${values.redis}'`);
   }
-  const concurrency = count("concurrency", values.concurrency, 1);
-  const leaseMs = count("lease-ms", values["lease-ms"], 1000);
+  const concurrency = positiveInteger("concurrency", values.concurrency);
+  const leaseMs = integerOption("lease-ms", values["lease-ms"], { min: 1000 });
   return {
     redis: values.redis,
     quiet: values.quiet === true,

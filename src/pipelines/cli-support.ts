@@ -5,14 +5,26 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** A count in plain decimal digits (`Number` alone would take `0x10`, `1e3` and ` 7`). */
+/** A count in plain decimal digits (`Number` alone would take `0x10`, `1e3` and ` 7`), at least 1. */
 export function positiveInteger(name: string, text: string | undefined, max?: number): number | undefined {
+  return integerOption(name, text, { min: 1, ...(max === undefined ? {} : { max }) });
+}
+
+/** A count in plain decimal digits between `min` and `max`; a usage error names the bound it missed. */
+export function integerOption(
+  name: string,
+  text: string | undefined,
+  bounds: { readonly min: number; readonly max?: number },
+): number | undefined {
   if (text === undefined) return undefined;
   const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new UsageError(`--${name} must be a positive integer, got '${text}'`);
-  if (max !== undefined && value > max)
-    throw new UsageError(`--${name} must be at most ${max.toLocaleString("en-US")}, got '${text}'`);
+  if (!Number.isSafeInteger(value) || value < bounds.min) {
+    const wanted =
+      bounds.min === 1 ? "a positive integer" : `an integer of at least ${formatCount(bounds.min)}`;
+    throw new UsageError(`--${name} must be ${wanted}, got '${text}'`);
+  }
+  if (bounds.max !== undefined && value > bounds.max)
+    throw new UsageError(`--${name} must be at most ${formatCount(bounds.max)}, got '${text}'`);
   return value;
 }
 
