@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { listFiles } from "../src/io/index.js";
 import { matchKey } from "../src/pipelines/sparkify-rules.js";
-import { formatCount } from "../src/pipelines/cli-support.js";
+import { formatCount } from "../src/cli/support.js";
 import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
 import { generateSparkifyInput, INPUT_SHAPES } from "../src/pipelines/sparkify-generator.js";
 import { literal, queries, query } from "./support/duckdb.js";

@@ -4,7 +4,7 @@
  * cluster runs (any pipeline, any number of runs at once) on this machine's cores.
  */
 import { parseArgs } from "node:util";
-import { integerOption, positiveInteger, UsageError } from "../pipelines/cli-support.js";
+import { integerOption, positiveInteger, UsageError } from "../cli/support.js";
 import { availableParallelism } from "node:os";
 import { messageOf } from "../core/index.js";
 import { DEFAULT_QUEUE } from "./protocol.js";

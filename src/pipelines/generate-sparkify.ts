@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import { messageOf } from "../core/index.js";
 import { parseLocation } from "../io/index.js";
-import { formatBytes, formatCount, positiveInteger, UsageError } from "./cli-support.js";
+import { formatBytes, formatCount, positiveInteger, UsageError } from "../cli/support.js";
 import { generateSparkifyInput, INPUT_SHAPES } from "./sparkify-generator.js";
 
 // The AWS SDK prints a notice on every run that its releases after January 2027 will need Node 22.

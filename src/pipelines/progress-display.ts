@@ -10,7 +10,7 @@
  * the terminal, so what is printed after it (the summary) stays on screen.
  */
 import type { JobMetrics, StageMetrics } from "../core/index.js";
-import { formatBytes, formatCount } from "./cli-support.js";
+import { formatBytes, formatCount } from "../cli/support.js";
 
 type Write = NodeJS.WriteStream["write"];
 

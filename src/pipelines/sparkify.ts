@@ -27,7 +27,7 @@ import {
   attachNegativeValues,
   positiveInteger,
   UsageError,
-} from "./cli-support.js";
+} from "../cli/support.js";
 import type { ClusterOptions } from "../cluster/index.js";
 import { ProgressDisplay } from "./progress-display.js";
 import { generateSparkifyInput } from "./sparkify-generator.js";
