@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { cluster } from "../src/cluster/index.js";
 import { definePipeline, sum } from "../src/index.js";
 import { parquetDataset } from "../src/io/index.js";
-import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
+import { sparkify } from "../src/pipelines/sparkify-load.js";
 import { peakRss, report } from "./harness.js";
 import { runDuckdbEtl } from "./sparkify-duckdb.js";
 

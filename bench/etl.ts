@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { listFiles, readBytes, s3Client } from "../src/io/index.js";
 import { generateSparkifyInput, INPUT_SHAPES } from "../src/pipelines/sparkify-generator.js";
-import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
+import { sparkify } from "../src/pipelines/sparkify-load.js";
 import { chart, type Point } from "./chart.js";
 import {
   benchOptions,

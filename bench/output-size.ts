@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listFiles } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
-import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
+import { sparkify } from "../src/pipelines/sparkify-load.js";
 import { benchOptions, machine } from "./harness.js";
 import { runDuckdbEtl } from "./sparkify-duckdb.js";
 

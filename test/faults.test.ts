@@ -17,7 +17,7 @@ import { startFaultProxy } from "./support/fault-proxy.js";
 import { tableDigests } from "./support/digests.js";
 import { type SmallDisk, withSmallDisk } from "./support/small-disk.js";
 import { withTempDir } from "./support/temp.js";
-import { sparkify as sparkifyLibrary } from "../src/pipelines/sparkify-pipeline.js";
+import { sparkify as sparkifyLibrary } from "../src/pipelines/sparkify-load.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const command = join(root, "dist/pipelines/sparkify.js");

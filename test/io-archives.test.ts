@@ -15,7 +15,7 @@ import { gzipSync } from "node:zlib";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { SourceReadContext } from "../src/index.js";
 import { jsonLines, listFiles, s3Client } from "../src/io/index.js";
-import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
+import { sparkify } from "../src/pipelines/sparkify-load.js";
 import { tableDigests } from "./support/digests.js";
 import { startFaultProxy } from "./support/fault-proxy.js";
 import { freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";

@@ -12,7 +12,7 @@ import pl from "nodejs-polars";
 import { readParquet } from "parquet-wasm";
 import { listFiles } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
-import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
+import { sparkify } from "../src/pipelines/sparkify-load.js";
 import { literal, query } from "./support/duckdb.js";
 import { withTempDir } from "./support/temp.js";
 

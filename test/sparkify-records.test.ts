@@ -14,7 +14,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { listFiles, partitionValues } from "../src/io/index.js";
-import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
+import { sparkify } from "../src/pipelines/sparkify-load.js";
 import { literal, queries } from "./support/duckdb.js";
 import { withTempDir } from "./support/temp.js";
 

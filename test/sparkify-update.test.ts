@@ -22,7 +22,7 @@ import {
   recordAfter,
 } from "../src/pipelines/sparkify-loads.js";
 import type { LoadedFile } from "../src/pipelines/sparkify-state.js";
-import { sparkify } from "../src/pipelines/sparkify-pipeline.js";
+import { sparkify } from "../src/pipelines/sparkify-load.js";
 import { tableDigests } from "./support/digests.js";
 import { literal, query } from "./support/duckdb.js";
 import { downloadPrefix, freshBucket, objectListing, s3Settings, s3Unavailable } from "./support/s3.js";

@@ -31,7 +31,7 @@ import {
 import type { ClusterOptions } from "../cluster/index.js";
 import { ProgressDisplay } from "./progress-display.js";
 import { generateSparkifyInput } from "./sparkify-generator.js";
-import { type SparkifyOptions, sparkify, sparkifyPipeline } from "./sparkify-pipeline.js";
+import { type SparkifyOptions, sparkify, sparkifyPipeline } from "./sparkify-load.js";
 
 // The AWS SDK prints a notice on every run that its releases after January 2027 will need Node 22.
 // The version this project pins runs on Node 20, and the notice would break the promise of
