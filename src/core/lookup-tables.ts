@@ -67,17 +67,27 @@ export class LookupTableBuilder implements LookupTable {
  * whole).
  */
 class HeapLookupTable implements LookupTable {
+  /** The JSON text of each nested value hit so far: written once, parsed for every hit. */
+  private readonly texts = new Map<unknown, string>();
+
   constructor(private readonly builder: LookupTableBuilder) {}
 
   valuesOf(key: unknown): unknown[] {
     const found = this.builder.found(key);
     if (found === undefined) return [];
-    return found instanceof ManyValues ? found.values.map(copyOf) : [copyOf(found)];
+    if (!(found instanceof ManyValues)) return [this.copyOf(found)];
+    return found.values.map((value) => this.copyOf(value));
   }
-}
 
-function copyOf(value: unknown): unknown {
-  return isFlat(value) ? copyOfFlat(value) : JSON.parse(JSON.stringify(value));
+  private copyOf(value: unknown): unknown {
+    if (isFlat(value)) return copyOfFlat(value);
+    let text = this.texts.get(value);
+    if (text === undefined) {
+      text = JSON.stringify(value);
+      this.texts.set(value, text);
+    }
+    return JSON.parse(text);
+  }
 }
 
 function add<K>(map: Map<K, unknown>, key: K, value: unknown): void {
