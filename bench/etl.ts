@@ -249,7 +249,9 @@ try {
 
 /** The summary across shapes, with the median ratio to DuckDB. */
 function formatShapes(summaries: readonly ShapeSummary[]): string {
-  const seconds = (ms: number) => (ms / 1000).toFixed(2);
+  const seconds = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : "-");
+  // A variant left out of the run (--variants) has no time: its ratios are "-", not NaN.
+  const times = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}x` : "-");
   const lines = [
     "| shape | input MB | log files | sluice-2 s | duckdb-2 s | sluice-2 / duckdb-2 | sluice-1 / sluice-2 | floor (2 threads) s: parse + encode + files | sluice-2 / floor | duckdb-2 / floor |",
     "|---|---|---|---|---|---|---|---|---|---|",
@@ -261,11 +263,11 @@ function formatShapes(summaries: readonly ShapeSummary[]): string {
           String(summary.logFiles),
           seconds(summary.sluice2Ms),
           seconds(summary.duckdb2Ms),
-          `${summary.ratioToDuckdb.toFixed(2)}x`,
-          `${summary.twoThreadSpeedup.toFixed(2)}x`,
+          times(summary.ratioToDuckdb),
+          times(summary.twoThreadSpeedup),
           `${seconds(summary.floorMs)}: ${seconds(summary.floor.parseMs)} + ${seconds(summary.floor.encodeMs)} + ${seconds(summary.floor.filesMs)} (${summary.floor.files} files)`,
-          `${(summary.sluice2Ms / summary.floorMs).toFixed(2)}x`,
-          `${(summary.duckdb2Ms / summary.floorMs).toFixed(2)}x`,
+          times(summary.sluice2Ms / summary.floorMs),
+          times(summary.duckdb2Ms / summary.floorMs),
         ].join(" | "),
       )
       .map((line) => `| ${line} |`),
