@@ -291,6 +291,31 @@ describe("daily loads", () => {
       const expectedParts = logs.map((_, index) => (index % RECORD_PARTS_BEFORE_WHOLE) + 1);
       assert.deepEqual(partsSeen, expectedParts);
       assert.deepEqual(await tableDigests(output), await tableDigests(full));
+      // A compaction writes the record whole too, even when nothing is new and no table needs it.
+      const recordParts = async () => (await readdir(record)).filter((name) => name.endsWith(".jsonl"));
+      const compact = () =>
+        sparkify({ input: delivered, output, mode: "update", compact: true }, { runner: "direct" });
+      await compact();
+      assert.deepEqual(await recordParts(), ["part-commit.jsonl"]);
+      assert.deepEqual(await tableDigests(output), await tableDigests(full));
+      // A day of a month of its own: every partition still one file, the record in two parts.
+      const later = join(folder, "later");
+      await generateSparkifyInput({
+        songs: 1,
+        events: 3,
+        days: 1,
+        startDate: "2019-03-05",
+        seed: 12,
+        output: later,
+      });
+      const laterLogs = (await readdir(join(later, "log_data"), { recursive: true, withFileTypes: true }))
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name).slice(later.length + 1));
+      await deliver(later, delivered, laterLogs);
+      await sparkify({ input: delivered, output, mode: "update" }, { runner: "direct" });
+      assert.equal((await recordParts()).length, 2);
+      await compact();
+      assert.deepEqual(await recordParts(), ["part-commit.jsonl"]);
     });
   });
 

@@ -83,10 +83,10 @@ async function rebuild(
 function recordOfRun(
   previous: LakeLoads | undefined,
   decision: LoadDecision,
-  compacting: boolean,
+  compact: boolean,
 ): Pick<SparkifyRunInputs, "loaded" | "appendLoaded"> {
   const roomForPart = previous !== undefined && previous.recordParts < RECORD_PARTS_BEFORE_WHOLE;
-  if (roomForPart && previous.files.length > 0 && !compacting)
+  if (roomForPart && previous.files.length > 0 && !compact)
     return { loaded: decision.newlyLoaded, appendLoaded: true };
   return { loaded: recordAfter(previous?.files ?? [], decision) };
 }
@@ -126,7 +126,9 @@ export async function sparkify(
     ? await readLakeLoads(options.output, options.s3 ?? {}, runId, options.compact ? GROWING_TABLES : [])
     : undefined;
   const compactFiles = previous?.compact ?? {};
-  const compacting = Object.keys(compactFiles).length > 0;
+  // A compaction rewrites the partitions that hold several files, and the record when it is in parts.
+  const compacting =
+    Object.keys(compactFiles).length > 0 || (options.compact === true && (previous?.recordParts ?? 0) > 1);
   if (options.reloadChanged && !update) throw new SluiceError("reloadChanged applies to mode update only");
   const decision = decideLoad(
     [...inventory.songs, ...inventory.logs],
@@ -158,7 +160,7 @@ export async function sparkify(
       ...options,
       songFiles: newSongs.map(listed),
       logFiles: newLogs.map(listed),
-      ...recordOfRun(previous, decision, compacting),
+      ...recordOfRun(previous, decision, options.compact === true),
       ...(previous ? { expectedLoads: previous.fingerprint } : {}),
       ...(days ? { playDays: days } : {}),
       ...(compacting ? { compactFiles } : {}),
