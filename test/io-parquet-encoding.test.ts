@@ -254,6 +254,36 @@ describe("sluice's Parquet writer", () => {
     });
   });
 
+  it("finds repeated values in a dictionary and still keeps -0 apart from 0", async () => {
+    await withTempDir(async (folder) => {
+      const path = join(folder, "items.parquet");
+      // Few distinct values in every column, so that each is dictionary-encoded and most values
+      // are found in it; zeros of both signs in the same double column, 0 first.
+      const rows: Item[] = Array.from({ length: 3000 }, (_, index) => ({
+        id: index % 5,
+        name: ["a", "é", "b"][index % 3]!,
+        score: [0, -0, 2.5, -0][index % 4]!,
+        at: 1541000000000 + (index % 7),
+        flag: index % 2 === 0,
+        small: (index % 3) - 1,
+        group: ["paid", null][index % 2]!,
+      }));
+      await writeFile(path, rows, "SNAPPY", 65_536);
+      const expected = rows.map(normalize);
+      for (const [reader, read] of [
+        ["DuckDB", readWithDuckdb],
+        ["parquetjs", readWithParquetjs],
+      ] as const) {
+        const back = await read(path);
+        assert.deepEqual(back, expected, reader);
+        assert.ok(
+          back.every((row, index) => Object.is(row.score, rows[index]!.score)),
+          `${reader}: a zero's sign`,
+        );
+      }
+    });
+  });
+
   it("writes a chunk of many pages whose dictionary fills up mid-way: dictionary pages, then PLAIN ones", async () => {
     await withTempDir(async (folder) => {
       const path = join(folder, "items.parquet");
@@ -306,6 +336,9 @@ describe("sluice's Parquet writer", () => {
         [{ ...good, small: 2 ** 40 }, /column 'small' \(int32\) cannot hold 1099511627776/],
         [{ ...good, name: "\ud800" }, /column 'name' \(utf8\) cannot hold .*lone surrogate/],
         [{ ...good, id: 2 ** 60 }, /column 'id' \(int64\) cannot hold/],
+        // Equal, as a dictionary's key, to a value the column holds already, but of another type.
+        [{ ...good, id: "1" }, /column 'id' \(int64\) cannot hold "1"/],
+        [{ ...good, small: 1n }, /column 'small' \(int32\) cannot hold 1/],
         [{ ...good, at: null }, /column 'at' is required and the value is null/],
       ] as const) {
         const fresh = new ParquetFileWriter(createWriteStream(join(folder, "x.parquet")), columns);

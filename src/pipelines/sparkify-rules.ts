@@ -34,7 +34,17 @@ export function timeParts(ts: number): TimeRow {
     parts = dayParts(dayNumber);
     dayCache.set(dayNumber, parts);
   }
-  return { start_time: ts, hour: Math.floor((ts - dayNumber * DAY_MS) / 3_600_000), ...parts };
+  // Members written out rather than spread: one row per millisecond played, and a spread copies
+  // through a generic path where this is a plain object literal.
+  return {
+    start_time: ts,
+    hour: Math.floor((ts - dayNumber * DAY_MS) / 3_600_000),
+    day: parts.day,
+    week: parts.week,
+    month: parts.month,
+    year: parts.year,
+    weekday: parts.weekday,
+  };
 }
 
 /** The logs wrap user agents in a pair of `"`; the table holds the agent without them. */

@@ -152,6 +152,13 @@ type Mode = "undecided" | "dictionary" | "plain";
  */
 export class ColumnChunkWriter {
   readonly stored: StoredType;
+  /**
+   * The JavaScript type of the values this column's dictionary holds as they are given, so that
+   * a value already in it is found before it is checked again: strings of a utf8 column, numbers
+   * of an integer or timestamp one (its Dates and bigints are converted first). Not DOUBLE, whose
+   * dictionary keeps -0 apart from 0 under another key; not BOOLEAN, which has none.
+   */
+  private readonly keyType: "string" | "number" | undefined;
   private mode: Mode;
   private dictionary = new Map<unknown, number>();
   /** The dictionary's keys in order, and how many of them `min` and `max` have taken in. */
@@ -182,6 +189,12 @@ export class ColumnChunkWriter {
     private readonly codec: Codec,
   ) {
     this.stored = STORED_TYPES[spec.type];
+    this.keyType =
+      spec.type === "utf8"
+        ? "string"
+        : spec.type === "double" || spec.type === "boolean"
+          ? undefined
+          : "number";
     this.mode = this.stored.physical === "BOOLEAN" ? "plain" : "undecided";
   }
 
@@ -193,8 +206,12 @@ export class ColumnChunkWriter {
       this.levels[this.pageRows++] = 0;
       this.nulls++;
     } else {
-      const value = toStored(this.spec, raw);
-      if (this.mode !== "plain" && !this.addToDictionary(value)) {
+      // A value already in the dictionary was checked when it was added: only its index is taken.
+      const index =
+        this.mode !== "plain" && typeof raw === this.keyType ? this.dictionary.get(raw) : undefined;
+      const value = index === undefined ? toStored(this.spec, raw) : raw;
+      if (index !== undefined) this.addIndex(index);
+      else if (this.mode !== "plain" && !this.addToDictionary(value)) {
         // The dictionary is full: the page so far keeps it, and the pages after it are PLAIN.
         this.flushPage();
         this.mode = "plain";
@@ -221,9 +238,13 @@ export class ColumnChunkWriter {
       this.dictionaryKeys.push(key);
       this.dictionaryBytes += size;
     }
+    this.addIndex(index);
+    return true;
+  }
+
+  private addIndex(index: number): void {
     if (this.values.length === this.indices.length) this.indices = grown(this.indices);
     this.indices[this.values.length] = index;
-    return true;
   }
 
   private flushPage(): void {
