@@ -59,6 +59,7 @@ function compileShredder(columns: readonly ColumnChunkWriter[]): Shredder {
   }
 };`;
     factory = new Function("columns", body) as ShredderFactory;
+    if (shredderFactories.size >= MAX_SHREDDER_FACTORIES) shredderFactories.clear();
     shredderFactories.set(key, factory);
   }
   return factory(columns);
@@ -71,6 +72,12 @@ type ShredderFactory = (columns: readonly ColumnChunkWriter[]) => Shredder;
  * writes each with a shredder made by the same factory, which V8 optimizes once for all of them.
  */
 const shredderFactories = new Map<string, ShredderFactory>();
+
+/**
+ * A bound on the factories kept: a program has as many as it has table schemas, but one that
+ * makes schemas from its data (a column per field seen) would otherwise keep one per shape.
+ */
+const MAX_SHREDDER_FACTORIES = 256;
 
 export class ParquetFileWriter {
   private readonly columns: ColumnChunkWriter[];
