@@ -207,11 +207,12 @@ export class ColumnChunkWriter {
       this.nulls++;
     } else {
       // A value already in the dictionary was checked when it was added: only its index is taken.
-      const index =
-        this.mode !== "plain" && typeof raw === this.keyType ? this.dictionary.get(raw) : undefined;
+      // One that is not, but was looked up as given, is stored as given: it is not looked up again.
+      const lookedUp = this.mode !== "plain" && typeof raw === this.keyType;
+      const index = lookedUp ? this.dictionary.get(raw) : undefined;
       const value = index === undefined ? toStored(this.spec, raw) : raw;
       if (index !== undefined) this.addIndex(index);
-      else if (this.mode !== "plain" && !this.addToDictionary(value)) {
+      else if (this.mode !== "plain" && !this.addToDictionary(value, lookedUp)) {
         // The dictionary is full: the page so far keeps it, and the pages after it are PLAIN.
         this.flushPage();
         this.mode = "plain";
@@ -224,12 +225,15 @@ export class ColumnChunkWriter {
     if (this.pageRows === PAGE_ROWS) this.flushPage();
   }
 
-  /** Adds a value's index to the page; false when the dictionary has no room for a new value. */
-  private addToDictionary(value: unknown): boolean {
+  /**
+   * Adds a value's index to the page; false when the dictionary has no room for a new value.
+   * `absent`: the caller has just looked the value up and not found it.
+   */
+  private addToDictionary(value: unknown, absent: boolean): boolean {
     // -0 and 0 are one key of a Map; PLAIN keeps the sign of each (keys of a DOUBLE column are
     // numbers, so the string stands for nothing else).
     const key = this.stored.physical === "DOUBLE" && Object.is(value, -0) ? "-0" : value;
-    let index = this.dictionary.get(key);
+    let index = absent ? undefined : this.dictionary.get(key);
     if (index === undefined) {
       const size = this.stored.physical === "BYTE_ARRAY" ? 4 + Buffer.byteLength(value as string) : 8;
       if (this.dictionaryBytes + size > MAX_DICTIONARY_BYTES) return false;
