@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -13,7 +13,13 @@ import {
   helperThreadFlags,
   type V8HelperThreads,
 } from "../src/core/runner/v8-helper-threads.js";
-import { canonicalJson, type JoinType } from "../src/index.js";
+import {
+  canonicalJson,
+  defaultPartitionsFor,
+  INPUT_BYTES_PER_PARTITION,
+  type JoinType,
+  PARTITIONS_PER_THREAD,
+} from "../src/index.js";
 import {
   type CatalogueCase,
   catalogue,
@@ -22,6 +28,7 @@ import {
   joins,
   type Key,
   type Value,
+  sizedInput,
   spilling,
   wordCount,
 } from "./fixtures/catalogue.js";
@@ -215,6 +222,80 @@ describe("read tasks sized from the shuffle", () => {
       catalogue.run(options, { runner: "pool", threads: 2, partitions: 10_001 }),
       /partitions must be at most 10,000/,
     );
+  });
+});
+
+describe("shuffle partitions sized from the input", () => {
+  it("one per INPUT_BYTES_PER_PARTITION of input, between the fewest and the most per thread; the most when the size is unknown", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 64 }),
+        fc.array(fc.integer({ min: 0, max: 2 ** 45 }), { minLength: 2, maxLength: 2 }),
+        (parallelism, [smaller, larger]) => {
+          const [low, high] = [Math.min(smaller!, larger!), Math.max(smaller!, larger!)];
+          const most = Math.max(40, PARTITIONS_PER_THREAD.most * parallelism);
+          const fewest = PARTITIONS_PER_THREAD.fewest * parallelism;
+          const partitions = defaultPartitionsFor(parallelism, high);
+          assert.ok(partitions >= fewest && partitions <= most, `${partitions} outside ${fewest}..${most}`);
+          if (partitions > fewest && partitions < most) {
+            assert.equal(partitions, Math.ceil(high / INPUT_BYTES_PER_PARTITION));
+          }
+          assert.ok(
+            defaultPartitionsFor(parallelism, low) <= partitions,
+            "more input never means fewer partitions",
+          );
+          assert.equal(defaultPartitionsFor(parallelism, undefined), most);
+        },
+      ),
+    );
+  });
+
+  it("a run cuts its shuffles by the size its sources list, and the answer does not depend on it", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "sluice-sized-"));
+    try {
+      const file = join(folder, "numbers.jsonl");
+      await writeFile(file, `${Array.from({ length: 20 }, (_, index) => index).join("\n")}\n`);
+      const partitionsOf = (result: { metrics: { shuffles: { partitions: number }[] } }) =>
+        result.metrics.shuffles.map((shuffle) => shuffle.partitions);
+      const runs = [
+        // A small file: the fewest partitions per thread.
+        [{ file }, { runner: "direct" }, [16]],
+        [{ file }, { runner: "pool", threads: 2 }, [32]],
+        // Two splits of 1 GiB each: one partition per 16 MiB.
+        [{ bytesPerSplit: 2 ** 30 }, { runner: "direct" }, [128]],
+        [{ bytesPerSplit: 2 ** 30 }, { runner: "pool", threads: 2 }, [128]],
+        // Two splits of 100 GiB each: the most per thread.
+        [{ bytesPerSplit: 100 * 2 ** 30 }, { runner: "pool", threads: 2 }, [320]],
+        // An array of records states no size: the most per thread.
+        [{}, { runner: "direct" }, [160]],
+        [{}, { runner: "pool", threads: 2 }, [320]],
+        // Set by hand: as set, whatever the input.
+        [{ file }, { runner: "pool", threads: 2, partitions: 12 }, [12]],
+      ] as const;
+      for (const [options, runOptions, expected] of runs) {
+        const result = await sizedInput.run(options, runOptions);
+        assert.deepEqual(partitionsOf(result), expected, JSON.stringify([options, runOptions]));
+        const groups = new Map(result.outputs.out.map(([key, values]) => [key, values]));
+        assert.deepEqual(
+          [...groups.keys()].sort(),
+          [0, 1, 2],
+          `every remainder once, ${JSON.stringify([options, runOptions])}`,
+        );
+        for (const [key, values] of groups) {
+          assert.deepEqual(
+            values,
+            // Every source of the fixture reads the numbers 0 to 19.
+            Array.from({ length: 20 }, (_, index) => index).filter((value) => value % 3 === key),
+          );
+        }
+      }
+      // A plan shown before its input is listed says what a run may choose.
+      const shown = sizedInput.explain({ file }, { runner: "pool", threads: 2 });
+      assert.match(shown, /\(group, 32 to 320 partitions, sized from the input when the run lists it\)/);
+      assert.match(sizedInput.explain({ file }, { partitions: 12 }), /\(group, 12 partitions\)/);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
 

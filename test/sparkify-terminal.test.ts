@@ -166,6 +166,7 @@ describe("the stage table", () => {
       runId: "r",
       stages: [stage(0, "done", 0, 0), stage(1, "running", 8, 3), stage(2, "waiting", 0, 0)],
       transforms: [],
+      shuffles: [],
       wallMs: 0,
       rejected: 0,
       recordsSeen: 0,

@@ -8,6 +8,7 @@ import { Pipeline } from "./pipeline.js";
 import { DEFINITION_BRAND, type PipelineLocation } from "./pipeline-module.js";
 import { explainDot, explainText, type Plan, type PlanSettings, planGraph } from "./plan.js";
 import { DirectExecutor } from "./runner/direct.js";
+import { type ListedInput, listInput } from "./runner/listing.js";
 import {
   isRunner,
   DEFAULT_BATCH_SIZE,
@@ -67,7 +68,17 @@ export class PipelineDefinition<Options, Outputs> {
 
   /** The plan as text or Graphviz DOT. */
   explain(options: Options, runOptions: RunOptions = {}, format: "text" | "dot" = "text"): string {
-    const { plan } = this.plan(options, runOptions);
+    // Shown before the input is listed: the partitions a run may choose, not the ones it will.
+    const settings = planSettingsOf(runOptions);
+    const parallelism = parallelismOf(runOptions);
+    const range: [number, number] = [
+      defaultPartitionsFor(parallelism, 0),
+      defaultPartitionsFor(parallelism, undefined),
+    ];
+    const { plan } = this.planWith(options, {
+      ...settings,
+      ...(runOptions.partitions === undefined ? { defaultPartitionRange: range } : {}),
+    });
     return format === "dot" ? explainDot(plan) : explainText(plan);
   }
 
@@ -85,19 +96,39 @@ export class PipelineDefinition<Options, Outputs> {
         `pipeline '${this.location.name}': its options must be JSON values, as every worker rebuilds the pipeline from them, and hold ${problem}: pass data, and keep functions in the pipeline's module`,
       );
     }
-    const { pipeline, outputs, plan } = this.plan(options, runOptions);
     const runner = runOptions.runner ?? "pool";
+    if (runner !== "pool" && runner !== "direct" && !isRunner(runner)) {
+      throw new SluiceError(
+        `runner must be "pool", "direct" or a runner object (such as cluster() of sluice/cluster), got ${JSON.stringify(runner)}`,
+      );
+    }
+    if (isRunner(runner) && runOptions.threads !== undefined) {
+      throw new SluiceError(`threads applies to the pool runner only, not to the ${runner.name} runner`);
+    }
+    const threads = runner === "pool" ? threadsOf(runOptions) : undefined;
+    checkPartitions(runOptions);
+    batchSizeOf(runOptions);
     const runId = runOptions.runId ?? newRunId();
+    const pipeline = new Pipeline();
+    const outputs = this.build(pipeline, options);
+    // Listed before planning: the input's size sizes the shuffles, and every worker plans alike.
+    const listed = await listInput(pipeline.graph, parallelismOf(runOptions));
+    const planSettings = planSettingsOf(runOptions, listed.bytes);
+    const plan = planGraph(pipeline.graph, planSettings);
+    const jobOptions = { ...runOptions, runId, listed };
     if (runner === "direct") {
-      return runPlanned(pipeline, outputs, plan, new DirectExecutor(plan, pipeline.rejectedOutput), {
-        ...runOptions,
-        runId,
-      });
+      return runPlanned(
+        pipeline,
+        outputs,
+        plan,
+        new DirectExecutor(plan, pipeline.rejectedOutput),
+        jobOptions,
+      );
     }
     const build = {
       location: this.location,
       options,
-      planSettings: planSettingsOf(runOptions),
+      planSettings,
       fingerprint: graphFingerprint(pipeline.graph),
       preloads: workerPreloadsOf(process.execArgv, runOptions.workerImports),
     };
@@ -107,29 +138,21 @@ export class PipelineDefinition<Options, Outputs> {
       ...runOptions.workerResourceLimits,
     };
     if (isRunner(runner)) {
-      if (runOptions.threads !== undefined) {
-        throw new SluiceError(`threads applies to the pool runner only, not to the ${runner.name} runner`);
-      }
       const executor = await runner.executor({
         ...build,
         runId,
         localFolders: localFoldersOf(plan, pipeline),
         workerResourceLimits: resourceLimits,
       });
-      return runPlanned(pipeline, outputs, plan, executor, { ...runOptions, runId });
-    }
-    if (runner !== "pool") {
-      throw new SluiceError(
-        `runner must be "pool", "direct" or a runner object (such as cluster() of sluice/cluster), got ${JSON.stringify(runner)}`,
-      );
+      return runPlanned(pipeline, outputs, plan, executor, jobOptions);
     }
     const executor = new PoolExecutor({
       ...build,
-      threads: threadsOf(runOptions),
+      threads: threads!,
       v8HelperThreads: runOptions.v8HelperThreads ?? "on",
       resourceLimits,
     });
-    return runPlanned(pipeline, outputs, plan, executor, { ...runOptions, runId });
+    return runPlanned(pipeline, outputs, plan, executor, jobOptions);
   }
 }
 
@@ -202,22 +225,55 @@ function localFoldersOf(plan: Plan, pipeline: Pipeline): string[] {
   return [...folders];
 }
 
-export function planSettingsOf(runOptions: RunOptions): PlanSettings {
-  checkPartitions(runOptions);
+function batchSizeOf(runOptions: RunOptions): number {
+  const batchSize = runOptions.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new SluiceError(`batchSize must be a positive integer, got ${batchSize}`);
+  return batchSize;
+}
+
+/** Tasks a run executes at once: the pool's threads, 1 on the direct runner, a runner's own. */
+function parallelismOf(runOptions: RunOptions): number {
   const runner = runOptions.runner;
-  const threads =
-    runner === "direct"
-      ? 1
-      : isRunner(runner)
-        ? runner.parallelism
-        : (runOptions.threads ?? availableParallelism());
-  // 160 partitions per thread, read by 32 tasks per thread, each taking five partitions one at a
-  // time: a reduce task decodes one narrow partition at a time (peak memory), while the tasks, and
-  // the files they write, stay few enough to cost little and many enough to balance the threads.
-  // Fewer tasks read a small shuffle (one per READ_TASK_BYTES), but at least four per thread, so
-  // that the threads stay balanced. Partitions set by hand are read one per task.
+  if (runner === "direct") return 1;
+  if (isRunner(runner)) return runner.parallelism;
+  return runOptions.threads ?? availableParallelism();
+}
+
+/** Input bytes per shuffle partition when a run sizes its shuffles from its input. */
+export const INPUT_BYTES_PER_PARTITION = 16 * 1024 * 1024;
+/** Shuffle partitions per thread of a run whose input is small, or of any size. */
+export const PARTITIONS_PER_THREAD = { fewest: 16, most: 160 } as const;
+
+/**
+ * Partitions of a shuffle that does not set its own: one per `INPUT_BYTES_PER_PARTITION` of the
+ * run's input, between 16 and 160 per thread; 160 per thread when the input's size is unknown.
+ *
+ * Why from the input: every map task writes a block to each partition, so many partitions cut a
+ * task's records into small blocks, and small blocks cost at both ends (a block's columns are
+ * encoded with a dictionary of their own, so that a string repeated across blocks is written,
+ * decoded and held once per block). A few partitions per thread would hold too much in each
+ * at 10M events, though, since a reduce task holds one whole partition at a time: the partitions
+ * grow with the input instead, as Spark's adaptive execution aims at a partition size.
+ */
+export function defaultPartitionsFor(parallelism: number, inputBytes: number | undefined): number {
+  const most = Math.max(40, PARTITIONS_PER_THREAD.most * parallelism);
+  if (inputBytes === undefined) return most;
+  const fewest = Math.min(most, PARTITIONS_PER_THREAD.fewest * parallelism);
+  return Math.min(most, Math.max(fewest, Math.ceil(inputBytes / INPUT_BYTES_PER_PARTITION)));
+}
+
+/** Plan settings of a run; `inputBytes`: the size of its listed input, when known. */
+export function planSettingsOf(runOptions: RunOptions, inputBytes?: number): PlanSettings {
+  checkPartitions(runOptions);
+  const threads = parallelismOf(runOptions);
+  // Partitions read by up to 32 tasks per thread, each taking its partitions one at a time: a
+  // reduce task decodes one partition at a time (peak memory), while the tasks, and the files they
+  // write, stay few enough to cost little and many enough to balance the threads. Fewer tasks read
+  // a small shuffle (one per READ_TASK_BYTES), but at least four per thread, so that the threads
+  // stay balanced. Partitions set by hand are read one per task.
   return {
-    defaultPartitions: runOptions.partitions ?? Math.max(40, 160 * threads),
+    defaultPartitions: runOptions.partitions ?? defaultPartitionsFor(threads, inputBytes),
     // Partitions set by hand are read one per task, up to as many tasks as the default reads with:
     // past that, each task takes a contiguous group, since every task has a fixed cost (thousands
     // of one-partition tasks per shuffle spent far longer being scheduled than working).
@@ -231,15 +287,13 @@ async function runPlanned<Outputs>(
   outputs: Outputs,
   plan: Plan,
   executor: TaskExecutor,
-  runOptions: RunOptions,
+  runOptions: RunOptions & { readonly listed: ListedInput },
 ): Promise<RunResult<Outputs>> {
   const runId = runOptions.runId ?? newRunId();
-  const batchSize = runOptions.batchSize ?? DEFAULT_BATCH_SIZE;
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new SluiceError(`batchSize must be a positive integer, got ${batchSize}`);
   const outcome = await runJob(plan, executor, {
     runId,
-    batchSize,
+    batchSize: batchSizeOf(runOptions),
+    listed: runOptions.listed,
     memoryBudget: runOptions.memoryBudget ?? DEFAULT_MEMORY_BUDGET,
     tempDir: runOptions.tempDir,
     rejected: pipeline.rejectedOutput,
@@ -266,6 +320,13 @@ export async function runDirect<Outputs>(
   outputs: Outputs,
   runOptions: Omit<RunOptions, "runner" | "threads"> = {},
 ): Promise<RunResult<Outputs>> {
-  const plan = planGraph(pipeline.graph, planSettingsOf({ ...runOptions, runner: "direct" }));
-  return runPlanned(pipeline, outputs, plan, new DirectExecutor(plan, pipeline.rejectedOutput), runOptions);
+  const direct: RunOptions = { ...runOptions, runner: "direct" };
+  checkPartitions(direct);
+  batchSizeOf(direct);
+  const listed = await listInput(pipeline.graph, 1);
+  const plan = planGraph(pipeline.graph, planSettingsOf(direct, listed.bytes));
+  return runPlanned(pipeline, outputs, plan, new DirectExecutor(plan, pipeline.rejectedOutput), {
+    ...runOptions,
+    listed,
+  });
 }

@@ -13,10 +13,13 @@ export {
   sum,
 } from "./combiners.js";
 export {
+  defaultPartitionsFor,
   definePipeline,
+  INPUT_BYTES_PER_PARTITION,
   MAX_PARTITIONS,
   MAX_THREADS_PER_CORE,
   maxThreads,
+  PARTITIONS_PER_THREAD,
   PipelineDefinition,
   type PipelineLocation,
   type Resolved,

@@ -50,6 +50,12 @@ export interface Source<T> {
    * once: a source sizes its pieces so that a small input still gives every thread work.
    */
   splits(context?: SplitContext): Promise<JsonValue[]>;
+  /**
+   * The bytes of input one split covers, as text. A run sizes its shuffles from the sum over its
+   * sources (definition.ts); a source that cannot tell leaves it out, and the run then takes the
+   * most partitions.
+   */
+  bytesOf?(split: JsonValue): number;
   read(split: JsonValue, context: SourceReadContext): AsyncIterable<SourceBatch<T>>;
   /** Describes one split for error messages, e.g. the file it covers. */
   describeSplit?(split: JsonValue): string;

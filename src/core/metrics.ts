@@ -42,6 +42,8 @@ export interface JobMetrics {
   readonly stages: StageMetrics[];
   /** Records out of each transform, by name. */
   readonly transforms: { id: number; name: string; records: number }[];
+  /** Each shuffle and the partitions it was cut into (sized from the run's input unless set). */
+  readonly shuffles: { id: number; name: string; partitions: number }[];
   wallMs: number;
   rejected: number;
   recordsSeen: number;
@@ -62,6 +64,11 @@ export function emptyJobMetrics(plan: Plan, runId: string): JobMetrics {
       state: "waiting",
     })),
     transforms: plan.graph.nodes.map((node) => ({ id: node.id, name: node.name, records: 0 })),
+    shuffles: [...plan.shuffles.values()].map((shuffle) => ({
+      id: shuffle.id,
+      name: shuffle.name,
+      partitions: shuffle.partitionCount,
+    })),
     wallMs: 0,
     rejected: 0,
     recordsSeen: 0,

@@ -25,6 +25,11 @@ export interface PlanSettings {
    * and write a file of a few rows.
    */
   readonly minReadTasks?: number;
+  /**
+   * Set when the plan is made to be shown before its run lists its input (`explain`): the run sizes
+   * `defaultPartitions` from its input, between these two.
+   */
+  readonly defaultPartitionRange?: readonly [fewest: number, most: number];
 }
 
 /**
@@ -98,6 +103,9 @@ export function planGraph(graph: Graph, settings: PlanSettings): Plan {
       name: root.name,
       mode: root.mode,
       partitionCount: root.partitionCount ?? settings.defaultPartitions,
+      ...(root.partitionCount === undefined && settings.defaultPartitionRange
+        ? { partitionRange: settings.defaultPartitionRange }
+        : {}),
       readTasks,
       minReadTasks:
         root.partitionCount === undefined && settings.minReadTasks !== undefined
@@ -242,7 +250,7 @@ export function explainText(plan: Plan): string {
     lines.push(`stage ${stage.id}: ${tasks}${after}`);
     lines.push(
       shuffle
-        ? `  root: read shuffle '${shuffle.name}' (${shuffle.mode}, ${shuffle.partitionCount} partitions)`
+        ? `  root: read shuffle '${shuffle.name}' (${shuffle.mode}, ${partitionsText(shuffle)})`
         : `  root: '${stage.root.name}' (${describeNode(stage.root)})`,
     );
     for (const node of stage.nodes) {
@@ -263,6 +271,13 @@ export function explainText(plan: Plan): string {
     }
   }
   return lines.join("\n");
+}
+
+function partitionsText(shuffle: ShufflePlan): string {
+  const range = shuffle.partitionRange;
+  return range && range[0] < range[1]
+    ? `${range[0]} to ${range[1]} partitions, sized from the input when the run lists it`
+    : `${shuffle.partitionCount} partitions`;
 }
 
 function dotLabel(text: string): string {

@@ -10,6 +10,11 @@ export interface ShufflePlan {
   readonly name: string;
   readonly mode: ShuffleMode;
   readonly partitionCount: number;
+  /**
+   * Only in a plan made to be shown before its run lists its input (`explain`): the partitions a
+   * run may choose, `partitionCount` being the most.
+   */
+  readonly partitionRange?: readonly [fewest: number, most: number];
   /** Tasks that read it: its partition count when set by the pipeline, else the settings' default. */
   readonly readTasks: number;
   /** Fewest tasks that read it: `readTasks` unless they are sized from its bytes (see PlanSettings). */

@@ -10,6 +10,7 @@ import type {
   SourceReadContext,
   SplitContext,
 } from "../core/index.js";
+import { textBytesOf } from "./archives.js";
 import type { S3Settings } from "./s3.js";
 import { type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
@@ -75,6 +76,10 @@ export class JsonDocumentsSource<T> implements Source<T> {
       splits.push(files.slice(start, start + perSplit).map((file) => [file.uri, file.size]));
     }
     return splits;
+  }
+
+  bytesOf(split: JsonValue): number {
+    return (split as FileRef[]).reduce((total, [uri, size]) => total + textBytesOf(uri, size), 0);
   }
 
   describeSplit(split: JsonValue): string {

@@ -10,7 +10,7 @@ import type {
   SplitContext,
 } from "../core/index.js";
 import type { S3Settings } from "./s3.js";
-import { isGzipName, isReadWholeOnly } from "./archives.js";
+import { isGzipName, isReadWholeOnly, textBytesOf } from "./archives.js";
 import { type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
 export interface JsonLinesOptions {
@@ -89,6 +89,13 @@ export class JsonLinesSource<T> implements Source<T> {
     return cutIntoSplits(
       files,
       this.options.splitBytes ?? splitBytesFor(totalBytes, context?.parallelism ?? 1),
+    );
+  }
+
+  bytesOf(split: JsonValue): number {
+    return (split as FileRange[]).reduce(
+      (total, [uri, start, end]) => total + textBytesOf(uri, end - start),
+      0,
     );
   }
 

@@ -19,6 +19,7 @@ import { readTasksFor } from "../plan.js";
 import type { Plan, StagePlan } from "../stages.js";
 import type { RejectedOutput } from "../pipeline.js";
 import { type ScheduledTask, Scheduler } from "./scheduler.js";
+import type { ListedInput } from "./listing.js";
 import { LocalShuffleStore, type ShuffleStore } from "./shuffle-store.js";
 import type { PipelineBuild } from "./pipeline-build.js";
 import type { V8HelperThreads } from "./v8-helper-threads.js";
@@ -82,9 +83,10 @@ export interface RunOptions {
   readonly threads?: number;
   /**
    * Partitions of shuffles that do not set their own (at most 10,000). Set, they are read one per
-   * task up to 32 tasks per thread (at least 8), in contiguous groups past that. Default: 160 per
-   * thread (at least 40), read by one task per 2 MiB shuffled, between 4 and 32 tasks per thread
-   * (at least 8 in all), each task taking its partitions one at a time.
+   * task up to 32 tasks per thread (at least 8), in contiguous groups past that. Default: one per
+   * 16 MiB of the input the sources list, between 16 and 160 per thread (160 when a source cannot
+   * tell its size; `defaultPartitionsFor`), read by one task per 2 MiB shuffled, between 4 and 32
+   * tasks per thread (at least 8 in all), each task taking its partitions one at a time.
    */
   readonly partitions?: number;
   /** Records per batch read from sources and per shuffle block; default 4096. */
@@ -207,6 +209,8 @@ export interface JobSettings {
   readonly signal?: AbortSignal | undefined;
   /** Runs of a task whose worker died, before the job fails. */
   readonly taskAttempts: number;
+  /** The sources' splits, listed before the run was planned (listing.ts). */
+  readonly listed: ListedInput;
 }
 
 export interface JobOutcome {
@@ -298,32 +302,15 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
   let committed = false;
   try {
     for (const { committer } of committers.values()) await committer.setup(settings.runId);
-    const splitsByStage = new Map<number, JsonValue[]>();
-    await Promise.all(
-      plan.stages.map(async (stage) => {
-        if (stage.root.kind !== "source") return;
-        let splits: JsonValue[];
-        try {
-          splits = await stage.root.source.splits({ parallelism });
-        } catch (error) {
-          throw new SluiceError(`cannot list ${stage.root.source.description}: ${messageOf(error)}`);
-        }
-        if (splits.length === 0 && stage.root.required) {
-          throw new SluiceError(
-            `'${stage.root.name}' found nothing to read: no file matches ${stage.root.source.description}`,
-          );
-        }
-        splitsByStage.set(stage.id, splits);
-      }),
-    );
-
     const inputsOf = (stage: StagePlan): TaskInput[] => {
       const shuffle = plan.shuffles.get(stage.root.id);
       if (!shuffle) {
-        return contiguousGroups(splitsByStage.get(stage.id) ?? [], stage.maxTasks).map((splits) => ({
-          kind: "splits",
-          splits,
-        }));
+        return contiguousGroups(settings.listed.splits.get(stage.root.id) ?? [], stage.maxTasks).map(
+          (splits) => ({
+            kind: "splits",
+            splits,
+          }),
+        );
       }
       const partitions = Array.from({ length: shuffle.partitionCount }, (_, partition) => partition);
       const sinksOnly = stage.shuffleWrites.length === 0;
