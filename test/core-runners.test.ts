@@ -292,6 +292,7 @@ describe("shuffle partitions sized from the input", () => {
       // A plan shown before its input is listed says what a run may choose.
       const shown = sizedInput.explain({ file }, { runner: "pool", threads: 2 });
       assert.match(shown, /\(group, 32 to 320 partitions, sized from the input when the run lists it\)/);
+      assert.match(shown, /\(hash of key into 32 to 320 partitions\)/);
       assert.match(sizedInput.explain({ file }, { partitions: 12 }), /\(group, 12 partitions\)/);
     } finally {
       await rm(folder, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { SluiceError } from "./errors.js";
 import type { Graph, GraphNode, NodeKind } from "./graph.js";
 import { OPERATORS } from "./operators/index.js";
 import type { Operator } from "./operators/operator.js";
-import { describeShuffleWrite } from "./operators/shuffle-write.js";
+import { describeShuffleWrite, partitionsText } from "./operators/shuffle-write.js";
 import type { Plan, ShufflePlan, StagePlan } from "./stages.js";
 
 export type { Plan, ShufflePlan, StagePlan } from "./stages.js";
@@ -250,7 +250,7 @@ export function explainText(plan: Plan): string {
     lines.push(`stage ${stage.id}: ${tasks}${after}`);
     lines.push(
       shuffle
-        ? `  root: read shuffle '${shuffle.name}' (${shuffle.mode}, ${partitionsText(shuffle)})`
+        ? `  root: read shuffle '${shuffle.name}' (${shuffle.mode}, ${partitionsText(shuffle)}${shuffle.partitionRange ? ", sized from the input when the run lists it" : ""})`
         : `  root: '${stage.root.name}' (${describeNode(stage.root)})`,
     );
     for (const node of stage.nodes) {
@@ -271,13 +271,6 @@ export function explainText(plan: Plan): string {
     }
   }
   return lines.join("\n");
-}
-
-function partitionsText(shuffle: ShufflePlan): string {
-  const range = shuffle.partitionRange;
-  return range && range[0] < range[1]
-    ? `${range[0]} to ${range[1]} partitions, sized from the input when the run lists it`
-    : `${shuffle.partitionCount} partitions`;
 }
 
 function dotLabel(text: string): string {
@@ -303,7 +296,7 @@ export function explainDot(plan: Plan): string {
       const target = plan.shuffles.get(write.shuffleId);
       if (!target) continue;
       lines.push(
-        `  n${write.fromNode}_s${stage.id} -> n${target.id}_s${target.readerStage} [style=dashed, label=${dotLabel(`shuffle ${target.partitionCount}`)}];`,
+        `  n${write.fromNode}_s${stage.id} -> n${target.id}_s${target.readerStage} [style=dashed, label=${dotLabel(`shuffle, ${partitionsText(target)}`)}];`,
       );
     }
     for (const write of stage.tableWrites) {

@@ -12,7 +12,15 @@ export interface RunningShuffleWrite extends Omit<RunningOperator, "process"> {
 export function describeShuffleWrite(shuffle: ShufflePlan): string {
   const lifted =
     shuffle.mode === "combine" ? `, ${shuffle.combiner?.name ?? "combiner"} lifted to the map side` : "";
-  return `hash of key into ${shuffle.partitionCount} partitions${lifted}`;
+  return `hash of key into ${partitionsText(shuffle)}${lifted}`;
+}
+
+/** A shuffle's partitions as `explain` gives them: a range where the run will size them from its input. */
+export function partitionsText(shuffle: ShufflePlan): string {
+  const range = shuffle.partitionRange;
+  return range && range[0] < range[1]
+    ? `${range[0]} to ${range[1]} partitions`
+    : `${shuffle.partitionCount} partitions`;
 }
 
 /**
