@@ -230,6 +230,11 @@ interface Model {
   readonly tables: Record<string, Json[]>;
   /** Each user's rows that may stand for them (full ties in the ranking may pick any). */
   readonly userCandidates: Map<string, Json[]>;
+  /**
+   * Each play's songplay rows, as `rowsOf` gives them: one row per play, but plays identical in
+   * (ts, userId, sessionId, itemInSession) are one group, loaded once as any of its rows.
+   */
+  readonly songplayCandidates: string[][];
 }
 
 function model(songTexts: readonly string[], logs: readonly (readonly string[])[]): Model {
@@ -303,7 +308,7 @@ function model(songTexts: readonly string[], logs: readonly (readonly string[])[
     );
   }
 
-  const songplays = plays.map((play) => {
+  const songplayOf = (play: Json) => {
     const matches = songs.filter(
       (song) =>
         !isAbsent(song.title) &&
@@ -335,13 +340,27 @@ function model(songTexts: readonly string[], logs: readonly (readonly string[])[
       year: time.year,
       month: time.month,
     };
-  });
+  };
+  // A play identical in (ts, userId, sessionId, itemInSession) to another is a line delivered
+  // twice: loaded once, as one of them (the rules' order picks which; the model lets it be any).
+  const playsByIdentity = new Map<string, Json[]>();
+  for (const play of plays) {
+    const identity = JSON.stringify([
+      play.ts,
+      play.userId,
+      nullable(play.sessionId),
+      nullable(play.itemInSession),
+    ]);
+    playsByIdentity.set(identity, [...(playsByIdentity.get(identity) ?? []), play]);
+  }
+  const songplayCandidates = [...playsByIdentity.values()].map((same) => rowsOf(same.map(songplayOf)));
 
   return {
     loaded,
     rejected,
     blank,
     userCandidates,
+    songplayCandidates,
     tables: {
       songs: songs.map((song) => ({
         song_id: song.song_id,
@@ -358,7 +377,6 @@ function model(songTexts: readonly string[], logs: readonly (readonly string[])[
         longitude: nullable(song.artist_longitude),
       })),
       time: [...new Set(plays.map((play) => play.ts as number))].map(timeRow),
-      songplays,
     },
   };
 }
@@ -421,6 +439,27 @@ async function readLake(output: string): Promise<Record<string, Json[]>> {
 }
 
 /** Rows as sorted canonical text, so that two tables compare as multisets. */
+/** Whether `rows` holds exactly one row of each group's candidates (a matching, found by search). */
+function isOnePerGroup(rows: readonly string[], groups: readonly (readonly string[])[]): boolean {
+  if (rows.length !== groups.length) return false;
+  const left = new Map<string, number>();
+  for (const row of rows) left.set(row, (left.get(row) ?? 0) + 1);
+  // Groups whose candidates are all one row first: they leave no choice.
+  const ordered = [...groups].sort((a, b) => new Set(a).size - new Set(b).size);
+  const take = (index: number): boolean => {
+    if (index === ordered.length) return true;
+    for (const row of new Set(ordered[index])) {
+      const count = left.get(row) ?? 0;
+      if (count === 0) continue;
+      left.set(row, count - 1);
+      if (take(index + 1)) return true;
+      left.set(row, count);
+    }
+    return false;
+  };
+  return take(0);
+}
+
 function rowsOf(rows: readonly Json[], columns?: readonly string[]): string[] {
   return rows
     .map((row) => {
@@ -530,10 +569,12 @@ describe("Sparkify: every input record accounted for", () => {
               `ids of ts ${ts}`,
             );
           }
-          assert.deepEqual(
-            rowsOf(lake.songplays!.map(({ songplay_id: _id, ...row }) => row)),
-            rowsOf(expected.tables.songplays!),
-            "songplays",
+          assert.ok(
+            isOnePerGroup(
+              rowsOf(lake.songplays!.map(({ songplay_id: _id, ...row }) => row)),
+              expected.songplayCandidates,
+            ),
+            `songplays: one row per play, a line delivered twice loaded once: ${JSON.stringify(lake.songplays).slice(0, 600)}`,
           );
           assert.equal(lake.users!.length, expected.userCandidates.size, "one user row per user");
           for (const row of lake.users!) {
