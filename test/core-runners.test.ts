@@ -289,6 +289,11 @@ describe("shuffle partitions sized from the input", () => {
           );
         }
       }
+      // A source of one's own that states an unusable size gets a message, not a broken plan.
+      await assert.rejects(
+        sizedInput.run({ bytesPerSplit: -1 }, { runner: "direct" }),
+        /numbers of a stated size: bytesOf gave -1 for a split; it must give the bytes the split covers/,
+      );
       // A plan shown before its input is listed says what a run may choose.
       const shown = sizedInput.explain({ file }, { runner: "pool", threads: 2 });
       assert.match(shown, /\(group, 32 to 320 partitions, sized from the input when the run lists it\)/);

@@ -1,6 +1,7 @@
 import type { JsonValue } from "../keys.js";
 import { messageOf, SluiceError } from "../errors.js";
 import type { Graph } from "../graph.js";
+import type { Source } from "../interfaces.js";
 
 /** A run's input as its sources cut it, before any task runs. */
 export interface ListedInput {
@@ -8,6 +9,23 @@ export interface ListedInput {
   readonly splits: ReadonlyMap<number, JsonValue[]>;
   /** Bytes the splits cover in all, or undefined when a source cannot tell (an in-memory array). */
   readonly bytes: number | undefined;
+}
+
+/** What a source says one of its splits holds; a source of its own may say something unusable. */
+function bytesOfSplit(source: Source<unknown>, split: JsonValue): number | undefined {
+  if (!source.bytesOf) return undefined;
+  let bytes: unknown;
+  try {
+    bytes = source.bytesOf(split);
+  } catch (error) {
+    throw new SluiceError(`${source.description}: bytesOf failed for a split: ${messageOf(error)}`);
+  }
+  if (typeof bytes !== "number" || !Number.isFinite(bytes) || bytes < 0) {
+    throw new SluiceError(
+      `${source.description}: bytesOf gave ${String(bytes)} for a split; it must give the bytes the split covers, a finite number of 0 or more (or the source leaves bytesOf out)`,
+    );
+  }
+  return bytes;
 }
 
 /**
@@ -32,7 +50,7 @@ export async function listInput(graph: Graph, parallelism: number): Promise<List
       }
       splits.set(node.id, listed);
       for (const split of listed) {
-        const splitBytes = source.bytesOf?.(split);
+        const splitBytes = bytesOfSplit(source, split);
         bytes = bytes === undefined || splitBytes === undefined ? undefined : bytes + splitBytes;
       }
     }),
