@@ -106,15 +106,10 @@ export class PipelineDefinition<Options, Outputs> {
       throw new SluiceError(`threads applies to the pool runner only, not to the ${runner.name} runner`);
     }
     const threads = runner === "pool" ? threadsOf(runOptions) : undefined;
-    checkPartitions(runOptions);
-    batchSizeOf(runOptions);
     const runId = runOptions.runId ?? newRunId();
     const pipeline = new Pipeline();
     const outputs = this.build(pipeline, options);
-    // Listed before planning: the input's size sizes the shuffles, and every worker plans alike.
-    const listed = await listInput(pipeline.graph, parallelismOf(runOptions));
-    const planSettings = planSettingsOf(runOptions, listed.bytes);
-    const plan = planGraph(pipeline.graph, planSettings);
+    const { listed, planSettings, plan } = await listAndPlan(pipeline, runOptions);
     const jobOptions = { ...runOptions, runId, listed };
     if (runner === "direct") {
       return runPlanned(
@@ -282,6 +277,21 @@ export function planSettingsOf(runOptions: RunOptions, inputBytes?: number): Pla
   };
 }
 
+/**
+ * Checks the run options a plan depends on, lists the input (before anything is set up, so that a
+ * bad option costs no listing), and plans with shuffles sized from it: every worker plans alike.
+ */
+async function listAndPlan(
+  pipeline: Pipeline,
+  runOptions: RunOptions,
+): Promise<{ listed: ListedInput; planSettings: PlanSettings; plan: Plan }> {
+  checkPartitions(runOptions);
+  batchSizeOf(runOptions);
+  const listed = await listInput(pipeline.graph, parallelismOf(runOptions));
+  const planSettings = planSettingsOf(runOptions, listed.bytes);
+  return { listed, planSettings, plan: planGraph(pipeline.graph, planSettings) };
+}
+
 async function runPlanned<Outputs>(
   pipeline: Pipeline,
   outputs: Outputs,
@@ -320,11 +330,7 @@ export async function runDirect<Outputs>(
   outputs: Outputs,
   runOptions: Omit<RunOptions, "runner" | "threads"> = {},
 ): Promise<RunResult<Outputs>> {
-  const direct: RunOptions = { ...runOptions, runner: "direct" };
-  checkPartitions(direct);
-  batchSizeOf(direct);
-  const listed = await listInput(pipeline.graph, 1);
-  const plan = planGraph(pipeline.graph, planSettingsOf(direct, listed.bytes));
+  const { listed, plan } = await listAndPlan(pipeline, { ...runOptions, runner: "direct" });
   return runPlanned(pipeline, outputs, plan, new DirectExecutor(plan, pipeline.rejectedOutput), {
     ...runOptions,
     listed,
