@@ -20,7 +20,7 @@ import {
   type JoinType,
   PARTITIONS_PER_THREAD,
 } from "../src/index.js";
-import { ThreadPool, type TaskSpec, workerTaskHeader } from "../src/core/index.js";
+import { threadTaskHeader, workerTaskHeader } from "../src/core/index.js";
 import {
   type CatalogueCase,
   catalogue,
@@ -493,47 +493,39 @@ describe("dying workers", () => {
 });
 
 describe("task messages to worker threads", () => {
-  const specOf = (taskIndex: number): TaskSpec => ({
-    runId: "run",
-    stageId: 0,
-    taskIndex,
-    input: { kind: "splits", splits: [] },
-    batchSize: 100,
-    memoryBudget: 1024,
-    spillDirectory: tmpdir(),
-  });
-  const headerOf = (options: unknown) =>
-    workerTaskHeader({
+  it("carry the run's options as bytes shared by every task, made once per run, not as a copy of the JSON per task", () => {
+    // A file list such as a driver lists: megabytes of JSON, with text beyond ASCII.
+    const options = {
+      files: Array.from({ length: 20_000 }, (_, index) => [`s3://b/ü/🎵/${index}.json`, index]),
+    };
+    const header = workerTaskHeader({
       location: { module: import.meta.url, name: "catalogue" },
       options,
       planSettings: { defaultPartitions: 4 },
       fingerprint: "f",
       preloads: [],
     });
+    const shared = threadTaskHeader(header);
+    assert.ok(!("optionsJson" in shared), "the JSON text is not in the message");
+    assert.ok(shared.options instanceof SharedArrayBuffer);
+    assert.deepEqual(JSON.parse(Buffer.from(shared.options).toString("utf8")), options);
+    assert.equal(shared.buildKey, header.buildKey);
+    assert.equal(shared.fingerprint, "f");
+  });
 
-  it("carry a build's options once, as bytes every task of the build shares, not as a copy per task", () => {
-    const pool = new ThreadPool({ threads: 1, v8HelperThreads: "on" });
-    // A file list such as a driver lists: megabytes of JSON, with text beyond ASCII.
-    const options = {
-      files: Array.from({ length: 20_000 }, (_, index) => [`s3://b/ü/🎵/${index}.json`, index]),
-    };
-    const header = headerOf(options);
-    const first = pool.threadTaskOf({ ...header, spec: specOf(0) });
-    const second = pool.threadTaskOf({ ...header, spec: specOf(1) });
-    assert.ok(!("optionsJson" in first), "the JSON text is not in the message");
-    assert.ok(first.options instanceof SharedArrayBuffer);
-    assert.equal(second.options, first.options, "the same bytes for every task of the build");
-    assert.deepEqual(JSON.parse(Buffer.from(first.options).toString("utf8")), options);
-    assert.equal(second.spec.taskIndex, 1);
-    assert.equal(second.buildKey, header.buildKey);
-    // Another build gets its own; a pool serving run after run keeps the latest builds only.
-    const other = pool.threadTaskOf({ ...headerOf({ files: [] }), spec: specOf(0) });
-    assert.notEqual(other.options, first.options);
-    assert.deepEqual(JSON.parse(Buffer.from(other.options).toString("utf8")), { files: [] });
-    for (let build = 0; build < 16; build++) pool.threadTaskOf({ ...headerOf({ build }), spec: specOf(0) });
-    const again = pool.threadTaskOf({ ...header, spec: specOf(2) });
-    assert.notEqual(again.options, first.options, "dropped after 16 other builds, then made again");
-    assert.deepEqual(JSON.parse(Buffer.from(again.options).toString("utf8")), options);
+  it("a pool run whose options hold megabytes gives the right answer from every thread", async () => {
+    // The catalogue's options are its data: 60,000 pairs of keys beyond ASCII, read by 12 tasks.
+    const pairs = Array.from({ length: 60_000 }, (_, index): [Key, Value] => [
+      ["k", "ü", "🎵"][index % 3]!,
+      index,
+    ]);
+    const options = { case: "groupByKey" as const, pairs, numbers: [], splits: 12 };
+    const direct = await catalogue.run(options, { runner: "direct" });
+    const pool = await catalogue.run(options, { runner: "pool", threads: 2 });
+    assert.equal(pool.metrics.stages[0]!.tasks, 12);
+    const groups = multiset(pool.outputs.out.map(normalizeGroups));
+    assert.deepEqual(groups, multiset(direct.outputs.out.map(normalizeGroups)));
+    assert.equal(pool.outputs.out.length, 3);
   });
 });
 

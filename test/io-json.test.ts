@@ -12,6 +12,8 @@ import {
   jsonLines,
   listFiles,
 } from "../src/io/index.js";
+import { MAX_FILES_PER_SPLIT } from "../src/io/json-documents-source.js";
+import { splitBytesFor } from "../src/io/json-lines-source.js";
 import { withTempDir } from "./support/temp.js";
 
 function collectingContext(batchSize = 7) {
@@ -268,6 +270,75 @@ describe("JSON documents", () => {
       assert.equal(rejected[0]!.source, join(folder, "c.json"));
       assert.match(rejected[0]!.reason, /^not valid JSON/);
     });
+  });
+});
+
+describe("JSON documents' splits", () => {
+  const fileArbitrary = fc.record({
+    uri: fc.constantFrom("s3://b/a.json", "/in/b.json", "/in/c.json.gz"),
+    size: fc.oneof(fc.integer({ min: 0, max: 4000 }), fc.integer({ min: 0, max: 40 * 1024 * 1024 })),
+  });
+
+  it("take consecutive files until the next would pass MAX_FILES_PER_SPLIT, two splits per thread, or splitBytesFor", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fileArbitrary, { maxLength: 300 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 0, max: 20_000 }),
+        async (sample, parallelism, extraSmallFiles) => {
+          // Many small documents, as a song catalogue is, after the drawn ones.
+          const files = [
+            ...sample,
+            ...Array.from({ length: extraSmallFiles }, (_, index) => ({
+              uri: `/s/${index}.json`,
+              size: 250,
+            })),
+          ];
+          const splits = (await jsonDocuments("unused/*.json", { files }).splits({ parallelism })) as [
+            string,
+            number,
+          ][][];
+          const text = (uri: string, size: number) => (uri.endsWith(".gz") ? 8 * size : size);
+          const maxFiles = Math.min(
+            MAX_FILES_PER_SPLIT,
+            Math.max(1, Math.ceil(files.length / (2 * parallelism))),
+          );
+          const maxBytes = splitBytesFor(
+            files.reduce((total, file) => total + text(file.uri, file.size), 0),
+            parallelism,
+          );
+          assert.deepEqual(
+            splits.flat(),
+            files.map((file) => [file.uri, file.size]),
+            "every file once, in order",
+          );
+          const bytesOf = (split: [string, number][]) =>
+            split.reduce((total, [uri, size]) => total + text(uri, size), 0);
+          for (const [index, split] of splits.entries()) {
+            assert.ok(split.length >= 1 && split.length <= maxFiles);
+            if (split.length > 1)
+              assert.ok(bytesOf(split) <= maxBytes, "within the bytes, or one file alone");
+            const next = splits[index + 1]?.[0];
+            if (next)
+              assert.ok(
+                split.length === maxFiles || bytesOf(split) + text(next[0], next[1]) > maxBytes,
+                "cut only where the next file does not fit",
+              );
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("200,000 song files make a few dozen splits, not hundreds; filesPerSplit sets the count", async () => {
+    const songs = Array.from({ length: 200_000 }, (_, index) => ({ uri: `/songs/${index}.json`, size: 250 }));
+    const splits = await jsonDocuments("unused/*.json", { files: songs }).splits({ parallelism: 2 });
+    assert.equal(splits.length, Math.ceil(200_000 / MAX_FILES_PER_SPLIT));
+    const fixed = await jsonDocuments("unused/*.json", { files: songs, filesPerSplit: 1000 }).splits({
+      parallelism: 2,
+    });
+    assert.equal(fixed.length, 200);
   });
 });
 

@@ -13,6 +13,8 @@ import {
   type TaskInput,
   type TaskSpec,
   ThreadPool,
+  type ThreadTaskHeader,
+  threadTaskHeader,
   WorkerDiedError,
 } from "../core/index.js";
 import {
@@ -53,6 +55,8 @@ export interface ClusterWorker {
 /** What a worker knows of a run it has taken tasks of. */
 interface KnownRun {
   readonly record: RunRecord;
+  /** The record's task header as the pool's threads take it, made once per run. */
+  readonly header: ThreadTaskHeader;
   readonly objects: ShuffleObjects;
   readonly folder: string;
   /** Lookup tables fetched once per run, by stage and node. */
@@ -107,7 +111,13 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
           checkProbe(probe.folder, probe.file, probe.token, record.driverHost);
         const folder = join(root, runId);
         await mkdir(folder, { recursive: true });
-        return { record, objects: new ShuffleObjects(record.shuffle, record.s3), folder, tables: new Map() };
+        return {
+          record,
+          header: threadTaskHeader(record.header),
+          objects: new ShuffleObjects(record.shuffle, record.s3),
+          folder,
+          tables: new Map(),
+        };
       })();
       entry.catch(() => runs.delete(runId));
       runs.set(runId, entry);
@@ -163,7 +173,7 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
       }
       let outcome: Awaited<ReturnType<ThreadPool["outcomeOf"]>>;
       try {
-        outcome = await pool.outcomeOf({ ...run.record.header, spec: local });
+        outcome = await pool.outcomeOf({ ...run.header, spec: local });
       } catch (error) {
         if (error instanceof WorkerDiedError) {
           return { workerDied: error.message, ...(error.code ? { code: error.code } : {}), host };

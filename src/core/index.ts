@@ -75,7 +75,13 @@ export {
   type Runner,
   type TaskExecutor,
 } from "./runner/job.js";
-export { type PipelineBuild, type WorkerTaskHeader, workerTaskHeader } from "./runner/pipeline-build.js";
+export {
+  type PipelineBuild,
+  type ThreadTaskHeader,
+  threadTaskHeader,
+  type WorkerTaskHeader,
+  workerTaskHeader,
+} from "./runner/pipeline-build.js";
 export { ThreadPool, type ThreadPoolSettings } from "./runner/thread-pool.js";
 export type { TaskFailure, WorkerTask } from "./runner/worker.js";
 export { type TransformFailure, transformErrorOf, transformFailureOf } from "./errors.js";

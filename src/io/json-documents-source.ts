@@ -11,6 +11,7 @@ import type {
   SplitContext,
 } from "../core/index.js";
 import { textBytesOf } from "./archives.js";
+import { splitBytesFor } from "./json-lines-source.js";
 import type { S3Settings } from "./s3.js";
 import { type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
@@ -23,7 +24,8 @@ export interface JsonDocumentsOptions {
   readonly streamAboveBytes?: number;
   /**
    * Files per split; many small documents share a task. Default: the files spread over two splits
-   * per thread, at most 256 per split.
+   * per thread, at most `MAX_FILES_PER_SPLIT` files and the bytes a JSON-lines split takes
+   * (`splitBytesFor`) per split.
    */
   readonly filesPerSplit?: number;
   /**
@@ -37,6 +39,37 @@ export interface JsonDocumentsOptions {
 }
 
 type FileRef = [uri: string, size: number];
+
+/**
+ * The most files a split takes by default. Each split is a task that writes a block to every
+ * partition of the shuffle after it: splits of a few hundred small documents made blocks of a few
+ * rows by the hundred thousand (200,000 song files were 790 splits writing to 277 partitions),
+ * whose bookkeeping the main thread held. A split of this many song files is read in a fraction
+ * of a second.
+ */
+export const MAX_FILES_PER_SPLIT = 4096;
+
+/**
+ * Consecutive files in splits of at most `maxFiles` files and `maxBytes` bytes (a larger file
+ * alone), each split taking files until the next would not fit.
+ */
+export function packFiles(files: readonly ListedFile[], maxFiles: number, maxBytes: number): FileRef[][] {
+  const splits: FileRef[][] = [];
+  let current: FileRef[] = [];
+  let bytes = 0;
+  for (const file of files) {
+    const size = textBytesOf(file.uri, file.size);
+    if (current.length > 0 && (current.length >= maxFiles || bytes + size > maxBytes)) {
+      splits.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push([file.uri, file.size]);
+    bytes += size;
+  }
+  if (current.length > 0) splits.push(current);
+  return splits;
+}
 
 /**
  * The text `_rejected/` keeps of an element of an array document: its JSON, or `whole` (the
@@ -68,14 +101,15 @@ export class JsonDocumentsSource<T> implements Source<T> {
 
   async splits(context?: SplitContext): Promise<JsonValue[]> {
     const files = this.options.files ?? (await listFiles(this.uri, this.options.s3));
-    const perSplit =
-      this.options.filesPerSplit ??
-      Math.min(256, Math.max(1, Math.ceil(files.length / (2 * (context?.parallelism ?? 1)))));
-    const splits: FileRef[][] = [];
-    for (let start = 0; start < files.length; start += perSplit) {
-      splits.push(files.slice(start, start + perSplit).map((file) => [file.uri, file.size]));
-    }
-    return splits;
+    const fixed = this.options.filesPerSplit;
+    if (fixed !== undefined) return packFiles(files, fixed, Number.POSITIVE_INFINITY);
+    const parallelism = context?.parallelism ?? 1;
+    const totalBytes = files.reduce((total, file) => total + textBytesOf(file.uri, file.size), 0);
+    return packFiles(
+      files,
+      Math.min(MAX_FILES_PER_SPLIT, Math.max(1, Math.ceil(files.length / (2 * parallelism)))),
+      splitBytesFor(totalBytes, parallelism),
+    );
   }
 
   bytesOf(split: JsonValue): number {

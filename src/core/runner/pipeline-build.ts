@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { PlanSettings } from "../plan.js";
-import type { WorkerTask } from "./worker.js";
+import type { ThreadTask, WorkerTask } from "./worker.js";
 import type { WorkerPreload } from "./worker-preloads.js";
 
 /** What a worker needs to rebuild a run's pipeline: the same on threads and on other machines. */
@@ -33,4 +33,18 @@ export function workerTaskHeader(build: PipelineBuild): WorkerTaskHeader {
     fingerprint: build.fingerprint,
     preloads: build.preloads,
   };
+}
+
+/** A task header as worker threads get it: the options as bytes they share (see ThreadTask). */
+export type ThreadTaskHeader = Omit<ThreadTask, "spec">;
+
+/**
+ * The header threads get, made once per run: the options' JSON copied into shared memory, which
+ * every task's message then refers to instead of carrying a copy of the text.
+ */
+export function threadTaskHeader(header: WorkerTaskHeader): ThreadTaskHeader {
+  const { optionsJson, ...rest } = header;
+  const options = new SharedArrayBuffer(Buffer.byteLength(optionsJson, "utf8"));
+  Buffer.from(options).write(optionsJson, "utf8");
+  return { ...rest, options };
 }

@@ -2,7 +2,12 @@ import type { TaskResult, TaskSpec } from "../task.js";
 import type { TaskExecutor } from "./job.js";
 import { ThreadPool } from "./thread-pool.js";
 import type { V8HelperThreads } from "./v8-helper-threads.js";
-import { type PipelineBuild, type WorkerTaskHeader, workerTaskHeader } from "./pipeline-build.js";
+import {
+  type PipelineBuild,
+  type ThreadTaskHeader,
+  threadTaskHeader,
+  workerTaskHeader,
+} from "./pipeline-build.js";
 
 export interface PoolSettings extends PipelineBuild {
   readonly threads: number;
@@ -17,16 +22,17 @@ export interface PoolSettings extends PipelineBuild {
 
 /**
  * Runs tasks on a piscina pool. A task message carries the pipeline's module and options (workers
- * rebuild the graph from them) and the task's input; shuffle blocks travel as transferred bytes.
+ * rebuild the graph from them; the options as bytes every task shares) and the task's input;
+ * shuffle blocks travel as transferred bytes.
  */
 export class PoolExecutor implements TaskExecutor {
   readonly concurrency: number;
   private readonly pool: ThreadPool;
-  private readonly header: WorkerTaskHeader;
+  private readonly header: ThreadTaskHeader;
 
   constructor(settings: PoolSettings) {
     this.concurrency = settings.threads;
-    this.header = workerTaskHeader(settings);
+    this.header = threadTaskHeader(workerTaskHeader(settings));
     this.pool = new ThreadPool(settings);
   }
 

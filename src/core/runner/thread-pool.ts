@@ -2,7 +2,7 @@ import { Piscina } from "piscina";
 import { messageOf, SluiceError, transformErrorOf, WorkerDiedError } from "../errors.js";
 import type { TaskResult } from "../task.js";
 import { applyHelperThreadFlags, type V8HelperThreads } from "./v8-helper-threads.js";
-import type { TaskFailure, ThreadTask, WorkerTask } from "./worker.js";
+import type { TaskFailure, ThreadTask } from "./worker.js";
 
 export interface ThreadPoolSettings {
   readonly threads: number;
@@ -20,22 +20,10 @@ export interface ThreadPoolSettings {
  * module, and each thread keeps the plans it built. One run's pool runner uses one; a cluster
  * worker process serves every run of every pipeline with one.
  */
-/** The bytes a ThreadTask carries for `optionsJson` (the worker module is not imported here: see worker.ts). */
-function sharedOptions(optionsJson: string): SharedArrayBuffer {
-  const shared = new SharedArrayBuffer(Buffer.byteLength(optionsJson, "utf8"));
-  Buffer.from(shared).write(optionsJson, "utf8");
-  return shared;
-}
-
-/** Builds whose options a pool keeps in shared memory: a cluster worker's pool serves run after run. */
-const SHARED_BUILDS = 16;
-
 export class ThreadPool {
   private pool: Piscina | undefined;
   private poolFailure: unknown;
   private restoreHelperThreads: (() => void) | undefined;
-  /** Each build's options as shared bytes, by build key, least recently used first. */
-  private readonly optionsOfBuild = new Map<string, SharedArrayBuffer>();
 
   constructor(private readonly settings: ThreadPoolSettings) {}
 
@@ -76,13 +64,13 @@ export class ThreadPool {
    * same on any thread). The death of its thread (an exit, a crash at start-up, an exhausted heap)
    * is thrown as a WorkerDiedError: worth running again on a fresh one.
    */
-  async outcomeOf(task: WorkerTask): Promise<TaskResult | TaskFailure> {
+  async outcomeOf(task: ThreadTask): Promise<TaskResult | TaskFailure> {
     // Input blocks are copied (one memcpy of bytes), not transferred: the caller keeps them until
     // the task succeeds, so that a task whose worker died can run again. Results, the larger flow,
     // are transferred.
     let outcome: TaskResult | TaskFailure;
     try {
-      outcome = (await this.started().run(this.threadTaskOf(task))) as TaskResult | TaskFailure;
+      outcome = (await this.started().run(task)) as TaskResult | TaskFailure;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       throw new WorkerDiedError(messageOf(error), typeof code === "string" ? code : undefined);
@@ -93,22 +81,8 @@ export class ThreadPool {
     return outcome;
   }
 
-  /** The message a thread gets for a task: its build's options shared, not copied (see ThreadTask). */
-  threadTaskOf(task: WorkerTask): ThreadTask {
-    const { optionsJson, ...rest } = task;
-    let options = this.optionsOfBuild.get(task.buildKey);
-    if (options) this.optionsOfBuild.delete(task.buildKey);
-    else options = sharedOptions(optionsJson);
-    this.optionsOfBuild.set(task.buildKey, options);
-    if (this.optionsOfBuild.size > SHARED_BUILDS) {
-      const [oldest] = this.optionsOfBuild.keys();
-      this.optionsOfBuild.delete(oldest!);
-    }
-    return { ...rest, options };
-  }
-
   /** Runs a task; its own failure is thrown (a TransformError when a user function threw). */
-  async run(task: WorkerTask): Promise<TaskResult> {
+  async run(task: ThreadTask): Promise<TaskResult> {
     const outcome = await this.outcomeOf(task);
     if ("taskFailed" in outcome) {
       if (outcome.transform) throw transformErrorOf(outcome.transform);
