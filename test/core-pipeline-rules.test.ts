@@ -8,7 +8,13 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { definePipeline, TransformError } from "../src/index.js";
-import { differentInWorkers, notJson, throwsOnOne } from "./fixtures/unsafe-pipelines.js";
+import {
+  differentInWorkers,
+  driverOnlyListing,
+  graphFromDriverOnly,
+  notJson,
+  throwsOnOne,
+} from "./fixtures/unsafe-pipelines.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -45,6 +51,36 @@ describe("the rules of pipeline modules", () => {
     // The direct runner builds once, in this thread: the same pipeline runs there.
     const { outputs } = await differentInWorkers.run({ values: [1, 2, 3] }, { runner: "direct" });
     assert.deepEqual(outputs.values.sort(), [2, 3, 4]);
+  });
+
+  it("options named driver-only do not reach the workers; a graph that depends on them fails before any task", async () => {
+    const options = { values: [1, 2, 3], listing: ["a.json", "b.json"] };
+    const pool = await driverOnlyListing.run(options, { threads: 2 });
+    assert.deepEqual(
+      pool.outputs.values.sort(([a], [b]) => a - b),
+      [
+        [1, -1],
+        [2, -1],
+        [3, -1],
+      ],
+      "the workers built without the listing",
+    );
+    const direct = await driverOnlyListing.run(options, { runner: "direct" });
+    assert.deepEqual(
+      direct.outputs.values.map(([, count]) => count),
+      [2, 2, 2],
+    );
+    await assert.rejects(
+      graphFromDriverOnly.run(options, { threads: 2 }),
+      /pipeline 'graph-from-driver-only' .* built another graph in a worker than in the main thread: .*driverOnlyOptions/,
+    );
+    assert.throws(
+      () =>
+        definePipeline({ module: "file:///pipelines/driver-only.js", name: "bad" }, () => ({}), {
+          driverOnlyOptions: "listing" as unknown as string[],
+        }),
+      /pipeline 'bad': driverOnlyOptions must be a list of option names, got "listing"/,
+    );
   });
 
   for (const runner of ["direct", "pool"] as const) {

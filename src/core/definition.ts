@@ -52,7 +52,16 @@ export class PipelineDefinition<Options, Outputs> {
   constructor(
     readonly location: PipelineLocation,
     readonly build: (pipeline: Pipeline, options: Options) => Outputs,
+    readonly settings: PipelineSettings = {},
   ) {}
+
+  /** The options workers build from: the run's, less its driver-only members. */
+  private workerOptions(options: Options): unknown {
+    const driverOnly = this.settings.driverOnlyOptions ?? [];
+    if (driverOnly.length === 0 || typeof options !== "object" || options === null || Array.isArray(options))
+      return options;
+    return Object.fromEntries(Object.entries(options).filter(([name]) => !driverOnly.includes(name)));
+  }
 
   /** Builds the graph and plans it. */
   plan(options: Options, runOptions: RunOptions = {}): { pipeline: Pipeline; outputs: Outputs; plan: Plan } {
@@ -122,7 +131,7 @@ export class PipelineDefinition<Options, Outputs> {
     }
     const build = {
       location: this.location,
-      options,
+      options: this.workerOptions(options),
       planSettings,
       fingerprint: graphFingerprint(pipeline.graph),
       preloads: workerPreloadsOf(process.execArgv, runOptions.workerImports),
@@ -151,11 +160,33 @@ export class PipelineDefinition<Options, Outputs> {
   }
 }
 
+/** How a pipeline's options reach its workers. */
+export interface PipelineSettings {
+  /**
+   * Members of the options that only the driver reads, left out of what the workers build from:
+   * file lists a source cuts into splits (tasks get their splits, not the list) and records
+   * written at the commit. Options reach every worker of a run, and a worker keeps them parsed
+   * for the run: 200,000 listed files were 100 MB of each worker's heap. The build must give the
+   * same graph without them; where it does not, the run stops before any task, saying so.
+   */
+  readonly driverOnlyOptions?: readonly string[];
+}
+
 /** Defines a pipeline in a module, for the pool runner (and the direct one). */
 export function definePipeline<Options, Outputs>(
   location: PipelineLocation,
   build: (pipeline: Pipeline, options: Options) => Outputs,
+  settings: PipelineSettings = {},
 ): PipelineDefinition<Options, Outputs> {
+  const driverOnly = settings.driverOnlyOptions;
+  if (
+    driverOnly !== undefined &&
+    (!Array.isArray(driverOnly) || driverOnly.some((name) => typeof name !== "string"))
+  ) {
+    throw new SluiceError(
+      `pipeline '${location.name}': driverOnlyOptions must be a list of option names, got ${JSON.stringify(driverOnly)}`,
+    );
+  }
   // Workers find a pipeline by its module and name: two of one name would run the first's graph.
   const names = definedNames.get(location.module) ?? new Set<string>();
   if (names.has(location.name)) {
@@ -165,7 +196,7 @@ export function definePipeline<Options, Outputs>(
   }
   names.add(location.name);
   definedNames.set(location.module, names);
-  return new PipelineDefinition(location, build);
+  return new PipelineDefinition(location, build, settings);
 }
 
 /** The pipeline names defined so far, by module. */

@@ -22,6 +22,7 @@ export {
   PARTITIONS_PER_THREAD,
   PipelineDefinition,
   type PipelineLocation,
+  type PipelineSettings,
   type Resolved,
   type RunResult,
   runDirect,

@@ -58,6 +58,7 @@ async function rebuild(
       ...options,
       mode: "overwrite",
       songFiles: inventory.songs.map(listed),
+      songFileCount: inventory.songs.length,
       logFiles: inventory.logs.map(listed),
       loaded: recordAfter(previous.files, decision),
       expectedLoads: previous.fingerprint,
@@ -159,6 +160,7 @@ export async function sparkify(
     {
       ...options,
       songFiles: newSongs.map(listed),
+      songFileCount: newSongs.length,
       logFiles: newLogs.map(listed),
       ...recordOfRun(previous, decision, options.compact === true),
       ...(previous ? { expectedLoads: previous.fingerprint } : {}),

@@ -284,6 +284,11 @@ function notIn<K, T>(
 export interface SparkifyRunInputs extends SparkifyOptions {
   /** The song documents to read, as the driver listed them (update mode: the new ones). Default: listed. */
   readonly songFiles?: readonly ListedFile[];
+  /**
+   * How many `songFiles` there are: the workers build from the options without the file lists
+   * and the record of loaded files (driver-only), and an update without new songs has another graph.
+   */
+  readonly songFileCount?: number;
   /** The event logs to read, likewise. */
   readonly logFiles?: readonly ListedFile[];
   /**
@@ -375,7 +380,7 @@ export const sparkifyPipeline = definePipeline(
     const knownSongs = update ? state<LoadedSong>(STATE.songs) : undefined;
     // A daily load with no new song files (most days) adds no song and no artist: the songs it
     // knows are needed only to match plays, not to be told apart from new ones.
-    const noNewSongs = update && options.songFiles !== undefined && options.songFiles.length === 0;
+    const noNewSongs = update && options.songFileCount === 0;
     const newSongs = noNewSongs
       ? p.fromArray<SongInput>([], "no new song files")
       : knownSongs
@@ -478,4 +483,7 @@ export const sparkifyPipeline = definePipeline(
     lake.stateRecords(STATE.loaded, options.loaded ?? [], options.appendLoaded ? "append" : "replace");
     return { lake };
   },
+  // Read on the driver only: the sources cut the file lists into splits, and the commit writes
+  // the record of loaded files. At 10M events they are 50 MB of JSON that each worker kept parsed.
+  { driverOnlyOptions: ["songFiles", "logFiles", "loaded"] },
 );

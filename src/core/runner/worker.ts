@@ -146,7 +146,7 @@ export default async function runWorkerTask(task: ThreadTask): Promise<unknown> 
   }
   if (pipeline.fingerprint !== task.fingerprint) {
     return permanentFailure(
-      `pipeline '${task.name}' (${task.module}) built another graph in a worker than in the main thread: its build must give the same transforms for the same options, whatever the time, a random number or the environment`,
+      `pipeline '${task.name}' (${task.module}) built another graph in a worker than in the main thread: its build must give the same transforms for the same options, whatever the time, a random number, the environment or the options it names in driverOnlyOptions (which workers do not get)`,
     );
   }
   const { plan, rejected } = pipeline;
