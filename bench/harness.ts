@@ -59,9 +59,10 @@ export function runChild<T = Measurement>(args: readonly string[]): Promise<T> {
     child.stdout.on("data", (chunk) => {
       stdout += chunk;
     });
-    child.on("exit", (code) => {
+    child.on("exit", (code, signal) => {
       const last = stdout.trim().split("\n").at(-1) ?? "";
-      if (code !== 0) reject(new Error(`${args.join(" ")} exited with ${code}`));
+      if (signal !== null) reject(new Error(`${args.join(" ")} was killed by ${signal}`));
+      else if (code !== 0) reject(new Error(`${args.join(" ")} exited with ${code}`));
       else resolve(JSON.parse(last) as T);
     });
   });
