@@ -53,7 +53,7 @@ export const MAX_FILES_PER_SPLIT = 4096;
  * Consecutive files in splits of at most `maxFiles` files and `maxBytes` bytes (a larger file
  * alone), each split taking files until the next would not fit.
  */
-export function packFiles(files: readonly ListedFile[], maxFiles: number, maxBytes: number): FileRef[][] {
+function packFiles(files: readonly ListedFile[], maxFiles: number, maxBytes: number): FileRef[][] {
   const splits: FileRef[][] = [];
   let current: FileRef[] = [];
   let bytes = 0;
