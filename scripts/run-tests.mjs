@@ -35,6 +35,23 @@ function ensureDebianPackages(packages) {
   run(["apt-get", "update", "-qq"]);
   run(["apt-get", "install", "-y", "-qq", ...names]);
 }
+const filter = process.argv.slice(2);
+const testDirectory = join(root, "build/test");
+const files = readdirSync(testDirectory)
+  .filter((name) => name.endsWith(".test.js"))
+  .filter((name) => filter.length === 0 || filter.some((part) => name.includes(part)))
+  .map((name) => join(testDirectory, name));
+if (files.length === 0) {
+  // node --test given no files would look for tests on its own, outside this setup.
+  console.error(
+    filter.length === 0
+      ? "no test file in build/test: `npm test` compiles them first"
+      : `no test file in build/test matches ${filter.join(" or ")}`,
+  );
+  console.error("usage: node scripts/run-tests.mjs [PART_OF_A_TEST_FILE_NAME...]");
+  process.exit(2);
+}
+
 ensureDebianPackages({ tmux: "tmux", "redis-server": "redis-server" });
 
 /**
@@ -142,13 +159,6 @@ async function startMoto() {
   return { endpoint: `http://127.0.0.1:${motoPort}`, stop: () => moto.kill() };
 }
 const moto = await startMoto();
-
-const filter = process.argv.slice(2);
-const testDirectory = join(root, "build/test");
-const files = readdirSync(testDirectory)
-  .filter((name) => name.endsWith(".test.js"))
-  .filter((name) => filter.length === 0 || filter.some((part) => name.includes(part)))
-  .map((name) => join(testDirectory, name));
 
 const tests = spawn(process.execPath, ["--test", "--test-concurrency=1", ...files], {
   stdio: "inherit",

@@ -1,7 +1,7 @@
 import { messageOf, TransformError } from "./errors.js";
 import type { GraphNode, NodeKind } from "./graph.js";
 import type { RejectedRecord, Sink } from "./interfaces.js";
-import { emptyCounters, type TaskMetrics } from "./metrics.js";
+import { newTaskMetrics, type TaskMetrics } from "./metrics.js";
 import { OPERATORS } from "./operators/index.js";
 import { openTableWrite } from "./operators/lookup.js";
 import type {
@@ -31,7 +31,7 @@ const MAX_REJECTED_SAMPLES = 5;
 export async function executeTask(plan: Plan, spec: TaskSpec, rejects: RejectRouting): Promise<TaskResult> {
   const stage = plan.stages[spec.stageId];
   if (!stage) throw new Error(`no stage ${spec.stageId} in the plan`);
-  const metrics: TaskMetrics = { ...emptyCounters(), rejectedSamples: [], transformRecords: {} };
+  const metrics: TaskMetrics = newTaskMetrics();
   const taskContext = {
     runId: spec.runId,
     stageId: spec.stageId,

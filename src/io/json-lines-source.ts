@@ -142,175 +142,264 @@ export class JsonLinesSource<T> implements Source<T> {
     context: SourceReadContext,
     chunks: Iterable<Uint8Array> | undefined,
   ): AsyncGenerator<SourceBatch<T>> {
-    const schema = this.options.schema;
-    const maxRecordBytes = this.options.maxRecordBytes ?? 16 * 1024 * 1024;
-    const bookkeeping = this.options.bookkeeping === true;
-    // Line numbers are known only when reading from the start of the file.
-    let lineNumber = start === 0 ? 0 : undefined;
-    let records: T[] = [];
-    let offsets: number[] = [];
-    let lines: number[] = [];
-    const batchOf = (): SourceBatch<T> => {
-      const batchOffsets = offsets;
-      const batchLines = lines;
-      return {
-        records,
-        origin: (index) =>
-          batchLines.length > 0 ? `${uri} line ${batchLines[index]}` : `${uri} byte ${batchOffsets[index]}`,
-      };
-    };
-
-    // A rejected line is kept whole (it is at most the maximum record size), so that `_rejected/`
-    // holds exactly what was rejected; a line past that size keeps its first bytes.
-    const reject = (bytes: Uint8Array, offset: number, line: number | undefined, reason: string) => {
-      const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
-      const record: RejectedRecord = {
-        text,
-        source: uri,
-        offset,
-        ...(line !== undefined ? { line } : {}),
-        reason,
-      };
-      context.reject(record);
-    };
-
-    /**
-     * One line: `bytes[from, to)`, starting at byte `offset` of the file. The line is passed as a
-     * range of the chunk it lies in, not as a view of its own: a million lines would otherwise
-     * make a million Buffer objects. `knownUtf8`: the caller already checked the bytes.
-     */
-    const handleLine = (
-      bytes: Buffer,
-      lineFrom: number,
-      lineTo: number,
-      offset: number,
-      oversize: number | false,
-      knownUtf8: boolean,
-    ) => {
-      if (lineNumber !== undefined) lineNumber++;
-      let from = lineFrom;
-      let to = lineTo;
-      if (to > from && bytes[to - 1] === CARRIAGE_RETURN) to--;
-      if (offset === 0 && bytes[from] === 0xef && bytes[from + 1] === 0xbb && bytes[from + 2] === 0xbf)
-        from += 3;
-      if (oversize === false && isBlank(bytes, from, to)) return;
-      if (!bookkeeping) context.addRecordsSeen(1);
-      if (oversize !== false) {
-        reject(
-          bytes.subarray(from, to),
-          offset,
-          lineNumber,
-          `line of ${oversize} bytes is longer than the maximum record size of ${maxRecordBytes} bytes (its first ${OVERSIZE_PREFIX_BYTES} bytes are kept)`,
-        );
-        return;
-      }
-      if (!knownUtf8 && !isUtf8(bytes.subarray(from, to))) {
-        reject(bytes.subarray(from, to), offset, lineNumber, "not valid UTF-8");
-        return;
-      }
-      let value: unknown;
-      try {
-        value = JSON.parse(bytes.toString("utf8", from, to));
-      } catch (error) {
-        reject(bytes.subarray(from, to), offset, lineNumber, `not valid JSON (${(error as Error).message})`);
-        return;
-      }
-      if (schema) {
-        // recordOf per line (no result object); parse only for a line that does not fit, for why.
-        const record = schema.recordOf(value);
-        if (record !== undefined) value = record;
-        else {
-          const parsed = schema.parse(value);
-          if ("problem" in parsed) {
-            reject(bytes.subarray(from, to), offset, lineNumber, parsed.problem);
-            return;
-          }
-          value = parsed.record;
-        }
-      }
-      records.push(value as T);
-      offsets.push(offset);
-      if (lineNumber !== undefined) lines.push(lineNumber);
-    };
-
+    const lines = new LineReader<T>(uri, start, end, context, this.options);
     // Read from one byte before the range: if that byte is a newline, a line starts at `start`.
-    const readFrom = start > 0 ? start - 1 : 0;
-    let position = readFrom;
-    let lineStart = start > 0 ? -1 : 0; // -1: still looking for the first line start
-    let carry: Uint8Array[] = [];
-    let carryBytes = 0;
-    /** The length of the line being carried across chunks, once it is past the maximum record size. */
-    let oversize: number | false = false;
-    let finished = false;
-
-    for await (const read of chunks ?? readBytes(uri, this.options.s3, readFrom)) {
+    for await (const read of chunks ?? readBytes(uri, this.options.s3, lines.readFrom)) {
       const chunk = Buffer.isBuffer(read) ? read : Buffer.from(read.buffer, read.byteOffset, read.byteLength);
       context.addBytesRead(chunk.byteLength);
-      // The lines that lie whole between the chunk's first and last newlines are checked for UTF-8
-      // in one call; only the lines at the chunk's edges are checked one by one.
-      const firstNewline = chunk.indexOf(NEWLINE);
-      const lastNewline = chunk.lastIndexOf(NEWLINE);
-      const wholeLinesAreUtf8 =
-        lastNewline > firstNewline && isUtf8(chunk.subarray(firstNewline + 1, lastNewline));
-      let cursor = 0;
-      while (cursor < chunk.byteLength) {
-        const newline = chunk.indexOf(NEWLINE, cursor);
-        const pieceEnd = newline < 0 ? chunk.byteLength : newline;
-        if (lineStart < 0) {
-          if (newline < 0) break;
-          lineStart = position + newline + 1;
-          cursor = newline + 1;
-          if (lineStart >= end) {
-            finished = true;
-            break;
-          }
-          continue;
-        }
-        if (carry.length === 0 && oversize === false && newline >= 0 && pieceEnd - cursor <= maxRecordBytes) {
-          // The common case: the whole line lies in this chunk.
-          handleLine(chunk, cursor, pieceEnd, lineStart, false, wholeLinesAreUtf8 && cursor > firstNewline);
-        } else {
-          const piece = chunk.subarray(cursor, pieceEnd);
-          if (oversize !== false) {
-            oversize += piece.byteLength;
-          } else if (carryBytes + piece.byteLength > maxRecordBytes) {
-            oversize = carryBytes + piece.byteLength;
-            // Keep the beginning only, for the rejected-records output.
-            carry = [Buffer.concat([...carry, piece]).subarray(0, OVERSIZE_PREFIX_BYTES)];
-          } else {
-            carry.push(piece);
-          }
-          carryBytes += piece.byteLength;
-          if (newline < 0) break;
-          const line = Buffer.concat(carry);
-          handleLine(line, 0, line.byteLength, lineStart, oversize, false);
-        }
-        carry = [];
-        carryBytes = 0;
-        oversize = false;
-        lineStart = position + newline + 1;
-        cursor = newline + 1;
-        if (records.length >= context.batchSize) {
-          yield batchOf();
-          records = [];
-          offsets = [];
-          lines = [];
-        }
-        if (lineStart >= end) {
-          finished = true;
-          break;
-        }
-      }
-      position += chunk.byteLength;
-      if (finished) break;
+      lines.startChunk(chunk);
+      while (lines.takeLines()) yield lines.takeBatch();
+      if (lines.finished) break;
+      lines.endChunk();
     }
-    if (!finished && lineStart >= 0 && lineStart < end && (carryBytes > 0 || oversize !== false)) {
-      const line = Buffer.concat(carry);
-      handleLine(line, 0, line.byteLength, lineStart, oversize, false);
-    }
-    if (records.length > 0) yield batchOf();
+    lines.finish();
+    if (lines.hasRecords) yield lines.takeBatch();
   }
 }
+
+/**
+ * The lines of one byte range, taken a chunk at a time. A class rather than closures in the
+ * reading generator: the parsing loop is then one method that V8 optimizes once per thread. As
+ * closures made anew for every range, its optimized code was tied to the first range's and thrown
+ * away at the next, and each thread compiled the loop again for every file it read.
+ */
+class LineReader<T> {
+  /** Where reading starts: one byte before the range, whose newline says a line starts at `start`. */
+  readonly readFrom: number;
+  finished = false;
+  private readonly schema: Schema | undefined;
+  private readonly maxRecordBytes: number;
+  private readonly bookkeeping: boolean;
+  /** Line numbers are known only when reading from the start of the file. */
+  private lineNumber: number | undefined;
+  private records: T[] = [];
+  private offsets: number[] = [];
+  private lines: number[] = [];
+  /** The file offset of the current chunk's first byte. */
+  private position: number;
+  /** The file offset of the line being read; -1 while still looking for the first line start. */
+  private lineStart: number;
+  private carry: Uint8Array[] = [];
+  private carryBytes = 0;
+  /** The length of the line being carried across chunks, once it is past the maximum record size. */
+  private oversize: number | false = false;
+  // The chunk being read.
+  private chunk: Buffer = EMPTY_CHUNK;
+  private cursor = 0;
+  private firstNewline = -1;
+  private wholeLinesAreUtf8 = false;
+
+  constructor(
+    private readonly uri: string,
+    start: number,
+    private readonly end: number,
+    private readonly context: SourceReadContext,
+    options: JsonLinesOptions,
+  ) {
+    this.schema = options.schema;
+    this.maxRecordBytes = options.maxRecordBytes ?? 16 * 1024 * 1024;
+    this.bookkeeping = options.bookkeeping === true;
+    this.lineNumber = start === 0 ? 0 : undefined;
+    this.readFrom = start > 0 ? start - 1 : 0;
+    this.position = this.readFrom;
+    this.lineStart = start > 0 ? -1 : 0;
+  }
+
+  get hasRecords(): boolean {
+    return this.records.length > 0;
+  }
+
+  startChunk(chunk: Buffer): void {
+    this.chunk = chunk;
+    this.cursor = 0;
+    // The lines that lie whole between the chunk's first and last newlines are checked for UTF-8
+    // in one call; only the lines at the chunk's edges are checked one by one.
+    this.firstNewline = chunk.indexOf(NEWLINE);
+    const lastNewline = chunk.lastIndexOf(NEWLINE);
+    this.wholeLinesAreUtf8 =
+      lastNewline > this.firstNewline && isUtf8(chunk.subarray(this.firstNewline + 1, lastNewline));
+  }
+
+  endChunk(): void {
+    this.position += this.chunk.byteLength;
+    this.chunk = EMPTY_CHUNK;
+  }
+
+  /**
+   * Reads the chunk's lines from where it stopped, until the chunk ends (false) or a batch is
+   * full (true: take it, then call again). Sets `finished` past the range's last line.
+   */
+  takeLines(): boolean {
+    if (this.finished) return false;
+    const chunk = this.chunk;
+    const batchSize = this.context.batchSize;
+    while (this.cursor < chunk.byteLength) {
+      const cursor = this.cursor;
+      const newline = chunk.indexOf(NEWLINE, cursor);
+      const pieceEnd = newline < 0 ? chunk.byteLength : newline;
+      if (this.lineStart < 0) {
+        if (newline < 0) return false;
+        this.lineStart = this.position + newline + 1;
+        this.cursor = newline + 1;
+        if (this.lineStart >= this.end) {
+          this.finished = true;
+          return false;
+        }
+        continue;
+      }
+      if (
+        this.carry.length === 0 &&
+        this.oversize === false &&
+        newline >= 0 &&
+        pieceEnd - cursor <= this.maxRecordBytes
+      ) {
+        // The common case: the whole line lies in this chunk.
+        this.handleLine(
+          chunk,
+          cursor,
+          pieceEnd,
+          this.lineStart,
+          false,
+          this.wholeLinesAreUtf8 && cursor > this.firstNewline,
+        );
+      } else {
+        const piece = chunk.subarray(cursor, pieceEnd);
+        if (this.oversize !== false) {
+          this.oversize += piece.byteLength;
+        } else if (this.carryBytes + piece.byteLength > this.maxRecordBytes) {
+          this.oversize = this.carryBytes + piece.byteLength;
+          // Keep the beginning only, for the rejected-records output.
+          this.carry = [Buffer.concat([...this.carry, piece]).subarray(0, OVERSIZE_PREFIX_BYTES)];
+        } else {
+          this.carry.push(piece);
+        }
+        this.carryBytes += piece.byteLength;
+        if (newline < 0) {
+          this.cursor = chunk.byteLength;
+          return false;
+        }
+        const line = Buffer.concat(this.carry);
+        this.handleLine(line, 0, line.byteLength, this.lineStart, this.oversize, false);
+      }
+      this.carry = [];
+      this.carryBytes = 0;
+      this.oversize = false;
+      this.lineStart = this.position + newline + 1;
+      this.cursor = newline + 1;
+      if (this.lineStart >= this.end) this.finished = true;
+      if (this.records.length >= batchSize) return true;
+      if (this.finished) return false;
+    }
+    return false;
+  }
+
+  /** The last line, when the range ends in the middle of it (a file without a final newline). */
+  finish(): void {
+    if (
+      !this.finished &&
+      this.lineStart >= 0 &&
+      this.lineStart < this.end &&
+      (this.carryBytes > 0 || this.oversize !== false)
+    ) {
+      const line = Buffer.concat(this.carry);
+      this.handleLine(line, 0, line.byteLength, this.lineStart, this.oversize, false);
+    }
+  }
+
+  /** The records read so far, as a batch, and a new batch begun. */
+  takeBatch(): SourceBatch<T> {
+    const uri = this.uri;
+    const batchOffsets = this.offsets;
+    const batchLines = this.lines;
+    const batch: SourceBatch<T> = {
+      records: this.records,
+      origin: (index) =>
+        batchLines.length > 0 ? `${uri} line ${batchLines[index]}` : `${uri} byte ${batchOffsets[index]}`,
+    };
+    this.records = [];
+    this.offsets = [];
+    this.lines = [];
+    return batch;
+  }
+
+  /**
+   * One line: `bytes[from, to)`, starting at byte `offset` of the file. The line is passed as a
+   * range of the chunk it lies in, not as a view of its own: a million lines would otherwise
+   * make a million Buffer objects. `knownUtf8`: the caller already checked the bytes.
+   */
+  private handleLine(
+    bytes: Buffer,
+    lineFrom: number,
+    lineTo: number,
+    offset: number,
+    oversize: number | false,
+    knownUtf8: boolean,
+  ): void {
+    if (this.lineNumber !== undefined) this.lineNumber++;
+    let from = lineFrom;
+    let to = lineTo;
+    if (to > from && bytes[to - 1] === CARRIAGE_RETURN) to--;
+    if (offset === 0 && bytes[from] === 0xef && bytes[from + 1] === 0xbb && bytes[from + 2] === 0xbf)
+      from += 3;
+    if (oversize === false && isBlank(bytes, from, to)) return;
+    if (!this.bookkeeping) this.context.addRecordsSeen(1);
+    if (oversize !== false) {
+      this.reject(
+        bytes.subarray(from, to),
+        offset,
+        `line of ${oversize} bytes is longer than the maximum record size of ${this.maxRecordBytes} bytes (its first ${OVERSIZE_PREFIX_BYTES} bytes are kept)`,
+      );
+      return;
+    }
+    if (!knownUtf8 && !isUtf8(bytes.subarray(from, to))) {
+      this.reject(bytes.subarray(from, to), offset, "not valid UTF-8");
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(bytes.toString("utf8", from, to));
+    } catch (error) {
+      this.reject(bytes.subarray(from, to), offset, `not valid JSON (${(error as Error).message})`);
+      return;
+    }
+    const schema = this.schema;
+    if (schema) {
+      // recordOf per line (no result object); parse only for a line that does not fit, for why.
+      const record = schema.recordOf(value);
+      if (record !== undefined) value = record;
+      else {
+        const parsed = schema.parse(value);
+        if ("problem" in parsed) {
+          this.reject(bytes.subarray(from, to), offset, parsed.problem);
+          return;
+        }
+        value = parsed.record;
+      }
+    }
+    this.records.push(value as T);
+    this.offsets.push(offset);
+    if (this.lineNumber !== undefined) this.lines.push(this.lineNumber);
+  }
+
+  /**
+   * A rejected line is kept whole (it is at most the maximum record size), so that `_rejected/`
+   * holds exactly what was rejected; a line past that size keeps its first bytes.
+   */
+  private reject(bytes: Uint8Array, offset: number, reason: string): void {
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+    const line = this.lineNumber;
+    const record: RejectedRecord = {
+      text,
+      source: this.uri,
+      offset,
+      ...(line !== undefined ? { line } : {}),
+      reason,
+    };
+    this.context.reject(record);
+  }
+}
+
+const EMPTY_CHUNK = Buffer.alloc(0);
 
 const MAX_SPLIT_BYTES = 16 * 1024 * 1024;
 const MIN_SPLIT_BYTES = 1024 * 1024;
