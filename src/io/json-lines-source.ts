@@ -154,6 +154,7 @@ export class JsonLinesSource<T> implements Source<T> {
     }
     lines.finish();
     if (lines.hasRecords) yield lines.takeBatch();
+    lines.countSeen();
   }
 }
 
@@ -183,6 +184,8 @@ class LineReader<T> {
   private carryBytes = 0;
   /** The length of the line being carried across chunks, once it is past the maximum record size. */
   private oversize: number | false = false;
+  /** Lines seen and not yet counted in the task's records seen: counted a batch at a time. */
+  private seen = 0;
   // The chunk being read.
   private chunk: Buffer = EMPTY_CHUNK;
   private cursor = 0;
@@ -306,8 +309,15 @@ class LineReader<T> {
     }
   }
 
+  /** Adds the lines seen since the last count to the task's records seen. */
+  countSeen(): void {
+    if (this.seen > 0) this.context.addRecordsSeen(this.seen);
+    this.seen = 0;
+  }
+
   /** The records read so far, as a batch, and a new batch begun. */
   takeBatch(): SourceBatch<T> {
+    this.countSeen();
     const uri = this.uri;
     const batchOffsets = this.offsets;
     const batchLines = this.lines;
@@ -342,7 +352,7 @@ class LineReader<T> {
     if (offset === 0 && bytes[from] === 0xef && bytes[from + 1] === 0xbb && bytes[from + 2] === 0xbf)
       from += 3;
     if (oversize === false && isBlank(bytes, from, to)) return;
-    if (!this.bookkeeping) this.context.addRecordsSeen(1);
+    if (!this.bookkeeping) this.seen++;
     if (oversize !== false) {
       this.reject(
         bytes.subarray(from, to),
