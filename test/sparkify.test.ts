@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { listFiles } from "../src/io/index.js";
-import { matchKey } from "../src/pipelines/sparkify-rules.js";
+import { matchKey, matchKeyParts } from "../src/pipelines/sparkify-rules.js";
 import { formatCount } from "../src/cli/support.js";
 import { downloadPrefix, freshBucket, s3Settings, s3Unavailable } from "./support/s3.js";
 import { generateSparkifyInput, INPUT_SHAPES } from "../src/pipelines/sparkify-generator.js";
@@ -63,7 +63,7 @@ async function compareWithReference(input: string, output: string): Promise<Reco
 }
 
 describe("Sparkify rules", () => {
-  it("give two (title, artist) pairs the same match key exactly when they are equal, and none with a null", () => {
+  it("give two (title, artist) pairs the same match key exactly when they are equal, none with a null, and the pair back from its key", () => {
     // Strings built from the characters the key itself uses, so that a pair could only be
     // mistaken for another through them.
     const part = fc.option(fc.string({ unit: fc.constantFrom("1", "2", ":", "-", "a", "é"), maxLength: 5 }));
@@ -79,10 +79,74 @@ describe("Sparkify rules", () => {
           }
           const same = title === otherTitle && artist === otherArtist;
           assert.equal(key === matchKey(otherTitle, otherArtist), same);
+          // Plays are looked up by title and compared by artist: the pair comes back from its key.
+          assert.deepEqual(matchKeyParts(key as string), [title, artist]);
         },
       ),
       { numRuns: 5000 },
     );
+  });
+});
+
+describe("Sparkify song matching", () => {
+  it("gives a play the song of its title and its artist, never one of the same title by another artist", async () => {
+    await withTempDir(async (folder) => {
+      const input = join(folder, "input");
+      const songs: [string, string, string, string, number][] = [
+        ["SOA", "AR1", "Hello", "Adele", 200],
+        ["SOB", "AR2", "Hello", "Coldplay", 200],
+        ["SOC", "AR3", "Yellow", "Coldplay", 260],
+      ];
+      for (const [songId, artistId, title, artistName, duration] of songs) {
+        await mkdir(join(input, "song_data/A"), { recursive: true });
+        await writeFile(
+          join(input, "song_data/A", `${songId}.json`),
+          JSON.stringify({ song_id: songId, artist_id: artistId, title, artist_name: artistName, duration }),
+        );
+      }
+      // The same title by three artists: two with a song of that title, one without.
+      const plays: [string, string | null][] = [
+        ["Hello", "Adele"],
+        ["Hello", "Coldplay"],
+        ["Hello", "Muse"],
+        ["Yellow", "Adele"],
+        ["Yellow", null],
+      ];
+      await mkdir(join(input, "log_data/2018/11"), { recursive: true });
+      await writeFile(
+        join(input, "log_data/2018/11/2018-11-01-events.json"),
+        plays
+          .map(([song, artist], index) =>
+            JSON.stringify({
+              ts: 1_541_030_400_000 + index * 1000,
+              page: "NextSong",
+              userId: "7",
+              song,
+              artist,
+              length: 200,
+              sessionId: 1,
+              itemInSession: index,
+            }),
+          )
+          .join("\n"),
+      );
+      const output = join(folder, "lake");
+      const run = sparkify(["--input", input, "--output", output, "--quiet"]);
+      assert.equal(run.status, 0, run.stderr);
+      const rows = await query(
+        `select start_time, song_id, artist_id from read_parquet(${literal(`${output}/songplays/**/*.parquet`)}) order by start_time`,
+      );
+      assert.deepEqual(
+        rows.map((row) => [row.song_id, row.artist_id]),
+        [
+          ["SOA", "AR1"],
+          ["SOB", "AR2"],
+          [null, null],
+          [null, null],
+          [null, null],
+        ],
+      );
+    });
   });
 });
 

@@ -34,6 +34,7 @@ import {
   type Play,
   isPlay,
   matchKey,
+  matchKeyParts,
   playRank,
   songplayId,
   timeParts,
@@ -169,7 +170,8 @@ function userRow([userId, play]: LoadedUser): UserRow {
 interface UnmatchedSongplay {
   readonly row: SongplayRow;
   /** Null for a play without a song title or an artist name: it matches no song. */
-  readonly matchKey: string | null;
+  readonly title: string | null;
+  readonly artist: string;
   readonly length: number | null;
 }
 
@@ -220,7 +222,8 @@ export function numberPlays(byTs: PCollection<[number, readonly [Play[], LoadedP
             year: time.year,
             month: time.month,
           },
-          matchKey: matchKey(play.song, play.artist),
+          title: play.artist === null ? null : play.song,
+          artist: play.artist ?? "",
           length: play.length,
         });
         out.loaded([ts, play.userId, play.sessionId, play.itemInSession, rank]);
@@ -232,7 +235,7 @@ export function numberPlays(byTs: PCollection<[number, readonly [Play[], LoadedP
 }
 
 /** What matching a play needs of a song. */
-type SongToMatch = Pick<SongInput, "song_id" | "artist_id" | "duration">;
+type SongToMatch = Pick<SongInput, "song_id" | "artist_id" | "artist_name" | "duration">;
 
 function loadedSong(song: SongInput): LoadedSong {
   const key =
@@ -244,26 +247,25 @@ function loadedSong(song: SongInput): LoadedSong {
  * Songplays: each play with the song (and its artist) matching its title and artist name, if any.
  * The songs are a lookup table every task holds (a broadcast join): the song data is a dimension,
  * thousands of times smaller than the plays, which are then matched where they are numbered
- * instead of being shuffled a second time.
+ * instead of being shuffled a second time. The table is keyed by title alone and the artist
+ * compared among the few songs of a title: a key made of both would be a new string for every
+ * play, which a lookup must copy whole before it can hash it (two to three times the lookup).
  */
 export function songplaysOf(
   unmatched: PCollection<UnmatchedSongplay>,
   songs: PCollection<LoadedSong>,
 ): PCollection<SongplayRow> {
-  const songsByMatchKey = songs
+  const songsByTitle = songs
     .filter((song) => song[2] !== null, "songs with title and artist")
-    .map(
-      ([songId, artistId, key, duration]): [string | null, SongToMatch] => [
-        key,
-        { song_id: songId, artist_id: artistId, duration },
-      ],
-      "key songs by title",
-    );
+    .map(([songId, artistId, key, duration]): [string, SongToMatch] => {
+      const [title, artistName] = matchKeyParts(key as string);
+      return [title, { song_id: songId, artist_id: artistId, artist_name: artistName, duration }];
+    }, "key songs by title");
   return unmatched
-    .keyBy((songplay) => songplay.matchKey, "key plays by song")
-    .lookup(songsByMatchKey, "match plays to songs")
+    .keyBy((songplay) => songplay.title, "key plays by title")
+    .lookup(songsByTitle, "match plays to songs")
     .map(([, songplay, candidates]): SongplayRow => {
-      const song = bestMatch(songplay.length, candidates);
+      const song = bestMatch(songplay.length, candidates, songplay.artist);
       return song ? { ...songplay.row, song_id: song.song_id, artist_id: song.artist_id } : songplay.row;
     }, "songplay rows");
 }

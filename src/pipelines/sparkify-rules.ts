@@ -134,14 +134,27 @@ export function matchKey(title: string | null, artistName: string | null): strin
   return title === null || artistName === null ? null : `${title.length}:${title}:${artistName}`;
 }
 
-/** Of the songs matching a play, the one whose duration is nearest its length, then the smallest song_id. */
-export function bestMatch<Song extends Pick<SongInput, "song_id" | "duration">>(
+/** The title and artist name a match key was made of: `matchKey`'s inverse. */
+export function matchKeyParts(key: string): [title: string, artistName: string] {
+  const lengthEnd = key.indexOf(":");
+  const titleStart = lengthEnd + 1;
+  const titleEnd = titleStart + Number(key.slice(0, lengthEnd));
+  return [key.slice(titleStart, titleEnd), key.slice(titleEnd + 1)];
+}
+
+/**
+ * Of the songs matching a play, the one whose duration is nearest its length, then the smallest
+ * song_id. `artistName`: only candidates of that artist match (the others share the play's title).
+ */
+export function bestMatch<Song extends Pick<SongInput, "song_id" | "artist_name" | "duration">>(
   length: number | null,
   candidates: readonly Song[],
+  artistName: string,
 ): Song | undefined {
   let best: Song | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const song of candidates) {
+    if (song.artist_name !== artistName) continue;
     const distance =
       length === null || song.duration === null ? Number.POSITIVE_INFINITY : Math.abs(song.duration - length);
     if (!best || distance < bestDistance || (distance === bestDistance && song.song_id < best.song_id)) {
