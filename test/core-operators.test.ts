@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { encodeCrossing, readBlock } from "../src/core/blocks.js";
 import { TransformError } from "../src/core/errors.js";
 import { Graph, type GraphNode, type NodeKind, type NodeSpec } from "../src/core/graph.js";
-import { compareValues } from "../src/core/keys.js";
+import { canonicalJson, compareValues, stableHash } from "../src/core/keys.js";
 import { emptyCounters, type TaskMetrics } from "../src/core/metrics.js";
 import { OPERATORS } from "../src/core/operators/index.js";
 import type {
@@ -327,5 +327,41 @@ describe("the table of operators", () => {
         ["both", "doubled", "out"],
       ],
     );
+  });
+});
+
+describe("key hashing", () => {
+  /** The rule written plainly: FNV-1a over the canonical text of the key, then the final mix. */
+  function modelHash(text: string, seed: number): number {
+    let hash = seed >>> 0;
+    for (const unit of text.split("").map((char) => char.charCodeAt(0))) {
+      hash = Math.imul(hash ^ unit, 0x01000193);
+    }
+    hash ^= hash >>> 16;
+    hash = Math.imul(hash, 0x85ebca6b);
+    hash ^= hash >>> 13;
+    hash = Math.imul(hash, 0xc2b2ae35);
+    hash ^= hash >>> 16;
+    return hash >>> 0;
+  }
+
+  it("hashes an integer key as the text of the number, without making the text", () => {
+    const integer = fc.oneof(
+      fc.maxSafeInteger(),
+      fc.integer(),
+      fc.constantFrom(0, -0, 9, 10, -1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER),
+    );
+    fc.assert(
+      fc.property(integer, (key) => {
+        assert.equal(stableHash(key), modelHash(JSON.stringify(key), 0x9747b28c));
+        assert.equal(stableHash(key), stableHash([key][0] === 0 ? 0 : key), "-0 and 0 are one key");
+      }),
+      { numRuns: 5000 },
+    );
+    // Other numbers and other keys keep the canonical text.
+    for (const key of [1.5, 1e21, -2.25e-7, [1, "a"], { b: 1, a: 2 }, true, null]) {
+      assert.equal(stableHash(key), modelHash(canonicalJson(key), 0x9747b28c));
+    }
+    assert.equal(stableHash("1541"), modelHash("1541", 0x811c9dc5), "a string is not its number");
   });
 });

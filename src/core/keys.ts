@@ -45,13 +45,17 @@ function fnv1a(text: string, seed: number): number {
     hash ^= text.charCodeAt(index);
     hash = Math.imul(hash, 0x01000193);
   }
-  // A final avalanche so that keys differing only in their last characters spread over partitions.
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  hash ^= hash >>> 16;
-  return hash >>> 0;
+  return avalanche(hash);
+}
+
+/** A final mix, so that keys differing only in their last characters spread over partitions. */
+function avalanche(hash: number): number {
+  let mixed = hash ^ (hash >>> 16);
+  mixed = Math.imul(mixed, 0x85ebca6b);
+  mixed ^= mixed >>> 13;
+  mixed = Math.imul(mixed, 0xc2b2ae35);
+  mixed ^= mixed >>> 16;
+  return mixed >>> 0;
 }
 
 const STRING_SEED = 0x811c9dc5;
@@ -60,7 +64,31 @@ const OTHER_SEED = 0x9747b28c;
 /** A stable 32-bit hash of a key: equal keys hash equally in every thread and every run. */
 export function stableHash(key: unknown): number {
   if (typeof key === "string") return fnv1a(key, STRING_SEED);
+  if (typeof key === "number" && Number.isSafeInteger(key)) return integerHash(key);
   return fnv1a(canonicalJson(key), OTHER_SEED);
+}
+
+/** Decimal digits of an integer, least significant first: scratch for `integerHash`. */
+const digits = new Uint8Array(16);
+
+/**
+ * `fnv1a(canonicalJson(key), OTHER_SEED)` for a safe integer, computed from its digits without
+ * making its text: shuffles keyed by a number (a timestamp) hash a key per record.
+ */
+function integerHash(key: number): number {
+  let hash = OTHER_SEED;
+  let rest = key;
+  if (rest < 0) {
+    hash = Math.imul(hash ^ 0x2d, 0x01000193); // "-"
+    rest = -rest;
+  }
+  let count = 0;
+  do {
+    digits[count++] = rest % 10;
+    rest = Math.floor(rest / 10);
+  } while (rest > 0);
+  while (count > 0) hash = Math.imul(hash ^ (0x30 + digits[--count]!), 0x01000193);
+  return avalanche(hash);
 }
 
 /** The partition, in [0, partitionCount), that a key belongs to. */
