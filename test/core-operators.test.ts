@@ -21,6 +21,7 @@ import type {
 import { openShuffleWrite } from "../src/core/operators/shuffle-write.js";
 import { shuffleReadOperator } from "../src/core/operators/shuffle-read.js";
 import { planGraph } from "../src/core/plan.js";
+import type { ShuffleBlock } from "../src/core/shuffle.js";
 import type { ShufflePlan } from "../src/core/stages.js";
 
 function runtimeFor(): TaskRuntime & { metrics: TaskMetrics } {
@@ -74,6 +75,35 @@ async function runOperator(node: GraphNode, records: unknown[]) {
 
 let lookupRuns = 0;
 const records = fc.array(fc.integer({ min: -50, max: 50 }), { maxLength: 60 });
+
+/** What the read side of a group shuffle gives for the blocks written to it, partition by partition. */
+async function readGroups(
+  shuffle: ShufflePlan,
+  runtime: TaskRuntime,
+  blocks: readonly ShuffleBlock[],
+): Promise<[unknown, unknown[][]][]> {
+  const partitions = Array.from({ length: shuffle.partitionCount }, (_, partition) => ({
+    partition,
+    blocks: blocks.filter((entry) => entry.partition === partition).map((entry) => entry.block),
+  }));
+  const out: [unknown, unknown[][]][] = [];
+  const node = {
+    kind: "shuffle",
+    mode: "group",
+    partitionCount: shuffle.partitionCount,
+    id: 0,
+    name: shuffle.name,
+    inputs: [0],
+  };
+  await shuffleReadOperator.read(
+    node as never,
+    { kind: "partitions", partitions },
+    runtime,
+    (value) => out.push(value as [unknown, unknown[][]]),
+    async () => {},
+  );
+  return out;
+}
 
 describe("operators, each on its own", () => {
   it("map gives one output per record, counted", async () => {
@@ -219,28 +249,7 @@ describe("operators, each on its own", () => {
           const writer = openShuffleWrite(shuffle, runtime);
           for (const record of input) writer.input(0)(record);
           const { shuffleBlocks } = await writer.close!();
-          const partitions = Array.from({ length: partitionCount }, (_, partition) => ({
-            partition,
-            blocks: shuffleBlocks!
-              .filter((entry) => entry.partition === partition)
-              .map((entry) => entry.block),
-          }));
-          const out: [string, number[][]][] = [];
-          const node = {
-            kind: "shuffle",
-            mode: "group",
-            partitionCount,
-            id: 0,
-            name: "groupByKey",
-            inputs: [0],
-          };
-          await shuffleReadOperator.read(
-            node as never,
-            { kind: "partitions", partitions },
-            runtime,
-            (value) => out.push(value as [string, number[][]]),
-            async () => {},
-          );
+          const out = (await readGroups(shuffle, runtime, shuffleBlocks!)) as [string, number[][]][];
           const model = new Map<string, number[]>();
           for (const [key, value] of input) model.set(key, [...(model.get(key) ?? []), value]);
           assert.deepEqual(
@@ -251,6 +260,61 @@ describe("operators, each on its own", () => {
           assert.equal(out.length, model.size);
         },
       ),
+    );
+  });
+
+  it("groups numeric keys (sorted rather than hashed) like any others: every value under its key, in arrival order, per input", async () => {
+    const numericKey = fc.oneof(
+      fc.integer({ min: -4, max: 4 }),
+      fc.constantFrom(-0, 0.5, -2.5, 1.5e12, 1e21),
+    );
+    const anyKey = fc.oneof(numericKey, fc.string({ maxLength: 1 }));
+    const record = (key: fc.Arbitrary<unknown>) =>
+      fc.tuple(key, fc.integer({ min: 0, max: 1 }), fc.integer());
+    await fc.assert(
+      fc.asyncProperty(
+        // Two writer tasks (a partition's blocks from each), keys all numbers or mixed, one or two inputs.
+        fc.oneof(
+          fc.array(record(numericKey), { maxLength: 60 }),
+          fc.array(record(anyKey), { maxLength: 60 }),
+        ),
+        fc.nat(60),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 2 }),
+        async (input, cut, partitionCount, inputCount) => {
+          const shuffle: ShufflePlan = {
+            id: 0,
+            name: "coGroupByKey",
+            mode: "group",
+            partitionCount,
+            readTasks: partitionCount,
+            minReadTasks: partitionCount,
+            inputCount,
+            combiner: undefined,
+            writerStages: [0],
+            readerStage: 1,
+          };
+          const runtime = { ...runtimeFor(), shuffle: () => shuffle };
+          const blocks: ShuffleBlock[] = [];
+          for (const part of [input.slice(0, cut), input.slice(cut)]) {
+            const writer = openShuffleWrite(shuffle, runtime);
+            for (const [key, slot, value] of part) writer.input(slot % inputCount)([key, value]);
+            blocks.push(...(await writer.close!()).shuffleBlocks!);
+          }
+          const out = (await readGroups(shuffle, runtime, blocks)) as [unknown, number[][]][];
+          // Keys as a shuffle carries them: JSON, so -0 is 0 and 1e21 the same number.
+          const model = new Map<string, number[][]>();
+          for (const [key, slot, value] of input) {
+            const text = canonicalJson(key);
+            const group = model.get(text) ?? Array.from({ length: inputCount }, () => []);
+            group[slot % inputCount]!.push(value);
+            model.set(text, group);
+          }
+          assert.deepEqual(new Map(out.map(([key, groups]) => [canonicalJson(key), groups])), model);
+          assert.equal(out.length, model.size, "each key once");
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 

@@ -170,16 +170,66 @@ export async function* readShufflePartition(
     yield* batched(accumulators.entries(), ([key, accumulator]) => [key, combiner.extract(accumulator)]);
     return;
   }
-  const groups = new KeyMap<unknown[][]>();
   const newGroup =
     shuffle.inputCount === 1 ? () => [[]] : () => Array.from({ length: shuffle.inputCount }, () => []);
+  const decoded: [unknown, number, unknown][][] = [];
+  let numericKeys = true;
   for (const block of blocks) {
-    for (const [key, slot, value] of (await readBlock(block)) as [unknown, number, unknown][]) {
+    const records = (await readBlock(block)) as [unknown, number, unknown][];
+    decoded.push(records);
+    for (const record of records) if (typeof record[0] !== "number") numericKeys = false;
+  }
+  if (numericKeys) {
+    yield* groupedBySorting(decoded, newGroup);
+    return;
+  }
+  const groups = new KeyMap<unknown[][]>();
+  for (const records of decoded) {
+    for (const [key, slot, value] of records) {
       const group = groups.upsert(key, newGroup);
       group.value[slot]!.push(value);
     }
   }
   yield* batched(groups.entries(), ([key, values]) => [key, values]);
+}
+
+/**
+ * Groups of a partition whose keys are all numbers (timestamps, ids), found by sorting the
+ * records by key instead of through a map: no entry object, map slot and array per key, which a
+ * partition of mostly distinct keys (a play per millisecond) held until its last record. The sort
+ * is stable, so each group's values keep their order of arrival; groups come out in key order.
+ */
+function* groupedBySorting(
+  decoded: readonly (readonly [unknown, number, unknown])[][],
+  newGroup: () => unknown[][],
+): Generator<unknown[]> {
+  const records = decoded.length === 1 ? decoded[0]! : decoded.flat();
+  const keys = new Float64Array(records.length);
+  const order: number[] = [];
+  for (let index = 0; index < records.length; index++) {
+    keys[index] = records[index]![0] as number;
+    order.push(index);
+  }
+  // An array's sort (TimSort) takes the blocks' runs of ordered keys as they are (each writer
+  // task's records are mostly in key order); ties broken by position, stable whatever the sort.
+  order.sort((left, right) => keys[left]! - keys[right]! || left - right);
+  let batch: unknown[] = [];
+  let index = 0;
+  while (index < order.length) {
+    const first = records[order[index]!]!;
+    const group = newGroup();
+    do {
+      const [, slot, value] = records[order[index]!]!;
+      group[slot]!.push(value);
+      index++;
+    } while (index < order.length && keys[order[index]!] === keys[order[index - 1]!]);
+    batch.push([first[0], group]);
+    if (batch.length >= REDUCE_BATCH) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
 }
 
 const REDUCE_BATCH = 4096;
