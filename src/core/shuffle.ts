@@ -180,7 +180,7 @@ export async function* readShufflePartition(
     for (const record of records) if (typeof record[0] !== "number") numericKeys = false;
   }
   if (numericKeys) {
-    yield* groupedBySorting(decoded, newGroup);
+    yield* batched(groupedBySorting(decoded, newGroup), (group) => group);
     return;
   }
   const groups = new KeyMap<unknown[][]>();
@@ -202,7 +202,7 @@ export async function* readShufflePartition(
 function* groupedBySorting(
   decoded: readonly (readonly [unknown, number, unknown])[][],
   newGroup: () => unknown[][],
-): Generator<unknown[]> {
+): Generator<[unknown, unknown[][]]> {
   const records = decoded.length === 1 ? decoded[0]! : decoded.flat();
   const keys = new Float64Array(records.length);
   const order: number[] = [];
@@ -213,7 +213,6 @@ function* groupedBySorting(
   // An array's sort (TimSort) takes the blocks' runs of ordered keys as they are (each writer
   // task's records are mostly in key order); ties broken by position, stable whatever the sort.
   order.sort((left, right) => keys[left]! - keys[right]! || left - right);
-  let batch: unknown[] = [];
   let index = 0;
   while (index < order.length) {
     const first = records[order[index]!]!;
@@ -223,13 +222,8 @@ function* groupedBySorting(
       group[slot]!.push(value);
       index++;
     } while (index < order.length && keys[order[index]!] === keys[order[index - 1]!]);
-    batch.push([first[0], group]);
-    if (batch.length >= REDUCE_BATCH) {
-      yield batch;
-      batch = [];
-    }
+    yield [first[0], group];
   }
-  if (batch.length > 0) yield batch;
 }
 
 const REDUCE_BATCH = 4096;
