@@ -70,6 +70,26 @@ describe("lookup tables", () => {
     );
   });
 
+  it("a packed table holds values of any length and any characters, however many bytes their text takes", () => {
+    fc.assert(
+      fc.property(
+        // Texts longer than the table's first guess at their size (64 bytes a value), so that it grows.
+        fc.array(fc.tuple(anyUtf16String(6), fc.array(anyUtf16String(400, 20), { maxLength: 3 })), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        (rawPairs) => {
+          const pairs = rawPairs.map(([key, value]) => [key, viaJson(value)] as const);
+          const builder = new LookupTableBuilder();
+          for (const [key, value] of pairs) builder.add(key, value);
+          const packed = builder.pack();
+          for (const [key] of pairs) assert.deepStrictEqual(packed.valuesOf(key), modelValues(pairs, key));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it("a packed table finds keys that share a hash slot, and -0 as 0", () => {
     const builder = new LookupTableBuilder();
     // Thousands of keys in a table at most half full: many probe past an occupied slot.

@@ -124,12 +124,56 @@ function hashOf(tag: number, text: string): number {
   return hash >>> 0;
 }
 
-/** A text's UTF-16 code units, copied by one call where the machine stores them as UTF-16LE does. */
-function utf16Units(text: string): Uint16Array {
-  const units = new Uint16Array(text.length);
-  if (LITTLE_ENDIAN) Buffer.from(units.buffer).write(text, "utf16le");
-  else for (let index = 0; index < text.length; index++) units[index] = text.charCodeAt(index);
-  return units;
+/** Texts' UTF-16 code units, one after another, into an array sized for them all. */
+class Utf16Writer {
+  /** Code units written so far. */
+  length = 0;
+  /** The array's bytes, where the machine stores UTF-16 as UTF-16LE does: one copy per text. */
+  private readonly bytes: Buffer | undefined;
+
+  constructor(private readonly units: Uint16Array) {
+    this.bytes = LITTLE_ENDIAN ? Buffer.from(units.buffer, units.byteOffset, units.byteLength) : undefined;
+  }
+
+  write(text: string): void {
+    if (this.bytes) this.bytes.write(text, this.length * 2, "utf16le");
+    else
+      for (let index = 0; index < text.length; index++)
+        this.units[this.length + index] = text.charCodeAt(index);
+    this.length += text.length;
+  }
+}
+
+/** Texts in UTF-8, one after another, into a buffer outside the heap that grows as they come. */
+class Utf8Writer {
+  private buffer: Buffer;
+  private end = 0;
+
+  /** `texts`: how many will be written, for a first guess at their size. */
+  constructor(texts: number) {
+    this.buffer = Buffer.allocUnsafeSlow(Math.max(1024, texts * 64));
+  }
+
+  /** Writes `text` and returns where it ends (in bytes). */
+  write(text: string): number {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4).
+    const room = text.length * 3;
+    if (this.end + room > this.buffer.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.end + room));
+      this.buffer.copy(grown, 0, 0, this.end);
+      this.buffer = grown;
+    }
+    this.end += this.buffer.write(text, this.end);
+    return this.end;
+  }
+
+  /** What was written, in a buffer of its size (the one written into, if it is nearly full). */
+  written(): Buffer {
+    if (this.buffer.length - this.end <= this.buffer.length / 8) return this.buffer.subarray(0, this.end);
+    const exact = Buffer.allocUnsafeSlow(this.end);
+    this.buffer.copy(exact, 0, 0, this.end);
+    return exact;
+  }
 }
 
 const LITTLE_ENDIAN = endianness() === "LE";
@@ -185,20 +229,38 @@ export class PackedLookupTable implements LookupTable {
     this.keyStarts = new Uint32Array(count + 1);
     // Entry i's values are valueStarts[i]..valueStarts[i + 1] - 1, each a JSON text in valueText.
     this.valueStarts = new Uint32Array(count + 1);
-    const keyTexts: string[] = [];
-    const valueTexts: string[] = [];
+    // Sized first, then filled a key and a value at a time: texts of the whole table, joined, would
+    // be held in the heap beside the table being built (twice, in UTF-16, with one non-Latin-1
+    // character among them), as every worker builds it at once.
     let chars = 0;
+    let valueCount = 0;
+    for (const [key, found] of primitives) {
+      chars += typeof key === "string" ? key.length : tagged(key)[1].length;
+      valueCount += found instanceof ManyValues ? found.values.length : 1;
+    }
+    for (const [composite, found] of composites) {
+      chars += composite.length;
+      valueCount += found instanceof ManyValues ? found.values.length : 1;
+    }
+    this.keyChars = new Uint16Array(chars);
+    const keyUnits = new Utf16Writer(this.keyChars);
+    this.valueEnds = new Uint32Array(valueCount);
+    const valueText = new Utf8Writer(valueCount);
+    let entry = 0;
+    let valueIndex = 0;
     const take = (tag: number, text: string, found: unknown): void => {
-      const entry = keyTexts.length;
       this.tags[entry] = tag;
       this.hashes[entry] = hashOf(tag, text);
-      this.keyStarts[entry] = chars;
-      chars += text.length;
-      keyTexts.push(text);
-      this.valueStarts[entry] = valueTexts.length;
-      if (found instanceof ManyValues)
-        for (const value of found.values) valueTexts.push(JSON.stringify(value));
-      else valueTexts.push(JSON.stringify(found));
+      this.keyStarts[entry] = keyUnits.length;
+      keyUnits.write(text);
+      this.valueStarts[entry] = valueIndex;
+      if (found instanceof ManyValues) {
+        for (const value of found.values)
+          this.valueEnds[valueIndex++] = valueText.write(JSON.stringify(value));
+      } else {
+        this.valueEnds[valueIndex++] = valueText.write(JSON.stringify(found));
+      }
+      entry++;
     };
     for (const [key, found] of primitives) {
       if (typeof key === "string") take(TAG_STRING, key, found);
@@ -206,22 +268,9 @@ export class PackedLookupTable implements LookupTable {
     }
     for (const [composite, found] of composites) take(TAG_COMPOSITE, composite, found);
     this.keyStarts[count] = chars;
-    this.valueStarts[count] = valueTexts.length;
-    // Copied whole, not a character or a text at a time: one call each instead of one per key.
-    this.keyChars = utf16Units(keyTexts.join(""));
-    const values = valueTexts.join("");
-    this.valueText = Buffer.allocUnsafeSlow(Buffer.byteLength(values));
-    this.valueText.write(values);
-    this.valueEnds = new Uint32Array(valueTexts.length);
-    // JSON texts of ASCII only (most values) end where their characters do; the others are counted.
-    const ascii = this.valueText.length === values.length;
-    let end = 0;
-    for (let index = 0; index < valueTexts.length; index++) {
-      const text = valueTexts[index]!;
-      end += ascii ? text.length : Buffer.byteLength(text);
-      this.valueEnds[index] = end;
-    }
-    this.flatValues = new Array(valueTexts.length);
+    this.valueStarts[count] = valueCount;
+    this.valueText = valueText.written();
+    this.flatValues = new Array(valueCount);
     // At most half full, so that a miss (most plays find no song) ends after a probe or two.
     let size = 2;
     while (size < count * 2) size *= 2;
