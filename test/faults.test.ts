@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import type { RejectedRecord, SourceReadContext } from "../src/index.js";
 import { jsonLines } from "../src/io/index.js";
+import { openStagedFile, writeStaged } from "../src/io/staging.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { eventInputSchema } from "../src/pipelines/sparkify-schemas.js";
 import { TABLE_COLUMNS } from "../bench/sparkify-duckdb.js";
@@ -494,6 +495,23 @@ describe("disk trouble (a small tmpfs in a private mount namespace)", () => {
         );
         assert.deepEqual(await digests(join(disk.outside, "lake")), before);
         assert.ok(!existsSync(join(disk.outside, "lake", "_temporary")), "no staged leftovers");
+      });
+    });
+  });
+
+  it("a staged file whose disk fills while its writer waits for room: the writer goes on, the close names the failure", {
+    // A writer left waiting for a drain that never comes would hang the run: this bounds the wait.
+    timeout: 60_000,
+  }, async () => {
+    await withTempDir(async (folder) => {
+      await withSmallDisk(folder, "2m", async (disk) => {
+        const root = { kind: "local", path: disk.outside } as const;
+        const staged = await openStagedFile(root, "run-1", "_sluice/loaded", "part-run-1.jsonl", {});
+        const line = `${JSON.stringify({ path: "x".repeat(200) })}\n`;
+        // 24 MiB in texts of 1 MiB: past the 2 MiB disk, past the staged file's buffer.
+        for (let text = 0; text < 24; text++)
+          await writeStaged(staged.stream, line.repeat((1 << 20) / line.length));
+        await assert.rejects(staged.close(), /cannot write \/\S+: no space left on the device \(ENOSPC\)/);
       });
     });
   });

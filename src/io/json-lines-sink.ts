@@ -1,6 +1,6 @@
 import type { JsonValue, Sink, SinkWriter, TaskContext } from "../core/index.js";
 import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
-import { openStagedFile, type StagedFile, type WrittenFile } from "./staging.js";
+import { openStagedFile, type StagedFile, type WrittenFile, writeStaged } from "./staging.js";
 
 export interface JsonLinesTableOptions<T> {
   /** In a lake's `update` mode: `append` (the default) adds the run's files, `replace` swaps the table. */
@@ -53,8 +53,7 @@ export class JsonLinesTableSink<T> implements Sink<T> {
           const file = await fileOf(partition);
           const text = `${group.map((record) => JSON.stringify(record)).join("\n")}\n`;
           file.rows += group.length;
-          const stream = file.staged.stream;
-          if (!stream.write(text)) await new Promise((resolve) => stream.once("drain", resolve));
+          await writeStaged(file.staged.stream, text);
         }
       },
       close: async () => {

@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
+import type { Writable } from "node:stream";
 import { type JobCommitter, type JsonValue, messageOf, SluiceError } from "../core/index.js";
 import { childOf, formatLocation, type Location } from "./location.js";
 import type { WrittenFile } from "./staging.js";
@@ -15,8 +16,20 @@ import {
 } from "./s3.js";
 import { OutputLock } from "./output-lock.js";
 import { listFiles } from "./storage.js";
-import { openStagedFile, TEMPORARY_FOLDER } from "./staging.js";
+import { openStagedFile, TEMPORARY_FOLDER, writeStaged } from "./staging.js";
 import { makeFolders, writeFailure } from "./write-errors.js";
+
+/** Records per write of a JSON-lines file the commit writes: texts of a few hundred KB at a time. */
+const LINES_PER_WRITE = 2048;
+
+/** `records` as JSON lines into a staged file, a slice at a time. */
+async function writeJsonLines(stream: Writable, records: readonly unknown[]): Promise<void> {
+  for (let start = 0; start < records.length; start += LINES_PER_WRITE) {
+    let text = "";
+    for (const record of records.slice(start, start + LINES_PER_WRITE)) text += `${JSON.stringify(record)}\n`;
+    await writeStaged(stream, text);
+  }
+}
 
 /**
  * What to do when the output's tables already exist: replace them, refuse, or (`update`) add this
@@ -99,7 +112,8 @@ export class LakeCommitter implements JobCommitter {
   /** Per table that grows, files this run rewrote and its commit removes (relative to the table). */
   private readonly removals = new Map<string, string[]>();
   /** Files the commit itself writes, known before the run; a path left out is the run's own. */
-  private readonly commitFiles: { table: string; path: string | undefined; lines: string[] }[] = [];
+  private readonly commitFiles: { table: string; path: string | undefined; records: readonly unknown[] }[] =
+    [];
   /** Per table, how to write a file that holds no rows, for tables that must exist even when empty. */
   private readonly emptyFileWriters = new Map<string, (runId: string) => Promise<WrittenFile>>();
   committed = new Map<string, CommittedTable>();
@@ -144,13 +158,15 @@ export class LakeCommitter implements JobCommitter {
    * A JSON-lines file that the commit writes into `table`: for records the driver knows before the
    * run starts, which no task needs to carry. `replace`: the table is that file alone
    * (`part-commit.jsonl`); `append` (update mode): a file of the run's own joins those it has.
+   * The records are read when the commit writes them: their JSON text is not held through the
+   * run (a record per input file, 200,000 and more for a song catalogue, in the driver's heap).
    */
   writeAtCommit(table: string, records: readonly unknown[], disposition: TableDisposition = "replace"): void {
     this.register(table, undefined, disposition);
     this.commitFiles.push({
       table,
       path: disposition === "replace" ? "part-commit.jsonl" : undefined,
-      lines: records.map((record) => JSON.stringify(record)),
+      records,
     });
   }
 
@@ -335,11 +351,11 @@ export class LakeCommitter implements JobCommitter {
       if (writeEmptyFile && !files.some((file) => file.table === table))
         files.push(await writeEmptyFile(runId));
     }
-    for (const { table, path, lines } of this.commitFiles) {
-      if (lines.length === 0) continue;
+    for (const { table, path, records } of this.commitFiles) {
+      if (records.length === 0) continue;
       const staged = await openStagedFile(this.root, runId, table, path ?? `part-${runId}.jsonl`, this.s3);
-      staged.stream.write(`${lines.join("\n")}\n`);
-      files.push({ table, partition: "", rows: lines.length, staged: await staged.close() });
+      await writeJsonLines(staged.stream, records);
+      files.push({ table, partition: "", rows: records.length, staged: await staged.close() });
     }
     this.committed = summarize(tables, files);
     if (this.root.kind === "local") {

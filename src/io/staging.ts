@@ -174,6 +174,21 @@ function openLocalStagedFile(path: string): StagedFile {
   };
 }
 
+/**
+ * Writes `text` into a staged file's stream, and when the stream is full waits until it drains or
+ * fails: a failed stream never drains, and its `close()` reports the failure.
+ */
+export async function writeStaged(stream: Writable, text: string): Promise<void> {
+  if (stream.destroyed || stream.write(text)) return;
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      stream.off("drain", done).off("error", done).off("close", done);
+      resolve();
+    };
+    stream.on("drain", done).on("error", done).on("close", done);
+  });
+}
+
 /** A written file, as the commit sees it. */
 export interface WrittenFile {
   readonly table: string;
