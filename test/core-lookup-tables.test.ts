@@ -73,11 +73,12 @@ describe("lookup tables", () => {
   it("a packed table holds values of any length and any characters, however many bytes their text takes", () => {
     fc.assert(
       fc.property(
-        // Texts longer than the table's first guess at their size (64 bytes a value), so that it grows.
-        fc.array(fc.tuple(anyUtf16String(6), fc.array(anyUtf16String(400, 20), { maxLength: 3 })), {
-          minLength: 1,
-          maxLength: 40,
-        }),
+        // Texts longer than the table's first guess at their size (16 bytes a value, at least
+        // 4 KiB), so that its buffer grows several times.
+        fc.array(
+          fc.tuple(anyUtf16String(6), fc.array(anyUtf16String(400, 100), { minLength: 1, maxLength: 3 })),
+          { minLength: 30, maxLength: 60 },
+        ),
         (rawPairs) => {
           const pairs = rawPairs.map(([key, value]) => [key, viaJson(value)] as const);
           const builder = new LookupTableBuilder();
@@ -86,7 +87,7 @@ describe("lookup tables", () => {
           for (const [key] of pairs) assert.deepStrictEqual(packed.valuesOf(key), modelValues(pairs, key));
         },
       ),
-      { numRuns: 200 },
+      { numRuns: 100 },
     );
   });
 

@@ -149,9 +149,13 @@ class Utf8Writer {
   private buffer: Buffer;
   private end = 0;
 
-  /** `texts`: how many will be written, for a first guess at their size. */
+  /**
+   * `texts`: how many will be written, for a first guess at their size, low on purpose (a table of
+   * millions of small values must not start with a buffer many times their size); doubling makes
+   * up for it with copies of less than the final size in all.
+   */
   constructor(texts: number) {
-    this.buffer = Buffer.allocUnsafeSlow(Math.max(1024, texts * 64));
+    this.buffer = Buffer.allocUnsafeSlow(Math.max(4096, texts * 16));
   }
 
   /** Writes `text` and returns where it ends (in bytes). */
