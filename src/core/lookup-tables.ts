@@ -1,5 +1,6 @@
 import { endianness } from "node:os";
 import { type BlockRef, readBlock } from "./blocks.js";
+import { GrowingBuffer } from "./growing-buffer.js";
 import { toMapKey } from "./keys.js";
 
 /** The values of a lookup table's keys: what a lookup gives each record. */
@@ -144,42 +145,6 @@ class Utf16Writer {
   }
 }
 
-/** Texts in UTF-8, one after another, into a buffer outside the heap that grows as they come. */
-class Utf8Writer {
-  private buffer: Buffer;
-  private end = 0;
-
-  /**
-   * `texts`: how many will be written, for a first guess at their size, low on purpose (a table of
-   * millions of small values must not start with a buffer many times their size); doubling makes
-   * up for it with copies of less than the final size in all.
-   */
-  constructor(texts: number) {
-    this.buffer = Buffer.allocUnsafeSlow(Math.max(4096, texts * 16));
-  }
-
-  /** Writes `text` and returns where it ends (in bytes). */
-  write(text: string): number {
-    // A UTF-16 code unit is at most 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4).
-    const room = text.length * 3;
-    if (this.end + room > this.buffer.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.end + room));
-      this.buffer.copy(grown, 0, 0, this.end);
-      this.buffer = grown;
-    }
-    this.end += this.buffer.write(text, this.end);
-    return this.end;
-  }
-
-  /** What was written, in a buffer of its size (the one written into, if it is nearly full). */
-  written(): Buffer {
-    if (this.buffer.length - this.end <= this.buffer.length / 8) return this.buffer.subarray(0, this.end);
-    const exact = Buffer.allocUnsafeSlow(this.end);
-    this.buffer.copy(exact, 0, 0, this.end);
-    return exact;
-  }
-}
-
 const LITTLE_ENDIAN = endianness() === "LE";
 
 /**
@@ -249,7 +214,9 @@ export class PackedLookupTable implements LookupTable {
     this.keyChars = new Uint16Array(chars);
     const keyUnits = new Utf16Writer(this.keyChars);
     this.valueEnds = new Uint32Array(valueCount);
-    const valueText = new Utf8Writer(valueCount);
+    // A first guess at the values' size, low on purpose (a table of millions of small values must
+    // not start with a buffer many times their size): doubling makes up for it.
+    const valueText = new GrowingBuffer(Math.max(4096, valueCount * 16));
     let entry = 0;
     let valueIndex = 0;
     const take = (tag: number, text: string, found: unknown): void => {
@@ -259,10 +226,13 @@ export class PackedLookupTable implements LookupTable {
       keyUnits.write(text);
       this.valueStarts[entry] = valueIndex;
       if (found instanceof ManyValues) {
-        for (const value of found.values)
-          this.valueEnds[valueIndex++] = valueText.write(JSON.stringify(value));
+        for (const value of found.values) {
+          valueText.utf8(JSON.stringify(value));
+          this.valueEnds[valueIndex++] = valueText.length;
+        }
       } else {
-        this.valueEnds[valueIndex++] = valueText.write(JSON.stringify(found));
+        valueText.utf8(JSON.stringify(found));
+        this.valueEnds[valueIndex++] = valueText.length;
       }
       entry++;
     };

@@ -3,7 +3,7 @@
  * RLE/bit-packing hybrid for definition levels and dictionary indices (Parquet's Encodings.md).
  */
 
-import { GrowingBuffer } from "./growing-buffer.js";
+import { GrowingBuffer } from "../../core/growing-buffer.js";
 
 /** Physical types of the columns sluice writes. */
 export type PhysicalType = "BOOLEAN" | "INT32" | "INT64" | "DOUBLE" | "BYTE_ARRAY";

@@ -7,7 +7,7 @@
  * is reached through generated classes, and these few dozen lines are all a writer needs.
  */
 
-import { GrowingBuffer } from "./growing-buffer.js";
+import { GrowingBuffer } from "../../core/growing-buffer.js";
 
 /** Compact-protocol type ids. */
 enum CompactType {

@@ -1,4 +1,7 @@
-/** A byte buffer that grows as it is written, for the encoders of page bodies and headers. */
+/**
+ * A byte buffer that grows as it is written (doubling): for the Parquet encoders of page bodies and
+ * headers, and for the JSON texts of a packed lookup table.
+ */
 export class GrowingBuffer {
   buffer: Buffer;
   length = 0;
@@ -27,6 +30,19 @@ export class GrowingBuffer {
       value = Math.floor(value / 0x80);
     }
     this.buffer[this.length++] = value;
+  }
+
+  /** `text` in UTF-8. */
+  utf8(text: string): void {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4).
+    this.reserve(text.length * 3);
+    this.length += this.buffer.write(text, this.length);
+  }
+
+  /** What was written, as the buffer itself when it is nearly full (no copy of a large buffer), else a copy. */
+  written(): Buffer {
+    const slack = this.buffer.length - this.length;
+    return slack <= this.buffer.length / 8 ? this.buffer.subarray(0, this.length) : this.copy();
   }
 
   /** A copy of what was written. */
