@@ -1,5 +1,6 @@
 // One variant of the ETL benchmark in its own process: node etl-variant.js VARIANT INPUT OUTPUT [LAKE]
-//   sluice-N: the Sparkify ETL with N threads (sluice-N+v8-helpers-on: with V8's helper threads on);
+//   sluice-N: the Sparkify ETL with N threads, as the command runs it (sluice-N+v8-helpers-on: with
+//   V8's helper threads on; sluice-N+v8-growth: heaps grown by V8's own factor throughout);
 //   duckdb-N: the same tables in DuckDB SQL with N threads;
 //   sluice-update: a daily load (--mode update, the command's default runner choice) of INPUT into
 //   a copy of LAKE, a lake that holds all of INPUT but its newest files (the copy is not timed).
@@ -7,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { cluster } from "../src/cluster/index.js";
-import { definePipeline, sum } from "../src/index.js";
+import { defaultHeapGrowthLine, definePipeline, sum } from "../src/index.js";
 import { parquetDataset } from "../src/io/index.js";
 import { sparkify } from "../src/pipelines/sparkify-load.js";
 import { peakRss, report } from "./harness.js";
@@ -27,14 +28,16 @@ const output = outputBase.startsWith("s3://") ? outputBase : join(outputBase, `r
  * variants load it after their peak RSS is taken, to check their output.
  */
 const duckdb = () => import("@duckdb/node-api");
-const parsed = /^(sluice|duckdb)-(\d+|update|cluster:[\w-]+)(\+v8-helpers-on)?$/.exec(variant ?? "");
+const parsed = /^(sluice|duckdb)-(\d+|update|cluster:[\w-]+)(\+v8-helpers-on|\+v8-growth)?$/.exec(
+  variant ?? "",
+);
 if (!parsed || (parsed[2] === "update") !== (baseLake !== undefined)) {
   console.error(
-    "usage: node etl-variant.js sluice-N[+v8-helpers-on]|duckdb-N|sluice-update|sluice-cluster:QUEUE INPUT OUTPUT [LAKE]",
+    "usage: node etl-variant.js sluice-N[+v8-helpers-on|+v8-growth]|duckdb-N|sluice-update|sluice-cluster:QUEUE INPUT OUTPUT [LAKE]",
   );
   process.exit(2);
 }
-const [, engine, threadsText, helpersOn] = parsed;
+const [, engine, threadsText, v8Choice] = parsed;
 /** sluice-cluster:QUEUE: the cluster runner, on the workers of that queue (BENCH_REDIS_URL, BENCH_SHUFFLE). */
 const clusterQueue = threadsText!.startsWith("cluster:") ? threadsText!.slice("cluster:".length) : undefined;
 if (baseLake) await cp(baseLake, output, { recursive: true, preserveTimestamps: true });
@@ -42,7 +45,9 @@ if (baseLake) await cp(baseLake, output, { recursive: true, preserveTimestamps: 
 // before the clock starts: the page cache's writeback would otherwise land on whichever run follows.
 spawnSync("sync");
 const threads = Number(threadsText);
-const v8HelperThreads = helpersOn ? "on" : "auto";
+// The command's choices, or V8's own for one of them (+v8-helpers-on, +v8-growth).
+const v8HelperThreads = v8Choice === "+v8-helpers-on" ? "on" : "auto";
+const heapGrowthBelow = v8Choice === "+v8-growth" ? 0 : defaultHeapGrowthLine();
 const s3 = process.env.BENCH_S3_ENDPOINT
   ? { endpoint: process.env.BENCH_S3_ENDPOINT, forcePathStyle: true, region: "us-east-1" }
   : {};
@@ -92,7 +97,7 @@ if (engine === "duckdb") {
     `${variant}: ${tasks} tasks (${((tasks * 1000) / (performance.now() - started)).toFixed(1)} tasks/s), ${(shuffled / 2 ** 20).toFixed(1)} MiB shuffled`,
   );
 } else {
-  await sparkify({ input, output, mode: "overwrite", s3 }, { threads, v8HelperThreads });
+  await sparkify({ input, output, mode: "overwrite", s3 }, { threads, v8HelperThreads, heapGrowthBelow });
 }
 const wallMs = performance.now() - started;
 // Taken before the check: counting the rows (DuckDB reading every file) is not the ETL's memory.

@@ -5,9 +5,11 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { MIN_READ_TASK_BYTES, READ_TASK_BYTES, readTasksFor, type ShufflePlan } from "../src/core/plan.js";
+import { type Growth, holdHeapGrowth, nextGrowth, sampleHeapGrowth } from "../src/core/runner/heap-growth.js";
 import {
   applyHelperThreadFlags,
   helperThreadFlags,
@@ -579,5 +581,96 @@ describe("V8's helper threads", () => {
     assert.equal(set.length, 2, "still held by the second pool");
     second();
     assert.deepEqual(set.slice(2), ["--parallel-scavenge", "--concurrent-recompilation"]);
+  });
+});
+
+describe("heap growth below a line of resident memory", () => {
+  it("is fast below the line, V8's at and above it, and between 90% and the line stays as it was", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom<Growth>("fast", "v8"),
+        fc.integer({ min: 0, max: 4 * 2 ** 30 }),
+        fc.integer({ min: 1, max: 4 * 2 ** 30 }),
+        (present, resident, line) => {
+          const next = nextGrowth(present, resident, line);
+          if (resident >= line) assert.equal(next, "v8");
+          else if (resident < line * 0.9) assert.equal(next, "fast");
+          else assert.equal(next, present);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("follows the memory of overlapping pools under the lowest line, and is V8's again when the last one stops", () => {
+    const set: string[] = [];
+    let resident = 100;
+    const hooks = { setFlags: (flag: string) => set.push(flag), residentBytes: () => resident };
+    const fast = "--heap-growing-percent=300";
+    const v8 = "--heap-growing-percent=0";
+    assert.deepEqual(holdHeapGrowth(0, hooks)(), undefined, "no line, nothing held");
+    assert.deepEqual(set, []);
+    const high = holdHeapGrowth(1000, hooks);
+    assert.deepEqual(set, [fast]);
+    const low = holdHeapGrowth(500, hooks);
+    resident = 480;
+    assert.equal(sampleHeapGrowth(), "fast", "below the lowest line");
+    resident = 500;
+    assert.equal(sampleHeapGrowth(), "v8", "at the lowest line");
+    resident = 460;
+    assert.equal(sampleHeapGrowth(), "v8", "not yet 10% below it");
+    low();
+    assert.equal(sampleHeapGrowth(), "fast", "the higher line rules once the lower pool stops");
+    assert.deepEqual(set, [fast, v8, fast]);
+    low();
+    assert.equal(set.length, 3, "a second release changes nothing");
+    high();
+    assert.deepEqual(set.slice(3), [v8]);
+    resident = 0;
+    assert.equal(sampleHeapGrowth(), "v8", "nothing held: V8's factor, whatever the memory");
+    assert.equal(set.length, 4);
+  });
+
+  /** Full collections of a worker with a 1 GiB heap that keeps a million objects while making five. */
+  async function fullCollectionsOfAWorker(): Promise<number> {
+    const worker = new Worker(
+      `const { PerformanceObserver, constants } = require("node:perf_hooks");
+      const { parentPort } = require("node:worker_threads");
+      let full = 0;
+      const observer = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries())
+          if (entry.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) full++;
+      });
+      observer.observe({ entryTypes: ["gc"] });
+      const kept = [];
+      for (let i = 0; i < 5e6; i++) {
+        kept.push({ i, text: "x" + i });
+        if (kept.length > 1e6) kept.splice(0, 5e5);
+      }
+      setTimeout(() => parentPort.postMessage(full), 50);`,
+      { eval: true, resourceLimits: { maxOldGenerationSizeMb: 1024 } },
+    );
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        worker.once("message", resolve);
+        worker.once("error", reject);
+      });
+    } finally {
+      await worker.terminate();
+    }
+  }
+
+  it("lets V8 collect a worker's heap less often while held, and as often as before once released", async () => {
+    const before = await fullCollectionsOfAWorker();
+    const release = holdHeapGrowth(Number.MAX_SAFE_INTEGER);
+    let held: number;
+    try {
+      held = await fullCollectionsOfAWorker();
+    } finally {
+      release();
+    }
+    const after = await fullCollectionsOfAWorker();
+    assert.ok(held < before, `held: ${held} full collections, before: ${before}`);
+    assert.ok(after > held, `after: ${after} full collections, held: ${held}`);
   });
 });

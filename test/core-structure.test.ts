@@ -70,6 +70,7 @@ describe("the shape of the source", () => {
       "src/core/runner/job.ts",
       "src/core/definition.ts",
       "src/core/runner/v8-helper-threads.ts",
+      "src/core/runner/heap-growth.ts",
     ]) {
       assert.ok(!loaded.has(mainThreadOnly), `${mainThreadOnly} is loaded in workers`);
     }

@@ -393,6 +393,7 @@ describe("the sparkify command", () => {
       ["--max-rejected", "lots"],
       ["--memory-budget", "12 parsecs"],
       ["--v8-helper-threads", "off"],
+      ["--heap-growth-below", "a lot"],
     ]) {
       const run = sparkify(args);
       assert.equal(run.status, 2, args.join(" "));

@@ -154,6 +154,7 @@ export class PipelineDefinition<Options, Outputs> {
       ...build,
       threads: threads!,
       v8HelperThreads: runOptions.v8HelperThreads ?? "on",
+      ...(runOptions.heapGrowthBelow ? { heapGrowthBelow: runOptions.heapGrowthBelow } : {}),
       resourceLimits,
     });
     return runPlanned(pipeline, outputs, plan, executor, jobOptions);

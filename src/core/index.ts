@@ -61,6 +61,7 @@ export {
 export { Pipeline, type ReadOptions, type RejectedOutput, type RejectLimit } from "./pipeline.js";
 export { explainDot, explainText, type Plan, planGraph } from "./plan.js";
 export { newRunId, type RunOptions } from "./runner/job.js";
+export { defaultHeapGrowthLine } from "./runner/heap-growth.js";
 export type { V8HelperThreads } from "./runner/v8-helper-threads.js";
 export { Column, type ColumnType, type Columns, column, type Infer, Schema, schema } from "./schema.js";
 export { fixed, sessions, sliding, type Window, type WindowFn } from "./windows.js";

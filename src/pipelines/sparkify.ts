@@ -10,6 +10,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
+  defaultHeapGrowthLine,
   MAX_PARTITIONS,
   MAX_THREADS_PER_CORE,
   maxThreads,
@@ -84,6 +85,10 @@ Engine
                            thread, read by one task per 2 MiB, 4 to 32 per thread)
   --memory-budget SIZE     shuffle bytes held in memory before spilling (default 64MiB)
   --worker-heap SIZE       old-generation heap of each worker thread (default 1GiB)
+  --heap-growth-below SIZE while the process holds less memory than this, heaps
+                           grow 4-fold between full collections (fewer of them);
+                           past it, by V8's own factor (default 1GiB, or a quarter
+                           of the machine's memory if less; 0 turns it off)
   --v8-helper-threads M    auto (default: while every core has a worker, each worker
                            scavenges and compiles on its own thread) or on (V8's own)
   --temp-dir DIR           where spill files go (default: the system's temporary folder)
@@ -115,6 +120,7 @@ const OPTIONS = {
   partitions: { type: "string" },
   "memory-budget": { type: "string" },
   "worker-heap": { type: "string" },
+  "heap-growth-below": { type: "string" },
   "v8-helper-threads": { type: "string" },
   "temp-dir": { type: "string" },
   compression: { type: "string" },
@@ -285,6 +291,7 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
         ? { memoryBudget: parseSize("memory-budget", values["memory-budget"]) }
         : {}),
       ...(values["worker-heap"] ? { workerResourceLimits: workerHeap(values["worker-heap"]) } : {}),
+      heapGrowthBelow: parseSize("heap-growth-below", values["heap-growth-below"]) ?? defaultHeapGrowthLine(),
       // The command owns its process: it takes the flags that suit a long job on every core.
       v8HelperThreads: v8HelperThreads ?? "auto",
       ...(values["temp-dir"] ? { tempDir: values["temp-dir"] } : {}),

@@ -18,6 +18,8 @@ export interface PoolSettings extends PipelineBuild {
   };
   /** What V8 may run on helper threads beside the workers (see `V8HelperThreads`). */
   readonly v8HelperThreads: V8HelperThreads;
+  /** Resident bytes below which heaps grow by 4 times between full collections (see heap-growth.ts). */
+  readonly heapGrowthBelow?: number;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Piscina } from "piscina";
 import { messageOf, SluiceError, transformErrorOf, WorkerDiedError } from "../errors.js";
 import type { TaskResult } from "../task.js";
+import { holdHeapGrowth } from "./heap-growth.js";
 import { applyHelperThreadFlags, type V8HelperThreads } from "./v8-helper-threads.js";
 import type { TaskFailure, ThreadTask } from "./worker.js";
 
@@ -13,6 +14,8 @@ export interface ThreadPoolSettings {
   };
   /** What V8 may run on helper threads beside the workers (see `V8HelperThreads`). */
   readonly v8HelperThreads: V8HelperThreads;
+  /** Resident bytes below which heaps grow by 4 times between full collections (see heap-growth.ts). */
+  readonly heapGrowthBelow?: number;
 }
 
 /**
@@ -24,6 +27,7 @@ export class ThreadPool {
   private pool: Piscina | undefined;
   private poolFailure: unknown;
   private restoreHelperThreads: (() => void) | undefined;
+  private releaseHeapGrowth: (() => void) | undefined;
 
   constructor(private readonly settings: ThreadPoolSettings) {}
 
@@ -39,6 +43,7 @@ export class ThreadPool {
       this.settings.v8HelperThreads,
       this.settings.threads,
     );
+    this.releaseHeapGrowth ??= holdHeapGrowth(this.settings.heapGrowthBelow ?? 0);
     const pool = new Piscina({
       filename: new URL("./worker-entry.cjs", import.meta.url).href,
       minThreads: this.settings.threads,
@@ -97,8 +102,11 @@ export class ThreadPool {
     this.pool = undefined;
     const restoreHelperThreads = this.restoreHelperThreads;
     this.restoreHelperThreads = undefined;
+    const releaseHeapGrowth = this.releaseHeapGrowth;
+    this.releaseHeapGrowth = undefined;
     if (!pool) {
       restoreHelperThreads?.();
+      releaseHeapGrowth?.();
       return;
     }
     let timer: NodeJS.Timeout | undefined;
@@ -109,5 +117,6 @@ export class ThreadPool {
     await Promise.race([pool.destroy(), timeout]);
     clearTimeout(timer);
     restoreHelperThreads?.();
+    releaseHeapGrowth?.();
   }
 }
