@@ -6,10 +6,24 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Worker } from "node:worker_threads";
+import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { runInNewContext } from "node:vm";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { MIN_READ_TASK_BYTES, READ_TASK_BYTES, readTasksFor, type ShufflePlan } from "../src/core/plan.js";
-import { type Growth, holdHeapGrowth, nextGrowth, sampleHeapGrowth } from "../src/core/runner/heap-growth.js";
+import {
+  collectOnRequest,
+  fullCollection,
+  stopCollectingOnRequest,
+} from "../src/core/runner/heap-collections.js";
+import {
+  collectionRequests,
+  type Growth,
+  holdHeapGrowth,
+  nextGrowth,
+  sampleHeapGrowth,
+} from "../src/core/runner/heap-growth.js";
 import {
   applyHelperThreadFlags,
   helperThreadFlags,
@@ -610,6 +624,7 @@ describe("heap growth below a line of resident memory", () => {
     const v8 = "--heap-growing-percent=0";
     assert.deepEqual(holdHeapGrowth(0, hooks)(), undefined, "no line, nothing held");
     assert.deepEqual(set, []);
+    const requestsBefore = Atomics.load(collectionRequests, 0);
     const high = holdHeapGrowth(1000, hooks);
     assert.deepEqual(set, [fast]);
     const low = holdHeapGrowth(500, hooks);
@@ -626,9 +641,54 @@ describe("heap growth below a line of resident memory", () => {
     assert.equal(set.length, 3, "a second release changes nothing");
     high();
     assert.deepEqual(set.slice(3), [v8]);
+    assert.equal(Atomics.load(collectionRequests, 0) - requestsBefore, 1, "one request per return to V8's");
     resident = 0;
     assert.equal(sampleHeapGrowth(), "v8", "nothing held: V8's factor, whatever the memory");
     assert.equal(set.length, 4);
+  });
+
+  it("a worker collects once per request, counted in shared memory that each task brings a view of", async () => {
+    const memory = new SharedArrayBuffer(4);
+    let collections = 0;
+    try {
+      collectOnRequest(new Int32Array(memory), () => collections++);
+      await sleep(250);
+      assert.equal(collections, 0, "nothing requested yet");
+      Atomics.add(new Int32Array(memory), 0, 1);
+      // A later task's view of the same memory, after the request: the request still stands.
+      collectOnRequest(new Int32Array(memory), () => collections++);
+      await sleep(250);
+      assert.equal(collections, 1);
+      Atomics.add(new Int32Array(memory), 0, 1);
+      await sleep(250);
+      assert.equal(collections, 2);
+    } finally {
+      stopCollectingOnRequest();
+    }
+  });
+
+  it("a full collection is one, now, and leaves `gc` unexposed to the contexts made after it", async () => {
+    let full = 0;
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries())
+        if (
+          (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR
+        )
+          full++;
+    });
+    observer.observe({ entryTypes: ["gc"] });
+    try {
+      await sleep(100);
+      const before = full;
+      fullCollection();
+      fullCollection();
+      // Node reports a collection after it, from the event loop.
+      await sleep(200);
+      assert.equal(full - before, 2, `${full - before} full collections for two`);
+    } finally {
+      observer.disconnect();
+    }
+    assert.equal(runInNewContext("typeof gc"), "undefined");
   });
 
   /** Full collections of a worker with a 1 GiB heap that keeps a million objects while making five. */

@@ -11,7 +11,9 @@ import { setFlagsFromString } from "node:v8";
  *
  * So a pool may let heaps grow by 4 times while the process's resident memory is below a line,
  * and give the choice back to V8 above it: jobs that fit run with few collections; a job that
- * outgrows the line collects as often as V8 would, from the next full collection of each heap on.
+ * outgrows the line collects as often as V8 would. A heap keeps the limit its last full collection
+ * set until its next one, so on the way back every worker is asked to collect at once
+ * (heap-collections.ts); without that, a 10M-event run still peaked as high as with 4-fold growth.
  * The factor is V8's `--heap-growing-percent`, read at every full collection and process-wide:
  * it changes the host's own isolate too, so a command may choose it (the Sparkify command does)
  * and a library leaves it to its host.
@@ -53,6 +55,13 @@ const PROCESS_HOOKS: GrowthHooks = {
   residentBytes: () => process.memoryUsage.rss(),
 };
 
+/**
+ * Full collections asked of the workers, counted: each time the growth goes back to V8's, the
+ * heaps must collect to take its factor up at once (heap-collections.ts). Pools hand it to their
+ * workers with every task.
+ */
+export const collectionRequests = new Int32Array(new SharedArrayBuffer(4));
+
 /** The lines of the pools holding fast growth now; the lowest one rules. */
 const held = new Map<symbol, number>();
 let growth: Growth = "v8";
@@ -70,6 +79,7 @@ export function sampleHeapGrowth(): Growth {
   if (next !== growth) {
     growth = next;
     hooks.setFlags(next === "fast" ? FAST_GROWTH : V8_GROWTH);
+    if (next === "v8") Atomics.add(collectionRequests, 0, 1);
   }
   return growth;
 }

@@ -8,6 +8,7 @@ import type { PlanSettings } from "../plan.js";
 import type { Plan } from "../stages.js";
 import type { TaskResult, TaskSpec } from "../task.js";
 import type { RejectedOutput } from "../pipeline.js";
+import { collectOnRequest } from "./heap-collections.js";
 import { runPreloads, type WorkerPreload } from "./worker-preloads.js";
 
 export interface WorkerTask {
@@ -33,6 +34,8 @@ export interface WorkerTask {
  */
 export interface ThreadTask extends Omit<WorkerTask, "optionsJson"> {
   readonly options: SharedArrayBuffer;
+  /** Requests for a full collection, counted by the main thread (heap-collections.ts). */
+  readonly collectionRequests?: Int32Array;
 }
 
 /**
@@ -135,6 +138,7 @@ function permanentFailure(message: string): TaskFailure {
  * exhausted heap), which piscina reports as a rejection and which is retried on a fresh worker.
  */
 export default async function runWorkerTask(task: ThreadTask): Promise<unknown> {
+  if (task.collectionRequests) collectOnRequest(task.collectionRequests);
   let pipeline: BuiltPipeline;
   try {
     pipeline = await buildOnce(task);
