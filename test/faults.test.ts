@@ -71,12 +71,14 @@ const S3_COMMIT_STEPS_AFTER_JOURNAL = [
 
 /**
  * Runs an overwrite and kills it with SIGKILL after `delay` ms, or, if it gets that far first, as
- * soon as its journal is written, before the commit's first change to a table: either way it dies
- * before it has touched the previous output. Resolves to the signal that ended it.
+ * its commit starts, before the journal: either way it dies before its commit, whatever the
+ * machine's speed. (Killed once its journal is written instead, a run this fast left a journal that
+ * the next run over the output finished: the tables were then the new ones.) Resolves to the
+ * signal that ended it.
  */
 function killedBeforeCommit(args: string[], delay: number): Promise<NodeJS.Signals | null> {
   const child = spawn(process.execPath, [command, "--quiet", ...args, "--mode", "overwrite"], {
-    env: { ...process.env, SLUICE_TEST_KILL_AT_COMMIT_STEP: "journal-written" },
+    env: { ...process.env, SLUICE_TEST_KILL_AT_COMMIT_STEP: "commit-started" },
     stdio: "ignore",
   });
   const timer = setTimeout(() => child.kill("SIGKILL"), delay);
