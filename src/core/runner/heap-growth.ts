@@ -1,5 +1,6 @@
 import { totalmem } from "node:os";
 import { setFlagsFromString } from "node:v8";
+import { nodeStartArguments } from "./v8-helper-threads.js";
 
 /**
  * How far V8 lets a heap grow before its next full collection. V8 picks a factor from the heap's
@@ -92,8 +93,7 @@ export function sampleHeapGrowth(): Growth {
  * with `--heap-growing-percent`. `testHooks` replaces V8 and the process in tests.
  */
 export function holdHeapGrowth(line: number, testHooks?: GrowthHooks): () => void {
-  const nodeArguments = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ");
-  if (!(line > 0) || USER_CHOICE.test(nodeArguments)) return () => {};
+  if (!(line > 0) || USER_CHOICE.test(nodeStartArguments())) return () => {};
   if (held.size === 0) hooks = testHooks ?? PROCESS_HOOKS;
   const token = Symbol("heap growth");
   held.set(token, line);

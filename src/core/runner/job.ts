@@ -125,10 +125,10 @@ export interface RunOptions {
    * Resident bytes of the process below which the pool lets every heap grow by 4 times what it
    * keeps between full collections, as V8 does for heaps of 2 GiB and more; above it, V8's own
    * factor (about 1.6 times for the workers' 1 GiB heaps). Fewer collections while memory is
-   * plentiful, for more memory at the peak (bench/README.md measures both). Default: off (V8's factor throughout). It sets a process-wide V8 flag while the pool
-   * runs, which changes the host's own isolate too: a command may choose it (the Sparkify command
-   * does: 1 GiB), a library leaves it to its host. Ignored when node was started with
-   * `--heap-growing-percent`.
+   * plentiful, for more memory at the peak (bench/README.md measures both). Default: off (V8's
+   * factor throughout). It sets a process-wide V8 flag while the pool runs, which changes the
+   * host's own isolate too: a command may choose it (the Sparkify command does: 1 GiB), a library
+   * leaves it to its host. Ignored when node was started with `--heap-growing-percent`.
    */
   readonly heapGrowthBelow?: number;
   /**

@@ -1,5 +1,6 @@
 import type { TaskResult, TaskSpec } from "../task.js";
 import type { TaskExecutor } from "./job.js";
+import { collectionRequests } from "./heap-growth.js";
 import { ThreadPool } from "./thread-pool.js";
 import type { V8HelperThreads } from "./v8-helper-threads.js";
 import {
@@ -34,7 +35,9 @@ export class PoolExecutor implements TaskExecutor {
 
   constructor(settings: PoolSettings) {
     this.concurrency = settings.threads;
-    this.header = threadTaskHeader(workerTaskHeader(settings));
+    const header = threadTaskHeader(workerTaskHeader(settings));
+    // The workers collect their heaps when the growth goes back to V8's (heap-collections.ts).
+    this.header = settings.heapGrowthBelow ? { ...header, collectionRequests } : header;
     this.pool = new ThreadPool(settings);
   }
 

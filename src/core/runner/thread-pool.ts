@@ -1,7 +1,7 @@
 import { Piscina } from "piscina";
 import { messageOf, SluiceError, transformErrorOf, WorkerDiedError } from "../errors.js";
 import type { TaskResult } from "../task.js";
-import { collectionRequests, holdHeapGrowth } from "./heap-growth.js";
+import { holdHeapGrowth } from "./heap-growth.js";
 import { applyHelperThreadFlags, type V8HelperThreads } from "./v8-helper-threads.js";
 import type { TaskFailure, ThreadTask } from "./worker.js";
 
@@ -75,10 +75,7 @@ export class ThreadPool {
     // are transferred.
     let outcome: TaskResult | TaskFailure;
     try {
-      const pool = this.started();
-      // The workers collect their heaps when the growth goes back to V8's (heap-collections.ts).
-      const sent = this.settings.heapGrowthBelow ? { ...task, collectionRequests } : task;
-      outcome = (await pool.run(sent)) as TaskResult | TaskFailure;
+      outcome = (await this.started().run(task)) as TaskResult | TaskFailure;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       throw new WorkerDiedError(messageOf(error), typeof code === "string" ? code : undefined);

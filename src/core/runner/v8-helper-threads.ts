@@ -40,6 +40,11 @@ export function helperThreadFlags(
   return SATURATED_POOL_FLAGS;
 }
 
+/** The flags node was started with, on its command line and in NODE_OPTIONS, as one string. */
+export function nodeStartArguments(): string {
+  return [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ");
+}
+
 let poolsHoldingFlags = 0;
 
 /**
@@ -52,8 +57,7 @@ export function applyHelperThreadFlags(
   threads: number,
   setFlags: (flag: string) => void = setFlagsFromString,
 ): () => void {
-  const nodeArguments = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ");
-  const flags = helperThreadFlags(setting, threads, availableParallelism(), nodeArguments);
+  const flags = helperThreadFlags(setting, threads, availableParallelism(), nodeStartArguments());
   if (flags.length === 0) return () => {};
   if (poolsHoldingFlags++ === 0) for (const flag of flags) setFlags(flag);
   let released = false;
