@@ -1,8 +1,9 @@
 /**
  * The scheduler on its own, driven by a fake executor through every interleaving of completions
  * and worker deaths a property test reaches: stages start only after what they read, no more
- * tasks run than the concurrency, each task succeeds once (retried after a death up to its
- * attempts, then the job gives up), and the job is finished exactly when every stage is.
+ * tasks run than the concurrency (and no more outputs wait to be taken in), each task succeeds
+ * once (retried after a death up to its attempts, then the job gives up), and the job is finished
+ * exactly when every stage is.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -30,7 +31,7 @@ describe("the scheduler", () => {
         jobArbitrary,
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 1, max: 3 }),
-        // At each step: which running task reports, and whether its worker died.
+        // At each step: which task reports (running, or having its output taken in), and how.
         fc.infiniteStream(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 4 }))),
         (job, concurrency, taskAttempts, choices) => {
           const startedStages: number[] = [];
@@ -53,6 +54,8 @@ describe("the scheduler", () => {
             },
           });
           const running: ScheduledTask<string>[] = [];
+          /** Tasks whose run ended and whose output is being taken in. */
+          const takingIn: ScheduledTask<string>[] = [];
           const steps = choices[Symbol.iterator]();
           let gaveUp = false;
           for (let step = 0; step < 500 && !scheduler.finished; step++) {
@@ -66,10 +69,30 @@ describe("the scheduler", () => {
               running.push(task);
             }
             assert.ok(running.length <= concurrency, `${running.length} running, concurrency ${concurrency}`);
+            assert.ok(
+              running.length + takingIn.length <= 2 * concurrency,
+              `${running.length} running and ${takingIn.length} taken in, concurrency ${concurrency}`,
+            );
             assert.equal(scheduler.running, running.length);
-            assert.ok(running.length > 0, "nothing runs, yet the job is not finished");
+            assert.equal(scheduler.beingTakenIn, takingIn.length);
+            assert.ok(running.length + takingIn.length > 0, "nothing runs, yet the job is not finished");
             const [pick, fate] = steps.next().value as [number, number];
-            const [task] = running.splice(pick % running.length, 1) as [ScheduledTask<string>];
+            const index = pick % (running.length + takingIn.length);
+            if (index >= running.length) {
+              // An output taken in: the task succeeds.
+              const [task] = takingIn.splice(index - running.length, 1) as [ScheduledTask<string>];
+              const key = `${task.stageId}/${task.taskIndex}`;
+              succeeded.set(key, (succeeded.get(key) ?? 0) + 1);
+              scheduler.succeeded(task);
+              continue;
+            }
+            const [task] = running.splice(index, 1) as [ScheduledTask<string>];
+            if (fate === 1) {
+              // The run ended; its output is taken in while the next task runs.
+              scheduler.ran(task);
+              takingIn.push(task);
+              continue;
+            }
             if (fate === 0) {
               // The worker died: the task runs again, or the job gives up after its attempts.
               if (!scheduler.lost(task)) {
@@ -104,13 +127,15 @@ describe("the scheduler", () => {
     );
   });
 
-  it("refuses a task reported twice, and one never handed out", () => {
+  it("refuses a task reported or ended twice, and one never handed out", () => {
     const scheduler = new Scheduler<string>([{ id: 0, dependsOn: [] }], {
       concurrency: 2,
       taskAttempts: 1,
       startStage: () => ["a", "b"],
     });
     const first = scheduler.next()!;
+    scheduler.ran(first);
+    assert.throws(() => scheduler.ran(first), /ended without running, or twice/);
     scheduler.succeeded(first);
     assert.throws(() => scheduler.succeeded(first), /reported without being handed out, or twice/);
     assert.throws(

@@ -414,6 +414,10 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
       };
       const accept = async (task: Task, result: TaskResult) => {
         if (failure !== undefined) return;
+        // The worker takes its next task while this one's output is stored: storing may spill it
+        // to disk, and a worker that waited for the disk between tasks sat idle in large runs.
+        scheduler!.ran(task);
+        pump();
         const spilledByStore = await store.add(task.stageId, task.taskIndex, result);
         // Another task's bookkeeping may have failed the job while this one waited for the store;
         // from here on everything is synchronous, so a failure is recorded before any other task's

@@ -39,8 +39,14 @@ export class Scheduler<Input> {
   private readonly remaining = new Map<number, number>();
   /** Tasks waiting for a slot; a retried task goes first. */
   private readonly waiting: ScheduledTask<Input>[] = [];
-  /** Tasks handed out and not yet reported, by `stageId/taskIndex`. */
+  /** Tasks handed out whose run has not ended, by `stageId/taskIndex`: each holds a slot. */
   private readonly out = new Set<string>();
+  /**
+   * Tasks whose run has ended and whose output is being taken in (stored, spilled to disk): they
+   * hold no slot, so that the next task runs meanwhile, but at most `concurrency` of them wait at
+   * once, which bounds the outputs held in memory while a slow disk takes them.
+   */
+  private readonly takingIn = new Set<string>();
   private stopped = false;
 
   constructor(
@@ -57,17 +63,34 @@ export class Scheduler<Input> {
     return this.done.size === this.stages.length;
   }
 
-  /** Tasks handed out and not yet reported. */
+  /** Tasks handed out whose run has not ended. */
   get running(): number {
     return this.out.size;
   }
 
+  /** Tasks whose run has ended and whose output is being taken in. */
+  get beingTakenIn(): number {
+    return this.takingIn.size;
+  }
+
   /** The next task to run, while a slot is free and a task waits; none once stopped. */
   next(): ScheduledTask<Input> | undefined {
-    if (this.stopped || this.out.size >= this.settings.concurrency) return undefined;
+    const { concurrency } = this.settings;
+    if (this.stopped || this.out.size >= concurrency || this.out.size + this.takingIn.size >= 2 * concurrency)
+      return undefined;
     const task = this.waiting.shift();
     if (task) this.out.add(keyOf(task));
     return task;
+  }
+
+  /**
+   * The task's run has ended and its output is being taken in: its slot is free for the next
+   * task. It is reported as succeeded once its output is in.
+   */
+  ran(task: ScheduledTask<Input>): void {
+    const key = keyOf(task);
+    if (!this.out.delete(key)) throw new Error(`task ${key} ended without running, or twice`);
+    this.takingIn.add(key);
   }
 
   /** A task's output has been accepted: its stage may be done, and later stages may start. */
@@ -95,8 +118,9 @@ export class Scheduler<Input> {
   }
 
   private report(task: ScheduledTask<Input>): void {
-    if (!this.out.delete(keyOf(task))) {
-      throw new Error(`task ${keyOf(task)} reported without being handed out, or twice`);
+    const key = keyOf(task);
+    if (!this.out.delete(key) && !this.takingIn.delete(key)) {
+      throw new Error(`task ${key} reported without being handed out, or twice`);
     }
   }
 
