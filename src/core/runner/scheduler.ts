@@ -43,8 +43,9 @@ export class Scheduler<Input> {
   private readonly out = new Set<string>();
   /**
    * Tasks whose run has ended and whose output is being taken in (stored, spilled to disk): they
-   * hold no slot, so that the next task runs meanwhile, but at most `concurrency` of them wait at
-   * once, which bounds the outputs held in memory while a slow disk takes them.
+   * hold no slot, so that the next task runs meanwhile; but no task starts while the tasks running
+   * and those being taken in are twice `concurrency`, which bounds the outputs held in memory
+   * while a slow disk takes them.
    */
   private readonly takingIn = new Set<string>();
   private stopped = false;
