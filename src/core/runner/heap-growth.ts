@@ -6,9 +6,9 @@ import { nodeStartArguments } from "./v8-helper-threads.js";
  * How far V8 lets a heap grow before its next full collection. V8 picks a factor from the heap's
  * limit: a worker limited to 1 GiB grows by about 1.6 times what it keeps, so a task that keeps
  * 200 MB of a partition is collected again and again as it works through it. Heaps of 2 GiB and
- * more grow by 4 times: fewer full collections, and as much more memory. For the Sparkify ETL on
- * 2 cores, 4 times for 1 GiB workers cut the wall time by a sixth at 1M events, and at 10M took
- * the peak a third higher than V8's factor does (bench/README.md has the figures and dates).
+ * more grow by 4 times: fewer full collections, and as much more memory. For the Sparkify ETL,
+ * 4 times for 1 GiB workers made 1M events faster and took the peak of 10M events past what the
+ * machine can spare (bench/README.md, "Heaps that grow 4-fold below a line", has the figures).
  *
  * So a pool may let heaps grow by 4 times while the process's resident memory is below a line,
  * and give the choice back to V8 above it: jobs that fit run with few collections; a job that

@@ -115,7 +115,7 @@ export interface RunOptions {
    * What V8 may run on helper threads beside the pool's workers. `on` (default): V8's defaults.
    * `auto`: while the pool has a worker for every core, each worker scavenges and compiles on its
    * own thread instead of waiting for helpers that compete with the other workers for the cores
-   * (3% to 7% faster for long jobs with 2 workers on 2 cores), V8's defaults otherwise and when
+   * (faster for long jobs; bench/README.md measures it), V8's defaults otherwise and when
    * node was started with a flag that decides the same. `auto` sets process-wide V8 flags while the
    * pool runs, which change the host application's own isolates too: a command may choose it (the
    * Sparkify command does), a library leaves it to its host.

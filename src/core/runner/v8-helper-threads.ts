@@ -12,9 +12,8 @@ export type V8HelperThreads = "auto" | "on";
  * V8 gives every isolate, so every worker, helper threads: they scavenge the young generation
  * beside the worker and compile its hot functions with TurboFan. With a core to spare that is free
  * speed, but when every core runs a worker the helpers take their turns on the workers' cores, and
- * a worker stalls while its scavenge waits for helpers that cannot run. Measured on 2 cores (1M
- * Sparkify events, 2 workers, medians of 3 alternating runs): V8's helper threads used 6.6 s of the
- * run's 20.3 s of CPU; with these two flags 2.6 s of 19.4 s, and the run took 10.44 s, not 10.99 s.
+ * a worker stalls while its scavenge waits for helpers that cannot run (bench/README.md, "Where
+ * the threads' time goes", measures the helpers' share with and without these two flags).
  *
  * Both flags are read where changing them between runs is safe: parallel scavenging at every
  * scavenge (one task instead of several), concurrent recompilation when an isolate starts (so it
