@@ -7,11 +7,26 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { definePipeline, TransformError } from "../src/index.js";
+import fc from "fast-check";
+import {
+  coGroupByKey,
+  definePipeline,
+  flatten,
+  max,
+  mean,
+  min,
+  Pipeline,
+  runDirect,
+  SluiceError,
+  sum,
+  TransformError,
+} from "../src/index.js";
 import {
   differentInWorkers,
   driverOnlyListing,
   graphFromDriverOnly,
+  type Mistake,
+  mistakes,
   notJson,
   throwsOnOne,
 } from "./fixtures/unsafe-pipelines.js";
@@ -146,5 +161,235 @@ describe("the rules of pipeline modules", () => {
       assert.doesNotMatch(error.message, /time\(s\), on fresh workers/);
       return true;
     });
+  });
+});
+
+describe("a newcomer's mistakes end in a message that says what to do, never a wrong answer", () => {
+  for (const runner of ["direct", "pool"] as const) {
+    it(`refuses each mistake with its own message, the same way on ${runner}`, async () => {
+      const run = (mistake: Mistake) =>
+        mistakes.run(
+          { mistake, values: [1, 2, 3, 4, 5, 6] },
+          runner === "pool" ? { threads: 2 } : { runner },
+        );
+      const cases: [Mistake, RegExp][] = [
+        [
+          "sum of strings",
+          /sum\(\) takes numbers, and a value is "\d" \(a string\): convert the values first/,
+        ],
+        [
+          "mean with nulls",
+          /mean\(\) takes numbers, and a value is null: .* filter out the ones that are not numbers/,
+        ],
+        [
+          "flatMap of a number",
+          /transform 'forgot the brackets' failed on .*: flatMap's function must return an iterable .* and it returned \d \(a number\): to emit one record, return \[record\]/,
+        ],
+        [
+          "groupByKey of numbers",
+          /the records going into 'group them' must be \[key, value\] pairs, and one is \d \(a number\): key them first/,
+        ],
+        [
+          "join of triples",
+          /the records going into 'join them\/coGroup' must be \[key, value\] pairs, and one is an array of 3/,
+        ],
+        [
+          "collected from another pipeline",
+          /output 'out' was collected from another pipeline than the one run/,
+        ],
+        ["forgot to collect", /output 'out' is a collection, not its records: call \.collect\(\) on it/],
+      ];
+      for (const [mistake, message] of cases) {
+        await assert.rejects(run(mistake), (error: unknown) => {
+          assert.ok(error instanceof SluiceError, `${mistake}: ${String(error)}`);
+          assert.match(error.message, message, mistake);
+          return true;
+        });
+      }
+      const { outputs } = await run("none");
+      assert.deepEqual(
+        (outputs.out as [number, number][]).sort(([a], [b]) => a - b),
+        [
+          [0, 9],
+          [1, 5],
+          [2, 7],
+        ],
+      );
+    });
+  }
+
+  it("numeric combiners refuse any value that is not a number, wherever it falls among the numbers", async () => {
+    const notANumber = fc.constantFrom<unknown>("1", "", null, true, [1], { n: 1 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: -100, max: 100 }), { maxLength: 20 }),
+        fc.nat(),
+        notANumber,
+        fc.constantFrom(["sum", sum], ["min", min], ["max", max], ["mean", mean]),
+        async (numbers, at, bad, [name, combiner]) => {
+          const values: unknown[] = [...numbers];
+          values.splice(at % (numbers.length + 1), 0, bad);
+          const p = new Pipeline();
+          const combined = p
+            .fromArray(
+              values.map((value, index) => [index % 2, value] as const),
+              { splits: 3 },
+            )
+            .combinePerKey(combiner() as never);
+          await assert.rejects(
+            runDirect(p, { out: combined.collect() }),
+            new RegExp(`${name}\\(\\) takes numbers, and a value is `),
+          );
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("the mean of no values is null, as SQL's AVG, and the other numeric combiners keep theirs", async () => {
+    const p = new Pipeline();
+    const none = p.fromArray<number>([]);
+    const { outputs } = await runDirect(p, {
+      mean: none.combineGlobally(mean()).collect(),
+      sum: none.combineGlobally(sum()).collect(),
+      max: none.combineGlobally(max()).collect(),
+    });
+    assert.deepEqual(outputs, { mean: [null], sum: [0], max: [null] });
+  });
+
+  it("collections of two pipelines are not combined: the transform that would mix them says so when it is built", () => {
+    const one = new Pipeline();
+    const other = new Pipeline();
+    const left = one.fromArray<readonly [number, string]>([[1, "a"]]);
+    const right = other.fromArray<readonly [number, string]>([[1, "b"]]);
+    const message = (transform: string) =>
+      new RegExp(
+        `^SluiceError: ${transform}: the collection at 1 belongs to another pipeline than the first; build every collection of a run on one Pipeline$`,
+      );
+    assert.throws(() => left.join(right), message("join"));
+    assert.throws(() => flatten([left, right]), message("flatten"));
+    assert.throws(() => coGroupByKey([left, right]), message("coGroupByKey"));
+    assert.throws(() => left.lookup(right), message("lookup"));
+    assert.throws(
+      () => flatten([left, [1, "c"] as never]),
+      /^SluiceError: flatten takes collections, and the one at 1 is not one$/,
+    );
+    // Within one pipeline the same transforms are built.
+    const own = one.fromArray<readonly [number, string]>([[1, "c"]]);
+    assert.doesNotThrow(() => [
+      left.join(own),
+      flatten([left, own]),
+      coGroupByKey([left, own]),
+      left.lookup(own),
+    ]);
+  });
+
+  it("runDirect takes an object of named outputs, and says so when given anything else", async () => {
+    const p = new Pipeline();
+    const values = p.fromArray([1, 2]);
+    const collected = values.collect();
+    const refused: [unknown, RegExp][] = [
+      [
+        collected,
+        /^SluiceError: runDirect's outputs must be an object of named outputs \(\{ name: collection\.collect\(\) \}\), not one collected collection$/,
+      ],
+      [values, /, not a collection$/],
+      [[collected], /, not an array of 1$/],
+      [
+        { values },
+        /^SluiceError: output 'values' is a collection, not its records: call \.collect\(\) on it/,
+      ],
+    ];
+    for (const [outputs, message] of refused) await assert.rejects(runDirect(p, outputs as never), message);
+    assert.deepEqual((await runDirect(p, { values: collected })).outputs, { values: [1, 2] });
+    // A pipeline that only writes has no outputs to name.
+    assert.deepEqual((await runDirect(p, undefined as never)).outputs, {});
+  });
+
+  it("fromArray reads any iterable in its order, and refuses a string or a value that is not iterable", async () => {
+    const p = new Pipeline();
+    const { outputs } = await runDirect(p, {
+      set: p.fromArray(new Set([3, 1, 3, 2])).collect(),
+      entries: p.fromArray(new Map([["a", 1]]).entries()).collect(),
+      generated: p
+        .fromArray(
+          (function* () {
+            yield* [5, 6];
+          })(),
+        )
+        .collect(),
+    });
+    assert.deepEqual(outputs, { set: [3, 1, 2], entries: [["a", 1]], generated: [5, 6] });
+    assert.throws(
+      () => p.fromArray("a line" as never),
+      /^SluiceError: fromArray takes the records in an array \(or another iterable\), and it was given a string: for one record, fromArray\(\[text\]\)/,
+    );
+    assert.throws(() => p.fromArray(5 as never), /and it was given 5 \(a number\)$/);
+    assert.throws(() => p.fromArray(undefined as never), /and it was given undefined$/);
+  });
+
+  it("a transform refuses an async function or something that is not a function when it is built", () => {
+    const p = new Pipeline();
+    const values = p.fromArray([1, 2, 3]);
+    const async = async (value: number) => value > 1;
+    const asyncMessage = (transform: string) =>
+      new RegExp(
+        `^SluiceError: ${transform} was given an async function: .* do the asynchronous work in a source, or before the pipeline$`,
+      );
+    assert.throws(() => values.filter(async as never), asyncMessage("filter"));
+    assert.throws(() => values.map(async), asyncMessage("map"));
+    assert.throws(() => values.keyBy(async), asyncMessage("keyBy"));
+    assert.throws(() => values.withOutputs(["big"], async () => {}), asyncMessage("withOutputs"));
+    assert.throws(
+      () =>
+        values.flatMap(async function* (value: number) {
+          yield value;
+        } as never),
+      asyncMessage("flatMap"),
+    );
+    assert.throws(
+      () => values.map(undefined as never),
+      /^SluiceError: map takes a function, and it was given undefined$/,
+    );
+    assert.throws(
+      () => values.filter("x > 1" as never),
+      /^SluiceError: filter takes a function, and it was given "x > 1" \(a string\)$/,
+    );
+    for (const splits of [0, 1.5, -1]) {
+      assert.throws(
+        () => p.fromArray([1], { splits }),
+        /^SluiceError: splits must be a whole number of 1 or more, got /,
+      );
+      assert.throws(
+        () => p.generate(1, () => 1, { splits }),
+        /^SluiceError: splits must be a whole number of 1 or more, got /,
+      );
+    }
+  });
+
+  it("a filter whose predicate returns a Promise fails instead of keeping every record", async () => {
+    const p = new Pipeline();
+    const kept = p
+      .fromArray([1, 2, 3])
+      .filter(((value: number) => Promise.resolve(value > 2)) as never, "above two");
+    await assert.rejects(runDirect(p, { kept: kept.collect() }), (error: unknown) => {
+      assert.ok(error instanceof TransformError, String(error));
+      assert.match(
+        error.message,
+        /transform 'above two' failed on .*: filter's predicate returned a Promise, which would keep every record/,
+      );
+      return true;
+    });
+  });
+
+  it("runDirect refuses an output collected from another pipeline before it lists or runs anything", async () => {
+    const one = new Pipeline();
+    const other = new Pipeline();
+    one.fromArray([1, 2]).collect();
+    const stranger = other.fromArray([3]).collect();
+    await assert.rejects(
+      runDirect(one, { values: stranger }),
+      /^SluiceError: output 'values' was collected from another pipeline than the one run: collect it from a collection of this pipeline$/,
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { describeValue, SluiceError } from "./errors.js";
 import { compareValues } from "./keys.js";
 
 /**
@@ -30,12 +31,24 @@ export function count<Value = unknown>(): Combiner<Value, number, number> {
   };
 }
 
+/**
+ * A value of a numeric combiner, which must be a number: `"1" + 2` would concatenate and `null`
+ * would count as 0, a wrong answer with no error. Nulls are refused rather than skipped, as a
+ * Beam `Sum` refuses them: filtering them out first says what the result means.
+ */
+function numberFor(combiner: string, value: unknown): number {
+  if (typeof value === "number") return value;
+  throw new SluiceError(
+    `${combiner}() takes numbers, and a value is ${describeValue(value)}: convert the values first (Number(value)), or filter out the ones that are not numbers`,
+  );
+}
+
 /** Sum of numeric values per key. */
 export function sum(): Combiner<number, number, number> {
   return {
     name: "sum",
     create: () => 0,
-    add: (accumulator, value) => accumulator + value,
+    add: (accumulator, value) => accumulator + numberFor("sum", value),
     merge: (left, right) => left + right,
     extract: (accumulator) => accumulator,
   };
@@ -46,7 +59,10 @@ export function min(): Combiner<number, number | null, number | null> {
   return {
     name: "min",
     create: () => null,
-    add: (accumulator, value) => (accumulator === null || value < accumulator ? value : accumulator),
+    add: (accumulator, value) => {
+      const number = numberFor("min", value);
+      return accumulator === null || number < accumulator ? number : accumulator;
+    },
     merge: (left, right) => (left === null ? right : right === null ? left : Math.min(left, right)),
     extract: (accumulator) => accumulator,
   };
@@ -57,20 +73,26 @@ export function max(): Combiner<number, number | null, number | null> {
   return {
     name: "max",
     create: () => null,
-    add: (accumulator, value) => (accumulator === null || value > accumulator ? value : accumulator),
+    add: (accumulator, value) => {
+      const number = numberFor("max", value);
+      return accumulator === null || number > accumulator ? number : accumulator;
+    },
     merge: (left, right) => (left === null ? right : right === null ? left : Math.max(left, right)),
     extract: (accumulator) => accumulator,
   };
 }
 
-/** Arithmetic mean per key. */
-export function mean(): Combiner<number, { sum: number; count: number }, number> {
+/** Arithmetic mean per key; null for no values (an empty collection's `combineGlobally`), as SQL's AVG. */
+export function mean(): Combiner<number, { sum: number; count: number }, number | null> {
   return {
     name: "mean",
     create: () => ({ sum: 0, count: 0 }),
-    add: (accumulator, value) => ({ sum: accumulator.sum + value, count: accumulator.count + 1 }),
+    add: (accumulator, value) => ({
+      sum: accumulator.sum + numberFor("mean", value),
+      count: accumulator.count + 1,
+    }),
     merge: (left, right) => ({ sum: left.sum + right.sum, count: left.count + right.count }),
-    extract: (accumulator) => accumulator.sum / accumulator.count,
+    extract: (accumulator) => (accumulator.count === 0 ? null : accumulator.sum / accumulator.count),
   };
 }
 

@@ -1,9 +1,9 @@
 import { availableParallelism } from "node:os";
 import { nonJsonIn } from "./block-codec.js";
-import { SluiceError } from "./errors.js";
+import { describeValue, SluiceError } from "./errors.js";
 import { graphFingerprint } from "./fingerprint.js";
 import type { JobMetrics } from "./metrics.js";
-import type { Collected } from "./pcollection.js";
+import { Collected, PCollection } from "./pcollection.js";
 import { Pipeline } from "./pipeline.js";
 import { DEFINITION_BRAND, type PipelineLocation } from "./pipeline-module.js";
 import { explainDot, explainText, type Plan, type PlanSettings, planGraph } from "./plan.js";
@@ -118,6 +118,7 @@ export class PipelineDefinition<Options, Outputs> {
     const runId = runOptions.runId ?? newRunId();
     const pipeline = new Pipeline();
     const outputs = this.build(pipeline, options);
+    checkOutputsOf(pipeline, outputs, `what the build of pipeline '${this.location.name}' returns`);
     const { listed, planSettings, plan } = await listAndPlan(pipeline, runOptions);
     const jobOptions = { ...runOptions, runId, listed };
     if (runner === "direct") {
@@ -344,13 +345,45 @@ async function runPlanned<Outputs>(
     taskAttempts: runOptions.taskAttempts ?? 3,
   });
   const resolved: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(outputs as Record<string, unknown>)) {
-    resolved[name] =
-      typeof value === "object" && value !== null && "nodeId" in value
-        ? (outcome.collected.get((value as Collected<unknown>).nodeId) ?? [])
-        : value;
+  for (const [name, value] of Object.entries((outputs ?? {}) as Record<string, unknown>)) {
+    resolved[name] = value instanceof Collected ? (outcome.collected.get(value.nodeId) ?? []) : value;
   }
   return { outputs: resolved as Resolved<Outputs>, metrics: outcome.metrics, runId };
+}
+
+/**
+ * Refuses outputs collected from another pipeline than the one run: their transforms are not in
+ * this run, and the id they carry names some other transform of this one.
+ */
+function checkOutputsOf(pipeline: Pipeline, outputs: unknown, what: string): void {
+  if (outputs === undefined) return; // a pipeline that only writes
+  const isPlainObject =
+    typeof outputs === "object" &&
+    outputs !== null &&
+    [Object.prototype, null].includes(Object.getPrototypeOf(outputs));
+  if (!isPlainObject) {
+    const given =
+      outputs instanceof Collected
+        ? "one collected collection"
+        : outputs instanceof PCollection
+          ? "a collection"
+          : describeValue(outputs);
+    throw new SluiceError(
+      `${what} must be an object of named outputs ({ name: collection.collect() }), not ${given}`,
+    );
+  }
+  for (const [name, value] of Object.entries(outputs)) {
+    if (value instanceof PCollection) {
+      throw new SluiceError(
+        `output '${name}' is a collection, not its records: call .collect() on it to have them back (or .write(sink) to write them)`,
+      );
+    }
+    if (value instanceof Collected && value.graph !== pipeline.graph) {
+      throw new SluiceError(
+        `output '${name}' was collected from another pipeline than the one run: collect it from a collection of this pipeline`,
+      );
+    }
+  }
 }
 
 /**
@@ -362,6 +395,7 @@ export async function runDirect<Outputs>(
   outputs: Outputs,
   runOptions: Omit<RunOptions, "runner" | "threads"> = {},
 ): Promise<RunResult<Outputs>> {
+  checkOutputsOf(pipeline, outputs, "runDirect's outputs");
   const { listed, plan } = await listAndPlan(pipeline, { ...runOptions, runner: "direct" });
   return runPlanned(pipeline, outputs, plan, new DirectExecutor(plan, pipeline.rejectedOutput), {
     ...runOptions,

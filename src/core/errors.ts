@@ -103,3 +103,26 @@ export function fileFailure(action: string, path: string, error: unknown): Sluic
   const cause = code && FILE_SYSTEM_CAUSES[code] ? `${FILE_SYSTEM_CAUSES[code]} (${code})` : messageOf(error);
   return new SluiceError(`cannot ${action} ${path}: ${cause}`);
 }
+
+/** A value as an error message shows it: short, with its kind (`"1" (a string)`, `an array of 3`). */
+export function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  switch (typeof value) {
+    case "undefined":
+      return "undefined";
+    case "string":
+      return `${JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)} (a string)`;
+    case "number":
+    case "boolean":
+      return `${value} (a ${typeof value})`;
+    case "bigint":
+      return `${value}n (a bigint)`;
+    case "object": {
+      const kind = Object.getPrototypeOf(value)?.constructor?.name;
+      return kind && kind !== "Object" ? `a ${kind}` : "an object";
+    }
+    default:
+      return `a ${typeof value}`;
+  }
+}

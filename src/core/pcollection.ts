@@ -1,4 +1,5 @@
 import { type Combiner, count as countCombiner, largest, minBy, type RankBy, rankOf } from "./combiners.js";
+import { describeValue, SluiceError } from "./errors.js";
 import type { Graph, GraphNode } from "./graph.js";
 import type { Sink } from "./interfaces.js";
 import { ArraySource } from "./sources.js";
@@ -20,10 +21,50 @@ function partitionsOf(options: TransformOptions | undefined): number | undefined
   return partitions;
 }
 
+/**
+ * A user function a transform calls once per record, checked when the transform is built: an
+ * async function's results are Promises, which a filter would take for true (every record kept)
+ * and which cannot cross threads, so it is refused before anything runs.
+ */
+function recordFunction<F>(fn: F, transform: string): F {
+  if (typeof fn !== "function")
+    throw new SluiceError(`${transform} takes a function, and it was given ${describeValue(fn)}`);
+  const kind = fn.constructor?.name;
+  if (kind === "AsyncFunction" || kind === "AsyncGeneratorFunction")
+    throw new SluiceError(
+      `${transform} was given an async function: transforms call their function once per record and take its result as it is returned, so a Promise would be kept as a record or taken for true; do the asynchronous work in a source, or before the pipeline`,
+    );
+  return fn;
+}
+
 /** A handle on a collection whose records `run()` brings back to the caller. */
 export class Collected<T> {
   declare readonly __type: T;
-  constructor(readonly nodeId: number) {}
+  constructor(
+    readonly nodeId: number,
+    /** The pipeline's graph: a handle is only good for a run of the pipeline it was made on. */
+    readonly graph: Graph,
+  ) {}
+}
+
+/**
+ * The graph that collections combined by one transform share. Ids are per pipeline, so a
+ * collection of another pipeline would be wired to whatever transform has its id there: a join
+ * with itself, a flatten of the same collection twice, and no error.
+ */
+function sharedGraph(collections: readonly unknown[], transform: string): Graph {
+  const first = collections[0];
+  if (!(first instanceof PCollection))
+    throw new SluiceError(`${transform} takes collections, and the first is not one`);
+  for (const [index, collection] of collections.entries()) {
+    if (!(collection instanceof PCollection))
+      throw new SluiceError(`${transform} takes collections, and the one at ${index} is not one`);
+    if (collection.graph !== first.graph)
+      throw new SluiceError(
+        `${transform}: the collection at ${index} belongs to another pipeline than the first; build every collection of a run on one Pipeline`,
+      );
+  }
+  return first.graph;
 }
 
 /** Join kinds: inner keeps keys on both sides; left keeps every left record; full keeps every record. */
@@ -66,11 +107,13 @@ export class PCollection<T> {
 
   /** One output record per input record. */
   map<U>(fn: (value: T) => U, options?: TransformOptions): PCollection<U> {
+    recordFunction(fn, "map");
     return this.derive(this.graph.add({ kind: "map", fn }, nameOf(options), [this.node.id]));
   }
 
   /** Zero or more output records per input record. */
   flatMap<U>(fn: (value: T) => Iterable<U>, options?: TransformOptions): PCollection<U> {
+    recordFunction(fn, "flatMap");
     return this.derive(this.graph.add({ kind: "flatMap", fn }, nameOf(options), [this.node.id]));
   }
 
@@ -78,11 +121,13 @@ export class PCollection<T> {
   filter<S extends T>(predicate: (value: T) => value is S, options?: TransformOptions): PCollection<S>;
   filter(predicate: (value: T) => boolean, options?: TransformOptions): PCollection<T>;
   filter(predicate: (value: T) => boolean, options?: TransformOptions): PCollection<T> {
+    recordFunction(predicate, "filter");
     return this.derive(this.graph.add({ kind: "filter", fn: predicate }, nameOf(options), [this.node.id]));
   }
 
   /** Pairs each record with a key: `[key, record]`. */
   keyBy<K>(keyOf: (value: T) => K, options?: TransformOptions): PCollection<[K, T]> {
+    recordFunction(keyOf, "keyBy");
     return this.map((value) => [keyOf(value), value] as [K, T], nameOf(options) ?? "keyBy");
   }
 
@@ -204,6 +249,7 @@ export class PCollection<T> {
     options?: string | { readonly name?: string },
   ): { [Tag in keyof Outputs]: PCollection<Outputs[Tag]> } {
     const name = nameOf(options) ?? `withOutputs(${tags.join(", ")})`;
+    recordFunction(fn, "withOutputs");
     if (new Set(tags).size !== tags.length || tags.length === 0)
       throw new RangeError(`${name}: tags must be distinct and at least one, got [${tags.join(", ")}]`);
     // One buffer and one emitter per tag for the whole stage, not per record.
@@ -269,6 +315,7 @@ export class PCollection<T> {
     other: PCollection<readonly [K, W]>,
     options?: { readonly type?: J; readonly name?: string; readonly partitions?: number },
   ): PCollection<[K, Joined<V, W, J>]> {
+    sharedGraph([this, other], "join");
     const type: JoinType = options?.type ?? "inner";
     const name = options?.name ?? `join(${type})`;
     const grouped = coGroupByKey([this, other], {
@@ -298,7 +345,7 @@ export class PCollection<T> {
     table: PCollection<readonly [K, W]>,
     options?: string | { readonly name?: string },
   ): PCollection<[K, V, W[]]> {
-    if (table.graph !== this.graph) throw new Error("lookup: the table belongs to another pipeline");
+    sharedGraph([this, table], "lookup");
     return this.derive(
       this.graph.add({ kind: "lookup" }, nameOf(options) ?? "lookup", [this.node.id, table.node.id]),
     );
@@ -366,7 +413,7 @@ export class PCollection<T> {
     const node = this.graph.add({ kind: "collect" }, nameOf(options) ?? `collect(${this.name})`, [
       this.node.id,
     ]);
-    return new Collected<T>(node.id);
+    return new Collected<T>(node.id, this.graph);
   }
 }
 
@@ -441,14 +488,14 @@ export function flatten<T>(
   collections: readonly PCollection<T>[],
   options?: TransformOptions,
 ): PCollection<T> {
-  const first = collections[0];
-  if (!first) throw new RangeError("flatten needs at least one collection");
-  const node = first.graph.add(
+  if (collections.length === 0) throw new RangeError("flatten needs at least one collection");
+  const graph = sharedGraph(collections, "flatten");
+  const node = graph.add(
     { kind: "flatten" },
     nameOf(options) ?? "flatten",
     collections.map((collection) => collection.node.id),
   );
-  return new PCollection<T>(first.graph, node);
+  return new PCollection<T>(graph, node);
 }
 
 /** Groups several keyed collections by key: `[key, [values of the first[], of the second[], ...]]`. */
@@ -456,12 +503,12 @@ export function coGroupByKey<K, Collections extends readonly PCollection<readonl
   collections: Collections,
   options?: TransformOptions,
 ): PCollection<[K, ValuesOf<Collections>]> {
-  const first = collections[0];
-  if (!first) throw new RangeError("coGroupByKey needs at least one collection");
-  const node = first.graph.add(
+  if (collections.length === 0) throw new RangeError("coGroupByKey needs at least one collection");
+  const graph = sharedGraph(collections, "coGroupByKey");
+  const node = graph.add(
     { kind: "shuffle", mode: "group", partitionCount: partitionsOf(options) },
     nameOf(options) ?? "coGroupByKey",
     collections.map((collection) => collection.node.id),
   );
-  return new PCollection<[K, ValuesOf<Collections>]>(first.graph, node);
+  return new PCollection<[K, ValuesOf<Collections>]>(graph, node);
 }

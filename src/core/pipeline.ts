@@ -1,4 +1,5 @@
 import type { Combiner } from "./combiners.js";
+import { describeValue, SluiceError } from "./errors.js";
 import { Graph } from "./graph.js";
 import type { RejectedRecord, Sink, Source } from "./interfaces.js";
 import { Collected, flatten, PCollection, type TransformOptions } from "./pcollection.js";
@@ -30,7 +31,27 @@ export type ReadOptions =
 function sourceOptions(options: TransformOptions | { name?: string; splits?: number } | undefined) {
   if (typeof options === "string") return { name: options, splits: undefined };
   const splits = options && "splits" in options ? options.splits : undefined;
+  if (splits !== undefined && (!Number.isInteger(splits) || splits < 1))
+    throw new SluiceError(`splits must be a whole number of 1 or more, got ${describeValue(splits)}`);
   return { name: options?.name, splits };
+}
+
+/**
+ * The records `fromArray` was given, as an array: an array as it is, any other iterable (a Set,
+ * a Map's entries, a generator) read once, in its order. A Set taken for an array read as empty,
+ * since it has no `length`, and a string would give its characters: both are refused or read.
+ */
+function arrayOf<T>(values: Iterable<T>): readonly T[] {
+  if (Array.isArray(values)) return values;
+  if (typeof values === "string")
+    throw new SluiceError(
+      `fromArray takes the records in an array (or another iterable), and it was given a string: for one record, fromArray([text]); for its lines, fromArray(text.split("\\n"))`,
+    );
+  if (typeof (values as { [Symbol.iterator]?: unknown } | null | undefined)?.[Symbol.iterator] !== "function")
+    throw new SluiceError(
+      `fromArray takes the records in an array (or another iterable), and it was given ${describeValue(values)}`,
+    );
+  return Array.from(values);
 }
 
 /**
@@ -57,10 +78,11 @@ export class Pipeline {
   }
 
   /** The elements of an array defined in the pipeline's module (or test), cut into `splits` tasks. */
-  fromArray<T>(values: readonly T[], options?: string | { name?: string; splits?: number }): PCollection<T> {
+  fromArray<T>(values: Iterable<T>, options?: string | { name?: string; splits?: number }): PCollection<T> {
     const { name, splits } = sourceOptions(options);
-    const splitCount = splits ?? Math.max(1, Math.min(8, Math.ceil(values.length / 1000)));
-    return this.read(new ArraySource(values, splitCount), name ?? "fromArray");
+    const array = arrayOf(values);
+    const splitCount = splits ?? Math.max(1, Math.min(8, Math.ceil(array.length / 1000)));
+    return this.read(new ArraySource(array, splitCount), name ?? "fromArray");
   }
 
   /** `count` records made by `generate(index)` inside the tasks, cut into `splits` tasks. */

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { type BlockRef, encodeCrossing, readBlock, spillBlocks } from "./blocks.js";
 import type { Combiner } from "./combiners.js";
+import { describeValue, SluiceError } from "./errors.js";
 import { KeyMap, partitionOf } from "./keys.js";
 import type { ShufflePlan } from "./stages.js";
 
@@ -66,12 +67,12 @@ export class ShuffleWriter {
         return;
       }
       case "group": {
-        const [key, value] = record as [unknown, unknown];
+        const [key, value] = this.pairOf(record);
         this.append(partitionOf(key, this.shuffle.partitionCount), [key, slot, value]);
         return;
       }
       case "combine": {
-        const [key, value] = record as [unknown, unknown];
+        const [key, value] = this.pairOf(record);
         const combiner = this.combiner!;
         const entry = this.combined!.upsert(key, () => combiner.create());
         entry.value = combiner.add(entry.value, value);
@@ -79,6 +80,17 @@ export class ShuffleWriter {
         return;
       }
     }
+  }
+
+  /**
+   * A record of a keyed collection: exactly `[key, value]`. Destructured blindly, a number fails
+   * with "not iterable" and a longer tuple loses its third member without a word.
+   */
+  private pairOf(record: unknown): readonly [unknown, unknown] {
+    if (Array.isArray(record) && record.length === 2) return record as [unknown, unknown];
+    throw new SluiceError(
+      `the records going into '${this.shuffle.name}' must be [key, value] pairs, and one is ${describeValue(record)}: key them first (keyBy, or map to [key, value])`,
+    );
   }
 
   private flushCombined(): void {

@@ -1,3 +1,4 @@
+import { describeValue, SluiceError } from "../errors.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 /** `flatMap(fn)`: every record of the iterable `fn` returns. */
@@ -13,7 +14,7 @@ export const flatMapOperator: FusedOperator<"flatMap"> = {
         try {
           const result = fn(value) as Iterable<unknown>;
           // Iterated before any output moves on, so that an iterator that throws fails this transform.
-          outputs = Array.isArray(result) ? result : Array.from(result);
+          outputs = Array.isArray(result) ? result : Array.from(iterableOf(result));
         } catch (error) {
           runtime.fail(node, error);
         }
@@ -23,3 +24,16 @@ export const flatMapOperator: FusedOperator<"flatMap"> = {
     };
   },
 };
+
+/**
+ * What a flatMap's function returned, when it is iterable. `Array.from` would take a number or an
+ * object for an empty array-like and yield nothing: a function that forgot to wrap its result in
+ * an array would drop every record without a word.
+ */
+function iterableOf(result: unknown): Iterable<unknown> {
+  if (typeof (result as { [Symbol.iterator]?: unknown } | null | undefined)?.[Symbol.iterator] === "function")
+    return result as Iterable<unknown>;
+  throw new SluiceError(
+    `flatMap's function must return an iterable (an array, a Set, a generator), and it returned ${describeValue(result)}: to emit one record, return [record]`,
+  );
+}
