@@ -3,7 +3,14 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { column, type RejectedRecord, type SourceReadContext, schema } from "../src/index.js";
+import {
+  column,
+  Pipeline,
+  type RejectedRecord,
+  runDirect,
+  type SourceReadContext,
+  schema,
+} from "../src/index.js";
 import {
   anyFileMatches,
   cutIntoSplits,
@@ -11,6 +18,7 @@ import {
   jsonDocuments,
   jsonLines,
   listFiles,
+  parquetDataset,
 } from "../src/io/index.js";
 import { MAX_FILES_PER_SPLIT } from "../src/io/json-documents-source.js";
 import { splitBytesFor } from "../src/io/json-lines-source.js";
@@ -405,5 +413,38 @@ describe("local listings", () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe("an input that lists no file", () => {
+  it("fails when the source names it literally, reads nothing through a wildcard, and does as `required` says", async () => {
+    await withTempDir(async (folder) => {
+      await mkdir(join(folder, "empty"));
+      await writeFile(join(folder, "one.jsonl"), '{"a":1}\n');
+      const read = async (source: Parameters<Pipeline["read"]>[0], required?: boolean) => {
+        const p = new Pipeline();
+        const records = p.read(source, required === undefined ? "input" : { name: "input", required });
+        return (await runDirect(p, { records: records.collect() })).outputs.records;
+      };
+      const literal =
+        /^SluiceError: 'input' found no file under .*: it does not exist or holds no file\. Check the path; where an empty input is expected, read it with \{ required: false \}$/;
+      for (const uri of [join(folder, "misspelt"), join(folder, "empty"), join(folder, "misspelt.jsonl")]) {
+        for (const source of [jsonLines(uri), jsonDocuments(uri), parquetDataset(uri)]) {
+          await assert.rejects(read(source), literal, uri);
+          assert.deepEqual(await read(source, false), [], uri);
+          await assert.rejects(
+            read(source, true),
+            /^SluiceError: 'input' found nothing to read: no file matches /,
+            uri,
+          );
+        }
+      }
+      // A wildcard that matches nothing reads nothing; a list of files given (empty) is the caller's.
+      assert.deepEqual(await read(jsonLines(join(folder, "empty/*.jsonl"))), []);
+      assert.deepEqual(await read(jsonLines(join(folder, "misspelt"), { files: [] })), []);
+      // A literal file or folder that holds one is read.
+      assert.deepEqual(await read(jsonLines(join(folder, "one.jsonl"))), [{ a: 1 }]);
+      assert.deepEqual(await read(jsonLines(folder)), [{ a: 1 }]);
+    });
   });
 });

@@ -59,6 +59,13 @@ export interface Source<T> {
   read(split: JsonValue, context: SourceReadContext): AsyncIterable<SourceBatch<T>>;
   /** Describes one split for error messages, e.g. the file it covers. */
   describeSplit?(split: JsonValue): string;
+  /**
+   * True when the source names its input literally: a folder, a file or a prefix, with no
+   * wildcard and no list of files given. Finding no file there is then a mistake (a misspelt or
+   * missing path), and the run fails unless its read says `required: false`; a wildcard that
+   * matches nothing reads nothing, as Beam's file patterns do.
+   */
+  readonly literalInput?: boolean;
 }
 
 /** What a sink writer knows about the task it writes for. */

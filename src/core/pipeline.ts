@@ -21,9 +21,12 @@ export type ReadOptions =
   | {
       readonly name?: string;
       /**
-       * The run fails with a message naming the source, and commits nothing, when the source lists
-       * no file or reads no record (blank lines do not count; rejected records do): an input that is
-       * missing or misnamed must not quietly produce empty tables. Default false.
+       * `true`: the run fails with a message naming the source, and commits nothing, when the
+       * source lists no file or reads no record (blank lines do not count; rejected records do):
+       * an input that is missing or misnamed must not quietly produce empty tables. `false`: an
+       * input that lists no file reads nothing. Left out: a source that names its input literally
+       * (a folder or file, no wildcard) fails when it lists no file there, and one with a
+       * wildcard reads nothing when it matches nothing.
        */
       readonly required?: boolean;
     };
@@ -68,9 +71,13 @@ export class Pipeline {
 
   /** Reads a source. */
   read<T>(source: Source<T>, options?: ReadOptions): PCollection<T> {
-    const required = typeof options === "object" && options.required === true;
+    const required = typeof options === "object" ? options.required : undefined;
     const node = this.graph.add(
-      { kind: "source", source: source as Source<unknown>, ...(required ? { required } : {}) },
+      {
+        kind: "source",
+        source: source as Source<unknown>,
+        ...(typeof required === "boolean" ? { required } : {}),
+      },
       typeof options === "string" ? options : (options?.name ?? `read(${source.description})`),
       [],
     );

@@ -13,7 +13,7 @@ import type {
 import { textBytesOf } from "./archives.js";
 import { splitBytesFor } from "./json-lines-source.js";
 import type { S3Settings } from "./s3.js";
-import { type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
+import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
 export interface JsonDocumentsOptions {
   readonly schema?: Schema;
@@ -97,6 +97,10 @@ export class JsonDocumentsSource<T> implements Source<T> {
 
   get description(): string {
     return this.uri;
+  }
+
+  get literalInput(): boolean {
+    return isLiteralInput(this.uri, this.options.files);
   }
 
   async splits(context?: SplitContext): Promise<JsonValue[]> {

@@ -11,7 +11,7 @@ import type {
 } from "../core/index.js";
 import type { S3Settings } from "./s3.js";
 import { isGzipName, isReadWholeOnly, textBytesOf } from "./archives.js";
-import { type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
+import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
 export interface JsonLinesOptions {
   /** Records that do not fit are rejected with the reason. */
@@ -81,6 +81,10 @@ export class JsonLinesSource<T> implements Source<T> {
 
   get description(): string {
     return this.uri;
+  }
+
+  get literalInput(): boolean {
+    return isLiteralInput(this.uri, this.options.files);
   }
 
   async splits(context?: SplitContext): Promise<JsonValue[]> {

@@ -15,7 +15,7 @@ function bigintAsText(_key: string, value: unknown): unknown {
 import { partitionValues } from "./hive.js";
 import { parseLocation } from "./location.js";
 import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
-import { listFiles } from "./storage.js";
+import { isLiteralInput, listFiles } from "./storage.js";
 
 export interface ParquetDatasetOptions {
   /**
@@ -118,6 +118,10 @@ export class ParquetDatasetSource<T> implements Source<T> {
 
   get description(): string {
     return this.uri;
+  }
+
+  get literalInput(): boolean {
+    return isLiteralInput(this.uri, this.options.files);
   }
 
   async splits(): Promise<JsonValue[]> {

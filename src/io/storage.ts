@@ -109,6 +109,14 @@ function walkLocal(root: string, visit: (file: LocalFile) => boolean | undefined
   walk(root, "", []);
 }
 
+/**
+ * Whether a source's URI names its input literally: no wildcard, and no list of files given in
+ * its place (a list, empty or not, is what the caller found). See `Source.literalInput`.
+ */
+export function isLiteralInput(uri: string, files: readonly unknown[] | undefined): boolean {
+  return files === undefined && !hasWildcards(uri);
+}
+
 /** A file found by walking a local folder; `relativePath` is `/`-separated, from the walk's root. */
 interface LocalFile {
   readonly path: string;

@@ -355,7 +355,10 @@ export const sparkifyPipeline = definePipeline(
       };
     /** What the lake kept from earlier loads (update mode only: the other modes replace it). */
     const state = <T>(name: string): PCollection<T> =>
-      p.read(jsonLines<T>(lake.stateUri(name), { s3, bookkeeping: true }), `read state ${name}`);
+      p.read(jsonLines<T>(lake.stateUri(name), { s3, bookkeeping: true }), {
+        name: `read state ${name}`,
+        required: false,
+      });
 
     const songRecords = p.read(
       jsonDocuments<SongInput>(joinUri(options.input, SONG_FILES), {

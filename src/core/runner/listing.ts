@@ -48,6 +48,11 @@ export async function listInput(graph: Graph, parallelism: number): Promise<List
       if (listed.length === 0 && node.required) {
         throw new SluiceError(`'${node.name}' found nothing to read: no file matches ${source.description}`);
       }
+      if (listed.length === 0 && node.required === undefined && source.literalInput === true) {
+        throw new SluiceError(
+          `'${node.name}' found no file under ${source.description}: it does not exist or holds no file. Check the path; where an empty input is expected, read it with { required: false }`,
+        );
+      }
       splits.set(node.id, listed);
       for (const split of listed) {
         const splitBytes = bytesOfSplit(source, split);
