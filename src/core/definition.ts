@@ -352,8 +352,10 @@ async function runPlanned<Outputs>(
 }
 
 /**
- * Refuses outputs collected from another pipeline than the one run: their transforms are not in
- * this run, and the id they carry names some other transform of this one.
+ * Refuses outputs a run cannot give back, before anything is listed or run: anything but an object
+ * of named outputs (a bare handle, an array), a collection not collected, and a handle collected
+ * from another pipeline than the one run (its transforms are not in this run, and the id it
+ * carries names some other transform of this one). Undefined is a pipeline that only writes.
  */
 function checkOutputsOf(pipeline: Pipeline, outputs: unknown, what: string): void {
   if (outputs === undefined) return; // a pipeline that only writes

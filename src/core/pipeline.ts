@@ -41,8 +41,8 @@ function sourceOptions(options: TransformOptions | { name?: string; splits?: num
 
 /**
  * The records `fromArray` was given, as an array: an array as it is, any other iterable (a Set,
- * a Map's entries, a generator) read once, in its order. A Set taken for an array read as empty,
- * since it has no `length`, and a string would give its characters: both are refused or read.
+ * a Map's entries, a generator) read once, in its order. Taken for an array, a Set read as empty
+ * (it has no `length`); a string would give its characters, never what is meant, so it is refused.
  */
 function arrayOf<T>(values: Iterable<T>): readonly T[] {
   if (Array.isArray(values)) return values;
