@@ -6,13 +6,14 @@ import fc from "fast-check";
 import {
   escapePathName,
   HIVE_DEFAULT_PARTITION,
+  Lake,
   parquetDataset,
   PartitionPaths,
   partitionPath,
   partitionValues,
   unescapePathName,
 } from "../src/io/index.js";
-import { definePipeline } from "../src/index.js";
+import { column, definePipeline, schema } from "../src/index.js";
 import { type Item, itemArbitrary, itemSchema, writeItems } from "./fixtures/lake-pipelines.js";
 import { literal, query } from "./support/duckdb.js";
 import { withTempDir } from "./support/temp.js";
@@ -244,6 +245,59 @@ describe("partition escaping", () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("a lake's and a table's options", () => {
+  it("a misspelt mode, disposition or codec, a column name given as a string, or a count below 1 fails when built", () => {
+    const table = schema({ id: column.int32(), day: column.utf8() });
+    const lake = (mode?: string) =>
+      new Lake("/tmp/never-written", mode === undefined ? {} : { mode: mode as never });
+    assert.throws(
+      () => lake("overwrit"),
+      /^SluiceError: the mode of the lake at \/tmp\/never-written must be one of "error-if-exists", "overwrite", "update"; got "overwrit" \(a string\)$/,
+    );
+    const refused: [Record<string, unknown>, RegExp][] = [
+      [
+        { disposition: "replce" },
+        /^SluiceError: table 't': disposition must be one of "append", "replace"; got "replce"/,
+      ],
+      [
+        { compression: "snapy" },
+        /^SluiceError: table 't': compression must be one of "snappy", "gzip", "none"; got "snapy"/,
+      ],
+      [
+        { partitionBy: "day" },
+        /^SluiceError: table 't': partitionBy must be an array of column names, got "day" \(a string\)$/,
+      ],
+      [{ sortBy: "id" }, /^SluiceError: table 't': sortBy must be an array of column names, got "id"/],
+      [
+        { rowGroupSize: 0 },
+        /^SluiceError: table 't': rowGroupSize must be a whole number of 1 or more, got 0/,
+      ],
+      [
+        { maxRowsPerFile: 1.5 },
+        /^SluiceError: table 't': maxRowsPerFile must be a whole number of 1 or more, got 1\.5/,
+      ],
+      [{ maxOpenFiles: -1 }, /maxOpenFiles must be a whole number of 1 or more/],
+      [{ maxBufferedRows: "10" }, /maxBufferedRows must be a whole number of 1 or more, got "10"/],
+    ];
+    for (const [options, message] of refused)
+      assert.throws(() => lake("update").parquet("t", table, options), message);
+    assert.throws(
+      () => lake("update").state("s", { disposition: "replce" as never }),
+      /table '_sluice\/s': disposition must be one of/,
+    );
+    for (const mode of [undefined, "error-if-exists", "overwrite", "update"]) {
+      assert.doesNotThrow(() =>
+        lake(mode).parquet("t", table, {
+          partitionBy: ["day"],
+          compression: "gzip",
+          rowGroupSize: 10,
+          ...(mode === "update" ? { disposition: "replace" } : {}),
+        }),
+      );
+    }
   });
 });
 

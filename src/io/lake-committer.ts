@@ -17,6 +17,7 @@ import {
 import { OutputLock } from "./output-lock.js";
 import { listFiles } from "./storage.js";
 import { openStagedFile, TEMPORARY_FOLDER, writeStaged } from "./staging.js";
+import { oneOf } from "./table-options.js";
 import { makeFolders, writeFailure } from "./write-errors.js";
 
 /** Records per write of a JSON-lines file the commit writes: texts of a few hundred KB at a time. */
@@ -134,6 +135,11 @@ export class LakeCommitter implements JobCommitter {
     readonly s3: S3Settings,
     hook?: CommitStepHook,
   ) {
+    oneOf(
+      mode,
+      ["error-if-exists", "overwrite", "update"],
+      `the mode of the lake at ${formatLocation(root)}`,
+    );
     this.id = `lake:${formatLocation(root)}`;
     if (root.kind === "local") this.localFolder = root.path;
     this.hook = hook ?? stepHookFromEnvironment();
@@ -149,6 +155,7 @@ export class LakeCommitter implements JobCommitter {
     if ((table.includes("/") && !stateTable) || table === TEMPORARY_FOLDER || table === "") {
       throw new Error(`'${table}' cannot name a table`);
     }
+    oneOf(disposition, ["append", "replace"], `table '${table}': disposition`);
     this.tables.add(table);
     this.dispositions.set(table, disposition);
     if (writeEmptyFile) this.emptyFileWriters.set(table, writeEmptyFile);

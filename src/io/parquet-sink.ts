@@ -5,6 +5,7 @@ import type { Compression } from "./parquet-schema.js";
 import { type Codec, type ColumnSpec, ColumnValueError } from "./parquet-writer/column.js";
 import { ParquetFileWriter } from "./parquet-writer/file.js";
 import { openStagedFile, type StagedFile, type WrittenFile } from "./staging.js";
+import { columnNames, oneOf, positiveWhole } from "./table-options.js";
 
 const CODECS: Record<Compression, Codec> = { snappy: "SNAPPY", gzip: "GZIP", none: "UNCOMPRESSED" };
 
@@ -67,13 +68,16 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
     readonly committer: LakeCommitter,
     readonly options: ParquetTableOptions = {},
   ) {
-    const partitionBy = options.partitionBy ?? [];
+    const partitionBy = columnNames(options.partitionBy, `table '${name}': partitionBy`) ?? [];
+    oneOf(options.compression, Object.keys(CODECS) as Compression[], `table '${name}': compression`);
+    for (const option of ["rowGroupSize", "maxRowsPerFile", "maxBufferedRows", "maxOpenFiles"] as const)
+      positiveWhole(options[option], `table '${name}': ${option}`);
     for (const column of partitionBy) {
       if (!(column in schema.columns))
         throw new Error(`table '${name}': partition column '${column}' is not in its schema`);
     }
     this.fileSchema = schema.omit(partitionBy as string[]);
-    const sortBy = options.sortBy;
+    const sortBy = columnNames(options.sortBy, `table '${name}': sortBy`);
     for (const column of sortBy ?? []) {
       if (!(column in schema.columns))
         throw new Error(`table '${name}': sort column '${column}' is not in its schema`);

@@ -1,0 +1,35 @@
+/**
+ * Checks of the options a lake and its tables take, made when they are built: a misspelt mode,
+ * disposition or codec would otherwise fall to a default (a typo of "update" overwrote the lake),
+ * and a column name given as a string would be read letter by letter.
+ */
+import { describeValue, SluiceError } from "../core/errors.js";
+
+/** `value` when it is one of `allowed`; an error naming the option and the choices otherwise. */
+export function oneOf<T extends string>(
+  value: T | undefined,
+  allowed: readonly T[],
+  what: string,
+): T | undefined {
+  if (value === undefined || allowed.includes(value)) return value;
+  throw new SluiceError(
+    `${what} must be one of ${allowed.map((choice) => `"${choice}"`).join(", ")}; got ${describeValue(value)}`,
+  );
+}
+
+/** Column names: an array of strings (not one string, which a loop would take letter by letter). */
+export function columnNames(
+  value: readonly string[] | undefined,
+  what: string,
+): readonly string[] | undefined {
+  if (value === undefined) return value;
+  if (!Array.isArray(value) || value.some((name) => typeof name !== "string"))
+    throw new SluiceError(`${what} must be an array of column names, got ${describeValue(value)}`);
+  return value;
+}
+
+/** A count such as rows per group: a whole number of 1 or more. */
+export function positiveWhole(value: number | undefined, what: string): number | undefined {
+  if (value === undefined || (Number.isInteger(value) && value >= 1)) return value;
+  throw new SluiceError(`${what} must be a whole number of 1 or more, got ${describeValue(value)}`);
+}
