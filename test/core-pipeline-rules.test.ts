@@ -10,14 +10,19 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import {
   coGroupByKey,
+  column,
+  count,
   definePipeline,
+  fixed,
   flatten,
   max,
+  type PCollection,
   mean,
   min,
   Pipeline,
   runDirect,
   SluiceError,
+  schema,
   sum,
   TransformError,
 } from "../src/index.js";
@@ -380,6 +385,47 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
       );
       return true;
     });
+  });
+
+  it("run options: an unknown name, a memory budget that is not a number of bytes, a count that is not a count", async () => {
+    const p = new Pipeline();
+    const outputs = { values: p.fromArray([1]).collect() };
+    const refused: [Record<string, unknown>, RegExp][] = [
+      [{ thread: 2 }, /^SluiceError: unknown run option 'thread': the options are runner, threads, /],
+      [
+        { memoryBudget: "64MB" },
+        /^SluiceError: memoryBudget must be a number of bytes above 0, got "64MB" \(a string\)$/,
+      ],
+      [{ memoryBudget: 0 }, /memoryBudget must be a number of bytes above 0, got 0/],
+      [{ taskAttempts: 0 }, /^SluiceError: taskAttempts must be a positive integer, got 0/],
+      [{ batchSize: "10" }, /^SluiceError: batchSize must be a positive integer, got "10" \(a string\)$/],
+    ];
+    for (const [options, message] of refused)
+      await assert.rejects(runDirect(p, outputs, options as never), message);
+    await assert.rejects(
+      mistakes.run({ mistake: "none", values: [1] }, { threads: "2" as never }),
+      /^SluiceError: threads must be a positive integer, got "2" \(a string\)$/,
+    );
+    assert.deepEqual((await runDirect(p, outputs, { memoryBudget: 1024, taskAttempts: 1 })).outputs, {
+      values: [1],
+    });
+  });
+
+  it("windowInto takes [key, value] pairs, and a schema takes columns", async () => {
+    const p = new Pipeline();
+    const counted = (p.fromArray([1, 2]) as never as PCollection<readonly [number, number]>)
+      .windowInto(fixed(10), (value) => value)
+      .combinePerKey(count());
+    await assert.rejects(
+      runDirect(p, { counted: counted.collect() }),
+      /windowInto takes \[key, value\] pairs, and a record is 1 \(a number\): key the records first \(keyBy\)/,
+    );
+    assert.throws(
+      () => schema({ name: "utf8" } as never),
+      /^SluiceError: schema column 'name' is "utf8" \(a string\), not a column: declare it with column\.utf8\(\)/,
+    );
+    assert.throws(() => schema(undefined as never), /^SluiceError: a schema takes an object of columns/);
+    assert.deepEqual(schema({ name: column.utf8() }).names, ["name"]);
   });
 
   it("runDirect refuses an output collected from another pipeline before it lists or runs anything", async () => {

@@ -223,7 +223,7 @@ export function maxThreads(): number {
 function threadsOf(runOptions: RunOptions): number {
   const threads = runOptions.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1)
-    throw new SluiceError(`threads must be a positive integer, got ${threads}`);
+    throw new SluiceError(`threads must be a positive integer, got ${describeValue(threads)}`);
   if (threads > maxThreads())
     throw new SluiceError(
       `threads must be at most ${maxThreads()} (${MAX_THREADS_PER_CORE} per core on this machine's ${availableParallelism()}): more workers than that only add memory, each holding a heap of its own; got ${threads}`,
@@ -235,7 +235,7 @@ function checkPartitions(runOptions: RunOptions): void {
   const partitions = runOptions.partitions;
   if (partitions === undefined) return;
   if (!Number.isInteger(partitions) || partitions < 1)
-    throw new SluiceError(`partitions must be a positive integer, got ${partitions}`);
+    throw new SluiceError(`partitions must be a positive integer, got ${describeValue(partitions)}`);
   if (partitions > MAX_PARTITIONS)
     throw new SluiceError(
       `partitions must be at most ${MAX_PARTITIONS.toLocaleString("en-US")}: every map task writes a block to each, and more of them than that cost more than they can save; got ${partitions}`,
@@ -253,10 +253,50 @@ function localFoldersOf(plan: Plan, pipeline: Pipeline): string[] {
   return [...folders];
 }
 
+/** Every option `run` takes: a name outside it is a typo (`thread: 2` ran on every core). */
+const RUN_OPTION_NAMES: ReadonlySet<string> = new Set<keyof RunOptions>([
+  "runner",
+  "threads",
+  "partitions",
+  "batchSize",
+  "memoryBudget",
+  "tempDir",
+  "onProgress",
+  "runId",
+  "taskAttempts",
+  "workerResourceLimits",
+  "v8HelperThreads",
+  "heapGrowthBelow",
+  "workerImports",
+  "signal",
+]);
+
+/**
+ * The run options no other check covers: unknown names, and a memory budget or a number of task
+ * attempts that is not a number (`memoryBudget: "64MB"` compared as NaN and never spilled).
+ */
+function checkRunOptions(runOptions: RunOptions): void {
+  const unknown = Object.keys(runOptions).filter((name) => !RUN_OPTION_NAMES.has(name));
+  if (unknown.length > 0)
+    throw new SluiceError(
+      `unknown run option${unknown.length > 1 ? "s" : ""} ${unknown.map((name) => `'${name}'`).join(", ")}: the options are ${[...RUN_OPTION_NAMES].join(", ")}`,
+    );
+  const { memoryBudget, taskAttempts } = runOptions;
+  if (
+    memoryBudget !== undefined &&
+    !(typeof memoryBudget === "number" && memoryBudget > 0 && Number.isFinite(memoryBudget))
+  )
+    throw new SluiceError(
+      `memoryBudget must be a number of bytes above 0, got ${describeValue(memoryBudget)}`,
+    );
+  if (taskAttempts !== undefined && !(Number.isInteger(taskAttempts) && taskAttempts >= 1))
+    throw new SluiceError(`taskAttempts must be a positive integer, got ${describeValue(taskAttempts)}`);
+}
+
 function batchSizeOf(runOptions: RunOptions): number {
   const batchSize = runOptions.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new SluiceError(`batchSize must be a positive integer, got ${batchSize}`);
+    throw new SluiceError(`batchSize must be a positive integer, got ${describeValue(batchSize)}`);
   return batchSize;
 }
 
@@ -318,6 +358,7 @@ async function listAndPlan(
   pipeline: Pipeline,
   runOptions: RunOptions,
 ): Promise<{ listed: ListedInput; planSettings: PlanSettings; plan: Plan }> {
+  checkRunOptions(runOptions);
   checkPartitions(runOptions);
   batchSizeOf(runOptions);
   const listed = await listInput(pipeline.graph, parallelismOf(runOptions));

@@ -474,13 +474,16 @@ export class Windowed<K, V> {
   /** Each record once per window it lies in, keyed by key and window. */
   private assigned(name: string): PCollection<[[K, number, number], V]> {
     const { windowFn, timestampOf } = this;
-    return this.collection.flatMap(
-      ([key, value]) =>
-        windowsOf(checkedTimestamp(timestampOf(value)), windowFn).map(
-          (window) => [[key, window.start, window.end], value] as [[K, number, number], V],
-        ),
-      `${name}/assign windows`,
-    );
+    return this.collection.flatMap((record) => {
+      if (!Array.isArray(record) || record.length !== 2)
+        throw new SluiceError(
+          `windowInto takes [key, value] pairs, and a record is ${describeValue(record)}: key the records first (keyBy)`,
+        );
+      const [key, value] = record;
+      return windowsOf(checkedTimestamp(timestampOf(value)), windowFn).map(
+        (window) => [[key, window.start, window.end], value] as [[K, number, number], V],
+      );
+    }, `${name}/assign windows`);
   }
 }
 

@@ -6,6 +6,7 @@
  * const song = schema({ song_id: column.utf8(), year: column.int32(), duration: column.double().optional() });
  * type Song = Infer<typeof song>; // { song_id: string; year: number; duration: number | null }
  */
+import { describeValue, SluiceError } from "./errors.js";
 
 /** Physical types sluice reads from JSON and writes to Parquet. */
 export type ColumnType = "utf8" | "int32" | "int64" | "double" | "boolean" | "timestampMillis";
@@ -198,7 +199,17 @@ export class Schema<C extends Columns = Columns> {
   private builder: RecordBuilder | undefined;
 
   constructor(readonly columns: C) {
+    if (typeof columns !== "object" || columns === null || Array.isArray(columns))
+      throw new SluiceError(
+        `a schema takes an object of columns, { name: column.utf8() }, got ${describeValue(columns)}`,
+      );
     this.declared = Object.entries(columns);
+    for (const [name, column] of this.declared) {
+      if (!(column instanceof Column))
+        throw new SluiceError(
+          `schema column '${name}' is ${describeValue(column)}, not a column: declare it with column.utf8(), column.int32(), column.timestampMillis() and the like`,
+        );
+    }
   }
 
   /**
