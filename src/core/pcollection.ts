@@ -53,18 +53,18 @@ export class Collected<T> {
  * with itself, a flatten of the same collection twice, and no error.
  */
 function sharedGraph(collections: readonly unknown[], transform: string): Graph {
-  const first = collections[0];
-  if (!(first instanceof PCollection))
-    throw new SluiceError(`${transform} takes collections, and the first is not one`);
+  let graph: Graph | undefined;
   for (const [index, collection] of collections.entries()) {
     if (!(collection instanceof PCollection))
       throw new SluiceError(`${transform} takes collections, and the one at ${index} is not one`);
-    if (collection.graph !== first.graph)
+    graph ??= collection.graph;
+    if (collection.graph !== graph)
       throw new SluiceError(
         `${transform}: the collection at ${index} belongs to another pipeline than the first; build every collection of a run on one Pipeline`,
       );
   }
-  return first.graph;
+  if (!graph) throw new RangeError(`${transform} needs at least one collection`);
+  return graph;
 }
 
 /** Join kinds: inner keeps keys on both sides; left keeps every left record; full keeps every record. */
@@ -491,7 +491,6 @@ export function flatten<T>(
   collections: readonly PCollection<T>[],
   options?: TransformOptions,
 ): PCollection<T> {
-  if (collections.length === 0) throw new RangeError("flatten needs at least one collection");
   const graph = sharedGraph(collections, "flatten");
   const node = graph.add(
     { kind: "flatten" },
@@ -506,7 +505,6 @@ export function coGroupByKey<K, Collections extends readonly PCollection<readonl
   collections: Collections,
   options?: TransformOptions,
 ): PCollection<[K, ValuesOf<Collections>]> {
-  if (collections.length === 0) throw new RangeError("coGroupByKey needs at least one collection");
   const graph = sharedGraph(collections, "coGroupByKey");
   const node = graph.add(
     { kind: "shuffle", mode: "group", partitionCount: partitionsOf(options) },

@@ -1,6 +1,7 @@
 import type { Combiner } from "./combiners.js";
 import { describeValue, SluiceError } from "./errors.js";
 import { Graph } from "./graph.js";
+import { positiveWhole } from "./option-checks.js";
 import type { RejectedRecord, Sink, Source } from "./interfaces.js";
 import { Collected, flatten, PCollection, type TransformOptions } from "./pcollection.js";
 import { ArraySource, GeneratorSource } from "./sources.js";
@@ -34,9 +35,7 @@ export type ReadOptions =
 function sourceOptions(options: TransformOptions | { name?: string; splits?: number } | undefined) {
   if (typeof options === "string") return { name: options, splits: undefined };
   const splits = options && "splits" in options ? options.splits : undefined;
-  if (splits !== undefined && (!Number.isInteger(splits) || splits < 1))
-    throw new SluiceError(`splits must be a whole number of 1 or more, got ${describeValue(splits)}`);
-  return { name: options?.name, splits };
+  return { name: options?.name, splits: positiveWhole(splits, "splits") };
 }
 
 /**

@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "no
 import { dirname, join, relative } from "node:path";
 import type { Writable } from "node:stream";
 import { type JobCommitter, type JsonValue, messageOf, SluiceError } from "../core/index.js";
+import { oneOf } from "../core/option-checks.js";
 import { childOf, formatLocation, type Location } from "./location.js";
 import type { WrittenFile } from "./staging.js";
 import {
@@ -17,7 +18,6 @@ import {
 import { OutputLock } from "./output-lock.js";
 import { listFiles } from "./storage.js";
 import { openStagedFile, TEMPORARY_FOLDER, writeStaged } from "./staging.js";
-import { oneOf } from "./table-options.js";
 import { makeFolders, writeFailure } from "./write-errors.js";
 
 /** Records per write of a JSON-lines file the commit writes: texts of a few hundred KB at a time. */

@@ -1,11 +1,11 @@
 import type { JsonValue, Schema, Sink, SinkWriter, TaskContext } from "../core/index.js";
+import { columnNames, oneOf, positiveWhole } from "../core/option-checks.js";
 import { PartitionPaths } from "./hive.js";
 import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import type { Compression } from "./parquet-schema.js";
 import { type Codec, type ColumnSpec, ColumnValueError } from "./parquet-writer/column.js";
 import { ParquetFileWriter } from "./parquet-writer/file.js";
 import { openStagedFile, type StagedFile, type WrittenFile } from "./staging.js";
-import { columnNames, oneOf, positiveWhole } from "./table-options.js";
 
 const CODECS: Record<Compression, Codec> = { snappy: "SNAPPY", gzip: "GZIP", none: "UNCOMPRESSED" };
 

@@ -1,9 +1,9 @@
 /**
- * Checks of the options a lake and its tables take, made when they are built: a misspelt mode,
- * disposition or codec would otherwise fall to a default (a typo of "update" overwrote the lake),
- * and a column name given as a string would be read letter by letter.
+ * Checks of options made when what takes them is built (a lake, a table, a source): a misspelt
+ * mode, disposition or codec would otherwise fall to a default (a typo of "update" overwrote the
+ * lake), a column name given as a string would be read letter by letter, and a count of 0 taken.
  */
-import { describeValue, SluiceError } from "../core/errors.js";
+import { describeValue, SluiceError } from "./errors.js";
 
 /** `value` when it is one of `allowed`; an error naming the option and the choices otherwise. */
 export function oneOf<T extends string>(
