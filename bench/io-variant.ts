@@ -1,6 +1,6 @@
 // One variant of one I/O workload in its own process: node io-variant.js WORKLOAD VARIANT URI [ROWS]
 import { createReadStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
@@ -8,14 +8,9 @@ import parquet from "@dsnp/parquetjs";
 import { s3Client } from "../src/io/index.js";
 import { toParquetSchema } from "./parquetjs-schema.js";
 import { report } from "./harness.js";
-import { ioWorkloads, rowAt, rowSchema } from "./io-workloads.js";
+import { type IoWorkload, ioWorkloads, rowAt, rowSchema, songRowAt, songRowSchema } from "./io-workloads.js";
 
-const [workload, variant, uri, rowsText] = process.argv.slice(2) as [
-  "parse" | "parquet" | "s3-get",
-  string,
-  string,
-  string,
-];
+const [workload, variant, uri, rowsText] = process.argv.slice(2) as [IoWorkload, string, string, string];
 const rows = Number(rowsText ?? 0);
 const s3 = { endpoint: process.env.BENCH_S3_ENDPOINT, forcePathStyle: true, region: "us-east-1" };
 
@@ -44,6 +39,32 @@ async function plainParquet(folder: string, count: number): Promise<number> {
   );
   for (let index = 0; index < count; index++) await writer.appendRow(rowAt(index));
   await writer.close();
+  return count;
+}
+
+/**
+ * @dsnp/parquetjs used directly on the songs table's shape: the rows grouped by partition, then one
+ * file per partition in its Hive folder, as a loop a user would write.
+ */
+async function plainPartitionedParquet(folder: string, count: number): Promise<number> {
+  const byPartition = new Map<string, ReturnType<typeof songRowAt>[]>();
+  for (let index = 0; index < count; index++) {
+    const row = songRowAt(index);
+    const partition = `year=${row.year}/artist_id=${row.artist_id}`;
+    const rows = byPartition.get(partition);
+    if (rows) rows.push(row);
+    else byPartition.set(partition, [row]);
+  }
+  const schema = toParquetSchema(songRowSchema.omit(["year", "artist_id"]));
+  for (const [partition, rows] of byPartition) {
+    const path = join(folder, "songs", partition);
+    await mkdir(path, { recursive: true });
+    const writer = await parquet.ParquetWriter.openFile(schema, join(path, "part-0.parquet"), {
+      useDataPageV2: false,
+    });
+    for (const row of rows) await writer.appendRow(row);
+    await writer.close();
+  }
   return count;
 }
 
@@ -80,14 +101,16 @@ const started = performance.now();
 let records: number;
 if (variant === "plain") {
   if (workload === "parse") records = await plainParse(uri);
-  else if (workload === "parquet") {
+  else if (workload === "parquet" || workload === "parquet-partitioned") {
     const folder = await mkdtemp(join(tmpdir(), "sluice-bench-parquet-"));
-    records = await plainParquet(folder, rows);
+    records =
+      workload === "parquet" ? await plainParquet(folder, rows) : await plainPartitionedParquet(folder, rows);
     await rm(folder, { recursive: true, force: true });
   } else records = await plainS3(uri);
 } else {
   const threads = variant === "direct" ? 1 : Number(variant.replace("pool-", ""));
-  const folder = workload === "parquet" ? await mkdtemp(join(tmpdir(), "sluice-bench-parquet-")) : undefined;
+  const writes = workload === "parquet" || workload === "parquet-partitioned";
+  const folder = writes ? await mkdtemp(join(tmpdir(), "sluice-bench-parquet-")) : undefined;
   const { outputs } = await ioWorkloads.run(
     { workload, uri: folder ?? uri, rows, s3 },
     { runner: variant === "direct" ? "direct" : "pool", threads },

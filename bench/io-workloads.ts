@@ -1,6 +1,7 @@
 /** The I/O benchmark's pipelines (a module, so that pool workers can import them). */
 import { column, count, definePipeline, schema } from "../src/index.js";
 import { jsonDocuments, jsonLines, Lake, type S3Settings } from "../src/io/index.js";
+import { songsSchema } from "../src/pipelines/sparkify-schemas.js";
 
 export const rowSchema = schema({
   songplay_id: column.int64(),
@@ -27,8 +28,27 @@ export function rowAt(index: number) {
   };
 }
 
+/**
+ * The songs table (its schema is the ETL's): one or two rows per (year, artist_id) partition, so
+ * that writing it is making thousands of small files (17,000 partitions for 20,000 rows).
+ */
+export const songRowSchema = songsSchema;
+export const SONG_PARTITIONS = 17_000;
+
+export function songRowAt(index: number) {
+  return {
+    song_id: `SO${(index * 7919).toString(36).toUpperCase().padStart(16, "A")}`,
+    title: index % 11 === 0 ? null : `A title ${index}`,
+    artist_id: `AR${(index % SONG_PARTITIONS).toString(36).toUpperCase().padStart(16, "B")}`,
+    year: index % 5 === 0 ? 0 : 1960 + (index % 50),
+    duration: 100 + index / 7,
+  };
+}
+
+export type IoWorkload = "parse" | "parquet" | "parquet-partitioned" | "s3-get";
+
 export interface IoOptions {
-  readonly workload: "parse" | "parquet" | "s3-get";
+  readonly workload: IoWorkload;
   readonly uri: string;
   readonly rows?: number;
   readonly s3?: S3Settings;
@@ -49,6 +69,13 @@ export const ioWorkloads = definePipeline(
       case "parquet": {
         const lake = new Lake(options.uri, { mode: "overwrite" });
         p.generate(options.rows ?? 0, rowAt, { splits: 4 }).write(lake.parquet("rows", rowSchema));
+        return { count: p.fromArray([[0, options.rows ?? 0] as const]).collect() };
+      }
+      case "parquet-partitioned": {
+        const lake = new Lake(options.uri, { mode: "overwrite" });
+        p.generate(options.rows ?? 0, songRowAt, { splits: 4 }).write(
+          lake.parquet("songs", songRowSchema, { partitionBy: ["year", "artist_id"] }),
+        );
         return { count: p.fromArray([[0, options.rows ?? 0] as const]).collect() };
       }
       case "s3-get":

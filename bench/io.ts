@@ -1,5 +1,6 @@
-// npm run bench:io [-- --runs N --events M]: JSON-lines parsing, Parquet writing and S3 listing + GET,
-// each against the same work done with the plain tools (the floor), in one run.
+// npm run bench:io [-- --runs N --events M]: JSON-lines parsing, Parquet writing (one large file, and
+// a table of thousands of partitions) and S3 listing + GET, each against the same work done with
+// the plain tools (the floor), in one run.
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,19 +10,22 @@ import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { listFiles, s3Client } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { benchOptions, formatTable, machine, measure, type Row, writeResults } from "./harness.js";
+import { SONG_PARTITIONS } from "./io-workloads.js";
 
-const USAGE = "usage: npm run bench:io -- [--runs N] [--events M] [--rows R] [--objects K]";
+const USAGE = "usage: npm run bench:io -- [--runs N] [--events M] [--rows R] [--song-rows S] [--objects K]";
 const values = benchOptions(USAGE, {
   runs: { type: "string", default: "3" },
   events: { type: "string", default: "400000" },
   rows: { type: "string", default: "300000" },
   objects: { type: "string", default: "20000" },
+  "song-rows": { type: "string", default: "20000" },
 });
 const runs = Number(values.runs);
 const events = Number(values.events);
 const rows = Number(values.rows);
 const objects = Number(values.objects);
-if (![runs, events, rows, objects].every((value) => Number.isInteger(value) && value > 0)) {
+const songRows = Number(values["song-rows"]);
+if (![runs, events, rows, objects, songRows].every((value) => Number.isInteger(value) && value > 0)) {
   console.error(USAGE);
   process.exit(2);
 }
@@ -90,6 +94,14 @@ try {
     )),
     ...(await measure("Parquet write", variants("parquet", "", String(rows)), runs, rows, 0, "plain")),
     ...(await measure(
+      `Parquet write, ${SONG_PARTITIONS.toLocaleString("en-US")} partitions`,
+      variants("parquet-partitioned", "", String(songRows)),
+      runs,
+      songRows,
+      0,
+      "plain",
+    )),
+    ...(await measure(
       "S3 list + GET",
       variants("s3-get", "s3://bench/songs/**/*.json", "0"),
       runs,
@@ -99,7 +111,7 @@ try {
     )),
   ];
   console.log(formatTable(results));
-  const file = await writeResults("io", results, { runs, events, logBytes, rows, objects });
+  const file = await writeResults("io", results, { runs, events, logBytes, rows, songRows, objects });
   console.error(`written to ${file}`);
 } finally {
   server.kill();

@@ -47,6 +47,8 @@ export class GrowingBuffer {
 
   /** A copy of what was written. */
   copy(): Buffer {
-    return Buffer.from(this.buffer.subarray(0, this.length));
+    const copy = Buffer.allocUnsafe(this.length);
+    this.buffer.copy(copy, 0, 0, this.length);
+    return copy;
   }
 }

@@ -70,7 +70,24 @@ export function bitWidthOf(max: number): number {
  * into bit-packed groups of 8 (the last group padded with zeros; readers stop at the value count).
  */
 export function encodeHybrid(values: ArrayLike<number>, count: number, bitWidth: number): Buffer {
-  const writer = new GrowingBuffer(1024);
+  scratch.length = 0;
+  writeHybrid(scratch, values, count, bitWidth);
+  return scratch.copy();
+}
+
+/**
+ * Where levels and indices are encoded before their one copy out: a buffer made per page took a
+ * kilobyte of Node's buffer pool each time, and a table of thousands of one-row files spent more
+ * on new pools than on encoding (encoding is synchronous, so one buffer serves every caller).
+ */
+const scratch = new GrowingBuffer(16 * 1024);
+
+function writeHybrid(
+  writer: GrowingBuffer,
+  values: ArrayLike<number>,
+  count: number,
+  bitWidth: number,
+): void {
   const valueBytes = Math.ceil(bitWidth / 8);
   let literalStart = 0; // values [literalStart, index) wait to be bit-packed
   let index = 0;
@@ -90,7 +107,6 @@ export function encodeHybrid(values: ArrayLike<number>, count: number, bitWidth:
     index = runEnd;
   }
   packLiterals(writer, values, literalStart, count, bitWidth);
-  return writer.copy();
 }
 
 /**
@@ -145,21 +161,19 @@ function packLiterals(
 
 /** Definition levels of a page, as a v1 data page stores them: a 4-byte length, then the hybrid. */
 export function encodeLevels(levels: Uint8Array, count: number): Buffer {
-  const body = encodeHybrid(levels, count, 1);
-  const framed = Buffer.allocUnsafe(4 + body.length);
-  framed.writeUInt32LE(body.length, 0);
-  body.copy(framed, 4);
-  return framed;
+  scratch.length = 4;
+  writeHybrid(scratch, levels, count, 1);
+  scratch.buffer.writeUInt32LE(scratch.length - 4, 0);
+  return scratch.copy();
 }
 
 /** Dictionary indices, as a data page stores them: one byte of bit width, then the hybrid. */
 export function encodeIndices(indices: Uint32Array, count: number, dictionarySize: number): Buffer {
   const bitWidth = bitWidthOf(Math.max(dictionarySize - 1, 0));
-  const body = encodeHybrid(indices, count, bitWidth);
-  const framed = Buffer.allocUnsafe(1 + body.length);
-  framed[0] = bitWidth;
-  body.copy(framed, 1);
-  return framed;
+  scratch.length = 0;
+  scratch.byte(bitWidth);
+  writeHybrid(scratch, indices, count, bitWidth);
+  return scratch.copy();
 }
 
 /**

@@ -13,16 +13,16 @@
 import { once } from "node:events";
 import type { Writable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import snappy from "snappyjs";
 import { SLUICE_BUILD } from "../../core/index.js";
 import { type Codec, ColumnChunkWriter, type ColumnSpec, type ChunkResult } from "./column.js";
+import { snappyCompress } from "./snappy.js";
 import { binary, i32, i64, serialize, struct, type ThriftStruct } from "./thrift.js";
 
 const MAGIC = Buffer.from("PAR1");
 
 const COMPRESSORS: Record<Codec, (bytes: Buffer) => Buffer> = {
   UNCOMPRESSED: (bytes) => bytes,
-  SNAPPY: (bytes) => snappy.compress(bytes),
+  SNAPPY: snappyCompress,
   GZIP: (bytes) => gzipSync(bytes),
 };
 
