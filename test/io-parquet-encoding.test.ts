@@ -10,9 +10,11 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import parquet from "@dsnp/parquetjs";
 import fc from "fast-check";
+import snappy from "snappyjs";
 import { type Codec, type ColumnSpec, PAGE_ROWS } from "../src/io/parquet-writer/column.js";
 import { compareUtf8, encodeHybrid } from "../src/io/parquet-writer/encodings.js";
 import { ParquetFileWriter } from "../src/io/parquet-writer/file.js";
+import { snappyCompress } from "../src/io/parquet-writer/snappy.js";
 import { type Item, itemArbitrary, itemSchema } from "./fixtures/lake-pipelines.js";
 import { literal, query } from "./support/duckdb.js";
 import { withTempDir } from "./support/temp.js";
@@ -201,6 +203,35 @@ describe("the RLE/bit-packing hybrid", () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe("snappy pages", () => {
+  it("are what snappyjs's own compress gives, for pages of any size, each its own copy", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 300 }),
+            // Repetitive, and larger than the scratch buffer a thread starts with (64 KiB).
+            fc
+              .tuple(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 6_000 }))
+              .map(([unit, times]) => Buffer.concat(Array<Buffer>(times).fill(Buffer.from(unit)))),
+          ),
+          { minLength: 1, maxLength: 6 },
+        ),
+        (pages) => {
+          // Compressed one after the other, as a file's pages are: none may change an earlier one.
+          const compressed = pages.map((page) => snappyCompress(page));
+          compressed.forEach((bytes, index) => {
+            const page = Buffer.from(pages[index]!);
+            assert.deepEqual(bytes, snappy.compress(page));
+            assert.deepEqual(snappy.uncompress(bytes), page);
+          });
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });

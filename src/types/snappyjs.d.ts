@@ -1,4 +1,15 @@
-/** The part of snappyjs (which ships no types) that sluice uses: its compressor, which writes into a buffer the caller gives it. */
+/**
+ * The parts of snappyjs (which ships no types) that sluice uses: its compressor, which writes into
+ * a buffer the caller gives it, and (in the tests) its own compress and uncompress.
+ */
+declare module "snappyjs" {
+  const snappy: {
+    compress<T extends Uint8Array | ArrayBuffer>(input: T): T;
+    uncompress<T extends Uint8Array | ArrayBuffer>(input: T): T;
+  };
+  export default snappy;
+}
+
 declare module "snappyjs/snappy_compressor.js" {
   export class SnappyCompressor {
     constructor(uncompressed: Uint8Array);
