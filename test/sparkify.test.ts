@@ -385,6 +385,8 @@ describe("the sparkify command", () => {
     const help = sparkify(["--help"]);
     assert.equal(help.status, 0);
     assert.match(help.stdout, /^Usage: sparkify \[options\]\n/);
+    const wide = help.stdout.split("\n").filter((line) => line.length > 80);
+    assert.deepEqual(wide, [], "the usage fits a terminal of 80 columns");
     assert.equal(sparkify(["-h"]).stdout, help.stdout);
     for (const args of [
       ["--threads", "zero"],

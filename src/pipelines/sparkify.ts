@@ -43,55 +43,75 @@ const USAGE = `Usage: sparkify [options]
        (from a checkout: node dist/pipelines/sparkify.js [options])
 
 Builds the Sparkify star schema (songs, artists, users, time, songplays) as
-Hive-partitioned Parquet from song documents (song_data/) and event logs (log_data/).
+Hive-partitioned Parquet from song documents (song_data/) and event logs
+(log_data/).
 
 Input and output
-  --input URI              folder or s3://bucket/prefix holding song_data/ and log_data/
-                           (JSON, .json.gz, or .zip archives of them; default: a
-                           built-in sample, generated on the fly; s3a:// works too)
-  --output URI             folder or s3://bucket/prefix for the tables (default: ./output)
+  --input URI              folder or s3://bucket/prefix holding song_data/ and
+                           log_data/ (JSON, .json.gz, or .zip archives of them;
+                           default: a built-in sample, generated on the fly;
+                           s3a:// works too)
+  --output URI             folder or s3://bucket/prefix for the tables (default:
+                           ./output)
   --mode MODE              error-if-exists (default), overwrite, or update: load
                            only the input files not loaded before, merged into
-                           the tables (a daily load; on an empty output, a full one)
-  --compact                with --mode update: also rewrite each partition of songs,
-                           artists, time and songplays that holds several files into
-                           one, in the same commit (even when nothing is new)
-  --reload-changed         with --mode update: reload input files that changed since
-                           they were loaded, by rebuilding the lake from the input
-                           (by default a changed file stops the run, named)
-  --region REGION          the S3 region (default: the AWS SDK's chain: AWS_REGION,
-                           then the profile's region; buckets elsewhere are followed)
-  --profile NAME           the AWS profile for credentials and region (AWS_PROFILE too)
-  --s3-endpoint URL        an S3-compatible endpoint (AWS_ENDPOINT_URL_S3 works too)
-  --s3-path-style          path-style S3 addressing, which S3-compatible servers need
-  --max-rejected N|P%      records that may be rejected, a count or a share of the
-                           records read (default 1%)
+                           the tables (a daily load; on an empty output, a full
+                           one)
+  --compact                with --mode update: also rewrite each partition of
+                           songs, artists, time and songplays that holds several
+                           files into one, in the same commit (even when nothing
+                           is new)
+  --reload-changed         with --mode update: reload input files that changed
+                           since they were loaded, by rebuilding the lake from
+                           the input (by default a changed file stops the run,
+                           named)
+  --region REGION          the S3 region (default: the AWS SDK's chain:
+                           AWS_REGION, then the profile's region; buckets
+                           elsewhere are followed)
+  --profile NAME           the AWS profile for credentials and region
+                           (AWS_PROFILE too)
+  --s3-endpoint URL        an S3-compatible endpoint (AWS_ENDPOINT_URL_S3 works
+                           too)
+  --s3-path-style          path-style S3 addressing, which S3-compatible servers
+                           need
+  --max-rejected N|P%      records that may be rejected, a count or a share of
+                           the records read (default 1%)
   --allow-empty            run even when the input holds no songs or no events
                            (by default such a run fails and commits nothing)
 
 Engine
-  --runner R               pool (default: worker threads), direct (the one-thread
-                           reference) or cluster (sluice worker processes on any
-                           machines); an update with under 64 MiB of new input runs
-                           on one thread unless --runner or --threads is given
-  --redis URL              cluster: the Redis the workers listen on (redis://host:6379)
-  --shuffle URI            cluster: where the shuffle goes, s3://bucket/prefix or a
-                           folder every machine mounts at the same path
+  --runner R               pool (default: worker threads), direct (the
+                           one-thread reference) or cluster (sluice worker
+                           processes on any machines); an update with under
+                           64MiB of new input runs on one thread unless
+                           --runner or --threads is given
+  --redis URL              cluster: the Redis the workers listen on
+                           (redis://host:6379)
+  --shuffle URI            cluster: where the shuffle goes, s3://bucket/prefix
+                           or a folder every machine mounts at the same path
   --queue NAME             cluster: the workers' queue (default sluice)
-  --slots N                cluster: tasks the workers run at once, in all (default 8)
-  --threads N              worker threads (default: one per core; at most 4 per core)
-  --partitions N           partitions of each shuffle, one task each up to 32 tasks per
-                           thread, grouped past that; at most 10,000 (default: 160 per
-                           thread, read by one task per 2 MiB, 4 to 32 per thread)
-  --memory-budget SIZE     shuffle bytes held in memory before spilling (default 64MiB)
-  --worker-heap SIZE       old-generation heap of each worker thread (default 1GiB)
-  --heap-growth-below SIZE while the process holds less memory than this, heaps
-                           grow 4-fold between full collections (fewer of them);
-                           past it, by V8's own factor (default 1GiB, or a quarter
-                           of the machine's memory if less; 0 turns it off)
-  --v8-helper-threads M    auto (default: while every core has a worker, each worker
-                           scavenges and compiles on its own thread) or on (V8's own)
-  --temp-dir DIR           where spill files go (default: the system's temporary folder)
+  --slots N                cluster: tasks the workers run at once, in all
+                           (default 8)
+  --threads N              worker threads (default: one per core; at most 4 per
+                           core)
+  --partitions N           partitions of each shuffle, one task each up to 32
+                           tasks per thread, grouped past that; at most 10,000
+                           (default: 160 per thread, read by one task per 2 MiB,
+                           4 to 32 per thread)
+  --memory-budget SIZE     shuffle bytes held in memory before spilling (default
+                           64MiB)
+  --worker-heap SIZE       old-generation heap of each worker thread (default
+                           1GiB)
+  --heap-growth-below SIZE while the process holds less memory than this,
+                           heaps grow 4-fold between full collections (fewer of
+                           them); past it, by V8's own factor (default 1GiB, or
+                           a quarter of the machine's memory if less; 0 turns it
+                           off)
+  --v8-helper-threads M    auto (default: while every core has a worker, each
+                           worker scavenges and compiles on its own thread) or
+                           on (V8's own)
+  --temp-dir DIR           where spill files go (default: the system's temporary
+                           folder)
 
 Parquet
   --compression C          snappy (default), gzip or none
