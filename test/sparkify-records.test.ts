@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { listFiles, partitionValues } from "../src/io/index.js";
 import { sparkify } from "../src/pipelines/sparkify-load.js";
+import { StringPool } from "../src/pipelines/sparkify-rules.js";
 import { literal, queries } from "./support/duckdb.js";
 import { withTempDir } from "./support/temp.js";
 
@@ -498,6 +499,23 @@ async function writeInput(
 
 /** Lines of the gzip-compressed log beside the generated ones: read, but not a play. */
 const GZIP_LINES = 1;
+
+describe("the string pools a play's strings come from", () => {
+  it("give each value as normalized, null as null, past their limit too", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.option(fc.constantFrom("a", "b", "c", "d", "e", '"agent"', ""), { nil: null }), {
+          maxLength: 40,
+        }),
+        (limit, values) => {
+          const pool = new StringPool(limit, (value) => `<${value}>`);
+          for (const value of values) assert.equal(pool.of(value), value === null ? null : `<${value}>`);
+        },
+      ),
+    );
+  });
+});
 
 describe("Sparkify: every input record accounted for", () => {
   it("loads, rejects with a reason or skips every record, and the tables equal the model of the rules", async () => {

@@ -83,6 +83,14 @@ export interface Play {
   readonly userAgent: string | null;
 }
 
+/**
+ * The play a NextSong event makes. Its strings are taken from pools: a log repeats a few hundred
+ * user agents and locations and a few thousand songs and artists, and `JSON.parse` makes a new
+ * string of each for every line. A play waits in its task's shuffle batch until the task ends,
+ * long enough for the young generation to copy it twice and promote it, strings and all; with one
+ * string per distinct value, the parsed copies die young with their events (bench/README.md,
+ * "Plays that share their strings").
+ */
 export function toPlay(event: EventInput): Play {
   return {
     ts: event.ts,
@@ -90,13 +98,42 @@ export function toPlay(event: EventInput): Play {
     sessionId: event.sessionId,
     itemInSession: event.itemInSession,
     level: event.level,
-    song: event.song,
-    artist: event.artist,
+    song: songs.of(event.song),
+    artist: artists.of(event.artist),
     length: event.length,
-    location: event.location,
-    userAgent: unquoteUserAgent(event.userAgent),
+    location: locations.of(event.location),
+    userAgent: userAgents.of(event.userAgent),
   };
 }
+
+/**
+ * One string for each distinct value seen (after `normalize`), up to `limit` values: past it the
+ * pool starts over, so that a log of ever-new values costs a lookup per value and bounded memory.
+ */
+export class StringPool {
+  private readonly strings = new Map<string, string>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly normalize: (value: string) => string = (value) => value,
+  ) {}
+
+  of(value: string | null): string | null {
+    if (value === null) return null;
+    const known = this.strings.get(value);
+    if (known !== undefined) return known;
+    if (this.strings.size >= this.limit) this.strings.clear();
+    const pooled = this.normalize(value);
+    this.strings.set(value, pooled);
+    return pooled;
+  }
+}
+
+const POOLED_VALUES = 20_000;
+const songs = new StringPool(POOLED_VALUES);
+const artists = new StringPool(POOLED_VALUES);
+const locations = new StringPool(POOLED_VALUES);
+const userAgents = new StringPool(POOLED_VALUES, (agent) => unquoteUserAgent(agent) as string);
 
 /** The order that numbers plays sharing a millisecond: userId, sessionId, itemInSession, then the whole play. */
 export function comparePlaysWithinTs(left: Play, right: Play): number {
