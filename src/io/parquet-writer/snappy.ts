@@ -7,15 +7,14 @@
  * Node's buffer pool when small.
  */
 import { SnappyCompressor } from "snappyjs/snappy_compressor.js";
+import { GrowingBuffer } from "../../core/growing-buffer.js";
 
-let scratch = Buffer.allocUnsafe(64 * 1024);
+const scratch = new GrowingBuffer(64 * 1024);
 
 export function snappyCompress(bytes: Uint8Array): Buffer {
   const compressor = new SnappyCompressor(bytes);
-  const bound = compressor.maxCompressedLength();
-  if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.max(bound, 2 * scratch.length));
-  const length = compressor.compressToBuffer(scratch);
-  const compressed = Buffer.allocUnsafe(length);
-  scratch.copy(compressed, 0, 0, length);
-  return compressed;
+  scratch.length = 0;
+  scratch.reserve(compressor.maxCompressedLength());
+  scratch.length = compressor.compressToBuffer(scratch.buffer);
+  return scratch.copy();
 }
