@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { createWriteStream } from "node:fs";
+import { writeFile as writeBytes } from "node:fs/promises";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import parquet from "@dsnp/parquetjs";
 import fc from "fast-check";
@@ -353,6 +355,34 @@ describe("sluice's Parquet writer", () => {
       assert.deepEqual(await readWithParquetjs(path), expected, "parquetjs");
       // The smallest names come in dictionary pages after the first, the PLAIN pages after those.
       await assertTrueStatistics(path, expected, 65_536);
+    });
+  });
+
+  it("hands its stream one write per row group, the last with the footer unless it was full", async () => {
+    await withTempDir(async (folder) => {
+      const rows = fc.sample(itemArbitrary, { numRuns: 100, seed: 7 });
+      for (const [count, rowGroupSize, writes] of [
+        [1, 65_536, 1],
+        [100, 30, 4],
+        // A row group is written once it is full: the footer then goes alone.
+        [90, 30, 4],
+      ] as const) {
+        const chunks: Buffer[] = [];
+        const stream = new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            chunks.push(chunk);
+            done();
+          },
+        });
+        const writer = new ParquetFileWriter(stream, columns, { rowGroupSize });
+        for (let start = 0; start < count; start += 7)
+          await writer.appendRows(rows.slice(start, Math.min(start + 7, count)));
+        await writer.close();
+        assert.equal(chunks.length, writes, `${count} rows in groups of ${rowGroupSize}`);
+        const path = join(folder, `${count}-${rowGroupSize}.parquet`);
+        await writeBytes(path, Buffer.concat(chunks));
+        assert.deepEqual(await readWithDuckdb(path), rows.slice(0, count).map(normalize));
+      }
     });
   });
 

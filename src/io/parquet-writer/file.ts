@@ -130,30 +130,49 @@ export class ParquetFileWriter {
       this.shred(rows, offset, offset + take);
       this.rowsInGroup += take;
       offset += take;
-      if (this.rowsInGroup >= this.rowGroupSize) await this.writeRowGroup();
+      if (this.rowsInGroup >= this.rowGroupSize) {
+        this.finishRowGroup();
+        await this.writeHeld();
+      }
     }
   }
 
-  private async write(bytes: Buffer): Promise<void> {
+  /** Bytes laid out in the file but not yet given to the stream. */
+  private held: Buffer[] = [];
+
+  private hold(bytes: Buffer): void {
     this.position += bytes.length;
+    this.held.push(bytes);
+  }
+
+  /**
+   * Gives the stream what is held, in one write: a row group's pages (dozens for a file of a few
+   * rows, of which a partitioned table writes thousands) each written on their own cost a pass
+   * through the stream's machinery and an await apiece.
+   */
+  private async writeHeld(): Promise<void> {
+    if (this.held.length === 0) return;
+    const bytes = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
+    this.held = [];
     if (!this.stream.write(bytes)) await once(this.stream, "drain");
   }
 
-  private async start(): Promise<void> {
+  private start(): void {
     if (this.started) return;
     this.started = true;
-    await this.write(MAGIC);
+    this.hold(MAGIC);
   }
 
-  private async writeRowGroup(): Promise<void> {
+  /** Lays out the row group's column chunks after what is held, and its metadata for the footer. */
+  private finishRowGroup(): void {
     if (this.rowsInGroup === 0) return;
-    await this.start();
+    this.start();
     const groupStart = this.position;
     const chunks: { result: ChunkResult; offset: number }[] = [];
     for (const column of this.columns) {
       const result = column.finish();
       chunks.push({ result, offset: this.position });
-      for (const page of result.bytes) await this.write(page);
+      for (const page of result.bytes) this.hold(page);
     }
     const uncompressed = chunks.reduce((sum, { result }) => sum + result.uncompressedLength, 0);
     this.rowGroups.push([
@@ -170,8 +189,8 @@ export class ParquetFileWriter {
   /** Writes the last row group and the footer, and ends the stream. */
   async close(): Promise<void> {
     this.checkUsable();
-    await this.writeRowGroup();
-    await this.start();
+    this.finishRowGroup();
+    this.start();
     const schema: ThriftStruct[] = [
       [
         [4, binary("schema")],
@@ -198,7 +217,10 @@ export class ParquetFileWriter {
     ]);
     const length = Buffer.allocUnsafe(4);
     length.writeUInt32LE(footer.length, 0);
-    await this.write(Buffer.concat([footer, length, MAGIC]));
+    this.hold(footer);
+    this.hold(length);
+    this.hold(MAGIC);
+    await this.writeHeld();
     this.stream.end();
   }
 }
