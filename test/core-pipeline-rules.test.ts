@@ -191,6 +191,10 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
           /transform 'forgot the brackets' failed on .*: flatMap's function must return an iterable .* and it returned \d \(a number\): to emit one record, return \[record\]/,
         ],
         [
+          "flatMap of a string",
+          /transform 'map meant' failed on .*: flatMap's function must return an iterable of records .* and it returned a string: to emit it as one record, return \[text\] \(or use map\); for its characters, return \[\.\.\.text\]/,
+        ],
+        [
           "groupByKey of numbers",
           /the records going into 'group them' must be \[key, value\] pairs, and one is \d \(a number\): key them first/,
         ],
@@ -370,6 +374,68 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
         /^SluiceError: splits must be a whole number of 1 or more, got /,
       );
     }
+  });
+
+  it("a combine refuses what is not a combiner when it is built, and takes a function of two values as one", async () => {
+    const p = new Pipeline();
+    const keyed = p
+      .fromArray([1, 2, 3, 4, 5, 6, 7], { splits: 3 })
+      .map((value) => [value % 2, value] as const);
+    assert.throws(
+      () => keyed.combinePerKey(sum as never),
+      /^SluiceError: combinePerKey takes a combiner, and was given sum itself: call it, sum\(\)$/,
+    );
+    assert.throws(
+      () => p.fromArray([1]).combineGlobally(count as never),
+      /^SluiceError: combineGlobally takes a combiner, and was given count itself: call it, count\(\)$/,
+    );
+    // Without merge it would work until two tasks held values of one key.
+    const noMerge = { name: "total", create: () => 0, add: (total: number, value: number) => total + value };
+    assert.throws(
+      () => keyed.combinePerKey(noMerge as never),
+      /^SluiceError: combinePerKey takes a combiner with create, add, merge and extract functions, and the one given has no merge and no extract \(merge folds the accumulators two tasks made for one key/,
+    );
+    assert.throws(
+      () => keyed.combinePerKey(((value: number) => value) as never),
+      /^SluiceError: combinePerKey takes a combiner .* or a function that folds two values into one, \(left, right\) => value; it was given a function of 1 parameter: if it makes a combiner, call it$/,
+    );
+    assert.throws(
+      () => keyed.windowInto(fixed(1000), (value) => value).combinePerKey(5 as never),
+      /^SluiceError: combinePerKey takes a combiner .* and was given 5 \(a number\)$/,
+    );
+    // A function of two values folds, split across tasks; a combiner of a class, with no name, works.
+    class Total {
+      create() {
+        return 0;
+      }
+      add(total: number, value: number) {
+        return total + value;
+      }
+      merge(left: number, right: number) {
+        return left + right;
+      }
+      extract(total: number) {
+        return total;
+      }
+    }
+    const { outputs } = await runDirect(p, {
+      folded: keyed.combinePerKey((left, right) => left * right).collect(),
+      classy: keyed.combinePerKey(new Total() as never).collect(),
+      nothing: p
+        .fromArray([] as number[])
+        .combineGlobally((left, right) => left + right)
+        .collect(),
+    });
+    const byKey = (rows: unknown) => [...(rows as [number, number][])].sort(([a], [b]) => a - b);
+    assert.deepEqual(byKey(outputs.folded), [
+      [0, 48],
+      [1, 105],
+    ]);
+    assert.deepEqual(byKey(outputs.classy), [
+      [0, 12],
+      [1, 16],
+    ]);
+    assert.deepEqual(outputs.nothing, [null]);
   });
 
   it("a filter whose predicate returns a Promise fails instead of keeping every record", async () => {

@@ -142,6 +142,11 @@ function model(options: CatalogueOptions): unknown[] {
     case "combineGlobally":
       // One value, also for no input: the sum of nothing.
       return [numbers.reduce((total, [, number]) => total + number, 0)];
+    case "fold":
+      return groupModel(numbers).map(([key, values]) => [key, Math.max(...values)]);
+    case "foldGlobally":
+      // A fold has no value for no input: null, as SQL's MIN of no rows.
+      return [numbers.length === 0 ? null : Math.min(...numbers.map(([, number]) => number))];
     case "top":
       return [bestFirst(pairs, ([, value]) => describeValue(value).length, 1).slice(0, 3)];
     case "topPerKey":
@@ -265,6 +270,8 @@ describe("combiner laws", () => {
           "minBy",
           "distinctBy",
           "combineGlobally",
+          "fold",
+          "foldGlobally",
           "top",
           "topPerKey",
           "smallest",

@@ -177,3 +177,79 @@ export function smallest<Value>(n: number, rankBy?: RankBy<Value>): Combiner<Val
 
 /** Namespace of the built-in combiners: `Combiners.sum()`, `Combiners.maxBy("ts")`, ... */
 export const Combiners = { count, sum, min, max, mean, maxBy, minBy, largest, smallest };
+
+/**
+ * A combine's values folded by a function of two values, as Spark's `reduceByKey` and Beam's
+ * `CombinePerKey` of a function take it: it must be associative and commutative. The accumulator
+ * is `[]` or `[value]`, so that no value (null included) stands for "none yet"; a combine over no
+ * values gives null, as SQL's aggregates do.
+ */
+export function folding<Value>(fold: (left: Value, right: Value) => Value): Combiner<Value, Value[], Value> {
+  return {
+    name: fold.name || "fold",
+    create: () => [],
+    add: (accumulator, value) =>
+      accumulator.length === 0 ? [value] : [fold(accumulator[0] as Value, value)],
+    merge: (left, right) =>
+      left.length === 0 ? right : right.length === 0 ? left : [fold(left[0] as Value, right[0] as Value)],
+    extract: (accumulator) => (accumulator.length === 0 ? null : accumulator[0]) as Value,
+  };
+}
+
+/** What the combines take: a combiner, or a function that folds two values into one. */
+export type CombinerOrFold<Value, Accumulator, Output> =
+  | Combiner<Value, Accumulator, Output>
+  | ((left: Value, right: Value) => Value);
+
+const FACTORY_NAMES = new Map<unknown, string>(
+  Object.entries(Combiners).map(([name, factory]) => [factory, name]),
+);
+
+const COMBINER_METHODS = ["create", "add", "merge", "extract"] as const;
+
+/**
+ * The combiner a combine was given, checked when the pipeline is built: a combiner missing
+ * `merge` works until two tasks hold values of one key, and `sum` passed uncalled folds values
+ * into combiner objects.
+ */
+export function combinerFrom(given: unknown, where: string): Combiner<unknown, unknown, unknown> {
+  if (typeof given === "function") {
+    const factory = FACTORY_NAMES.get(given);
+    if (factory !== undefined)
+      throw new SluiceError(
+        `${where} takes a combiner, and was given ${factory} itself: call it, ${factory}()`,
+      );
+    if (given.length !== 2)
+      throw new SluiceError(
+        `${where} takes a combiner (sum(), count(), maxBy(...)) or a function that folds two values into one, (left, right) => value; it was given a function of ${given.length} parameter${given.length === 1 ? "" : "s"}: if it makes a combiner, call it`,
+      );
+    return folding(given as (left: unknown, right: unknown) => unknown);
+  }
+  if (typeof given !== "object" || given === null)
+    throw new SluiceError(
+      `${where} takes a combiner (sum(), count(), maxBy(...)) or a function that folds two values into one, and was given ${describeValue(given)}`,
+    );
+  const missing = COMBINER_METHODS.filter(
+    (method) => typeof (given as Record<string, unknown>)[method] !== "function",
+  );
+  if (missing.length > 0)
+    throw new SluiceError(
+      `${where} takes a combiner with create, add, merge and extract functions, and the one given has no ${missing.join(" and no ")}${missing.includes("merge") ? " (merge folds the accumulators two tasks made for one key: any combine may need it)" : ""}`,
+    );
+  const combiner = given as Combiner<unknown, unknown, unknown>;
+  return typeof combiner.name === "string" && combiner.name !== ""
+    ? combiner
+    : { ...bound(combiner), name: "combiner" };
+}
+
+/** A combiner's methods bound to it, for a copy that adds a name (a class's methods use `this`). */
+function bound(
+  combiner: Combiner<unknown, unknown, unknown>,
+): Omit<Combiner<unknown, unknown, unknown>, "name"> {
+  return {
+    create: () => combiner.create(),
+    add: (accumulator, value) => combiner.add(accumulator, value),
+    merge: (left, right) => combiner.merge(left, right),
+    extract: (accumulator) => combiner.extract(accumulator),
+  };
+}

@@ -1,6 +1,7 @@
 export {
   Combiners,
   type Combiner,
+  type CombinerOrFold,
   count,
   largest,
   max,

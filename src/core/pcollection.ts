@@ -1,4 +1,13 @@
-import { type Combiner, count as countCombiner, largest, minBy, type RankBy, rankOf } from "./combiners.js";
+import {
+  type Combiner,
+  type CombinerOrFold,
+  combinerFrom,
+  count as countCombiner,
+  largest,
+  minBy,
+  type RankBy,
+  rankOf,
+} from "./combiners.js";
 import { describeValue, SluiceError } from "./errors.js";
 import type { Graph, GraphNode } from "./graph.js";
 import type { Sink } from "./interfaces.js";
@@ -148,20 +157,30 @@ export class PCollection<T> {
     return grouped.map(([key, [values]]) => [key, values] as [K, V[]], `${grouped.name}/unwrap`);
   }
 
-  /** Folds the values of each key with a combiner, on the map side first (before the shuffle). */
+  /**
+   * Folds the values of each key with a combiner (`sum()`, `maxBy("ts")`, one of your own), or
+   * with a function that folds two values into one (`(a, b) => a + b`, as Spark's `reduceByKey`),
+   * on the map side first (before the shuffle).
+   */
   combinePerKey<K, V, A, O>(
     this: PCollection<readonly [K, V]>,
     combiner: Combiner<V, A, O>,
     options?: TransformOptions,
+  ): PCollection<[K, O]>;
+  combinePerKey<K, V>(
+    this: PCollection<readonly [K, V]>,
+    fold: (left: V, right: V) => V,
+    options?: TransformOptions,
+  ): PCollection<[K, V]>;
+  combinePerKey<K, V, A, O>(
+    this: PCollection<readonly [K, V]>,
+    given: CombinerOrFold<V, A, O>,
+    options?: TransformOptions,
   ): PCollection<[K, O]> {
+    const combiner = combinerFrom(given, "combinePerKey");
     return this.derive(
       this.graph.add(
-        {
-          kind: "shuffle",
-          mode: "combine",
-          partitionCount: partitionsOf(options),
-          combiner: combiner as Combiner<unknown, unknown, unknown>,
-        },
+        { kind: "shuffle", mode: "combine", partitionCount: partitionsOf(options), combiner },
         nameOf(options) ?? `combinePerKey(${combiner.name})`,
         [this.node.id],
       ),
@@ -176,7 +195,16 @@ export class PCollection<T> {
   combineGlobally<A, O>(
     combiner: Combiner<T, A, O>,
     options?: string | { readonly name?: string },
+  ): PCollection<O>;
+  combineGlobally(
+    fold: (left: T, right: T) => T,
+    options?: string | { readonly name?: string },
+  ): PCollection<T | null>;
+  combineGlobally<A, O>(
+    given: CombinerOrFold<T, A, O>,
+    options?: string | { readonly name?: string },
   ): PCollection<O> {
+    const combiner = combinerFrom(given, "combineGlobally") as Combiner<T, A, O>;
     const name = nameOf(options) ?? `combineGlobally(${combiner.name})`;
     // Every record under one key, boxed so that a null record stays a record; a one-record seed
     // (null) makes the key exist when the collection is empty.
@@ -456,8 +484,14 @@ export class Windowed<K, V> {
       );
   }
 
-  /** Each key and window's values folded by a combiner: `[key, window, result]`. */
-  combinePerKey<A, O>(combiner: Combiner<V, A, O>, options?: TransformOptions): PCollection<[K, Window, O]> {
+  /** Each key and window's values folded by a combiner, or a function of two values: `[key, window, result]`. */
+  combinePerKey<A, O>(combiner: Combiner<V, A, O>, options?: TransformOptions): PCollection<[K, Window, O]>;
+  combinePerKey(fold: (left: V, right: V) => V, options?: TransformOptions): PCollection<[K, Window, V]>;
+  combinePerKey<A, O>(
+    given: CombinerOrFold<V, A, O>,
+    options?: TransformOptions,
+  ): PCollection<[K, Window, O]> {
+    const combiner = combinerFrom(given, "combinePerKey") as Combiner<V, A, O>;
     const name = nameOf(options) ?? `${this.name}/combinePerKey(${combiner.name})`;
     if (this.windowFn.kind === "sessions") {
       return this.groupByKey({ name: `${name}/group`, partitions: partitionsOf(options) }).map(

@@ -28,9 +28,15 @@ export const flatMapOperator: FusedOperator<"flatMap"> = {
 /**
  * What a flatMap's function returned, when it is iterable. `Array.from` would take a number or an
  * object for an empty array-like and yield nothing: a function that forgot to wrap its result in
- * an array would drop every record without a word.
+ * an array would drop every record without a word. A string is iterable, but a function that
+ * returns one (`line => line.trim()` where `map` was meant) wants a record, not its characters,
+ * and would emit one record per character; fromArray refuses one the same way.
  */
 function iterableOf(result: unknown): Iterable<unknown> {
+  if (typeof result === "string")
+    throw new SluiceError(
+      `flatMap's function must return an iterable of records (an array, a Set, a generator), and it returned a string: to emit it as one record, return [text] (or use map); for its characters, return [...text]`,
+    );
   if (typeof (result as { [Symbol.iterator]?: unknown } | null | undefined)?.[Symbol.iterator] === "function")
     return result as Iterable<unknown>;
   throw new SluiceError(
