@@ -332,6 +332,41 @@ describe("commit protocol (local)", () => {
     });
   });
 
+  it("a row with a member that is not a column fails the run, naming the member and the column it likely meant", async () => {
+    await withTempDir(async (folder) => {
+      const rows = Array.from({ length: 50 }, (_, index) => item(index));
+      for (const runner of ["direct", "pool"] as const) {
+        // A misspelt optional column would otherwise be null in every row.
+        const misspelt = rows.map(({ name, ...rest }) => ({ ...rest, nmae: name }));
+        await assert.rejects(
+          writeItems.run(
+            { items: misspelt as never, output: folder, mode: "overwrite" },
+            { runner, threads: 2 },
+          ),
+          /table 'items': a row has a member 'nmae', which is not a column of the table \(did you mean 'name'\?\): its columns are id, name, score, at, flag, small, group; make the rows of those members only/,
+        );
+        await assert.rejects(
+          writeItems.run(
+            {
+              items: rows.map((row) => ({ ...row, comment: "x" })) as never,
+              output: folder,
+              mode: "overwrite",
+            },
+            { runner, threads: 2 },
+          ),
+          /a row has a member 'comment', which is not a column of the table: its columns are/,
+        );
+        assert.deepEqual(await readdir(folder), [], `${runner}: nothing written, nothing staged`);
+      }
+      // An undefined member is absent, as JSON has it.
+      await writeItems.run(
+        { items: rows.map((row) => ({ ...row, comment: undefined })), output: folder, mode: "overwrite" },
+        { runner: "direct" },
+      );
+      assert.equal((await readItems(join(folder, "items"), false)).length, 50);
+    });
+  });
+
   it("a failed run leaves the previous output as it was and no staged files", async () => {
     await withTempDir(async (folder) => {
       const before = Array.from({ length: 30 }, (_, index) => item(index));

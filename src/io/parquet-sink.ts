@@ -1,3 +1,4 @@
+import { closestName } from "../core/closest-name.js";
 import type { JsonValue, Schema, Sink, SinkWriter, TaskContext } from "../core/index.js";
 import { columnNames, oneOf, positiveWhole } from "../core/option-checks.js";
 import { PartitionPaths } from "./hive.js";
@@ -174,6 +175,7 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
   }
 
   async write(records: readonly T[]): Promise<void> {
+    if (records.length > 0) this.checkMembers(records[0]!);
     for (const record of records) {
       const partition = this.partitionPaths ? this.partitionPaths.of(record) : "";
       let rows = this.buffered.get(partition);
@@ -185,6 +187,24 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
     }
     this.bufferedRows += records.length;
     if (this.bufferedRows >= (this.table.options.maxBufferedRows ?? 20_000)) await this.flush();
+  }
+
+  /**
+   * Refuses a row holding a member that is not a column of the table: `City` for `city` would
+   * otherwise leave an optional column null in every row without a word. Checked on the first row
+   * of each batch the task writes, which is where a misspelt member of the code that makes the
+   * rows shows, at no cost per row. A member that is undefined is absent, as JSON has it.
+   */
+  private checkMembers(row: T): void {
+    const columns = this.table.schema.columns;
+    for (const member in row) {
+      if (Object.hasOwn(columns, member) || row[member] === undefined) continue;
+      const names = Object.keys(columns);
+      const meant = closestName(member, names);
+      throw new Error(
+        `table '${this.table.name}': a row has a member '${member}', which is not a column of the table${meant ? ` (did you mean '${meant}'?)` : ""}: its columns are ${names.join(", ")}; make the rows of those members only (map to a row first)`,
+      );
+    }
   }
 
   /** Writes the held-back rows, one partition after the other, in partition order. */
