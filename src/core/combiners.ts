@@ -196,10 +196,22 @@ export function folding<Value>(fold: (left: Value, right: Value) => Value): Comb
   };
 }
 
+/**
+ * A value type without its literal types: `[word, 1] as const` makes values of type `1`, and a
+ * fold of them (`(a, b) => a + b`) gives numbers.
+ */
+export type Widened<Value> = Value extends number
+  ? number
+  : Value extends string
+    ? string
+    : Value extends boolean
+      ? boolean
+      : Value;
+
 /** What the combines take: a combiner, or a function that folds two values into one. */
 export type CombinerOrFold<Value, Accumulator, Output> =
   | Combiner<Value, Accumulator, Output>
-  | ((left: Value, right: Value) => Value);
+  | ((left: Widened<Value>, right: Widened<Value>) => Widened<Value>);
 
 const FACTORY_NAMES = new Map<unknown, string>(
   Object.entries(Combiners).map(([name, factory]) => [factory, name]),

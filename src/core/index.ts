@@ -12,6 +12,7 @@ export {
   type RankBy,
   smallest,
   sum,
+  type Widened,
 } from "./combiners.js";
 export {
   defaultPartitionsFor,

@@ -1,6 +1,6 @@
 import {
   type Combiner,
-  type CombinerOrFold,
+  type Widened,
   combinerFrom,
   count as countCombiner,
   largest,
@@ -169,12 +169,12 @@ export class PCollection<T> {
   ): PCollection<[K, O]>;
   combinePerKey<K, V>(
     this: PCollection<readonly [K, V]>,
-    fold: (left: V, right: V) => V,
+    fold: (left: Widened<V>, right: Widened<V>) => Widened<V>,
     options?: TransformOptions,
-  ): PCollection<[K, V]>;
-  combinePerKey<K, V, A, O>(
+  ): PCollection<[K, Widened<V>]>;
+  combinePerKey<K, V, O>(
     this: PCollection<readonly [K, V]>,
-    given: CombinerOrFold<V, A, O>,
+    given: unknown,
     options?: TransformOptions,
   ): PCollection<[K, O]> {
     const combiner = combinerFrom(given, "combinePerKey");
@@ -197,13 +197,10 @@ export class PCollection<T> {
     options?: string | { readonly name?: string },
   ): PCollection<O>;
   combineGlobally(
-    fold: (left: T, right: T) => T,
+    fold: (left: Widened<T>, right: Widened<T>) => Widened<T>,
     options?: string | { readonly name?: string },
-  ): PCollection<T | null>;
-  combineGlobally<A, O>(
-    given: CombinerOrFold<T, A, O>,
-    options?: string | { readonly name?: string },
-  ): PCollection<O> {
+  ): PCollection<Widened<T> | null>;
+  combineGlobally<A, O>(given: unknown, options?: string | { readonly name?: string }): PCollection<O> {
     const combiner = combinerFrom(given, "combineGlobally") as Combiner<T, A, O>;
     const name = nameOf(options) ?? `combineGlobally(${combiner.name})`;
     // Every record under one key, boxed so that a null record stays a record; a one-record seed
@@ -486,11 +483,11 @@ export class Windowed<K, V> {
 
   /** Each key and window's values folded by a combiner, or a function of two values: `[key, window, result]`. */
   combinePerKey<A, O>(combiner: Combiner<V, A, O>, options?: TransformOptions): PCollection<[K, Window, O]>;
-  combinePerKey(fold: (left: V, right: V) => V, options?: TransformOptions): PCollection<[K, Window, V]>;
-  combinePerKey<A, O>(
-    given: CombinerOrFold<V, A, O>,
+  combinePerKey(
+    fold: (left: Widened<V>, right: Widened<V>) => Widened<V>,
     options?: TransformOptions,
-  ): PCollection<[K, Window, O]> {
+  ): PCollection<[K, Window, Widened<V>]>;
+  combinePerKey<A, O>(given: unknown, options?: TransformOptions): PCollection<[K, Window, O]> {
     const combiner = combinerFrom(given, "combinePerKey") as Combiner<V, A, O>;
     const name = nameOf(options) ?? `${this.name}/combinePerKey(${combiner.name})`;
     if (this.windowFn.kind === "sessions") {
