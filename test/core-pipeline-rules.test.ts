@@ -438,6 +438,29 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     assert.deepEqual(outputs.nothing, [null]);
   });
 
+  it("a join refuses a type or an option it does not know, and top a count below 1, when built", () => {
+    const p = new Pipeline();
+    const left = p.fromArray([[1, "a"] as const]);
+    const right = p.fromArray([[1, "b"] as const]);
+    // Either would otherwise be an inner join, with no word of it.
+    assert.throws(
+      () => left.join(right, { type: "outer" as never }),
+      /^SluiceError: join's type must be one of "inner", "left", "full"; got "outer" \(a string\)$/,
+    );
+    assert.throws(
+      () => left.join(right, { kind: "left" } as never),
+      /^SluiceError: join takes the options type, name, partitions; got 'kind'$/,
+    );
+    assert.throws(
+      () => left.top(0),
+      /^SluiceError: top's n must be a whole number of 1 or more, got 0 \(a number\)$/,
+    );
+    assert.throws(
+      () => left.topPerKey(1.5),
+      /^SluiceError: topPerKey's n must be a whole number of 1 or more, got 1.5 \(a number\)$/,
+    );
+  });
+
   it("a filter whose predicate returns a Promise fails instead of keeping every record", async () => {
     const p = new Pipeline();
     const kept = p

@@ -9,6 +9,7 @@ import {
   rankOf,
 } from "./combiners.js";
 import { describeValue, SluiceError } from "./errors.js";
+import { oneOf, positiveWhole } from "./option-checks.js";
 import type { Graph, GraphNode } from "./graph.js";
 import type { Sink } from "./interfaces.js";
 import { ArraySource } from "./sources.js";
@@ -78,6 +79,8 @@ function sharedGraph(collections: readonly unknown[], transform: string): Graph 
 
 /** Join kinds: inner keeps keys on both sides; left keeps every left record; full keeps every record. */
 export type JoinType = "inner" | "left" | "full";
+const JOIN_TYPES: readonly JoinType[] = ["inner", "left", "full"];
+const JOIN_OPTIONS = ["type", "name", "partitions"];
 
 /** The joined value for each join type. */
 export type Joined<V, W, J extends JoinType> = J extends "inner"
@@ -228,6 +231,7 @@ export class PCollection<T> {
    * records' own order, so the answer never depends on threads or partitions.
    */
   top(n: number, by?: RankBy<T>, options?: string | { readonly name?: string }): PCollection<T[]> {
+    positiveWhole(n, "top's n");
     return this.combineGlobally(largest<T>(n, by), nameOf(options) ?? `top(${n})`);
   }
 
@@ -238,6 +242,7 @@ export class PCollection<T> {
     by?: RankBy<V>,
     options?: TransformOptions,
   ): PCollection<[K, V[]]> {
+    positiveWhole(n, "topPerKey's n");
     return this.combinePerKey(
       largest<V>(n, by),
       typeof options === "object" ? options : { name: options ?? `topPerKey(${n})` },
@@ -341,7 +346,13 @@ export class PCollection<T> {
     options?: { readonly type?: J; readonly name?: string; readonly partitions?: number },
   ): PCollection<[K, Joined<V, W, J>]> {
     sharedGraph([this, other], "join");
-    const type: JoinType = options?.type ?? "inner";
+    // A misspelt type or option would otherwise be an inner join, with no word of it.
+    const unknown = Object.keys(options ?? {}).filter((option) => !JOIN_OPTIONS.includes(option));
+    if (unknown.length > 0)
+      throw new SluiceError(
+        `join takes the options ${JOIN_OPTIONS.join(", ")}; got ${unknown.map((option) => `'${option}'`).join(", ")}`,
+      );
+    const type: JoinType = oneOf(options?.type, JOIN_TYPES, "join's type") ?? "inner";
     const name = options?.name ?? `join(${type})`;
     const grouped = coGroupByKey([this, other], {
       name: `${name}/coGroup`,
