@@ -438,7 +438,7 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     assert.deepEqual(outputs.nothing, [null]);
   });
 
-  it("a join refuses a type or an option it does not know, and top a count below 1, when built", () => {
+  it("a join or any transform refuses a type or an option it does not know, and top a count below 1, when built", () => {
     const p = new Pipeline();
     const left = p.fromArray([[1, "a"] as const]);
     const right = p.fromArray([[1, "b"] as const]);
@@ -450,6 +450,19 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     assert.throws(
       () => left.join(right, { kind: "left" } as never),
       /^SluiceError: join takes the options type, name, partitions; got 'kind'$/,
+    );
+    // A misspelt option name would otherwise be ignored: 64 partitions, one split.
+    assert.throws(
+      () => left.groupByKey({ partition: 4 } as never),
+      /^SluiceError: a transform's options: unknown option 'partition' \(did you mean 'partitions'\?\); the options are name, partitions$/,
+    );
+    assert.throws(
+      () => p.fromArray([1], { split: 2 } as never),
+      /^SluiceError: fromArray: unknown option 'split' \(did you mean 'splits'\?\); the options are name, splits$/,
+    );
+    assert.throws(
+      () => p.read(left as never, { requird: true } as never),
+      /^SluiceError: read: unknown option 'requird' \(did you mean 'required'\?\)/,
     );
     assert.throws(
       () => left.top(0),

@@ -6,6 +6,8 @@ import fc from "fast-check";
 import {
   escapePathName,
   HIVE_DEFAULT_PARTITION,
+  jsonDocuments,
+  jsonLines,
   Lake,
   parquetDataset,
   PartitionPaths,
@@ -249,7 +251,7 @@ describe("partition escaping", () => {
 });
 
 describe("a lake's and a table's options", () => {
-  it("a misspelt mode, disposition or codec, a column name given as a string, or a count below 1 fails when built", () => {
+  it("a misspelt mode, disposition, codec or option name, a column name given as a string, or a count below 1 fails when built", () => {
     const table = schema({ id: column.int32(), day: column.utf8() });
     const lake = (mode?: string) =>
       new Lake("/tmp/never-written", mode === undefined ? {} : { mode: mode as never });
@@ -281,6 +283,11 @@ describe("a lake's and a table's options", () => {
       ],
       [{ maxOpenFiles: -1 }, /maxOpenFiles must be a whole number of 1 or more/],
       [{ maxBufferedRows: "10" }, /maxBufferedRows must be a whole number of 1 or more, got "10"/],
+      // A misspelt option name would otherwise be ignored: this table would be unpartitioned.
+      [
+        { partitionby: ["day"] },
+        /^SluiceError: table 't': unknown option 'partitionby' \(did you mean 'partitionBy'\?\); the options are partitionBy, compression, rowGroupSize, maxRowsPerFile, maxBufferedRows, maxOpenFiles, sortBy, disposition$/,
+      ],
     ];
     for (const [options, message] of refused)
       assert.throws(() => lake("update").parquet("t", table, options), message);
@@ -288,6 +295,24 @@ describe("a lake's and a table's options", () => {
       () => lake("update").state("s", { disposition: "replce" as never }),
       /table '_sluice\/s': disposition must be one of/,
     );
+    assert.throws(
+      () => lake("update").jsonLines("j", { partitionBy: "day" } as never),
+      /^SluiceError: table 'j': unknown option 'partitionBy' \(did you mean 'partitionOf'\?\); the options are disposition, partitionOf$/,
+    );
+    assert.throws(
+      () => new Lake("/tmp/never-written", { mod: "overwrite" } as never),
+      /^SluiceError: lake \/tmp\/never-written: unknown option 'mod' \(did you mean 'mode'\?\); the options are mode, s3$/,
+    );
+    // Without it the records would be read unchecked.
+    for (const [read, name] of [
+      [() => jsonLines("/tmp/never-read", { shema: table } as never), "jsonLines"],
+      [() => jsonDocuments("/tmp/never-read", { shema: table } as never), "jsonDocuments"],
+      [() => parquetDataset("/tmp/never-read", { shema: table } as never), "parquetDataset"],
+    ] as const)
+      assert.throws(
+        read,
+        new RegExp(`^SluiceError: ${name}: unknown option 'shema' \\(did you mean 'schema'\\?\\)`),
+      );
     for (const mode of [undefined, "error-if-exists", "overwrite", "update"]) {
       assert.doesNotThrow(() =>
         lake(mode).parquet("t", table, {

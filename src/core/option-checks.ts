@@ -3,6 +3,7 @@
  * mode, disposition or codec would otherwise fall to a default (a typo of "update" overwrote the
  * lake), a column name given as a string would be read letter by letter, and a count of 0 taken.
  */
+import { closestName } from "./closest-name.js";
 import { describeValue, SluiceError } from "./errors.js";
 
 /** `value` when it is one of `allowed`; an error naming the option and the choices otherwise. */
@@ -32,4 +33,27 @@ export function columnNames(
 export function positiveWhole(value: number | undefined, what: string): number | undefined {
   if (value === undefined || (Number.isInteger(value) && value >= 1)) return value;
   throw new SluiceError(`${what} must be a whole number of 1 or more, got ${describeValue(value)}`);
+}
+
+/**
+ * Refuses option names outside `names` (every name an options type has, as a record so that
+ * TypeScript holds it to the type): a misspelt one (`shema`, `partitionby`) would otherwise be
+ * ignored without a word, reading records unchecked or writing a table unpartitioned.
+ */
+export function knownOptions<Options>(
+  options: Options | undefined,
+  names: Record<keyof Options, true>,
+  what: string,
+): void {
+  if (typeof options !== "object" || options === null) return;
+  const allowed = Object.keys(names);
+  const unknown = Object.keys(options).filter((name) => !Object.hasOwn(names, name));
+  if (unknown.length === 0) return;
+  const named = unknown.map((name) => {
+    const meant = closestName(name, allowed);
+    return `'${name}'${meant === undefined ? "" : ` (did you mean '${meant}'?)`}`;
+  });
+  throw new SluiceError(
+    `${what}: unknown option${unknown.length > 1 ? "s" : ""} ${named.join(", ")}; the options are ${allowed.join(", ")}`,
+  );
 }

@@ -9,7 +9,7 @@ import {
   rankOf,
 } from "./combiners.js";
 import { describeValue, SluiceError } from "./errors.js";
-import { oneOf, positiveWhole } from "./option-checks.js";
+import { knownOptions, oneOf, positiveWhole } from "./option-checks.js";
 import type { Graph, GraphNode } from "./graph.js";
 import type { Sink } from "./interfaces.js";
 import { ArraySource } from "./sources.js";
@@ -19,7 +19,9 @@ import { checkedTimestamp, mergeSessions, type Window, type WindowFn, windowsOf 
 export type TransformOptions = string | { readonly name?: string; readonly partitions?: number };
 
 function nameOf(options: TransformOptions | undefined): string | undefined {
-  return typeof options === "string" ? options : options?.name;
+  if (typeof options === "string") return options;
+  knownOptions(options, { name: true, partitions: true }, "a transform's options");
+  return options?.name;
 }
 
 function partitionsOf(options: TransformOptions | undefined): number | undefined {

@@ -1,7 +1,7 @@
 import type { Combiner } from "./combiners.js";
 import { describeValue, SluiceError } from "./errors.js";
 import { Graph } from "./graph.js";
-import { positiveWhole } from "./option-checks.js";
+import { knownOptions, positiveWhole } from "./option-checks.js";
 import type { RejectedRecord, Sink, Source } from "./interfaces.js";
 import { Collected, flatten, PCollection, type TransformOptions } from "./pcollection.js";
 import { ArraySource, GeneratorSource } from "./sources.js";
@@ -32,8 +32,12 @@ export type ReadOptions =
       readonly required?: boolean;
     };
 
-function sourceOptions(options: TransformOptions | { name?: string; splits?: number } | undefined) {
+function sourceOptions(
+  options: TransformOptions | { name?: string; splits?: number } | undefined,
+  what: string,
+) {
   if (typeof options === "string") return { name: options, splits: undefined };
+  knownOptions(options as { name?: string; splits?: number } | undefined, { name: true, splits: true }, what);
   const splits = options && "splits" in options ? options.splits : undefined;
   return { name: options?.name, splits: positiveWhole(splits, "splits") };
 }
@@ -70,6 +74,7 @@ export class Pipeline {
 
   /** Reads a source. */
   read<T>(source: Source<T>, options?: ReadOptions): PCollection<T> {
+    if (typeof options === "object") knownOptions(options, { name: true, required: true }, "read");
     const required = typeof options === "object" ? options.required : undefined;
     const node = this.graph.add(
       {
@@ -85,7 +90,7 @@ export class Pipeline {
 
   /** The elements of an array defined in the pipeline's module (or test), cut into `splits` tasks. */
   fromArray<T>(values: Iterable<T>, options?: string | { name?: string; splits?: number }): PCollection<T> {
-    const { name, splits } = sourceOptions(options);
+    const { name, splits } = sourceOptions(options, "fromArray");
     const array = arrayOf(values);
     const splitCount = splits ?? Math.max(1, Math.min(8, Math.ceil(array.length / 1000)));
     return this.read(new ArraySource(array, splitCount), name ?? "fromArray");
@@ -97,7 +102,7 @@ export class Pipeline {
     generate: (index: number) => T,
     options?: string | { name?: string; splits?: number },
   ): PCollection<T> {
-    const { name, splits } = sourceOptions(options);
+    const { name, splits } = sourceOptions(options, "generate");
     return this.read(new GeneratorSource(count, generate, splits ?? 8), name ?? "generate");
   }
 

@@ -1,4 +1,5 @@
 import { isUtf8 } from "node:buffer";
+import { knownOptions } from "../core/option-checks.js";
 import { Readable } from "node:stream";
 import streamArray from "stream-json/streamers/stream-array.js";
 import type {
@@ -37,6 +38,16 @@ export interface JsonDocumentsOptions {
   /** Adds the file's path or S3 URI to each record under this name (for rules such as "the first file wins"). */
   readonly originField?: string;
 }
+
+const JSON_DOCUMENTS_OPTIONS: Record<keyof JsonDocumentsOptions, true> = {
+  schema: true,
+  s3: true,
+  arrayElements: true,
+  streamAboveBytes: true,
+  filesPerSplit: true,
+  files: true,
+  originField: true,
+};
 
 type FileRef = [uri: string, size: number];
 
@@ -266,5 +277,6 @@ export function jsonDocuments<T = unknown>(
   options?: JsonDocumentsOptions,
 ): JsonDocumentsSource<T>;
 export function jsonDocuments(uri: string, options: JsonDocumentsOptions = {}): JsonDocumentsSource<unknown> {
+  knownOptions(options, JSON_DOCUMENTS_OPTIONS, "jsonDocuments");
   return new JsonDocumentsSource(uri, options);
 }

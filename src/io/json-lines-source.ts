@@ -1,4 +1,5 @@
 import { isUtf8 } from "node:buffer";
+import { knownOptions } from "../core/option-checks.js";
 import type {
   Infer,
   JsonValue,
@@ -38,6 +39,15 @@ export interface JsonLinesOptions {
    */
   readonly bookkeeping?: boolean;
 }
+
+const JSON_LINES_OPTIONS: Record<keyof JsonLinesOptions, true> = {
+  schema: true,
+  s3: true,
+  splitBytes: true,
+  maxRecordBytes: true,
+  files: true,
+  bookkeeping: true,
+};
 
 /** A piece of a file: bytes [start, end) and the lines that begin in them, and the file's size. */
 type FileRange = [uri: string, start: number, end: number, size: number];
@@ -467,5 +477,6 @@ export function jsonLines<S extends Schema>(
 ): JsonLinesSource<Infer<S>>;
 export function jsonLines<T = unknown>(uri: string, options?: JsonLinesOptions): JsonLinesSource<T>;
 export function jsonLines(uri: string, options: JsonLinesOptions = {}): JsonLinesSource<unknown> {
+  knownOptions(options, JSON_LINES_OPTIONS, "jsonLines");
   return new JsonLinesSource(uri, options);
 }

@@ -1,9 +1,21 @@
 import type { Infer, RejectedRecord, Schema, Sink } from "../core/index.js";
+import { knownOptions } from "../core/option-checks.js";
 import { type JsonLinesTableOptions, JsonLinesTableSink } from "./json-lines-sink.js";
 import { LakeCommitter, STATE_FOLDER, type TableDisposition, type WriteMode } from "./lake-committer.js";
 import { childOf, formatLocation, parseLocation } from "./location.js";
 import { type ParquetTableOptions, ParquetTableSink } from "./parquet-sink.js";
 import type { S3Settings } from "./s3.js";
+
+const PARQUET_TABLE_OPTIONS: Record<keyof ParquetTableOptions, true> = {
+  partitionBy: true,
+  compression: true,
+  rowGroupSize: true,
+  maxRowsPerFile: true,
+  maxBufferedRows: true,
+  maxOpenFiles: true,
+  sortBy: true,
+  disposition: true,
+};
 
 export interface LakeOptions {
   /** Default `error-if-exists`, as Spark's. */
@@ -26,6 +38,7 @@ export class Lake {
     readonly uri: string,
     options: LakeOptions = {},
   ) {
+    knownOptions(options, { mode: true, s3: true }, `lake ${uri}`);
     this.committer = new LakeCommitter(
       parseLocation(uri),
       options.mode ?? "error-if-exists",
@@ -35,11 +48,13 @@ export class Lake {
 
   /** A Parquet table (`uri/<name>/`), Hive-partitioned by `partitionBy`. */
   parquet<S extends Schema>(name: string, schema: S, options: ParquetTableOptions = {}): Sink<Infer<S>> {
+    knownOptions(options, PARQUET_TABLE_OPTIONS, `table '${name}'`);
     return new ParquetTableSink(name, schema, this.committer, options) as unknown as Sink<Infer<S>>;
   }
 
   /** A JSON-lines table (`uri/<name>/`); in `update` mode it grows unless `disposition` is `replace`. */
   jsonLines<T>(name: string, options: JsonLinesTableOptions<T> = {}): Sink<T> {
+    knownOptions(options, { disposition: true, partitionOf: true }, `table '${name}'`);
     return new JsonLinesTableSink<T>(name, this.committer, options);
   }
 

@@ -1,3 +1,4 @@
+import { knownOptions } from "../core/option-checks.js";
 import type {
   ColumnType,
   Infer,
@@ -44,6 +45,14 @@ export interface ParquetDatasetOptions {
    */
   readonly bookkeeping?: boolean;
 }
+
+const PARQUET_DATASET_OPTIONS: Record<keyof ParquetDatasetOptions, true> = {
+  schema: true,
+  s3: true,
+  int64: true,
+  files: true,
+  bookkeeping: true,
+};
 
 /** The Parquet types a declared column may be read from. */
 const READABLE_AS: Record<ColumnType, (primitive: string, original: string | undefined) => boolean> = {
@@ -235,5 +244,6 @@ export function parquetDataset(
   uri: string,
   options: ParquetDatasetOptions = {},
 ): ParquetDatasetSource<unknown> {
+  knownOptions(options, PARQUET_DATASET_OPTIONS, "parquetDataset");
   return new ParquetDatasetSource(uri, options);
 }
