@@ -449,7 +449,7 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     );
     assert.throws(
       () => left.join(right, { kind: "left" } as never),
-      /^SluiceError: join takes the options type, name, partitions; got 'kind'$/,
+      /^SluiceError: join: unknown option 'kind'; the options are type, name, partitions$/,
     );
     // A misspelt option name would otherwise be ignored: 64 partitions, one split.
     assert.throws(

@@ -82,7 +82,6 @@ function sharedGraph(collections: readonly unknown[], transform: string): Graph 
 /** Join kinds: inner keeps keys on both sides; left keeps every left record; full keeps every record. */
 export type JoinType = "inner" | "left" | "full";
 const JOIN_TYPES: readonly JoinType[] = ["inner", "left", "full"];
-const JOIN_OPTIONS = ["type", "name", "partitions"];
 
 /** The joined value for each join type. */
 export type Joined<V, W, J extends JoinType> = J extends "inner"
@@ -349,11 +348,7 @@ export class PCollection<T> {
   ): PCollection<[K, Joined<V, W, J>]> {
     sharedGraph([this, other], "join");
     // A misspelt type or option would otherwise be an inner join, with no word of it.
-    const unknown = Object.keys(options ?? {}).filter((option) => !JOIN_OPTIONS.includes(option));
-    if (unknown.length > 0)
-      throw new SluiceError(
-        `join takes the options ${JOIN_OPTIONS.join(", ")}; got ${unknown.map((option) => `'${option}'`).join(", ")}`,
-      );
+    knownOptions(options, { type: true, name: true, partitions: true }, "join");
     const type: JoinType = oneOf(options?.type, JOIN_TYPES, "join's type") ?? "inner";
     const name = options?.name ?? `join(${type})`;
     const grouped = coGroupByKey([this, other], {
