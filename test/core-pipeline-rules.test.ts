@@ -474,6 +474,27 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     );
   });
 
+  it("a lookup's input and its table take [key, value] pairs, and withOutputs an array of tags", async () => {
+    const p = new Pipeline();
+    const pairs = p.fromArray([[1, "x"] as const]);
+    // Destructured blindly, these failed with "not iterable" and a garbled message.
+    await assert.rejects(
+      runDirect(p, { out: pairs.lookup(p.fromArray([1, 2]) as never).collect() }),
+      /the records of the table given to 'lookup' must be \[key, value\] pairs, and one is 1 \(a number\): key them first/,
+    );
+    const q = new Pipeline();
+    await assert.rejects(
+      runDirect(q, {
+        out: (q.fromArray([1, 2]) as never as typeof pairs).lookup(q.fromArray([[1, 2] as const])).collect(),
+      }),
+      /the records going into 'lookup' must be \[key, value\] pairs, and one is 1 \(a number\)/,
+    );
+    assert.throws(
+      () => p.fromArray([1]).withOutputs("a" as never, () => {}),
+      /^SluiceError: withOutputs takes its tags as an array of names \(\["long", "short"\]\), and was given "a" \(a string\)$/,
+    );
+  });
+
   it("a filter whose predicate returns a Promise fails instead of keeping every record", async () => {
     const p = new Pipeline();
     const kept = p

@@ -279,6 +279,10 @@ export class PCollection<T> {
     fn: (value: T, emit: { readonly [Tag in keyof Outputs]: (output: Outputs[Tag]) => void }) => void,
     options?: string | { readonly name?: string },
   ): { [Tag in keyof Outputs]: PCollection<Outputs[Tag]> } {
+    if (!Array.isArray(tags as unknown) || tags.some((tag) => typeof tag !== "string"))
+      throw new SluiceError(
+        `withOutputs takes its tags as an array of names (["long", "short"]), and was given ${describeValue(tags)}`,
+      );
     const name = nameOf(options) ?? `withOutputs(${tags.join(", ")})`;
     recordFunction(fn, "withOutputs");
     if (new Set(tags).size !== tags.length || tags.length === 0)

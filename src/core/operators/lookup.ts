@@ -1,4 +1,5 @@
 import { encodeCrossing } from "../blocks.js";
+import { describeValue, SluiceError } from "../errors.js";
 import { lookupTable } from "../lookup-tables.js";
 import type { TaskOutputs } from "../task.js";
 import { countsFor, type FusedOperator, type RunningOperator } from "./operator.js";
@@ -21,7 +22,7 @@ export const lookupOperator: FusedOperator<"lookup"> = {
     const { id } = node;
     return {
       process(value) {
-        const [key, keyed] = value as [unknown, unknown];
+        const [key, keyed] = pairOf(value, `the records going into '${node.name}'`);
         counts[id]!++;
         next([key, keyed, table.valuesOf(key)]);
       },
@@ -34,7 +35,7 @@ export function openTableWrite(lookupNode: number, name: string): RunningOperato
   const records: unknown[] = [];
   return {
     process(value) {
-      records.push(value);
+      records.push(pairOf(value, `the records of the table given to '${name}'`));
     },
     async close(): Promise<Partial<TaskOutputs>> {
       return {
@@ -44,4 +45,15 @@ export function openTableWrite(lookupNode: number, name: string): RunningOperato
       };
     },
   };
+}
+
+/**
+ * A record of a lookup's input or table: exactly `[key, value]`. Destructured blindly, a number
+ * failed with "not iterable", and a table of bare values with a message about something else.
+ */
+function pairOf(record: unknown, what: string): readonly [unknown, unknown] {
+  if (Array.isArray(record) && record.length === 2) return record as [unknown, unknown];
+  throw new SluiceError(
+    `${what} must be [key, value] pairs, and one is ${describeValue(record)}: key them first (keyBy, or map to [key, value])`,
+  );
 }
