@@ -15,7 +15,7 @@ import {
   partitionValues,
   unescapePathName,
 } from "../src/io/index.js";
-import { column, definePipeline, schema } from "../src/index.js";
+import { column, definePipeline, Pipeline, runDirect, schema } from "../src/index.js";
 import { type Item, itemArbitrary, itemSchema, writeItems } from "./fixtures/lake-pipelines.js";
 import { literal, query } from "./support/duckdb.js";
 import { withTempDir } from "./support/temp.js";
@@ -323,6 +323,43 @@ describe("a lake's and a table's options", () => {
         }),
       );
     }
+  });
+});
+
+describe("JSON-lines tables", () => {
+  it("partitionOf puts each record in its folder, and a folder outside the table or hidden from readers fails the run", async () => {
+    await withTempDir(async (folder) => {
+      const write = (partitionOf: (record: { day: string }) => unknown) => {
+        const p = new Pipeline();
+        const lake = new Lake(folder, { mode: "overwrite" });
+        p.fromArray([{ day: "a" }, { day: "b" }, { day: "a" }]).write(
+          lake.jsonLines("t", { partitionOf: partitionOf as (record: { day: string }) => string }),
+        );
+        return runDirect(p, {});
+      };
+      await write((record) => `day=${record.day}`);
+      const lines = async (day: string) => {
+        const [file] = await readdir(join(folder, "t", `day=${day}`));
+        return (await readFile(join(folder, "t", `day=${day}`, file!), "utf8")).trim().split("\n");
+      };
+      assert.deepEqual(await lines("a"), ['{"day":"a"}', '{"day":"a"}']);
+      assert.deepEqual(await lines("b"), ['{"day":"b"}']);
+      // "../x" was staged outside the table, where the commit never looked: the records were lost.
+      for (const [partitionOf, shown] of [
+        [() => "../escape", '"../escape" \\(a string\\)'],
+        [() => "day=a/_hidden", '"day=a/_hidden" \\(a string\\)'],
+        [() => 7, "7 \\(a number\\)"],
+      ] as const) {
+        await assert.rejects(
+          write(partitionOf),
+          new RegExp(
+            `table 't': partitionOf must give a folder path inside the table .* and it gave ${shown}$`,
+          ),
+        );
+        assert.deepEqual((await readdir(folder)).sort(), ["t"], "nothing staged or left outside the table");
+        assert.deepEqual(await lines("b"), ['{"day":"b"}'], "the previous table as it was");
+      }
+    });
   });
 });
 

@@ -1,4 +1,5 @@
 import type { JsonValue, Sink, SinkWriter, TaskContext } from "../core/index.js";
+import { describeValue } from "../core/errors.js";
 import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import { openStagedFile, type StagedFile, type WrittenFile, writeStaged } from "./staging.js";
 
@@ -43,7 +44,7 @@ export class JsonLinesTableSink<T> implements Sink<T> {
         const partition = partitionOf(record);
         const group = groups.get(partition);
         if (group) group.push(record);
-        else groups.set(partition, [record]);
+        else groups.set(checkedPartition(this.name, partition), [record]);
       }
       return groups;
     };
@@ -68,4 +69,26 @@ export class JsonLinesTableSink<T> implements Sink<T> {
       },
     };
   }
+}
+
+/**
+ * A folder `partitionOf` gave, checked the first time a batch meets it: `../x` put a table's
+ * records outside it (staged where the commit never looked, so they were lost), and a folder
+ * named `_x` or `.x` is one readers skip.
+ */
+function checkedPartition(table: string, partition: unknown): string {
+  if (
+    typeof partition === "string" &&
+    (partition === "" ||
+      partition
+        .split("/")
+        .every(
+          (folder) =>
+            folder !== "" && !folder.startsWith(".") && !folder.startsWith("_") && !folder.includes("\\"),
+        ))
+  )
+    return partition;
+  throw new Error(
+    `table '${table}': partitionOf must give a folder path inside the table ("day=2018-11-05", "" for the table's own folder), its folders not empty and not starting with . or _ (readers skip those), and it gave ${describeValue(partition)}`,
+  );
 }
