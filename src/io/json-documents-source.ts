@@ -1,7 +1,7 @@
 import { isUtf8 } from "node:buffer";
-import { knownOptions } from "../core/option-checks.js";
 import { Readable } from "node:stream";
 import streamArray from "stream-json/streamers/stream-array.js";
+import { knownOptions } from "../core/option-checks.js";
 import type {
   Infer,
   JsonValue,
