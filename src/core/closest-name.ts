@@ -30,3 +30,9 @@ function editDistance(left: string, right: string): number {
   }
   return previous[right.length]!;
 }
+
+/** ` (did you mean 'x'?)` for the candidate `name` likely meant, or nothing when none is close. */
+export function didYouMean(name: string, candidates: readonly string[]): string {
+  const meant = closestName(name, candidates);
+  return meant === undefined ? "" : ` (did you mean '${meant}'?)`;
+}

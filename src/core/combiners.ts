@@ -249,19 +249,9 @@ export function combinerFrom(given: unknown, where: string): Combiner<unknown, u
       `${where} takes a combiner with create, add, merge and extract functions, and the one given has no ${missing.join(" and no ")}${missing.includes("merge") ? " (merge folds the accumulators two tasks made for one key: any combine may need it)" : ""}`,
     );
   const combiner = given as Combiner<unknown, unknown, unknown>;
+  // A name for one that has none, without touching the caller's object: its methods (a class's
+  // use `this`) are reached through the prototype.
   return typeof combiner.name === "string" && combiner.name !== ""
     ? combiner
-    : { ...bound(combiner), name: "combiner" };
-}
-
-/** A combiner's methods bound to it, for a copy that adds a name (a class's methods use `this`). */
-function bound(
-  combiner: Combiner<unknown, unknown, unknown>,
-): Omit<Combiner<unknown, unknown, unknown>, "name"> {
-  return {
-    create: () => combiner.create(),
-    add: (accumulator, value) => combiner.add(accumulator, value),
-    merge: (left, right) => combiner.merge(left, right),
-    extract: (accumulator) => combiner.extract(accumulator),
-  };
+    : Object.create(combiner, { name: { value: "combiner" } });
 }

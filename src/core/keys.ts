@@ -6,6 +6,20 @@
  * (object members sorted by name), which makes `{a: 1, b: 2}` and `{b: 2, a: 1}` the same key.
  */
 
+import { describeValue, SluiceError } from "./errors.js";
+
+/**
+ * A record of a keyed collection: exactly `[key, value]`, or an error saying `what` (named only
+ * then: this runs for every record) must be pairs. Destructured blindly, a number fails with "not iterable" and a longer tuple loses its
+ * third member without a word.
+ */
+export function keyValuePair(record: unknown, what: () => string): readonly [unknown, unknown] {
+  if (Array.isArray(record) && record.length === 2) return record as [unknown, unknown];
+  throw new SluiceError(
+    `${what()} must be [key, value] pairs, and one is ${describeValue(record)}: key them first (keyBy, or map to [key, value])`,
+  );
+}
+
 /** A value that survives a JSON round trip unchanged. */
 export type JsonValue =
   | string

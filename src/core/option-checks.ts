@@ -3,7 +3,7 @@
  * mode, disposition or codec would otherwise fall to a default (a typo of "update" overwrote the
  * lake), a column name given as a string would be read letter by letter, and a count of 0 taken.
  */
-import { closestName } from "./closest-name.js";
+import { didYouMean } from "./closest-name.js";
 import { describeValue, SluiceError } from "./errors.js";
 
 /** `value` when it is one of `allowed`; an error naming the option and the choices otherwise. */
@@ -49,10 +49,7 @@ export function knownOptions<Options>(
   const allowed = Object.keys(names);
   const unknown = Object.keys(options).filter((name) => !Object.hasOwn(names, name));
   if (unknown.length === 0) return;
-  const named = unknown.map((name) => {
-    const meant = closestName(name, allowed);
-    return `'${name}'${meant === undefined ? "" : ` (did you mean '${meant}'?)`}`;
-  });
+  const named = unknown.map((name) => `'${name}'${didYouMean(name, allowed)}`);
   throw new SluiceError(
     `${what}: unknown option${unknown.length > 1 ? "s" : ""} ${named.join(", ")}; the options are ${allowed.join(", ")}`,
   );

@@ -1,8 +1,7 @@
 import { join } from "node:path";
 import { type BlockRef, encodeCrossing, readBlock, spillBlocks } from "./blocks.js";
 import type { Combiner } from "./combiners.js";
-import { describeValue, SluiceError } from "./errors.js";
-import { KeyMap, partitionOf } from "./keys.js";
+import { KeyMap, keyValuePair, partitionOf } from "./keys.js";
 import type { ShufflePlan } from "./stages.js";
 
 /** A block of one shuffle partition, written by one task. */
@@ -45,6 +44,8 @@ export class ShuffleWriter {
   private roundRobin: number;
   bytesWritten = 0;
   bytesSpilled = 0;
+  /** Names the records in an error; made once, as the check runs for every record. */
+  private readonly recordsName = (): string => `the records going into '${this.shuffle.name}'`;
 
   constructor(
     private readonly shuffle: ShufflePlan,
@@ -82,15 +83,8 @@ export class ShuffleWriter {
     }
   }
 
-  /**
-   * A record of a keyed collection: exactly `[key, value]`. Destructured blindly, a number fails
-   * with "not iterable" and a longer tuple loses its third member without a word.
-   */
   private pairOf(record: unknown): readonly [unknown, unknown] {
-    if (Array.isArray(record) && record.length === 2) return record as [unknown, unknown];
-    throw new SluiceError(
-      `the records going into '${this.shuffle.name}' must be [key, value] pairs, and one is ${describeValue(record)}: key them first (keyBy, or map to [key, value])`,
-    );
+    return keyValuePair(record, this.recordsName);
   }
 
   private flushCombined(): void {

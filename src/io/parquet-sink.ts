@@ -1,4 +1,4 @@
-import { closestName } from "../core/closest-name.js";
+import { didYouMean } from "../core/closest-name.js";
 import type { JsonValue, Schema, Sink, SinkWriter, TaskContext } from "../core/index.js";
 import { columnNames, oneOf, positiveWhole } from "../core/option-checks.js";
 import { PartitionPaths } from "./hive.js";
@@ -200,9 +200,8 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
     for (const member in row) {
       if (Object.hasOwn(columns, member) || row[member] === undefined) continue;
       const names = Object.keys(columns);
-      const meant = closestName(member, names);
       throw new Error(
-        `table '${this.table.name}': a row has a member '${member}', which is not a column of the table${meant ? ` (did you mean '${meant}'?)` : ""}: its columns are ${names.join(", ")}; make the rows of those members only (map to a row first)`,
+        `table '${this.table.name}': a row has a member '${member}', which is not a column of the table${didYouMean(member, names)}: its columns are ${names.join(", ")}; make the rows of those members only (map to a row first)`,
       );
     }
   }

@@ -1,5 +1,5 @@
 import { encodeCrossing } from "../blocks.js";
-import { describeValue, SluiceError } from "../errors.js";
+import { keyValuePair } from "../keys.js";
 import { lookupTable } from "../lookup-tables.js";
 import type { TaskOutputs } from "../task.js";
 import { countsFor, type FusedOperator, type RunningOperator } from "./operator.js";
@@ -20,9 +20,10 @@ export const lookupOperator: FusedOperator<"lookup"> = {
     // Built once per thread and run, not once per task: the point of handing a table whole.
     const table = await lookupTable(runtime.taskContext.runId, node.id, runtime.tableBlocks(node.id));
     const { id } = node;
+    const input = () => `the records going into '${node.name}'`;
     return {
       process(value) {
-        const [key, keyed] = pairOf(value, `the records going into '${node.name}'`);
+        const [key, keyed] = keyValuePair(value, input);
         counts[id]!++;
         next([key, keyed, table.valuesOf(key)]);
       },
@@ -33,9 +34,10 @@ export const lookupOperator: FusedOperator<"lookup"> = {
 /** The write side of a lookup's table, in the stage that makes it: every record, kept for the lookup's stage. */
 export function openTableWrite(lookupNode: number, name: string): RunningOperator {
   const records: unknown[] = [];
+  const table = () => `the records of the table given to '${name}'`;
   return {
     process(value) {
-      records.push(pairOf(value, `the records of the table given to '${name}'`));
+      records.push(keyValuePair(value, table));
     },
     async close(): Promise<Partial<TaskOutputs>> {
       return {
@@ -45,15 +47,4 @@ export function openTableWrite(lookupNode: number, name: string): RunningOperato
       };
     },
   };
-}
-
-/**
- * A record of a lookup's input or table: exactly `[key, value]`. Destructured blindly, a number
- * failed with "not iterable", and a table of bare values with a message about something else.
- */
-function pairOf(record: unknown, what: string): readonly [unknown, unknown] {
-  if (Array.isArray(record) && record.length === 2) return record as [unknown, unknown];
-  throw new SluiceError(
-    `${what} must be [key, value] pairs, and one is ${describeValue(record)}: key them first (keyBy, or map to [key, value])`,
-  );
 }

@@ -88,6 +88,8 @@ export class ParquetFileWriter {
   private rowsInGroup = 0;
   private started = false;
   private failure: unknown;
+  /** Bytes laid out in the file but not yet given to the stream. */
+  private held: Buffer[] = [];
 
   constructor(
     private readonly stream: Writable,
@@ -136,9 +138,6 @@ export class ParquetFileWriter {
       }
     }
   }
-
-  /** Bytes laid out in the file but not yet given to the stream. */
-  private held: Buffer[] = [];
 
   private hold(bytes: Buffer): void {
     this.position += bytes.length;
