@@ -165,8 +165,12 @@ export class ColumnChunkWriter {
   private dictionaryKeys: unknown[] = [];
   private rangedKeys = 0;
   private dictionaryBytes = 0;
-  // The page being filled.
+  // The page being filled. Its values are kept only while they may be written PLAIN: a page whose
+  // chunk is dictionary-encoded is written from its indices, and its values were a second array
+  // as long as the page, grown by copying, for every column of every page.
   private values: unknown[] = [];
+  /** The page's non-null values so far, kept or not. */
+  private pageValues = 0;
   // Grown as a page fills: most files of a partitioned table (a song's) hold a few rows.
   private indices = new Uint32Array(16);
   private levels = new Uint8Array(16);
@@ -219,7 +223,8 @@ export class ColumnChunkWriter {
       }
       if (this.spec.optional) this.levels[this.pageRows] = 1;
       this.pageRows++;
-      this.values.push(value);
+      if (this.mode !== "dictionary") this.values.push(value);
+      this.pageValues++;
       if (this.stored.physical === "BYTE_ARRAY") this.pagePlainBytes += 4 + (value as string).length;
     }
     if (this.pageRows === PAGE_ROWS) this.flushPage();
@@ -247,20 +252,19 @@ export class ColumnChunkWriter {
   }
 
   private addIndex(index: number): void {
-    if (this.values.length === this.indices.length) this.indices = grown(this.indices);
-    this.indices[this.values.length] = index;
+    if (this.pageValues === this.indices.length) this.indices = grown(this.indices);
+    this.indices[this.pageValues] = index;
   }
 
   private flushPage(): void {
     if (this.pageRows === 0) return;
     const physical = this.stored.physical;
     const values = this.values;
+    const count = this.pageValues;
     if (this.mode === "undecided") {
-      const plainBytes =
-        physical === "BYTE_ARRAY" ? this.pagePlainBytes : encodedWidth(physical) * values.length;
-      const indexBytes = (values.length * bitWidthOf(Math.max(this.dictionary.size - 1, 0))) / 8;
-      this.mode =
-        values.length > 0 && this.dictionaryBytes + indexBytes < plainBytes ? "dictionary" : "plain";
+      const plainBytes = physical === "BYTE_ARRAY" ? this.pagePlainBytes : encodedWidth(physical) * count;
+      const indexBytes = (count * bitWidthOf(Math.max(this.dictionary.size - 1, 0))) / 8;
+      this.mode = count > 0 && this.dictionaryBytes + indexBytes < plainBytes ? "dictionary" : "plain";
       if (this.mode === "plain") {
         this.dictionary.clear();
         this.dictionaryKeys = [];
@@ -274,11 +278,13 @@ export class ColumnChunkWriter {
         this.widenRange(physical, fromKey(physical, keys[index]));
       this.rangedKeys = keys.length;
     } else {
-      for (const value of values) this.widenRange(physical, value);
+      // An index, not for-of: this runs once a page, often before V8 optimizes it, and unoptimized
+      // for-of makes an iterator result for every value.
+      for (let index = 0; index < count; index++) this.widenRange(physical, values[index]);
     }
     const encoded =
       this.mode === "dictionary"
-        ? encodeIndices(this.indices, values.length, this.dictionary.size)
+        ? encodeIndices(this.indices, count, this.dictionary.size)
         : encodePlain(physical, values);
     const body = this.spec.optional
       ? Buffer.concat([encodeLevels(this.levels, this.pageRows), encoded])
@@ -304,6 +310,7 @@ export class ColumnChunkWriter {
     else this.plainPages++;
     this.rows += this.pageRows;
     this.values = [];
+    this.pageValues = 0;
     this.pageRows = 0;
     this.pagePlainBytes = 0;
   }
