@@ -348,6 +348,22 @@ describe("commit steps that fail by themselves, local output", () => {
       assert.equal(await readFile(join(output, "users", "export.csv"), "utf8"), "id\n1\n");
     });
   });
+
+  it("an output that is a file fails the run in one sentence and leaves the file as it was", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput } = await twoInputs(folder);
+      const output = join(folder, "lake");
+      await writeFile(output, "a user's file");
+      const run = sparkify(["--input", oldInput, "--output", output]);
+      assert.equal(run.status, 1);
+      // Nothing could be staged below a file: no line about staged output left behind.
+      assert.match(
+        run.stderr,
+        /^sparkify: error: cannot write \S+\/lake\/_lock\.json: a part of the path is a file, not a folder \(ENOTDIR\)\n$/,
+      );
+      assert.equal(await readFile(output, "utf8"), "a user's file");
+    });
+  });
 });
 
 describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {

@@ -576,6 +576,8 @@ export class LakeCommitter implements JobCommitter {
       try {
         await rm(staged, { recursive: true, force: true });
       } catch (error) {
+        // A file where a folder of the path should be: nothing can have been staged below it.
+        if ((error as NodeJS.ErrnoException).code === "ENOTDIR") return [];
         return [`${staged} (${(error as Error).message})`];
       }
       await removeIfEmpty(join(this.root.path, TEMPORARY_FOLDER));
