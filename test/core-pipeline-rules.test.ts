@@ -514,7 +514,10 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     const p = new Pipeline();
     const outputs = { values: p.fromArray([1]).collect() };
     const refused: [Record<string, unknown>, RegExp][] = [
-      [{ thread: 2 }, /^SluiceError: unknown run option 'thread': the options are runner, threads, /],
+      [
+        { thread: 2 },
+        /^SluiceError: run: unknown option 'thread' \(did you mean 'threads'\?\); the options are runner, threads, /,
+      ],
       [
         { memoryBudget: "64MB" },
         /^SluiceError: memoryBudget must be a number of bytes above 0, got "64MB" \(a string\)$/,

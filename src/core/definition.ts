@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { nonJsonIn } from "./block-codec.js";
 import { describeValue, SluiceError } from "./errors.js";
 import { graphFingerprint } from "./fingerprint.js";
+import { knownOptions } from "./option-checks.js";
 import type { JobMetrics } from "./metrics.js";
 import { Collected, PCollection } from "./pcollection.js";
 import { Pipeline } from "./pipeline.js";
@@ -254,33 +255,29 @@ function localFoldersOf(plan: Plan, pipeline: Pipeline): string[] {
 }
 
 /** Every option `run` takes: a name outside it is a typo (`thread: 2` ran on every core). */
-const RUN_OPTION_NAMES: ReadonlySet<string> = new Set<keyof RunOptions>([
-  "runner",
-  "threads",
-  "partitions",
-  "batchSize",
-  "memoryBudget",
-  "tempDir",
-  "onProgress",
-  "runId",
-  "taskAttempts",
-  "workerResourceLimits",
-  "v8HelperThreads",
-  "heapGrowthBelow",
-  "workerImports",
-  "signal",
-]);
+const RUN_OPTION_NAMES: Record<keyof RunOptions, true> = {
+  runner: true,
+  threads: true,
+  partitions: true,
+  batchSize: true,
+  memoryBudget: true,
+  tempDir: true,
+  onProgress: true,
+  runId: true,
+  taskAttempts: true,
+  workerResourceLimits: true,
+  v8HelperThreads: true,
+  heapGrowthBelow: true,
+  workerImports: true,
+  signal: true,
+};
 
 /**
  * The run options no other check covers: unknown names, and a memory budget or a number of task
  * attempts that is not a number (`memoryBudget: "64MB"` compared as NaN and never spilled).
  */
 function checkRunOptions(runOptions: RunOptions): void {
-  const unknown = Object.keys(runOptions).filter((name) => !RUN_OPTION_NAMES.has(name));
-  if (unknown.length > 0)
-    throw new SluiceError(
-      `unknown run option${unknown.length > 1 ? "s" : ""} ${unknown.map((name) => `'${name}'`).join(", ")}: the options are ${[...RUN_OPTION_NAMES].join(", ")}`,
-    );
+  knownOptions(runOptions, RUN_OPTION_NAMES, "run");
   const { memoryBudget, taskAttempts } = runOptions;
   if (
     memoryBudget !== undefined &&
