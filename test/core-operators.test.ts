@@ -15,6 +15,7 @@ import { OPERATORS } from "../src/core/operators/index.js";
 import type {
   FusedOperator,
   Operator,
+  Routes,
   RunningOperator,
   TaskRuntime,
 } from "../src/core/operators/operator.js";
@@ -56,8 +57,11 @@ function nodeOf(spec: NodeSpec, name = `${spec.kind}#0`): GraphNode {
   return { ...spec, id: 0, name, inputs: [] } as GraphNode;
 }
 
+/** A node's consumers by tag, which none but a withOutputs node's test gives. */
+const noRoutes = (tag: string) => assert.fail(`no consumer of '${tag}'`);
+
 /** Opens a fused operator for a node, pushes `records` through it, finishes and closes it. */
-async function runOperator(node: GraphNode, records: unknown[]) {
+async function runOperator(node: GraphNode, records: unknown[], routes: Routes = noRoutes) {
   const operator = OPERATORS[node.kind] as Operator<NodeKind>;
   assert.notEqual(operator.placement, "root");
   const runtime = runtimeFor();
@@ -66,6 +70,7 @@ async function runOperator(node: GraphNode, records: unknown[]) {
     node,
     (value) => out.push(value),
     runtime,
+    routes,
   );
   for (const record of records) running.process(record);
   running.finish?.();
@@ -148,6 +153,65 @@ describe("operators, each on its own", () => {
     );
   });
 
+  it("withOutputs sends each record it emits to its tag's consumer alone, in the order emitted", async () => {
+    await fc.assert(
+      fc.asyncProperty(records, async (input) => {
+        const byTag: Record<string, unknown[]> = { even: [], odd: [], all: [] };
+        const emitting = (x: number, emit: Record<string, (output: unknown) => void>) => {
+          (x % 2 === 0 ? emit.even! : emit.odd!)(x);
+          for (let index = 0; index < Math.abs(x) % 3; index++) emit.all!([x, index]);
+        };
+        const result = await runOperator(
+          nodeOf({ kind: "withOutputs", fn: emitting, tags: ["even", "odd", "all"] }),
+          input,
+          (tag) => (value) => byTag[tag]!.push(value),
+        );
+        assert.deepEqual(result.out, [], "nothing goes to the consumers of every record");
+        assert.deepEqual(
+          byTag.even,
+          input.filter((x) => x % 2 === 0),
+        );
+        assert.deepEqual(
+          byTag.odd,
+          input.filter((x) => x % 2 !== 0),
+        );
+        assert.deepEqual(
+          byTag.all,
+          input.flatMap((x) => Array.from({ length: Math.abs(x) % 3 }, (_, index) => [x, index])),
+        );
+        assert.equal(result.count, byTag.even!.length + byTag.odd!.length + byTag.all!.length);
+        assert.deepEqual((await runOperator(nodeOf({ kind: "tagged", tag: "even" }), input)).out, input);
+      }),
+    );
+  });
+
+  it("withOutputs passes nothing of a record on when its function throws after emitting", async () => {
+    const passed: unknown[] = [];
+    const node = nodeOf(
+      {
+        kind: "withOutputs",
+        fn: (x: number, emit: Record<string, (output: unknown) => void>) => {
+          emit.a!(x);
+          if (x === 2) throw new Error("broken after emitting");
+        },
+        tags: ["a"],
+      },
+      "two ways",
+    );
+    await assert.rejects(
+      runOperator(node, [1, 2, 3], () => (value) => passed.push(value)),
+      (error: Error) => {
+        assert.ok(error instanceof TransformError);
+        assert.match(
+          error.message,
+          /^transform .two ways. failed on record \d+: Error: broken after emitting$/,
+        );
+        return true;
+      },
+    );
+    assert.deepEqual(passed, [1], "the first record's output, and none of the second's");
+  });
+
   it("flatten and coalesce pass records on unchanged; coalesce limits its stage", async () => {
     await fc.assert(
       fc.asyncProperty(records, async (input) => {
@@ -175,6 +239,7 @@ describe("operators, each on its own", () => {
             nodeOf({ kind: "sort", by }) as never,
             (value) => out.push(value),
             runtimeFor(),
+            noRoutes,
           );
           for (const record of input) running.process(record);
           assert.deepEqual(out, [], "nothing passes before the end of input");
@@ -214,6 +279,7 @@ describe("operators, each on its own", () => {
             nodeOf({ kind: "lookup" }) as never,
             (value) => out.push(value),
             runtime,
+            noRoutes,
           );
           for (const key of keys) running.process([key, `play of ${key}`]);
           const model = keys.map((key) => [
@@ -350,6 +416,8 @@ describe("the table of operators", () => {
       map: "fused",
       flatMap: "fused",
       filter: "fused",
+      withOutputs: "fused",
+      tagged: "fused",
       sort: "fused",
       flatten: "fused",
       coalesce: "fused",

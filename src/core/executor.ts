@@ -9,6 +9,7 @@ import type {
   Operator,
   Receiver,
   RootOperator,
+  Routes,
   RunningOperator,
   TaskRuntime,
 } from "./operators/operator.js";
@@ -176,10 +177,23 @@ async function openStage(
     };
   };
 
+  /** The receiver of the `tagged` consumer of `node` for each tag (a `withOutputs` node's). */
+  const routesOf =
+    (node: GraphNode): Routes =>
+    (tag) => {
+      const consumer = stage.nodes.find(
+        (candidate) =>
+          candidate.kind === "tagged" && candidate.tag === tag && candidate.inputs[0] === node.id,
+      );
+      const receiver = consumer && receivers.get(consumer.id);
+      if (!receiver) throw new Error(`'${node.name}' has no consumer of its output '${tag}' in its stage`);
+      return receiver;
+    };
+
   // Consumers are opened before their producers: walk the fused nodes from last to first.
   const nodeOperators: OpenedOperator[] = [];
   for (const node of [...stage.nodes].reverse()) {
-    const running = await fusedOperatorOf(node).open(node, downstreamOf(node), runtime);
+    const running = await fusedOperatorOf(node).open(node, downstreamOf(node), runtime, routesOf(node));
     receivers.set(node.id, running.process);
     nodeOperators.unshift({ node, running });
   }

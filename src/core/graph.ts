@@ -12,6 +12,9 @@ export type ShuffleMode =
 
 // biome-ignore lint/suspicious/noExplicitAny: a graph holds functions of every record type; PCollection<T> keeps them typed.
 type AnyFunction = (value: any) => any;
+/** A withOutputs function: a record and its emitters, one per tag. */
+// biome-ignore lint/suspicious/noExplicitAny: as AnyFunction; PCollection.withOutputs keeps it typed.
+type EmittingFunction = (value: any, emit: any) => void;
 
 export type NodeSpec =
   | {
@@ -23,6 +26,13 @@ export type NodeSpec =
   | { readonly kind: "map"; readonly fn: AnyFunction }
   | { readonly kind: "flatMap"; readonly fn: AnyFunction }
   | { readonly kind: "filter"; readonly fn: AnyFunction }
+  /**
+   * Calls `fn(record, emit)` with an emitter per tag; each record emitted goes to the `tagged` node
+   * of its tag (inputs: this node), and to no other.
+   */
+  | { readonly kind: "withOutputs"; readonly fn: EmittingFunction; readonly tags: readonly string[] }
+  /** The records a `withOutputs` node emits to `tag`. */
+  | { readonly kind: "tagged"; readonly tag: string }
   /** Holds a task's records and passes them on sorted by `by`, once its input has ended. */
   | { readonly kind: "sort"; readonly by: AnyFunction }
   | { readonly kind: "flatten" }

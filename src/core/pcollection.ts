@@ -287,26 +287,12 @@ export class PCollection<T> {
     recordFunction(fn, "withOutputs");
     if (new Set(tags).size !== tags.length || tags.length === 0)
       throw new RangeError(`${name}: tags must be distinct and at least one, got [${tags.join(", ")}]`);
-    // One buffer and one emitter per tag for the whole stage, not per record.
-    let emitted: [string, unknown][] = [];
-    const emit = Object.fromEntries(
-      tags.map((tag) => [
-        tag,
-        (output: unknown) => {
-          emitted.push([tag, output]);
-        },
-      ]),
-    ) as { readonly [Tag in keyof Outputs]: (output: Outputs[Tag]) => void };
-    const tagged = this.flatMap((value) => {
-      emitted = [];
-      fn(value, emit);
-      return emitted;
-    }, name);
+    // One node that calls fn, and one per tag that its records of that tag go to: each record
+    // goes straight to its tag's consumers (operators/with-outputs.ts), not past every tag's.
+    const split = this.graph.add({ kind: "withOutputs", fn, tags: [...tags] }, name, [this.node.id]);
     const outputs = {} as { [Tag in keyof Outputs]: PCollection<Outputs[Tag]> };
     for (const tag of tags) {
-      outputs[tag] = tagged
-        .filter(([emittedTag]) => emittedTag === tag, `${name}/${tag}`)
-        .map(([, output]) => output as Outputs[typeof tag], `${name}/${tag}/untag`);
+      outputs[tag] = this.derive(this.graph.add({ kind: "tagged", tag }, `${name}/${tag}`, [split.id]));
     }
     return outputs;
   }

@@ -13,6 +13,7 @@ import { shuffleReadOperator } from "./shuffle-read.js";
 import { sinkOperator } from "./sink.js";
 import { sortOperator } from "./sort.js";
 import { sourceOperator } from "./source.js";
+import { taggedOperator, withOutputsOperator } from "./with-outputs.js";
 
 export const OPERATORS: { readonly [K in NodeKind]: Operator<K> } = {
   source: sourceOperator,
@@ -20,6 +21,8 @@ export const OPERATORS: { readonly [K in NodeKind]: Operator<K> } = {
   map: mapOperator,
   flatMap: flatMapOperator,
   filter: filterOperator,
+  withOutputs: withOutputsOperator,
+  tagged: taggedOperator,
   sort: sortOperator,
   flatten: flattenOperator,
   coalesce: coalesceOperator,

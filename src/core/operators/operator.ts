@@ -77,8 +77,19 @@ export interface FusedOperator<K extends NodeKind> extends Described<K> {
   /** The most tasks its stage may have. */
   maxTasks?(node: NodeOf<K>): number | undefined;
   /** Opens it for one task (asynchronous for what it loads first, as a lookup its table). */
-  open(node: NodeOf<K>, next: Receiver, runtime: TaskRuntime): RunningOperator | Promise<RunningOperator>;
+  open(
+    node: NodeOf<K>,
+    next: Receiver,
+    runtime: TaskRuntime,
+    routes: Routes,
+  ): RunningOperator | Promise<RunningOperator>;
 }
+
+/**
+ * The receiver of each `tagged` consumer of a node, by tag: what a node with several outputs
+ * (`withOutputs`) sends each record to, instead of `next`, which every consumer takes.
+ */
+export type Routes = (tag: string) => Receiver;
 
 export type Operator<K extends NodeKind> = RootOperator<K> | FusedOperator<K>;
 

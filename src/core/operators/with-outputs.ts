@@ -1,0 +1,59 @@
+import { countsFor, type FusedOperator, passThrough, type Receiver } from "./operator.js";
+
+/**
+ * `withOutputs(tags, fn)`: one call of `fn` per record, with an emitter per tag; each record
+ * emitted goes to its tag's consumers alone. What `fn` emits is held until it returns, so that a
+ * function that throws part-way fails this transform with nothing of the record passed on (as a
+ * flatMap's outputs), and a consumer that throws fails as itself, not as this transform.
+ */
+export const withOutputsOperator: FusedOperator<"withOutputs"> = {
+  placement: "fused",
+  describe: (node) => `withOutputs(${node.tags.join(", ")})`,
+  open(node, _next, runtime, routes) {
+    const counts = countsFor(node, runtime);
+    const { fn, id, tags } = node;
+    const receivers: Receiver[] = tags.map(routes);
+    // One record's emitted values and their tags' indexes: reused from record to record.
+    const values: unknown[] = [];
+    const tagIndexes: number[] = [];
+    let emitted = 0;
+    const emit: Record<string, (output: unknown) => void> = {};
+    for (const [index, tag] of tags.entries()) {
+      emit[tag] = (output) => {
+        values[emitted] = output;
+        tagIndexes[emitted] = index;
+        emitted++;
+      };
+    }
+    Object.freeze(emit);
+    return {
+      process(value) {
+        emitted = 0;
+        try {
+          fn(value, emit);
+        } catch (error) {
+          release(values, emitted);
+          runtime.fail(node, error);
+        }
+        const count = emitted;
+        counts[id]! += count;
+        for (let index = 0; index < count; index++) {
+          const output = values[index];
+          values[index] = undefined; // not kept alive until a later record overwrites it
+          receivers[tagIndexes[index]!]!(output);
+        }
+      },
+    };
+  },
+};
+
+function release(values: unknown[], count: number): void {
+  for (let index = 0; index < count; index++) values[index] = undefined;
+}
+
+/** The records of one tag of a `withOutputs`: passed on as they come. */
+export const taggedOperator: FusedOperator<"tagged"> = {
+  placement: "fused",
+  describe: (node) => `tagged '${node.tag}'`,
+  open: (node, next, runtime) => passThrough(node, next, runtime),
+};
