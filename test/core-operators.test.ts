@@ -185,6 +185,27 @@ describe("operators, each on its own", () => {
     );
   });
 
+  it("withOutputs takes any names for its tags, __proto__ among them", async () => {
+    const byTag = new Map<string, unknown[]>([
+      ["__proto__", []],
+      ["constructor", []],
+    ]);
+    const result = await runOperator(
+      nodeOf({
+        kind: "withOutputs",
+        // Read as own properties: `emit.__proto__` would be the prototype's accessor either way.
+        fn: (x: number, emit: object) =>
+          Object.getOwnPropertyDescriptor(emit, x > 0 ? "__proto__" : "constructor")?.value(x),
+        tags: ["__proto__", "constructor"],
+      }),
+      [1, -1, 2],
+      (tag) => (value) => byTag.get(tag)!.push(value),
+    );
+    assert.deepEqual(byTag.get("__proto__"), [1, 2]);
+    assert.deepEqual(byTag.get("constructor"), [-1]);
+    assert.equal(result.count, 3);
+  });
+
   it("withOutputs passes nothing of a record on when its function throws after emitting", async () => {
     const passed: unknown[] = [];
     const node = nodeOf(

@@ -17,15 +17,17 @@ export const withOutputsOperator: FusedOperator<"withOutputs"> = {
     const values: unknown[] = [];
     const tagIndexes: number[] = [];
     let emitted = 0;
-    const emit: Record<string, (output: unknown) => void> = {};
-    for (const [index, tag] of tags.entries()) {
-      emit[tag] = (output) => {
-        values[emitted] = output;
-        tagIndexes[emitted] = index;
-        emitted++;
-      };
-    }
-    Object.freeze(emit);
+    // Own properties whatever the names: assigned, a tag "__proto__" would set the prototype.
+    const emit = Object.fromEntries(
+      tags.map((tag, index) => [
+        tag,
+        (output: unknown) => {
+          values[emitted] = output;
+          tagIndexes[emitted] = index;
+          emitted++;
+        },
+      ]),
+    );
     return {
       process(value) {
         emitted = 0;
