@@ -495,6 +495,34 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     );
   });
 
+  it("withOutputs: emitting to a tag it was not given names the tags there are", async () => {
+    const p = new Pipeline();
+    const { numbers } = p
+      .fromArray(["1", "x"])
+      .withOutputs<{ numbers: number; problems: string }>(
+        ["numbers", "problems"],
+        (line, out) => (out as never as Record<string, (value: unknown) => void>).number!(Number(line)),
+        "parse",
+      );
+    await assert.rejects(runDirect(p, { numbers: numbers.collect() }), (error: unknown) => {
+      assert.ok(error instanceof TransformError, String(error));
+      assert.match(
+        error.message,
+        /transform 'parse' failed on .*: out\.number is not a function: there is no output 'number' \(did you mean 'numbers'\?\); the emitters are 'numbers', 'problems'$/,
+      );
+      return true;
+    });
+    // A function that fails for its own reasons keeps its own message.
+    const q = new Pipeline();
+    const { all } = q
+      .fromArray([1])
+      .withOutputs<{ all: number }>(["all"], () => (undefined as never as () => void)(), "own");
+    await assert.rejects(
+      runDirect(q, { all: all.collect() }),
+      /transform 'own' failed on .*: \S+ is not a function$/,
+    );
+  });
+
   it("a filter whose predicate returns a Promise fails instead of keeping every record", async () => {
     const p = new Pipeline();
     const kept = p

@@ -1,3 +1,5 @@
+import { didYouMean } from "../closest-name.js";
+import { SluiceError } from "../errors.js";
 import { countsFor, type FusedOperator, passThrough, type Receiver } from "./operator.js";
 
 /**
@@ -35,7 +37,7 @@ export const withOutputsOperator: FusedOperator<"withOutputs"> = {
           fn(value, emit);
         } catch (error) {
           release(values, emitted);
-          runtime.fail(node, error);
+          runtime.fail(node, explained(error, tags));
         }
         const count = emitted;
         counts[id]! += count;
@@ -48,6 +50,20 @@ export const withOutputsOperator: FusedOperator<"withOutputs"> = {
     };
   },
 };
+
+/**
+ * A function that emitted to a tag it was not given fails with V8's "out.c is not a function":
+ * the error then says which tags there are, and the one likely meant. Only on the failure path.
+ */
+function explained(error: unknown, tags: readonly string[]): unknown {
+  if (!(error instanceof TypeError)) return error;
+  const called = /\.([^.\s]+) is not a function$/.exec(error.message)?.[1];
+  if (called === undefined || tags.includes(called)) return error;
+  return new SluiceError(
+    `${error.message}: there is no output '${called}'${didYouMean(called, tags)}; the emitters are ${tags.map((tag) => `'${tag}'`).join(", ")}`,
+    { cause: error },
+  );
+}
 
 function release(values: unknown[], count: number): void {
   for (let index = 0; index < count; index++) values[index] = undefined;
