@@ -508,7 +508,7 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
       assert.ok(error instanceof TransformError, String(error));
       assert.match(
         error.message,
-        /transform 'parse' failed on .*: out\.number is not a function: there is no output 'number' \(did you mean 'numbers'\?\); the emitters are 'numbers', 'problems'$/,
+        /transform 'parse' failed on .*: out\.number is not a function \(its emitters are 'numbers', 'problems' only: did you mean 'numbers'\?\)$/,
       );
       return true;
     });

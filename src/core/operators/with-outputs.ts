@@ -1,4 +1,4 @@
-import { didYouMean } from "../closest-name.js";
+import { closestName } from "../closest-name.js";
 import { SluiceError } from "../errors.js";
 import { countsFor, type FusedOperator, passThrough, type Receiver } from "./operator.js";
 
@@ -53,14 +53,17 @@ export const withOutputsOperator: FusedOperator<"withOutputs"> = {
 
 /**
  * A function that emitted to a tag it was not given fails with V8's "out.c is not a function":
- * the error then says which tags there are, and the one likely meant. Only on the failure path.
+ * the error then lists the tags, and the one likely meant. Worded as a fact about this transform,
+ * since the call that failed may have been on another object of the function's. Only on the
+ * failure path.
  */
 function explained(error: unknown, tags: readonly string[]): unknown {
   if (!(error instanceof TypeError)) return error;
   const called = /\.([^.\s]+) is not a function$/.exec(error.message)?.[1];
   if (called === undefined || tags.includes(called)) return error;
+  const meant = closestName(called, tags);
   return new SluiceError(
-    `${error.message}: there is no output '${called}'${didYouMean(called, tags)}; the emitters are ${tags.map((tag) => `'${tag}'`).join(", ")}`,
+    `${error.message} (its emitters are ${tags.map((tag) => `'${tag}'`).join(", ")} only${meant === undefined ? "" : `: did you mean '${meant}'?`})`,
     { cause: error },
   );
 }
