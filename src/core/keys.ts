@@ -10,8 +10,8 @@ import { describeValue, SluiceError } from "./errors.js";
 
 /**
  * A record of a keyed collection: exactly `[key, value]`, or an error saying `what` (named only
- * then: this runs for every record) must be pairs. Destructured blindly, a number fails with "not iterable" and a longer tuple loses its
- * third member without a word.
+ * then: this runs for every record) must be pairs. Destructured blindly, a number fails with "not
+ * iterable" and a longer tuple loses its third member without a word.
  */
 export function keyValuePair(record: unknown, what: () => string): readonly [unknown, unknown] {
   if (Array.isArray(record) && record.length === 2) return record as [unknown, unknown];
