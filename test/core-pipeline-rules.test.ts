@@ -445,7 +445,11 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     // Either would otherwise be an inner join, with no word of it.
     assert.throws(
       () => left.join(right, { type: "outer" as never }),
-      /^SluiceError: join's type must be one of "inner", "left", "full"; got "outer" \(a string\)$/,
+      /^SluiceError: join's type must be one of "inner", "left", "right", "full"; got "outer" \(a string\): did you mean "full"\?$/,
+    );
+    assert.throws(
+      () => left.join(right, { type: "left_outer" as never }),
+      /^SluiceError: join's type must be one of "inner", "left", "right", "full"; got "left_outer" \(a string\): did you mean "left"\?$/,
     );
     assert.throws(
       () => left.join(right, { kind: "left" } as never),

@@ -112,9 +112,9 @@ function nestedLoopJoin(type: JoinType, left: [Key, Value][], right: [Key, Value
   for (const [leftKey, leftValue] of left) {
     const matches = right.filter(([rightKey]) => same(leftKey, rightKey));
     for (const [, rightValue] of matches) out.push([leftKey, [leftValue, rightValue]]);
-    if (matches.length === 0 && type !== "inner") out.push([leftKey, [leftValue, null]]);
+    if (matches.length === 0 && (type === "left" || type === "full")) out.push([leftKey, [leftValue, null]]);
   }
-  if (type === "full") {
+  if (type === "right" || type === "full") {
     for (const [rightKey, rightValue] of right) {
       if (!left.some(([leftKey]) => same(leftKey, rightKey))) out.push([rightKey, [null, rightValue]]);
     }
@@ -123,10 +123,10 @@ function nestedLoopJoin(type: JoinType, left: [Key, Value][], right: [Key, Value
 }
 
 describe("joins", () => {
-  it("inner, left and full outer joins equal a nested-loop join (one-sided keys, many-to-many)", async () => {
+  it("inner, left, right and full outer joins equal a nested-loop join (one-sided keys, many-to-many)", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom<JoinType>("inner", "left", "full"),
+        fc.constantFrom<JoinType>("inner", "left", "right", "full"),
         fc.array(fc.tuple(keyArbitrary, valueArbitrary), { maxLength: 40 }),
         fc.array(fc.tuple(keyArbitrary, valueArbitrary), { maxLength: 40 }),
         fc.integer({ min: 1, max: 16 }),
@@ -145,7 +145,7 @@ describe("joins", () => {
   it("a join on the pool equals the direct runner's", async () => {
     const left: [Key, Value][] = Array.from({ length: 500 }, (_, index) => [index % 37, index]);
     const right: [Key, Value][] = Array.from({ length: 300 }, (_, index) => [(index * 7) % 53, `r${index}`]);
-    for (const type of ["inner", "left", "full"] as const) {
+    for (const type of ["inner", "left", "right", "full"] as const) {
       const pool = await joins.run({ type, left, right, splits: 4 }, { threads: 2 });
       assert.deepEqual(multiset(pool.outputs.out), multiset(nestedLoopJoin(type, left, right)));
     }

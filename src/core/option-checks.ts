@@ -6,15 +6,21 @@
 import { didYouMean } from "./closest-name.js";
 import { describeValue, SluiceError } from "./errors.js";
 
-/** `value` when it is one of `allowed`; an error naming the option and the choices otherwise. */
+/**
+ * `value` when it is one of `allowed`; an error naming the option and the choices otherwise.
+ * `otherNames` maps names other engines give the same choices (Spark's "left_outer") to ours, for
+ * the error to say which one was meant.
+ */
 export function oneOf<T extends string>(
   value: T | undefined,
   allowed: readonly T[],
   what: string,
+  otherNames?: ReadonlyMap<string, T>,
 ): T | undefined {
   if (value === undefined || allowed.includes(value)) return value;
+  const meant = typeof value === "string" ? otherNames?.get(value.toLowerCase()) : undefined;
   throw new SluiceError(
-    `${what} must be one of ${allowed.map((choice) => `"${choice}"`).join(", ")}; got ${describeValue(value)}`,
+    `${what} must be one of ${allowed.map((choice) => `"${choice}"`).join(", ")}; got ${describeValue(value)}${meant === undefined ? "" : `: did you mean "${meant}"?`}`,
   );
 }
 

@@ -79,16 +79,31 @@ function sharedGraph(collections: readonly unknown[], transform: string): Graph 
   return graph;
 }
 
-/** Join kinds: inner keeps keys on both sides; left keeps every left record; full keeps every record. */
-export type JoinType = "inner" | "left" | "full";
-const JOIN_TYPES: readonly JoinType[] = ["inner", "left", "full"];
+/**
+ * Join kinds: inner keeps keys on both sides; left keeps every left record, right every right
+ * record; full keeps every record.
+ */
+export type JoinType = "inner" | "left" | "right" | "full";
+const JOIN_TYPES: readonly JoinType[] = ["inner", "left", "right", "full"];
+/** Spark's names for the outer joins, which its users will type. */
+const SPARK_JOIN_TYPES: ReadonlyMap<string, JoinType> = new Map([
+  ["outer", "full"],
+  ["full_outer", "full"],
+  ["fullouter", "full"],
+  ["left_outer", "left"],
+  ["leftouter", "left"],
+  ["right_outer", "right"],
+  ["rightouter", "right"],
+]);
 
-/** The joined value for each join type. */
+/** The joined value for each join type: the side that may have no match is the one that may be null. */
 export type Joined<V, W, J extends JoinType> = J extends "inner"
   ? [V, W]
   : J extends "left"
     ? [V, W | null]
-    : [V | null, W | null];
+    : J extends "right"
+      ? [V | null, W]
+      : [V | null, W | null];
 
 type ValuesOf<Collections extends readonly PCollection<readonly [unknown, unknown]>[]> = {
   [Index in keyof Collections]: Collections[Index] extends PCollection<readonly [unknown, infer V]>
@@ -329,7 +344,7 @@ export class PCollection<T> {
 
   /**
    * Joins two keyed collections on their keys. Every matching pair of values gives one record
-   * `[key, [left, right]]`; outer joins fill the missing side with null.
+   * `[key, [left, right]]`; outer joins (left, right, full) fill the missing side with null.
    */
   join<K, V, W, J extends JoinType = "inner">(
     this: PCollection<readonly [K, V]>,
@@ -339,15 +354,17 @@ export class PCollection<T> {
     sharedGraph([this, other], "join");
     // A misspelt type or option would otherwise be an inner join, with no word of it.
     knownOptions(options, { type: true, name: true, partitions: true }, "join");
-    const type: JoinType = oneOf(options?.type, JOIN_TYPES, "join's type") ?? "inner";
+    const type: JoinType = oneOf(options?.type, JOIN_TYPES, "join's type", SPARK_JOIN_TYPES) ?? "inner";
     const name = options?.name ?? `join(${type})`;
     const grouped = coGroupByKey([this, other], {
       name: `${name}/coGroup`,
       partitions: options?.partitions,
     }) as unknown as PCollection<[K, [V[], W[]]]>;
     return grouped.flatMap(function* ([key, [lefts, rights]]) {
-      const leftValues: (V | null)[] = lefts.length > 0 || type !== "full" ? lefts : [null];
-      const rightValues: (W | null)[] = rights.length > 0 || type === "inner" ? rights : [null];
+      const keepsRights = type === "right" || type === "full";
+      const keepsLefts = type === "left" || type === "full";
+      const leftValues: (V | null)[] = lefts.length > 0 || !keepsRights ? lefts : [null];
+      const rightValues: (W | null)[] = rights.length > 0 || !keepsLefts ? rights : [null];
       for (const left of leftValues) {
         for (const right of rightValues) yield [key, [left, right]] as [K, Joined<V, W, J>];
       }
