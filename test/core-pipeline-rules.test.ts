@@ -203,6 +203,10 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
           /the records going into 'join them\/coGroup' must be \[key, value\] pairs, and one is an array of 3/,
         ],
         [
+          "mapValues of numbers",
+          /transform 'double them' failed on .*: the records going into 'double them' must be \[key, value\] pairs, and one is \d \(a number\): key them first/,
+        ],
+        [
           "collected from another pipeline",
           /output 'out' was collected from another pipeline than the one run/,
         ],

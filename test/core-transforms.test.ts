@@ -80,6 +80,12 @@ function model(options: CatalogueOptions): unknown[] {
       return pairs.filter(([key]) => typeof key === "string");
     case "keyBy":
       return pairs.map((pair) => [describeValue(pair[1]).length, pair]);
+    case "mapValues":
+      return pairs.map(([key, value]) => [key, describeValue(value)]);
+    case "keys":
+      return pairs.map(([key]) => key);
+    case "values":
+      return pairs.map(([, value]) => value);
     case "groupByKey":
       return groupModel(pairs);
     case "count":

@@ -9,6 +9,7 @@ import {
   rankOf,
 } from "./combiners.js";
 import { describeValue, SluiceError } from "./errors.js";
+import { keyValuePair } from "./keys.js";
 import { knownOptions, oneOf, positiveWhole } from "./option-checks.js";
 import type { Graph, GraphNode } from "./graph.js";
 import type { Sink } from "./interfaces.js";
@@ -157,6 +158,32 @@ export class PCollection<T> {
   keyBy<K>(keyOf: (value: T) => K, options?: TransformOptions): PCollection<[K, T]> {
     recordFunction(keyOf, "keyBy");
     return this.map((value) => [keyOf(value), value] as [K, T], nameOf(options) ?? "keyBy");
+  }
+
+  /** Applies `fn` to the value of each `[key, value]` record, keeping its key (Spark's `mapValues`). */
+  mapValues<K, V, U>(
+    this: PCollection<readonly [K, V]>,
+    fn: (value: V) => U,
+    options?: TransformOptions,
+  ): PCollection<[K, U]> {
+    recordFunction(fn, "mapValues");
+    const name = nameOf(options) ?? "mapValues";
+    return this.map((record) => {
+      const [key, value] = keyValuePair(record, () => `the records going into '${name}'`) as [K, V];
+      return [key, fn(value)] as [K, U];
+    }, name);
+  }
+
+  /** The key of each `[key, value]` record (Beam's `Keys`); a key that comes twice comes out twice. */
+  keys<K, V>(this: PCollection<readonly [K, V]>, options?: TransformOptions): PCollection<K> {
+    const name = nameOf(options) ?? "keys";
+    return this.map((record) => keyValuePair(record, () => `the records going into '${name}'`)[0] as K, name);
+  }
+
+  /** The value of each `[key, value]` record (Beam's `Values`). */
+  values<K, V>(this: PCollection<readonly [K, V]>, options?: TransformOptions): PCollection<V> {
+    const name = nameOf(options) ?? "values";
+    return this.map((record) => keyValuePair(record, () => `the records going into '${name}'`)[1] as V, name);
   }
 
   /** Applies a composite transform: any function from collection to collection (or anything else). */
