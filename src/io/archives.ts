@@ -12,7 +12,7 @@
  */
 import { pipeline, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import yauzl from "yauzl";
+import type yauzl from "yauzl";
 import { parseLocation } from "./location.js";
 import { objectSize, readObject, type S3Settings } from "./s3.js";
 
@@ -63,18 +63,23 @@ function pathInStem(stem: string, entry: string): string {
   return entry.startsWith(`${stem}/`) ? entry.slice(stem.length + 1) : entry;
 }
 
-class S3RangeReader extends yauzl.RandomAccessReader {
-  constructor(
-    private readonly settings: S3Settings,
-    private readonly bucket: string,
-    private readonly key: string,
-  ) {
-    super();
-  }
+/**
+ * The zip reader, imported when the first archive is opened: a CommonJS package that every worker
+ * would otherwise parse as it starts, for runs that read no archive at all.
+ */
+let zipReader: Promise<typeof yauzl> | undefined;
+function loadZipReader(): Promise<typeof yauzl> {
+  zipReader ??= import("yauzl").then((module) => module.default);
+  return zipReader;
+}
 
-  override _readStreamForRange(start: number, end: number): Readable {
-    return Readable.from(readObject(this.settings, this.bucket, this.key, start, end));
-  }
+/** A reader of an S3 object's byte ranges, for the zip reader to fetch only what it reads. */
+function s3RangeReader(zipLibrary: typeof yauzl, settings: S3Settings, bucket: string, key: string) {
+  return new (class S3RangeReader extends zipLibrary.RandomAccessReader {
+    override _readStreamForRange(start: number, end: number): Readable {
+      return Readable.from(readObject(settings, bucket, key, start, end));
+    }
+  })();
 }
 
 interface OpenArchive {
@@ -86,18 +91,19 @@ interface OpenArchive {
 const openArchives = new Map<string, Promise<OpenArchive>>();
 const MAX_OPEN_ARCHIVES = 8;
 
-function openZip(uri: string, s3: S3Settings): Promise<yauzl.ZipFile> {
+async function openZip(uri: string, s3: S3Settings): Promise<yauzl.ZipFile> {
   const options = { lazyEntries: true, autoClose: false } as const;
   const location = parseLocation(uri);
+  const zipLibrary = await loadZipReader();
   return new Promise((resolve, reject) => {
     const done = (error: Error | null, zip?: yauzl.ZipFile) => (error ? reject(error) : resolve(zip!));
     if (location.kind === "local") {
-      yauzl.open(location.path, options, done);
+      zipLibrary.open(location.path, options, done);
       return;
     }
     objectSize(s3, location.bucket, location.key).then((size) => {
-      const reader = new S3RangeReader(s3, location.bucket, location.key);
-      yauzl.fromRandomAccessReader(reader, size, options, done);
+      const reader = s3RangeReader(zipLibrary, s3, location.bucket, location.key);
+      zipLibrary.fromRandomAccessReader(reader, size, options, done);
     }, reject);
   });
 }

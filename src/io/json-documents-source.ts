@@ -1,6 +1,5 @@
 import { isUtf8 } from "node:buffer";
 import { Readable } from "node:stream";
-import streamArray from "stream-json/streamers/stream-array.js";
 import { knownOptions } from "../core/option-checks.js";
 import type {
   Infer,
@@ -15,6 +14,17 @@ import { textBytesOf } from "./archives.js";
 import { splitBytesFor } from "./json-lines-source.js";
 import type { S3Settings } from "./s3.js";
 import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
+
+/**
+ * The streaming JSON parser, imported when the first document too large to parse whole is read: a
+ * CommonJS package of some twenty modules that every worker would otherwise parse as it starts.
+ */
+type StreamArray = typeof import("stream-json/streamers/stream-array.js")["default"];
+let streamArrayModule: Promise<StreamArray> | undefined;
+function loadStreamArray(): Promise<StreamArray> {
+  streamArrayModule ??= import("stream-json/streamers/stream-array.js").then((module) => module.default);
+  return streamArrayModule;
+}
 
 export interface JsonDocumentsOptions {
   readonly schema?: Schema;
@@ -241,7 +251,7 @@ export class JsonDocumentsSource<T> implements Source<T> {
     accept: (value: unknown, uri: string, origin: string, textOf: () => string) => void,
     flush: () => SourceBatch<T>,
   ): AsyncGenerator<SourceBatch<T>> {
-    const parser = streamArray.withParserAsStream();
+    const parser = (await loadStreamArray()).withParserAsStream();
     const input = Readable.from(readBytes(uri, this.options.s3));
     input.pipe(parser);
     let pending = 0;
