@@ -18,7 +18,7 @@ import { listObjects } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { type CatalogueCase, catalogue } from "./fixtures/catalogue.js";
 import { differentInWorkers } from "./fixtures/unsafe-pipelines.js";
-import { type PausingOptions, type Phase, pausing } from "./fixtures/cluster-pipelines.js";
+import { NUMBERS_KEYED, type PausingOptions, type Phase, pausing } from "./fixtures/cluster-pipelines.js";
 import {
   freshQueue,
   jobsInQueue,
@@ -139,6 +139,7 @@ describe("the cluster runner", { skip: unavailable }, () => {
               "sessionWindows",
               "withOutputs",
               "distinct",
+              "counters",
             ),
             fc.array(fc.tuple(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 99 })), {
               maxLength: 200,
@@ -154,20 +155,21 @@ describe("the cluster runner", { skip: unavailable }, () => {
                 numbers: pairs.map(([key, value]) => [key, value - 50] as [number, number]),
                 splits,
               };
-              const expected = multiset(
-                (await catalogue.run(options, { runner: "direct" })).outputs.out.map(normalizeGroups),
-              );
+              const direct = await catalogue.run(options, { runner: "direct" });
+              const expected = multiset(direct.outputs.out.map(normalizeGroups));
               const pool = await catalogue.run(options, {
                 threads: 2,
                 ...(partitions ? { partitions } : {}),
               });
               assert.deepEqual(multiset(pool.outputs.out.map(normalizeGroups)), expected);
+              assert.deepEqual(pool.metrics.counters, direct.metrics.counters);
               const shuffle = onS3 ? `s3://${bucket}/shuffle` : join(folder, "shuffle");
               const clustered = await catalogue.run(options, {
                 runner: runner(fleets[fleet]!.queue, { shuffle }),
                 ...(partitions ? { partitions } : {}),
               });
               assert.deepEqual(multiset(clustered.outputs.out.map(normalizeGroups)), expected);
+              assert.deepEqual(clustered.metrics.counters, direct.metrics.counters);
             },
           ),
           { numRuns: 12 },
@@ -359,8 +361,10 @@ describe("the cluster runner", { skip: unavailable }, () => {
         );
         await new Promise((resolve) => setTimeout(resolve, 1000));
         process.kill(pid, "SIGCONT");
-        await run;
+        const { metrics } = await run;
         assert.deepEqual(await totalsIn(options.output), expectedTotals(SIZE));
+        // The stopped attempt's count is not the run's: each number counted once.
+        assert.deepEqual(metrics.counters, { [NUMBERS_KEYED]: SIZE });
         // The resumed worker finishes its attempt after the run: it must not leave its object.
         await new Promise((resolve) => setTimeout(resolve, 3000));
         assert.deepEqual(await shuffleKeys(bucket, runId), []);

@@ -26,7 +26,12 @@ import type { ShuffleBlock } from "../src/core/shuffle.js";
 import type { ShufflePlan } from "../src/core/stages.js";
 
 function runtimeFor(): TaskRuntime & { metrics: TaskMetrics } {
-  const metrics: TaskMetrics = { ...emptyCounters(), rejectedSamples: [], transformRecords: {} };
+  const metrics: TaskMetrics = {
+    ...emptyCounters(),
+    rejectedSamples: [],
+    transformRecords: {},
+    counters: [],
+  };
   let origin = () => "record 1";
   return {
     taskContext: { runId: "test", stageId: 0, taskId: "s0t00000" },

@@ -41,6 +41,7 @@ import {
   type CatalogueCase,
   catalogue,
   dying,
+  ELEMENTS_SEEN,
   failing,
   joins,
   type Key,
@@ -83,6 +84,7 @@ describe("the same answer everywhere", () => {
           "slidingWindows",
           "sessionWindows",
           "withOutputs",
+          "counters",
         ),
         pairs,
         fc.array(fc.tuple(keyArbitrary, fc.integer({ min: -50, max: 50 })), { maxLength: 300 }),
@@ -99,6 +101,7 @@ describe("the same answer everywhere", () => {
             multiset(pool.outputs.out.map(normalizeGroups)),
             multiset(direct.outputs.out.map(normalizeGroups)),
           );
+          assert.deepEqual(pool.metrics.counters, direct.metrics.counters);
         },
       ),
       { numRuns: 25 },
@@ -435,9 +438,11 @@ describe("dying workers", () => {
     const tempDir = await mkdtemp(join(tmpdir(), "sluice-dying-"));
     try {
       const marker = join(tempDir, "died-once");
-      const { outputs } = await dying.run({ mode: "exit-once", marker }, { threads: 2 });
+      const { outputs, metrics } = await dying.run({ mode: "exit-once", marker }, { threads: 2 });
       assert.ok(existsSync(marker), "a worker did die");
       assert.deepEqual(multiset(outputs.out), multiset(expected));
+      // The dead worker's count went with it: each element counted once.
+      assert.deepEqual(metrics.counters, { [ELEMENTS_SEEN]: 3000 });
     } finally {
       await rm(tempDir, { recursive: true, force: true });
     }
@@ -448,9 +453,10 @@ describe("dying workers", () => {
       const tempDir = await mkdtemp(join(tmpdir(), "sluice-dying-"));
       try {
         const marker = join(tempDir, "died-once");
-        const { outputs } = await dying.run({ mode: "exit-once", marker, at }, { threads: 2 });
+        const { outputs, metrics } = await dying.run({ mode: "exit-once", marker, at }, { threads: 2 });
         assert.ok(existsSync(marker), `a worker did die at element ${at}`);
         assert.deepEqual(multiset(outputs.out), multiset(expected), `died at element ${at}`);
+        assert.deepEqual(metrics.counters, { [ELEMENTS_SEEN]: 3000 }, `counted once, died at element ${at}`);
       } finally {
         await rm(tempDir, { recursive: true, force: true });
       }

@@ -17,6 +17,7 @@ import {
   type CatalogueCase,
   type CatalogueOptions,
   catalogue,
+  COUNTER_NAMES,
   selfLookup,
   describeValue,
   type Key,
@@ -80,6 +81,11 @@ function model(options: CatalogueOptions): unknown[] {
       return pairs.filter(([key]) => typeof key === "string");
     case "keyBy":
       return pairs.map((pair) => [describeValue(pair[1]).length, pair]);
+    case "counters":
+      return groupModel(pairs.filter(([key]) => typeof key === "string")).map(([key, values]) => [
+        key,
+        2 * values.length,
+      ]);
     case "mapValues":
       return pairs.map(([key, value]) => [key, describeValue(value)]);
     case "keys":
@@ -230,6 +236,17 @@ function model(options: CatalogueOptions): unknown[] {
   }
 }
 
+/** The counters a case's functions increment: only the `counters` case has any. */
+function counterModel(options: CatalogueOptions): Record<string, number> {
+  if (options.case !== "counters") return {};
+  const strings = options.pairs.filter(([key]) => typeof key === "string").length;
+  const dropped = options.pairs.length - strings;
+  return {
+    ...(dropped > 0 ? { [COUNTER_NAMES.dropped]: dropped } : {}),
+    ...(strings > 0 ? { [COUNTER_NAMES.emitted]: 2 * strings, [COUNTER_NAMES.added]: 2 * strings } : {}),
+  };
+}
+
 const cases: readonly CatalogueCase[] = CATALOGUE_CASES;
 
 const optionsArbitrary = (which: CatalogueCase) =>
@@ -249,11 +266,12 @@ describe("each transform equals its plain-array model (direct runner)", () => {
           optionsArbitrary(which),
           fc.integer({ min: 1, max: 10_000 }),
           async (options, batchSize) => {
-            const { outputs } = await catalogue.run(options, { runner: "direct", batchSize });
+            const { outputs, metrics } = await catalogue.run(options, { runner: "direct", batchSize });
             assert.deepEqual(
               multiset(outputs.out.map(normalizeGroups)),
               multiset(model(options).map(normalizeGroups)),
             );
+            assert.deepEqual(metrics.counters, counterModel(options));
           },
         ),
         { numRuns: 40 },

@@ -172,6 +172,7 @@ describe("the stage table", () => {
       recordsSeen: 0,
       bytesRead: 0,
       rejectedSamples: [],
+      counters: {},
     };
     const rows = stageTable(metrics, 120, 1).slice(2, 5);
     const tasksOf = (row: string) =>

@@ -17,6 +17,7 @@ import { openShuffleWrite, type RunningShuffleWrite } from "./operators/shuffle-
 import { SinkOutput } from "./operators/sink.js";
 import type { Plan, StagePlan } from "./stages.js";
 import type { TaskOutputs, TaskResult, TaskSpec } from "./task.js";
+import { countingTask, type TaskCounts } from "./user-counters.js";
 
 /** How rejected records leave a task: the pipeline's rejected-records sink, if it has one. */
 export interface RejectRouting {
@@ -27,9 +28,23 @@ const MAX_REJECTED_SAMPLES = 5;
 
 /**
  * Runs one task: opens the stage's operators (each consumer before its producer), lets the root
- * read the task's input through them, finishes the blocking ones, and closes the outputs.
+ * read the task's input through them, finishes the blocking ones, and closes the outputs. The
+ * counters its functions increment are the task's own (`oneTaskPerThread` where nothing else runs
+ * in the thread until it ends: user-counters.ts).
  */
-export async function executeTask(plan: Plan, spec: TaskSpec, rejects: RejectRouting): Promise<TaskResult> {
+export async function executeTask(
+  plan: Plan,
+  spec: TaskSpec,
+  rejects: RejectRouting,
+  oneTaskPerThread = false,
+): Promise<TaskResult> {
+  const counts: TaskCounts = new Map();
+  const result = await countingTask(counts, oneTaskPerThread, () => runTask(plan, spec, rejects));
+  result.metrics.counters = [...counts];
+  return result;
+}
+
+async function runTask(plan: Plan, spec: TaskSpec, rejects: RejectRouting): Promise<TaskResult> {
   const stage = plan.stages[spec.stageId];
   if (!stage) throw new Error(`no stage ${spec.stageId} in the plan`);
   const metrics: TaskMetrics = newTaskMetrics();

@@ -67,6 +67,7 @@ export { defaultHeapGrowthLine } from "./runner/heap-growth.js";
 export type { V8HelperThreads } from "./runner/v8-helper-threads.js";
 export { Column, type ColumnType, type Columns, column, type Infer, Schema, schema } from "./schema.js";
 export { fixed, sessions, sliding, type Window, type WindowFn } from "./windows.js";
+export { Counter, counter } from "./user-counters.js";
 export { SLUICE_BUILD } from "./build-info.js";
 // For runners of their own (sluice/cluster): what a task is, and how a thread pool runs one.
 export { type BlockRef, isObjectBlock, type ObjectBlockRef } from "./blocks.js";

@@ -23,6 +23,8 @@ export interface TaskMetrics extends Counters {
   rejectedSamples: string[];
   /** Records out of each transform, by node id. */
   transformRecords: Record<number, number>;
+  /** What the task's functions added to each counter (`counter(name).inc()`), by name. */
+  counters: [string, number][];
 }
 
 /**
@@ -41,6 +43,7 @@ class TaskCounters implements TaskMetrics {
   rejected = 0;
   rejectedSamples: string[] = [];
   transformRecords: Record<number, number> = {};
+  counters: [string, number][] = [];
 }
 
 export function newTaskMetrics(): TaskMetrics {
@@ -71,6 +74,8 @@ export interface JobMetrics {
   recordsSeen: number;
   bytesRead: number;
   rejectedSamples: string[];
+  /** The counters the pipeline's functions incremented (`counter(name).inc()`), by name. */
+  readonly counters: Record<string, number>;
 }
 
 export function emptyJobMetrics(plan: Plan, runId: string): JobMetrics {
@@ -96,6 +101,7 @@ export function emptyJobMetrics(plan: Plan, runId: string): JobMetrics {
     recordsSeen: 0,
     bytesRead: 0,
     rejectedSamples: [],
+    counters: {},
   };
 }
 
@@ -112,6 +118,16 @@ export function addTaskMetrics(job: JobMetrics, stageId: number, task: TaskMetri
   for (const [id, records] of Object.entries(task.transformRecords)) {
     const transform = job.transforms[Number(id)];
     if (transform) transform.records += records;
+  }
+  for (const [name, by] of task.counters) {
+    const before = Object.hasOwn(job.counters, name) ? job.counters[name]! : 0;
+    // Defined, not assigned: a counter may be named "__proto__".
+    Object.defineProperty(job.counters, name, {
+      value: before + by,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
 }
 

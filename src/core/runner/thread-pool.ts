@@ -48,6 +48,8 @@ export class ThreadPool {
       filename: new URL("./worker-entry.cjs", import.meta.url).href,
       minThreads: this.settings.threads,
       maxThreads: this.settings.threads,
+      // One task at a time in each worker: its counters are kept without an async context.
+      concurrentTasksPerWorker: 1,
       // Tasks await their own I/O; async atomics let a worker's event loop run between tasks.
       atomics: "async",
       idleTimeout: 60_000,
