@@ -6,9 +6,11 @@
  */
 import {
   coGroupByKey,
+  counter,
   definePipeline,
   flatten,
   type Infer,
+  type JobMetrics,
   maxBy,
   minBy,
   type PCollection,
@@ -251,6 +253,20 @@ function loadedSong(song: SongInput): LoadedSong {
  * compared among the few songs of a title: a key made of both would be a new string for every
  * play, which a lookup must copy whole before it can hash it (two to three times the lookup).
  */
+/** The transform that makes songplay rows: its records are the run's songplays. */
+export const SONGPLAY_ROWS = "songplay rows";
+/** Counted for each songplay row given a song: with SONGPLAY_ROWS, how many plays a run matched. */
+export const MATCHED_PLAYS = "plays matched to a song";
+const matchedPlays = counter(MATCHED_PLAYS);
+
+/** How many of a run's songplays it matched to a song, from the run's metrics. */
+export function playMatches(metrics: JobMetrics): { readonly matched: number; readonly plays: number } {
+  const plays = metrics.transforms
+    .filter((transform) => transform.name === SONGPLAY_ROWS)
+    .reduce((total, transform) => total + transform.records, 0);
+  return { matched: metrics.counters[MATCHED_PLAYS] ?? 0, plays };
+}
+
 export function songplaysOf(
   unmatched: PCollection<UnmatchedSongplay>,
   songs: PCollection<LoadedSong>,
@@ -266,8 +282,10 @@ export function songplaysOf(
     .lookup(songsByTitle, "match plays to songs")
     .map(([, songplay, candidates]): SongplayRow => {
       const song = bestMatch(songplay.length, candidates, songplay.artist);
-      return song ? { ...songplay.row, song_id: song.song_id, artist_id: song.artist_id } : songplay.row;
-    }, "songplay rows");
+      if (!song) return songplay.row;
+      matchedPlays.inc();
+      return { ...songplay.row, song_id: song.song_id, artist_id: song.artist_id };
+    }, SONGPLAY_ROWS);
 }
 
 /** Records of `collection` whose key no record of `known` has: what a load adds to a dimension. */

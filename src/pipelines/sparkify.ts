@@ -33,6 +33,7 @@ import type { ClusterOptions } from "../cluster/index.js";
 import { ProgressDisplay } from "./progress-display.js";
 import { generateSparkifyInput } from "./sparkify-generator.js";
 import { type SparkifyOptions, sparkify, sparkifyPipeline } from "./sparkify-load.js";
+import { playMatches } from "./sparkify-pipeline.js";
 
 // The AWS SDK prints a notice on every run that its releases after January 2027 will need Node 22.
 // The version this project pins runs on Node 20, and the notice would break the promise of
@@ -495,12 +496,14 @@ async function main(argv: string[]): Promise<number> {
       ];
     });
     const rejectedWhere = `${formatLocation(parseLocation(command.options.output))}/_rejected/`;
+    const matches = playMatches(metrics);
     const lines = [
       formatTable(["table", "rows", "partitions", "files", "size"], tables),
       "",
       `records read   ${formatCount(metrics.recordsSeen)} (${formatBytes(metrics.bytesRead)})`,
       `rejected       ${formatCount(metrics.rejected)}${metrics.rejected > 0 ? `, in ${rejectedWhere}` : ""}`,
       `skipped        ${describeSkipped(result.skipped)}`,
+      `matched        ${formatCount(matches.matched)} of ${formatCount(matches.plays)} plays to a song`,
       ...(result.reloaded
         ? [
             `reloaded       ${formatCount(result.reloaded.length)} changed file(s), e.g. ${result.reloaded[0]}: the lake was rebuilt from its input`,
@@ -524,6 +527,7 @@ async function main(argv: string[]): Promise<number> {
       ),
       rejected: { records: metrics.rejected, location: rejectedWhere },
       skipped: { files: result.skipped.length, paths: result.skipped },
+      matchedPlays: matches,
       recordsRead: metrics.recordsSeen,
       bytesRead: metrics.bytesRead,
       wallSeconds: seconds,
