@@ -156,7 +156,7 @@ export default async function runWorkerTask(task: ThreadTask): Promise<unknown> 
   const { plan, rejected } = pipeline;
   let result: TaskResult;
   try {
-    // A worker runs one task at a time (piscina's default), so its counters need no async context.
+    // A worker runs one task at a time (the pool sets that), so its counters need no async context.
     result = await executeTask(plan, task.spec, { sink: rejected.sink }, true);
   } catch (error) {
     return {
