@@ -387,9 +387,9 @@ export class PCollection<T> {
       name: `${name}/coGroup`,
       partitions: options?.partitions,
     }) as unknown as PCollection<[K, [V[], W[]]]>;
+    const keepsRights = type === "right" || type === "full";
+    const keepsLefts = type === "left" || type === "full";
     return grouped.flatMap(function* ([key, [lefts, rights]]) {
-      const keepsRights = type === "right" || type === "full";
-      const keepsLefts = type === "left" || type === "full";
       const leftValues: (V | null)[] = lefts.length > 0 || !keepsRights ? lefts : [null];
       const rightValues: (W | null)[] = rights.length > 0 || !keepsLefts ? rights : [null];
       for (const left of leftValues) {

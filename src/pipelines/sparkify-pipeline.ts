@@ -245,14 +245,6 @@ function loadedSong(song: SongInput): LoadedSong {
   return [song.song_id, song.artist_id, key, song.duration];
 }
 
-/**
- * Songplays: each play with the song (and its artist) matching its title and artist name, if any.
- * The songs are a lookup table every task holds (a broadcast join): the song data is a dimension,
- * thousands of times smaller than the plays, which are then matched where they are numbered
- * instead of being shuffled a second time. The table is keyed by title alone and the artist
- * compared among the few songs of a title: a key made of both would be a new string for every
- * play, which a lookup must copy whole before it can hash it (two to three times the lookup).
- */
 /** The transform that makes songplay rows: its records are the run's songplays. */
 export const SONGPLAY_ROWS = "songplay rows";
 /** Counted for each songplay row given a song: with SONGPLAY_ROWS, how many plays a run matched. */
@@ -267,6 +259,14 @@ export function playMatches(metrics: JobMetrics): { readonly matched: number; re
   return { matched: metrics.counters[MATCHED_PLAYS] ?? 0, plays };
 }
 
+/**
+ * Songplays: each play with the song (and its artist) matching its title and artist name, if any.
+ * The songs are a lookup table every task holds (a broadcast join): the song data is a dimension,
+ * thousands of times smaller than the plays, which are then matched where they are numbered
+ * instead of being shuffled a second time. The table is keyed by title alone and the artist
+ * compared among the few songs of a title: a key made of both would be a new string for every
+ * play, which a lookup must copy whole before it can hash it (two to three times the lookup).
+ */
 export function songplaysOf(
   unmatched: PCollection<UnmatchedSongplay>,
   songs: PCollection<LoadedSong>,
