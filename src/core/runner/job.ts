@@ -195,6 +195,26 @@ function contiguousGroups<T>(items: readonly T[], groupCount: number | undefined
 }
 
 /** The split or partitions a task reads, for error messages. */
+/**
+ * What to change when a stage's task exhausted its worker's heap: the heap's limit, and the
+ * transforms of the stage that hold many records at once, since a skewed key or one large task is
+ * the usual cause and a larger heap only moves the limit.
+ */
+function outOfMemoryHint(stage: StagePlan): string {
+  const causes = ["each worker's heap is limited: raise workerResourceLimits.maxOldGenerationSizeMb"];
+  const root = stage.root;
+  if (root.kind === "shuffle" && root.mode === "group") {
+    causes.push(
+      `'${root.name}' holds all the values of a key at once: a key with very many values needs` +
+        " combinePerKey, and a task with many keys more partitions",
+    );
+  }
+  for (const node of stage.nodes) {
+    if (node.kind === "sort") causes.push(`'${node.name}' holds all of a task's records`);
+  }
+  return ` (${causes.join("; ")})`;
+}
+
 function describeInput(stage: StagePlan, input: TaskInput): string {
   if (input.kind === "partitions") {
     const partitions = input.partitions.map((entry) => entry.partition);
@@ -459,10 +479,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
         }
         const stage = plan.stages[task.stageId]!;
         const attempts = died ? ` ${task.attempt} time(s), on fresh workers` : "";
-        const hint =
-          died && error.code === "ERR_WORKER_OUT_OF_MEMORY"
-            ? " (each worker's heap is limited: raise workerResourceLimits.maxOldGenerationSizeMb)"
-            : "";
+        const hint = died && error.code === "ERR_WORKER_OUT_OF_MEMORY" ? outOfMemoryHint(stage) : "";
         const where = `stage ${stage.id} ('${stage.name}') failed on ${describeInput(stage, task.input)}${attempts}: `;
         failJob(
           error instanceof RejectLimitError
