@@ -35,7 +35,11 @@ function ensureDebianPackages(packages) {
   run(["apt-get", "update", "-qq"]);
   run(["apt-get", "install", "-y", "-qq", ...names]);
 }
-const filter = process.argv.slice(2);
+// Words before `--` pick test files by name; what follows goes to `node --test` as it is
+// (`-- --test-name-pattern "a group too large"`).
+const separator = process.argv.indexOf("--", 2);
+const filter = process.argv.slice(2, separator < 0 ? undefined : separator);
+const testArguments = separator < 0 ? [] : process.argv.slice(separator + 1);
 const testDirectory = join(root, "build/test");
 const files = readdirSync(testDirectory)
   .filter((name) => name.endsWith(".test.js"))
@@ -160,7 +164,7 @@ async function startMoto() {
 }
 const moto = await startMoto();
 
-const tests = spawn(process.execPath, ["--test", "--test-concurrency=1", ...files], {
+const tests = spawn(process.execPath, ["--test", "--test-concurrency=1", ...testArguments, ...files], {
   stdio: "inherit",
   env: {
     ...process.env,

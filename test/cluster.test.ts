@@ -16,7 +16,7 @@ import { cluster } from "../src/cluster/index.js";
 import { newRunId } from "../src/index.js";
 import { listObjects } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
-import { type CatalogueCase, catalogue } from "./fixtures/catalogue.js";
+import { type CatalogueCase, catalogue, hotKey } from "./fixtures/catalogue.js";
 import { differentInWorkers } from "./fixtures/unsafe-pipelines.js";
 import { NUMBERS_KEYED, type PausingOptions, type Phase, pausing } from "./fixtures/cluster-pipelines.js";
 import {
@@ -399,6 +399,39 @@ describe("the cluster runner", { skip: unavailable }, () => {
     });
   });
 
+  it("fails a group too large for the workers' heaps naming what held it, or the worker it killed, and --heap either way", {
+    timeout: 180_000,
+  }, async () => {
+    await withWorkers(1, { redis, concurrency: 2, heap: "64MiB" }, async (queue, [worker]) => {
+      await withTempDir(async (folder) => {
+        await assert.rejects(
+          hotKey.run(
+            { records: 1_000_000 },
+            { runner: runner(queue, { shuffle: folder, workerWaitMs: 5000 }) },
+          ),
+          (error: Error) => {
+            // Node ends a thread past its heap limit with an error, or on some allocations aborts
+            // the whole process (nodejs/node#47224): the worker's own output says which happened.
+            const died = worker!.process.exitCode !== null || worker!.process.signalCode !== null;
+            if (died) {
+              assert.match(worker!.output(), /heap out of memory/);
+              assert.match(
+                error.message,
+                /every sluice worker on queue '[^']+' on redis:\S+ stopped while this run's tasks were under way, and none came back for 5 s: their logs say why \(a worker whose thread runs out of memory can die with it: give workers a larger --heap\); start some with `sluice worker /,
+              );
+            } else {
+              assert.match(
+                error.message,
+                /^stage 1 \('plays by user > .*'\) failed on partitions .*memory.*\(each worker's heap is limited: start the cluster's workers with a larger --heap \(sluice worker --heap 2GiB\); 'plays by user' holds all the values of a key at once: /,
+              );
+            }
+            return true;
+          },
+        );
+      });
+    });
+  });
+
   for (const when of ["before", "during"] as const) {
     it(`recovers after a driver killed ${when} its commit, and leaves no job of the dead run in the queue`, {
       timeout: 180_000,
@@ -567,6 +600,11 @@ describe("the cluster runner", { skip: unavailable }, () => {
       [
         ["worker", "--redis", redis, "--lease-ms", "999"],
         /--lease-ms must be an integer of at least 1,000, got '999'/,
+      ],
+      [["worker", "--redis", redis, "--heap", "10MiB"], /--heap must be at least 64MiB, got '10MiB'/],
+      [
+        ["worker", "--redis", redis, "--heap", "lots"],
+        /--heap must be a size such as 512MB or 1GiB, got 'lots'/,
       ],
       [["serve", "--redis", redis], /unknown command 'serve'/],
     ] as const) {

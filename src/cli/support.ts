@@ -68,6 +68,13 @@ export function parseSize(name: string, text: string | undefined): number | unde
   return Math.round(Number(match[1]) * unit);
 }
 
+/** A thread's heap option, in whole MiB as V8 takes it; less than 64 MiB cannot even load a pipeline. */
+export function heapMegabytes(name: string, text: string): number {
+  const megabytes = Math.floor((parseSize(name, text) ?? 0) / (1024 * 1024));
+  if (megabytes < 64) throw new UsageError(`--${name} must be at least 64MiB, got '${text}'`);
+  return megabytes;
+}
+
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];

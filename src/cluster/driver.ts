@@ -95,6 +95,7 @@ interface Pending {
 class ClusterExecutor implements TaskExecutor {
   readonly concurrency: number;
   readonly parallelism: number;
+  readonly raiseHeap = "start the cluster's workers with a larger --heap (sluice worker --heap 2GiB)";
   private readonly queueName: string;
   private readonly pending = new Map<string, Pending>();
   /** Every job this run added, to remove them when it ends. */
@@ -103,6 +104,8 @@ class ClusterExecutor implements TaskExecutor {
   private watcher: NodeJS.Timeout | undefined;
   private redisLostSince: number | undefined;
   private noWorkerSince: number | undefined;
+  /** Whether a worker has taken a task of this run: then workers that vanish have stopped, not never come. */
+  private tasksTaken = false;
   private failure: Error | undefined;
   private closed = false;
   private fetchFolder: string | undefined;
@@ -197,6 +200,7 @@ class ClusterExecutor implements TaskExecutor {
     const waiter = this.pending.get(jobId);
     if (!waiter) return; // another run's job, or an attempt already given up on
     this.pending.delete(jobId);
+    this.tasksTaken = true;
     waiter.resolve(outcome);
   }
 
@@ -204,6 +208,7 @@ class ClusterExecutor implements TaskExecutor {
     const waiter = this.pending.get(jobId);
     if (!waiter) return;
     this.pending.delete(jobId);
+    this.tasksTaken = true;
     waiter.reject(new WorkerDiedError(`the task was lost with its worker: ${reason}`));
   }
 
@@ -257,9 +262,16 @@ class ClusterExecutor implements TaskExecutor {
       this.noWorkerSince ??= now;
       const waitMs = this.options.workerWaitMs ?? 60_000;
       if (now - this.noWorkerSince >= waitMs) {
+        const start = `start some with \`sluice worker --redis ${this.options.redis}${this.queueName === DEFAULT_QUEUE ? "" : ` --queue ${this.queueName}`}\``;
+        const where = `queue '${this.queueName}' on ${this.options.redis}`;
+        const seconds = Math.round(waitMs / 1000);
         this.failAll(
           new SluiceError(
-            `no sluice worker has taken tasks from queue '${this.queueName}' on ${this.options.redis} for ${Math.round(waitMs / 1000)} s: start some with \`sluice worker --redis ${this.options.redis}${this.queueName === DEFAULT_QUEUE ? "" : ` --queue ${this.queueName}`}\``,
+            this.tasksTaken
+              ? // A worker process can die of one thread's heap (Node aborts the whole process on
+                // some allocations past a thread's limit): say where to look, and what helps.
+                `every sluice worker on ${where} stopped while this run's tasks were under way, and none came back for ${seconds} s: their logs say why (a worker whose thread runs out of memory can die with it: give workers a larger --heap); ${start}`
+              : `no sluice worker has taken tasks from ${where} for ${seconds} s: ${start}`,
           ),
         );
       }
@@ -269,6 +281,7 @@ class ClusterExecutor implements TaskExecutor {
     for (const jobId of [...this.pending.keys()]) {
       const job = await Job.fromId(this.queue, jobId).catch(() => undefined);
       if (!job) continue;
+      if (job.processedOn) this.tasksTaken = true;
       if (job.finishedOn && job.returnvalue !== null && job.returnvalue !== undefined && !job.failedReason) {
         this.settle(jobId, job.returnvalue as TaskJobOutcome);
       } else if (job.failedReason && job.finishedOn) {
@@ -411,6 +424,9 @@ async function waitForActiveJobs(queue: Queue, jobIds: readonly string[], limitM
     while (Date.now() < deadline) {
       const state = await queue.getJobState(jobId).catch(() => "unknown");
       if (state !== "active") break;
+      // A job stays active after its worker died until another worker finds it stalled; with no
+      // worker listening, nothing runs it, and there is nothing to wait for.
+      if ((await queue.getWorkersCount().catch(() => undefined)) === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }

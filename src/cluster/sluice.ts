@@ -4,7 +4,7 @@
  * cluster runs (any pipeline, any number of runs at once) on this machine's cores.
  */
 import { parseArgs } from "node:util";
-import { integerOption, positiveInteger, UsageError } from "../cli/support.js";
+import { heapMegabytes, integerOption, positiveInteger, UsageError } from "../cli/support.js";
 import { availableParallelism } from "node:os";
 import { messageOf } from "../core/index.js";
 import { DEFAULT_QUEUE } from "./protocol.js";
@@ -24,6 +24,7 @@ cluster) from a BullMQ queue on Redis and runs them here, until SIGTERM/SIGINT.
   --lease-ms MS      a task's lease: a worker silent this long is taken for
                      dead and its task runs elsewhere (default 30000)
   --temp-dir DIR     where fetched shuffle blocks and spills wait
+  --heap SIZE        old-generation heap of each thread (default 1GiB)
   --quiet            print nothing but errors
   -h, --help         this text
 
@@ -41,6 +42,7 @@ function parse(argv: string[]) {
       concurrency: { type: "string" },
       "lease-ms": { type: "string" },
       "temp-dir": { type: "string" },
+      heap: { type: "string" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -66,6 +68,7 @@ function parse(argv: string[]) {
     ...(concurrency ? { concurrency } : {}),
     ...(leaseMs ? { leaseMs } : {}),
     ...(values["temp-dir"] ? { tempDir: values["temp-dir"] } : {}),
+    ...(values.heap ? { maxOldGenerationSizeMb: heapMegabytes("heap", values.heap) } : {}),
   };
 }
 

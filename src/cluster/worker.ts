@@ -43,6 +43,12 @@ export interface ClusterWorkerOptions {
   readonly leaseMs?: number;
   /** Parent of the folder where fetched shuffle blocks and spills wait; default the OS temporary folder. */
   readonly tempDir?: string;
+  /**
+   * The old-generation heap of each thread, in MiB; default `DEFAULT_WORKER_OLD_GENERATION_MB`
+   * (1 GiB), as the pool runner's `workerResourceLimits`. A task that exhausts it fails the run
+   * saying so (after its retries on other threads).
+   */
+  readonly maxOldGenerationSizeMb?: number;
   /** Where the worker says what it does (one line each); default nowhere. */
   readonly log?: (line: string) => void;
 }
@@ -87,7 +93,7 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
     threads: concurrency,
     v8HelperThreads: "on",
     resourceLimits: {
-      maxOldGenerationSizeMb: DEFAULT_WORKER_OLD_GENERATION_MB,
+      maxOldGenerationSizeMb: options.maxOldGenerationSizeMb ?? DEFAULT_WORKER_OLD_GENERATION_MB,
       maxYoungGenerationSizeMb: DEFAULT_WORKER_YOUNG_GENERATION_MB,
     },
   });

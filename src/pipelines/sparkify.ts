@@ -24,6 +24,7 @@ import {
   formatBytes,
   formatCount,
   formatTable,
+  heapMegabytes,
   parseSize,
   attachNegativeValues,
   positiveInteger,
@@ -311,7 +312,13 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
       ...(values["memory-budget"]
         ? { memoryBudget: parseSize("memory-budget", values["memory-budget"]) }
         : {}),
-      ...(values["worker-heap"] ? { workerResourceLimits: workerHeap(values["worker-heap"]) } : {}),
+      ...(values["worker-heap"]
+        ? {
+            workerResourceLimits: {
+              maxOldGenerationSizeMb: heapMegabytes("worker-heap", values["worker-heap"]),
+            },
+          }
+        : {}),
       heapGrowthBelow: parseSize("heap-growth-below", values["heap-growth-below"]) ?? defaultHeapGrowthLine(),
       // The command owns its process: it takes the flags that suit a long job on every core.
       v8HelperThreads: v8HelperThreads ?? "auto",
@@ -331,13 +338,6 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
     summaryJson: values["summary-json"],
     quiet: values.quiet ?? false,
   };
-}
-
-/** `--worker-heap`, in whole MiB as V8 takes it; less than 64 MiB cannot even load the pipeline. */
-function workerHeap(text: string): { maxOldGenerationSizeMb: number } {
-  const megabytes = Math.floor((parseSize("worker-heap", text) ?? 0) / (1024 * 1024));
-  if (megabytes < 64) throw new UsageError(`--worker-heap must be at least 64MiB, got '${text}'`);
-  return { maxOldGenerationSizeMb: megabytes };
 }
 
 /** How the summary names the files a run did not read: all of them when few, else the first. */

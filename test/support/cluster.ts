@@ -72,6 +72,8 @@ export async function startWorkers(
     queue: string;
     concurrency?: number;
     leaseMs?: number;
+    /** Each thread's old-generation heap (`--heap`). */
+    heap?: string;
     wrap?: string[];
     /** Another build's `sluice` command. */
     command?: string;
@@ -90,6 +92,7 @@ export async function startWorkers(
       String(options.concurrency ?? 1),
       "--lease-ms",
       String(options.leaseMs ?? 2000),
+      ...(options.heap ? ["--heap", options.heap] : []),
     ];
     const [program, ...rest] = options.wrap
       ? [...options.wrap, process.execPath, ...args]
@@ -175,7 +178,7 @@ export async function runAlive(redis: string, queue: string, runId: string): Pro
 /** Runs `body` with `count` workers on a queue of its own, and stops them after it, whatever happens. */
 export async function withWorkers<T>(
   count: number,
-  options: { redis: string; concurrency?: number },
+  options: { redis: string; concurrency?: number; heap?: string },
   body: (queue: string, workers: WorkerProcess[]) => Promise<T>,
 ): Promise<T> {
   const queue = freshQueue();

@@ -36,6 +36,11 @@ export interface TaskExecutor {
   readonly parallelism?: number;
   run(spec: TaskSpec): Promise<TaskResult>;
   /**
+   * How to give a task a larger heap, for the message of one that exhausted it; default the pool
+   * runner's option (`raise workerResourceLimits.maxOldGenerationSizeMb`).
+   */
+  readonly raiseHeap?: string;
+  /**
    * Turns blocks it stored elsewhere (`ObjectBlockRef`) into blocks this thread can read; called
    * for the records of `collect` outputs, before `close`.
    */
@@ -200,8 +205,11 @@ function contiguousGroups<T>(items: readonly T[], groupCount: number | undefined
  * transforms of the stage that hold many records at once, since a skewed key or one large task is
  * the usual cause and a larger heap only moves the limit.
  */
-function outOfMemoryHint(stage: StagePlan): string {
-  const causes = ["each worker's heap is limited: raise workerResourceLimits.maxOldGenerationSizeMb"];
+function outOfMemoryHint(
+  stage: StagePlan,
+  raiseHeap = "raise workerResourceLimits.maxOldGenerationSizeMb",
+): string {
+  const causes = [`each worker's heap is limited: ${raiseHeap}`];
   const root = stage.root;
   if (root.kind === "shuffle" && root.mode === "group") {
     causes.push(
@@ -479,7 +487,8 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
         }
         const stage = plan.stages[task.stageId]!;
         const attempts = died ? ` ${task.attempt} time(s), on fresh workers` : "";
-        const hint = died && error.code === "ERR_WORKER_OUT_OF_MEMORY" ? outOfMemoryHint(stage) : "";
+        const hint =
+          died && error.code === "ERR_WORKER_OUT_OF_MEMORY" ? outOfMemoryHint(stage, executor.raiseHeap) : "";
         const where = `stage ${stage.id} ('${stage.name}') failed on ${describeInput(stage, task.input)}${attempts}: `;
         failJob(
           error instanceof RejectLimitError
