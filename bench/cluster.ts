@@ -13,24 +13,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { listFiles, s3Client } from "../src/io/index.js";
-import { benchOptions, formatTable, machine, measure, sparkifyBenchInput, writeResults } from "./harness.js";
+import { benchCounts, formatTable, machine, measure, sparkifyBenchInput, writeResults } from "./harness.js";
 
 // The AWS SDK's notice about the Node versions of its future releases, once per process, is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const USAGE = "usage: npm run bench:cluster -- [--songs N] [--events M] [--runs R]";
-const values = benchOptions(USAGE, {
-  songs: { type: "string", default: "20000" },
-  events: { type: "string", default: "1000000" },
-  runs: { type: "string", default: "3" },
-});
-const songs = Number(values.songs);
-const events = Number(values.events);
-const runs = Number(values.runs);
-if (![songs, events, runs].every((value) => Number.isInteger(value) && value > 0)) {
-  console.error(USAGE);
-  process.exit(2);
-}
+const { songs, events, runs } = benchCounts(USAGE, { songs: 20_000, events: 1_000_000, runs: 3 });
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const script = fileURLToPath(new URL("./etl-variant.js", import.meta.url));

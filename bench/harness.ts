@@ -236,6 +236,32 @@ export function benchOptions<Options extends NonNullable<ParseArgsConfig["option
 }
 
 /**
+ * A benchmark's options that are all counts (`--runs 3`), by name, with their defaults; one that
+ * is not a positive integer prints `usage` and exits with status 2.
+ */
+export function benchCounts<Name extends string>(
+  usage: string,
+  defaults: Record<Name, number>,
+): Record<Name, number> {
+  const names = Object.keys(defaults) as Name[];
+  const values = benchOptions(
+    usage,
+    Object.fromEntries(
+      names.map((name) => [name, { type: "string" as const, default: String(defaults[name]) }]),
+    ),
+  ) as Record<string, string>;
+  const counts = Object.fromEntries(names.map((name) => [name, Number(values[name])])) as Record<
+    Name,
+    number
+  >;
+  if (!names.every((name) => Number.isInteger(counts[name]) && counts[name] > 0)) {
+    console.error(usage);
+    process.exit(2);
+  }
+  return counts;
+}
+
+/**
  * The generated Sparkify input of a size and shape (INPUT_SHAPES), cached in bench/data/ (made
  * once, seed 42, and moved into place whole, so that a run cut off while generating leaves no
  * half input to be taken for whole).

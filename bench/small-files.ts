@@ -11,21 +11,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { listFiles } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
-import { benchOptions, formatTable, machine, measure, writeResults } from "./harness.js";
+import { benchCounts, formatTable, machine, measure, writeResults } from "./harness.js";
 
 const USAGE = "usage: npm run bench:small-files -- [--events N] [--songs N] [--runs R]";
-const values = benchOptions(USAGE, {
-  events: { type: "string", default: "100000" },
-  songs: { type: "string", default: "200" },
-  runs: { type: "string", default: "3" },
-});
-const events = Number(values.events);
-const songs = Number(values.songs);
-const runs = Number(values.runs);
-if (![events, songs, runs].every((value) => Number.isInteger(value) && value > 0)) {
-  console.error(USAGE);
-  process.exit(2);
-}
+const { events, songs, runs } = benchCounts(USAGE, { events: 100_000, songs: 200, runs: 3 });
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const script = fileURLToPath(new URL("./etl-variant.js", import.meta.url));
