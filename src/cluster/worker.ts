@@ -46,7 +46,8 @@ export interface ClusterWorkerOptions {
   /**
    * The old-generation heap of each thread, in MiB; default `DEFAULT_WORKER_OLD_GENERATION_MB`
    * (1 GiB), as the pool runner's `workerResourceLimits`. A task that exhausts it fails the run
-   * saying so (after its retries on other threads).
+   * saying so, after its retries; on some allocations Node aborts the worker's whole process
+   * instead (nodejs/node#47224), and the driver sees the worker gone.
    */
   readonly maxOldGenerationSizeMb?: number;
   /** Where the worker says what it does (one line each); default nowhere. */

@@ -199,7 +199,6 @@ function contiguousGroups<T>(items: readonly T[], groupCount: number | undefined
   return groups;
 }
 
-/** The split or partitions a task reads, for error messages. */
 /**
  * What to change when a stage's task exhausted its worker's heap: the heap's limit, and the
  * transforms of the stage that hold many records at once, since a skewed key or one large task is
@@ -223,6 +222,7 @@ function outOfMemoryHint(
   return ` (${causes.join("; ")})`;
 }
 
+/** The split or partitions a task reads, for error messages. */
 function describeInput(stage: StagePlan, input: TaskInput): string {
   if (input.kind === "partitions") {
     const partitions = input.partitions.map((entry) => entry.partition);
