@@ -403,6 +403,7 @@ describe("the cluster runner", { skip: unavailable }, () => {
     timeout: 180_000,
   }, async () => {
     await withWorkers(1, { redis, concurrency: 2, heap: "64MiB" }, async (queue, [worker]) => {
+      assert.match(worker!.output(), /with 2 thread\(s\) of 64 MiB of heap each, as /);
       await withTempDir(async (folder) => {
         await assert.rejects(
           hotKey.run(

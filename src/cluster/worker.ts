@@ -235,7 +235,10 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
   sweeper.unref();
 
   await worker.waitUntilReady();
-  log(`taking tasks from queue '${queueName}' on ${options.redis} with ${concurrency} thread(s), as ${host}`);
+  const heapMb = options.maxOldGenerationSizeMb ?? DEFAULT_WORKER_OLD_GENERATION_MB;
+  log(
+    `taking tasks from queue '${queueName}' on ${options.redis} with ${concurrency} thread(s) of ${heapMb} MiB of heap each, as ${host}`,
+  );
 
   return {
     async close() {
