@@ -493,20 +493,26 @@ describe("dying workers", () => {
     }
   });
 
-  it("a group too large for a worker's heap fails naming the transform that holds it and what to use instead", async () => {
+  it("a group or a sort too large for a worker's heap fails naming the transform that holds it and what to use instead", async () => {
     const small = await hotKey.run({ records: 1000 }, { threads: 2 });
     assert.deepEqual(small.outputs.sizes, [["hot", 1000]]);
+    const sorted = await hotKey.run({ records: 1000, holder: "sort" }, { threads: 2 });
+    assert.deepEqual(sorted.outputs.sizes, [["sorted", 1000 * 1000 + 2890]]);
     const script = fileURLToPath(new URL("./fixtures/hot-key-run.js", import.meta.url));
-    const child = spawnSync(process.execPath, [script], { encoding: "utf8", timeout: 120_000 });
-    if (child.signal === "SIGABRT") {
-      // Node aborted the whole process on the thread's allocation (nodejs/node#47224), saying why.
-      assert.match(child.stderr, /heap out of memory/);
-    } else {
-      assert.equal(child.status, 3, child.stderr);
-      assert.match(
-        child.stderr,
+    const holders = {
+      group:
         /^stage 1 \('plays by user > .*'\) failed on partitions .*: .*memory.*\(each worker's heap is limited: raise workerResourceLimits\.maxOldGenerationSizeMb; 'plays by user' holds all the values of a key at once: a key with very many values needs combinePerKey, and a task with many keys more partitions\)\n$/i,
-      );
+      sort: /^stage 0 \('padded > by text > .*'\) failed on generated records .*: .*memory.*\(each worker's heap is limited: raise workerResourceLimits\.maxOldGenerationSizeMb; 'by text' holds all of a task's records\)\n$/i,
+    };
+    for (const [holder, message] of Object.entries(holders)) {
+      const child = spawnSync(process.execPath, [script, holder], { encoding: "utf8", timeout: 120_000 });
+      if (child.signal === "SIGABRT") {
+        // Node aborted the whole process on the thread's allocation (nodejs/node#47224), saying why.
+        assert.match(child.stderr, /heap out of memory/, holder);
+      } else {
+        assert.equal(child.status, 3, child.stderr);
+        assert.match(child.stderr, message);
+      }
     }
   });
 
