@@ -560,6 +560,10 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
       ],
       [{ memoryBudget: 0 }, /memoryBudget must be a number of bytes above 0, got 0/],
       [{ taskAttempts: 0 }, /^SluiceError: taskAttempts must be a positive integer, got 0/],
+      [
+        { maxCollectBytes: "1GB" },
+        /^SluiceError: maxCollectBytes must be a number of bytes above 0, got "1GB" \(a string\)$/,
+      ],
       [{ batchSize: "10" }, /^SluiceError: batchSize must be a positive integer, got "10" \(a string\)$/],
     ];
     for (const [options, message] of refused)

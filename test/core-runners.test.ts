@@ -40,6 +40,7 @@ import { threadTaskHeader, workerTaskHeader } from "../src/core/index.js";
 import {
   type CatalogueCase,
   catalogue,
+  collectedNumbers,
   dying,
   ELEMENTS_SEEN,
   failing,
@@ -336,6 +337,21 @@ describe("failures", () => {
           return true;
         },
       );
+    }
+  });
+
+  it("collect outputs past maxCollectBytes fail the run saying so, on both runners; below it they are whole", async () => {
+    for (const runner of ["direct", "pool"] as const) {
+      await assert.rejects(
+        collectedNumbers.run({ count: 100_000 }, { runner, threads: 2, maxCollectBytes: 50_000 }),
+        /^SluiceError: the run's collect outputs passed maxCollectBytes \(50,000 bytes of encoded records\) at 'all numbers': collected records are held in this process's memory; write a large output to a sink instead, or raise maxCollectBytes$/,
+        runner,
+      );
+      const { outputs } = await collectedNumbers.run(
+        { count: 100_000 },
+        { runner, threads: 2, maxCollectBytes: 2 ** 20 },
+      );
+      assert.equal(outputs.numbers.length, 100_000, runner);
     }
   });
 

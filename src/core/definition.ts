@@ -16,6 +16,7 @@ import {
   DEFAULT_MEMORY_BUDGET,
   DEFAULT_WORKER_OLD_GENERATION_MB,
   DEFAULT_WORKER_YOUNG_GENERATION_MB,
+  DEFAULT_MAX_COLLECT_BYTES,
   newRunId,
   type RunOptions,
   runJob,
@@ -265,6 +266,7 @@ const RUN_OPTION_NAMES: Record<keyof RunOptions, true> = {
   onProgress: true,
   runId: true,
   taskAttempts: true,
+  maxCollectBytes: true,
   workerResourceLimits: true,
   v8HelperThreads: true,
   heapGrowthBelow: true,
@@ -278,7 +280,7 @@ const RUN_OPTION_NAMES: Record<keyof RunOptions, true> = {
  */
 function checkRunOptions(runOptions: RunOptions): void {
   knownOptions(runOptions, RUN_OPTION_NAMES, "run");
-  const { memoryBudget, taskAttempts } = runOptions;
+  const { memoryBudget, taskAttempts, maxCollectBytes } = runOptions;
   if (
     memoryBudget !== undefined &&
     !(typeof memoryBudget === "number" && memoryBudget > 0 && Number.isFinite(memoryBudget))
@@ -288,6 +290,13 @@ function checkRunOptions(runOptions: RunOptions): void {
     );
   if (taskAttempts !== undefined && !(Number.isInteger(taskAttempts) && taskAttempts >= 1))
     throw new SluiceError(`taskAttempts must be a positive integer, got ${describeValue(taskAttempts)}`);
+  if (
+    maxCollectBytes !== undefined &&
+    !(typeof maxCollectBytes === "number" && maxCollectBytes > 0 && Number.isFinite(maxCollectBytes))
+  )
+    throw new SluiceError(
+      `maxCollectBytes must be a number of bytes above 0, got ${describeValue(maxCollectBytes)}`,
+    );
 }
 
 function batchSizeOf(runOptions: RunOptions): number {
@@ -381,6 +390,7 @@ async function runPlanned<Outputs>(
     onProgress: runOptions.onProgress,
     signal: runOptions.signal,
     taskAttempts: runOptions.taskAttempts ?? 3,
+    maxCollectBytes: runOptions.maxCollectBytes ?? DEFAULT_MAX_COLLECT_BYTES,
   });
   const resolved: Record<string, unknown> = {};
   for (const [name, value] of Object.entries((outputs ?? {}) as Record<string, unknown>)) {

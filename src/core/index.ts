@@ -73,6 +73,7 @@ export { SLUICE_BUILD } from "./build-info.js";
 export { type BlockRef, isObjectBlock, type ObjectBlockRef } from "./blocks.js";
 export type { TaskInput, TaskResult, TaskSpec } from "./task.js";
 export {
+  DEFAULT_MAX_COLLECT_BYTES,
   DEFAULT_WORKER_OLD_GENERATION_MB,
   DEFAULT_WORKER_YOUNG_GENERATION_MB,
   isRunner,

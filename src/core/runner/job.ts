@@ -107,6 +107,14 @@ export interface RunOptions {
   /** Runs of a task whose worker died (exited, crashed, ran out of heap) before the job fails; default 3. */
   readonly taskAttempts?: number;
   /**
+   * Bytes of records the `collect` outputs may bring into this process, in all (as the tasks
+   * encode them, about a quarter of their JSON), before the run fails saying so, as Spark's
+   * `spark.driver.maxResultSize`: collected records are held in this process's memory, which a
+   * large output would exhaust. Default `DEFAULT_MAX_COLLECT_BYTES` (1 GiB); a large output
+   * belongs in a sink.
+   */
+  readonly maxCollectBytes?: number;
+  /**
    * Limits of each worker's heap (pool runner). Default: an old generation of at most
    * `DEFAULT_WORKER_OLD_GENERATION_MB` (1 GiB, Spark's default executor memory), which also makes
    * V8 grow each heap by about 1.6 times what is live instead of 4 times, and a young generation of
@@ -179,6 +187,9 @@ export const DEFAULT_WORKER_OLD_GENERATION_MB = 1024;
  */
 export const DEFAULT_WORKER_YOUNG_GENERATION_MB = 96;
 
+/** The default `maxCollectBytes`: 1 GiB, Spark's default `spark.driver.maxResultSize`. */
+export const DEFAULT_MAX_COLLECT_BYTES = 1024 ** 3;
+
 export function newRunId(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
   return `${stamp}-${randomBytes(3).toString("hex")}`;
@@ -197,6 +208,17 @@ function contiguousGroups<T>(items: readonly T[], groupCount: number | undefined
     );
   }
   return groups;
+}
+
+/** The run's collected records passed `maxCollectBytes` while `name` took in a task's. */
+function collectLimitError(name: string, limit: number): SluiceError {
+  const size =
+    limit >= 2 ** 20
+      ? `${Math.round((limit / 2 ** 20) * 10) / 10} MiB`
+      : `${limit.toLocaleString("en-US")} bytes`;
+  return new SluiceError(
+    `the run's collect outputs passed maxCollectBytes (${size} of encoded records) at '${name}': collected records are held in this process's memory; write a large output to a sink instead, or raise maxCollectBytes`,
+  );
 }
 
 /**
@@ -247,6 +269,8 @@ export interface JobSettings {
   readonly signal?: AbortSignal | undefined;
   /** Runs of a task whose worker died, before the job fails. */
   readonly taskAttempts: number;
+  /** Bytes of encoded records all `collect` outputs may bring into this process. */
+  readonly maxCollectBytes: number;
   /** The sources' splits, listed before the run was planned (listing.ts). */
   readonly listed: ListedInput;
 }
@@ -326,6 +350,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
   const parallelism = executor.parallelism ?? executor.concurrency;
   const taskBudget = Math.max(1 << 20, Math.floor(settings.memoryBudget / (2 * parallelism)));
   const collectedBlocks = new Map<number, { order: [number, number]; block: BlockRef }[]>();
+  let collectBytes = 0;
   const sinkMessages = new Map<string, JsonValue[]>();
   const report = () => {
     metrics.wallMs = performance.now() - started;
@@ -453,6 +478,12 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
         if (failure !== undefined) return;
         try {
           for (const entry of result.collected) {
+            const node = plan.graph.node(entry.nodeId);
+            if (node.kind === "collect") {
+              collectBytes += entry.block.byteLength;
+              if (collectBytes > settings.maxCollectBytes)
+                throw collectLimitError(node.name, settings.maxCollectBytes);
+            }
             const list = collectedBlocks.get(entry.nodeId) ?? [];
             list.push({ order: [task.stageId, task.taskIndex], block: entry.block });
             collectedBlocks.set(entry.nodeId, list);
