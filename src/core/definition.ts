@@ -275,28 +275,19 @@ const RUN_OPTION_NAMES: Record<keyof RunOptions, true> = {
 };
 
 /**
- * The run options no other check covers: unknown names, and a memory budget or a number of task
- * attempts that is not a number (`memoryBudget: "64MB"` compared as NaN and never spilled).
+ * The run options no other check covers: unknown names, and sizes or a number of task attempts
+ * that are not numbers (`memoryBudget: "64MB"` compared as NaN and never spilled).
  */
 function checkRunOptions(runOptions: RunOptions): void {
   knownOptions(runOptions, RUN_OPTION_NAMES, "run");
-  const { memoryBudget, taskAttempts, maxCollectBytes } = runOptions;
-  if (
-    memoryBudget !== undefined &&
-    !(typeof memoryBudget === "number" && memoryBudget > 0 && Number.isFinite(memoryBudget))
-  )
-    throw new SluiceError(
-      `memoryBudget must be a number of bytes above 0, got ${describeValue(memoryBudget)}`,
-    );
+  const { taskAttempts } = runOptions;
+  for (const name of ["memoryBudget", "maxCollectBytes"] as const) {
+    const bytes = runOptions[name];
+    if (bytes !== undefined && !(typeof bytes === "number" && bytes > 0 && Number.isFinite(bytes)))
+      throw new SluiceError(`${name} must be a number of bytes above 0, got ${describeValue(bytes)}`);
+  }
   if (taskAttempts !== undefined && !(Number.isInteger(taskAttempts) && taskAttempts >= 1))
     throw new SluiceError(`taskAttempts must be a positive integer, got ${describeValue(taskAttempts)}`);
-  if (
-    maxCollectBytes !== undefined &&
-    !(typeof maxCollectBytes === "number" && maxCollectBytes > 0 && Number.isFinite(maxCollectBytes))
-  )
-    throw new SluiceError(
-      `maxCollectBytes must be a number of bytes above 0, got ${describeValue(maxCollectBytes)}`,
-    );
 }
 
 function batchSizeOf(runOptions: RunOptions): number {
