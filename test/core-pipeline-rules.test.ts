@@ -207,6 +207,14 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
           /transform 'double them' failed on .*: the records going into 'double them' must be \[key, value\] pairs, and one is \d \(a number\): key them first/,
         ],
         [
+          "map without return",
+          /the records collected from 'collect\(pair them\)' must be JSON values, .* and one is undefined: a function returned nothing there \(an arrow function's body in braces needs `return`\)/,
+        ],
+        [
+          "fold without return",
+          /the function that folds two values into one returned undefined: it must return their combination \(an arrow function's body in braces needs `return`\)/,
+        ],
+        [
           "collected from another pipeline",
           /output 'out' was collected from another pipeline than the one run/,
         ],

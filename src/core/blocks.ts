@@ -50,8 +50,16 @@ export function encodeCrossing(
     return encodeBlock(records);
   } catch (error) {
     if (!(error instanceof NotJsonError)) throw error;
+    // undefined is found only where JSON cannot leave it out (a record, a key or value, an array's
+    // item): most often a function that returned nothing, not a value to convert.
+    const advice = error.message.startsWith("undefined ")
+      ? "a function returned nothing there (an arrow function's body in braces needs `return`) or read a member the record does not have; use null for no value"
+      : "convert it first (a Date to epoch milliseconds or ISO text, a Map or Set to an array or object, NaN or an infinity to null)";
+    const held = /^undefined at \[\d+\]$/.test(error.message)
+      ? "one is undefined"
+      : `hold ${describe(error.message).replace(/ at $/, "")}`;
     throw new SluiceError(
-      `${what} must be JSON values, as they cross between threads, and hold ${describe(error.message).replace(/ at $/, "")}: convert it first (a Date to epoch milliseconds or ISO text, a Map or Set to an array or object, NaN or an infinity to null)`,
+      `${what} must be JSON values, as they cross between threads, and ${held}: ${advice}`,
     );
   }
 }

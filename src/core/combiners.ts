@@ -185,13 +185,23 @@ export const Combiners = { count, sum, min, max, mean, maxBy, minBy, largest, sm
  * values gives null, as SQL's aggregates do.
  */
 export function folding<Value>(fold: (left: Value, right: Value) => Value): Combiner<Value, Value[], Value> {
+  // A fold that returns nothing (a body in braces without `return`) is told at its first call,
+  // not as an undefined accumulator where it next crosses a shuffle, or as an undefined output.
+  const folded = (left: Value, right: Value): Value[] => {
+    const value = fold(left, right);
+    if (value === undefined)
+      throw new SluiceError(
+        "the function that folds two values into one returned undefined: it must return their combination (an arrow function's body in braces needs `return`)",
+      );
+    return [value];
+  };
   return {
     name: fold.name || "fold",
     create: () => [],
     add: (accumulator, value) =>
-      accumulator.length === 0 ? [value] : [fold(accumulator[0] as Value, value)],
+      accumulator.length === 0 ? [value] : folded(accumulator[0] as Value, value),
     merge: (left, right) =>
-      left.length === 0 ? right : right.length === 0 ? left : [fold(left[0] as Value, right[0] as Value)],
+      left.length === 0 ? right : right.length === 0 ? left : folded(left[0] as Value, right[0] as Value),
     extract: (accumulator) => (accumulator.length === 0 ? null : accumulator[0]) as Value,
   };
 }
