@@ -282,6 +282,14 @@ describe("a lake's and a table's options", () => {
         /^SluiceError: table 't': maxRowsPerFile must be a whole number of 1 or more, got 1\.5/,
       ],
       [{ maxOpenFiles: -1 }, /maxOpenFiles must be a whole number of 1 or more/],
+      [
+        { partitionBy: ["dya"] },
+        /^SluiceError: table 't': partition column 'dya' is not in its schema \(did you mean 'day'\?\): its columns are id, day$/,
+      ],
+      [
+        { sortBy: ["ID"] },
+        /^SluiceError: table 't': sort column 'ID' is not in its schema \(did you mean 'id'\?\)/,
+      ],
       [{ maxBufferedRows: "10" }, /maxBufferedRows must be a whole number of 1 or more, got "10"/],
       // A misspelt option name would otherwise be ignored: this table would be unpartitioned.
       [
@@ -426,6 +434,57 @@ describe("commit protocol (local)", () => {
         { runner: "direct" },
       );
       assert.equal((await readItems(join(folder, "items"), false)).length, 50);
+    });
+  });
+
+  it("a partition column's values are checked as a file's columns are: null in a required one, an empty string, or another type fails the run naming the column", async () => {
+    await withTempDir(async (folder) => {
+      const rows = Array.from({ length: 50 }, (_, index) => item(index));
+      const cases: [unknown, RegExp][] = [
+        [null, /table 'items': column 'small' is required and the value is null/],
+        [undefined, /table 'items': column 'small' is required and the value is undefined/],
+        [1.5, /table 'items': column 'small' \(int32\) cannot hold 1\.5: expected an integer of 32 bits/],
+        ["1", /table 'items': column 'small' \(int32\) cannot hold "1": expected an integer of 32 bits/],
+      ];
+      for (const runner of ["direct", "pool"] as const) {
+        for (const [bad, message] of cases) {
+          // One row of fifty, so that the check cannot pass on the first value of a partition alone.
+          const items = rows.map((row) => (row.id === 37 ? { ...row, small: bad } : row));
+          await assert.rejects(
+            writeItems.run(
+              { items: items as never, output: folder, mode: "overwrite", partitionBy: ["small"] },
+              { runner, threads: 2 },
+            ),
+            message,
+            `${runner}: ${String(bad)}`,
+          );
+          assert.deepEqual(await readdir(folder), [], `${runner}: nothing written, nothing staged`);
+        }
+      }
+      // "" reads back as null: refused in a required column, Hive's default partition in an optional one.
+      const days = schema({ id: column.int64(), day: column.utf8(), note: column.utf8().optional() });
+      const write = (partitionBy: "day" | "note") => {
+        const p = new Pipeline();
+        p.fromArray([
+          { id: 1, day: "mon", note: "" },
+          { id: 2, day: "", note: "x" },
+        ])
+          .filter((row) => partitionBy === "note" || row.id === 2)
+          .write(
+            new Lake(folder, { mode: "overwrite" }).parquet("days", days, { partitionBy: [partitionBy] }),
+          );
+        return runDirect(p, {});
+      };
+      await assert.rejects(
+        write("day"),
+        /table 'days': partition column 'day' is required and a value is "": an empty partition value is written to Hive's default partition and reads back as null; make the column optional/,
+      );
+      await write("note");
+      assert.deepEqual((await readdir(join(folder, "days"))).sort(), [
+        "_SUCCESS",
+        `note=${HIVE_DEFAULT_PARTITION}`,
+        "note=x",
+      ]);
     });
   });
 

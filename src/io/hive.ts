@@ -93,7 +93,11 @@ export class PartitionPaths {
   private readonly root: PathNode = { path: "", deeper: new Map() };
   private remembered = 0;
 
-  constructor(private readonly columns: readonly string[]) {}
+  /** `check` throws for a value the column cannot hold; called once per value remembered. */
+  constructor(
+    private readonly columns: readonly string[],
+    private readonly check?: (name: string, value: unknown) => void,
+  ) {}
 
   of(record: Record<string, unknown>): string {
     let node = this.root;
@@ -103,6 +107,7 @@ export class PartitionPaths {
       let next = node.deeper.get(value);
       if (next === undefined) {
         if (this.remembered >= REMEMBERED_VALUES) this.forget();
+        this.check?.(name, value);
         const segment = partitionSegment(name, value);
         next = { path: index === 0 ? segment : `${node.path}/${segment}`, deeper: new Map() };
         node.deeper.set(value, next);

@@ -1,10 +1,11 @@
 import { didYouMean } from "../core/closest-name.js";
+import { SluiceError } from "../core/errors.js";
 import type { JsonValue, Schema, Sink, SinkWriter, TaskContext } from "../core/index.js";
 import { columnNames, oneOf, positiveWhole } from "../core/option-checks.js";
 import { PartitionPaths } from "./hive.js";
 import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import type { Compression } from "./parquet-schema.js";
-import { type Codec, type ColumnSpec, ColumnValueError } from "./parquet-writer/column.js";
+import { type Codec, type ColumnSpec, ColumnValueError, checkColumnValue } from "./parquet-writer/column.js";
 import { ParquetFileWriter } from "./parquet-writer/file.js";
 import { openStagedFile, type StagedFile, type WrittenFile } from "./staging.js";
 
@@ -75,13 +76,17 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
       positiveWhole(options[option], `table '${name}': ${option}`);
     for (const column of partitionBy) {
       if (!(column in schema.columns))
-        throw new Error(`table '${name}': partition column '${column}' is not in its schema`);
+        throw new SluiceError(
+          `table '${name}': partition column '${column}' is not in its schema${didYouMean(column, Object.keys(schema.columns))}: its columns are ${Object.keys(schema.columns).join(", ")}`,
+        );
     }
     this.fileSchema = schema.omit(partitionBy as string[]);
     const sortBy = columnNames(options.sortBy, `table '${name}': sortBy`);
     for (const column of sortBy ?? []) {
       if (!(column in schema.columns))
-        throw new Error(`table '${name}': sort column '${column}' is not in its schema`);
+        throw new SluiceError(
+          `table '${name}': sort column '${column}' is not in its schema${didYouMean(column, Object.keys(schema.columns))}: its columns are ${Object.keys(schema.columns).join(", ")}`,
+        );
     }
     // One column ranks by its value alone (a number sorts fastest); several by their tuple.
     const [first] = sortBy ?? [];
@@ -120,6 +125,37 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
   }
 }
 
+/**
+ * A partition column's values are held by folder names, not by the files, so the writer never
+ * sees them: they are checked here as it checks its columns', with one more rule. An empty
+ * string is written, as Hive writes it, to the default partition, which reads back as null: in a
+ * required column that would be a null the schema does not allow.
+ */
+function partitionValueCheck(
+  table: string,
+  schema: Schema,
+  partitionBy: readonly string[],
+): (name: string, value: unknown) => void {
+  const specs = new Map(
+    columnSpecs(schema)
+      .filter((spec) => partitionBy.includes(spec.name))
+      .map((spec) => [spec.name, spec]),
+  );
+  return (name, value) => {
+    const spec = specs.get(name)!;
+    try {
+      checkColumnValue(spec, value);
+    } catch (error) {
+      if (error instanceof ColumnValueError) throw new Error(`table '${table}': ${error.message}`);
+      throw error;
+    }
+    if (value === "" && !spec.optional)
+      throw new Error(
+        `table '${table}': partition column '${name}' is required and a value is "": an empty partition value is written to Hive's default partition and reads back as null; make the column optional, or give the rows a value`,
+      );
+  };
+}
+
 class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter<T> {
   private readonly open = new Map<string, OpenFile>();
   private readonly buffered = new Map<string, T[]>();
@@ -135,7 +171,10 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
   ) {
     this.columns = columnSpecs(table.fileSchema);
     const partitionBy = table.options.partitionBy ?? [];
-    this.partitionPaths = partitionBy.length > 0 ? new PartitionPaths(partitionBy) : undefined;
+    this.partitionPaths =
+      partitionBy.length > 0
+        ? new PartitionPaths(partitionBy, partitionValueCheck(table.name, table.schema, partitionBy))
+        : undefined;
   }
 
   private async fileFor(partition: string): Promise<OpenFile> {

@@ -83,6 +83,20 @@ function badValue(spec: ColumnSpec, value: unknown, expected: string): ColumnVal
   );
 }
 
+/**
+ * Throws the ColumnValueError the writer would for `value` in the column: null in a required
+ * column, or a value of another type. For values that are checked but not written to a file
+ * (a partition column's, which its folder name holds).
+ */
+export function checkColumnValue(spec: ColumnSpec, value: unknown): void {
+  if (value === null || value === undefined) {
+    if (!spec.optional)
+      throw new ColumnValueError(`column '${spec.name}' is required and the value is ${value}`);
+    return;
+  }
+  toStored(spec, value);
+}
+
 /** The value as the column stores it, or a ColumnValueError saying why it cannot. */
 function toStored(spec: ColumnSpec, value: unknown): unknown {
   // No closure for the error made on every call: this runs for every value written.
