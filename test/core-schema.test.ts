@@ -106,6 +106,22 @@ describe("schemas", () => {
     });
   });
 
+  it("say that an integer past 2^53 is refused for its size, not as if it were no integer", () => {
+    // 9007199254740993 in the JSON text: parsed to 2^53, no longer the integer written.
+    const parsed = JSON.parse('{"id":"a","total":9007199254740993,"at":1.5}');
+    assert.deepEqual(declared.parse(parsed), {
+      problem:
+        "'total' is 9007199254740992, expected an integer of at most 2^53 in magnitude, which JSON numbers hold exactly",
+    });
+    assert.deepEqual(declared.parse({ id: "a", at: 1.5 }), {
+      problem: "'at' is 1.5, expected epoch milliseconds (an integer)",
+    });
+    assert.deepEqual(declared.parse({ id: "a", at: -(2 ** 60) }), {
+      problem:
+        "'at' is -1152921504606847000, expected epoch milliseconds (an integer) of at most 2^53 in magnitude, which JSON numbers hold exactly",
+    });
+  });
+
   it("turn a check that throws into a rejection, not a failed run", () => {
     const strict = schema({
       id: column.utf8().check(() => {

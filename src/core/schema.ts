@@ -78,6 +78,16 @@ function describeJson(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
+/**
+ * JSON numbers past 2^53 are parsed to the nearest number a double holds, which is no longer the
+ * integer written: such a value is refused saying so, not as if it were no integer at all.
+ */
+function integerProblem(value: unknown, expected: string): string {
+  return Number.isInteger(value)
+    ? `expected ${expected} of at most 2^53 in magnitude, which JSON numbers hold exactly`
+    : `expected ${expected}`;
+}
+
 /** Why `value` does not fit a column of `type`, or undefined when it does. */
 function typeProblem(type: ColumnType, value: unknown): string | undefined {
   switch (type) {
@@ -94,9 +104,9 @@ function typeProblem(type: ColumnType, value: unknown): string | undefined {
         ? undefined
         : "expected a 32-bit integer";
     case "int64":
-      return Number.isSafeInteger(value) ? undefined : "expected an integer";
+      return Number.isSafeInteger(value) ? undefined : integerProblem(value, "an integer");
     case "timestampMillis":
-      if (!Number.isSafeInteger(value)) return "expected epoch milliseconds (an integer)";
+      if (!Number.isSafeInteger(value)) return integerProblem(value, "epoch milliseconds (an integer)");
       return (value as number) >= 0 && (value as number) <= MAX_DATE_MILLIS
         ? undefined
         : "expected epoch milliseconds from 1970 to 275760 (what the Parquet writer holds)";
