@@ -378,9 +378,27 @@ describe("windows, refused", () => {
         .combinePerKey(count());
       await assert.rejects(runDirect(p, { out: counted.collect() }), (error: unknown) => {
         assert.ok(error instanceof TransformError, String(error));
-        assert.match(error.message, /a window needs a timestamp in whole milliseconds, got 2\.5/);
+        assert.match(
+          error.message,
+          /a window needs a timestamp in whole milliseconds, got 2\.5: round it, or scale seconds to milliseconds/,
+        );
         return true;
       });
+    }
+    // The timestamps most often returned by mistake: ISO text and Dates.
+    for (const [stamp, message] of [
+      [
+        "2018-11-01T21:01:46Z",
+        /got "2018-11-01T21:01:46Z" \(a string\): return Date\.parse\(text\) for ISO text/,
+      ],
+      [new Date(0), /got a Date: return date\.getTime\(\)/],
+    ] as const) {
+      const p = new Pipeline();
+      const counted = p
+        .fromArray([["a", 1] as const])
+        .windowInto(fixed(10), () => stamp as never, "by ts")
+        .combinePerKey(count());
+      await assert.rejects(runDirect(p, { out: counted.collect() }), message);
     }
   });
 

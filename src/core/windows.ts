@@ -102,7 +102,24 @@ export function mergeSessions<V>(
 /** A record's event time, checked: windows need a finite whole number of milliseconds. */
 export function checkedTimestamp(timestamp: unknown): number {
   if (typeof timestamp !== "number" || !Number.isSafeInteger(timestamp)) {
-    throw new TypeError(`a window needs a timestamp in whole milliseconds, got ${String(timestamp)}`);
+    throw new TypeError(
+      `a window needs a timestamp in whole milliseconds, got ${describeTimestamp(timestamp)}${timestampAdvice(timestamp)}`,
+    );
   }
   return timestamp;
+}
+
+function describeTimestamp(timestamp: unknown): string {
+  if (typeof timestamp === "string") return `${JSON.stringify(timestamp.slice(0, 40))} (a string)`;
+  if (timestamp instanceof Date) return "a Date";
+  return String(timestamp);
+}
+
+/** What to return instead, for the timestamps a newcomer most often returns. */
+function timestampAdvice(timestamp: unknown): string {
+  if (typeof timestamp === "string") return ": return Date.parse(text) for ISO text";
+  if (timestamp instanceof Date) return ": return date.getTime()";
+  if (typeof timestamp === "number" && Number.isFinite(timestamp))
+    return ": round it, or scale seconds to milliseconds with Math.round(seconds * 1000)";
+  return "";
 }
