@@ -45,8 +45,14 @@ const HELPERS_ON = "sluice-2+v8-helpers-on";
  */
 const V8_GROWTH = "sluice-2+v8-growth";
 
-const VARIANTS = ["sluice-1", "sluice-2", HELPERS_ON, V8_GROWTH, "duckdb-2"];
-const DEFAULT_VARIANTS = ["sluice-1", "sluice-2", "duckdb-2"];
+/**
+ * DuckDB on one thread: what a second core gives an engine with no collector and no compiler
+ * threads, on this machine, beside what it gives sluice (its "2 threads / 1").
+ */
+const DUCKDB_1 = "duckdb-1";
+
+const VARIANTS = ["sluice-1", "sluice-2", HELPERS_ON, V8_GROWTH, DUCKDB_1, "duckdb-2"];
+const DEFAULT_VARIANTS = ["sluice-1", "sluice-2", DUCKDB_1, "duckdb-2"];
 const USAGE = `usage: npm run bench:etl -- [--songs N] [--events M] [--runs R] [--shapes S,...] [--s3]
     [--variants V,...] [--incremental]
   shapes: ${Object.keys(INPUT_SHAPES).join(", ")} (default: all; --s3 and --incremental: default)
@@ -200,6 +206,8 @@ interface ShapeSummary {
   readonly sluice1Ms: number;
   readonly sluice2Ms: number;
   readonly duckdb2Ms: number;
+  /** DuckDB on one thread (NaN unless --variants has duckdb-1). */
+  readonly duckdb1Ms: number;
   /** sluice-2's median wall time over DuckDB's: below 1, sluice is faster. */
   readonly ratioToDuckdb: number;
   /** sluice-1's median over sluice-2's: what the second thread gives. */
@@ -246,6 +254,7 @@ try {
       sluice1Ms: wall("sluice-1"),
       sluice2Ms: wall("sluice-2"),
       duckdb2Ms: wall("duckdb-2"),
+      duckdb1Ms: wall(DUCKDB_1),
       ratioToDuckdb: wall("sluice-2") / wall("duckdb-2"),
       twoThreadSpeedup: wall("sluice-1") / wall("sluice-2"),
       floor,
@@ -275,8 +284,8 @@ function formatShapes(summaries: readonly ShapeSummary[]): string {
   // A variant left out of the run (--variants) has no time: its ratios are "-", not NaN.
   const times = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}x` : "-");
   const lines = [
-    "| shape | input MB | log files | sluice-2 s | duckdb-2 s | sluice-2 / duckdb-2 | sluice-1 / sluice-2 | floor (2 threads) s: parse + encode + files | sluice-2 / floor | duckdb-2 / floor |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| shape | input MB | log files | sluice-2 s | duckdb-2 s | sluice-2 / duckdb-2 | duckdb-1 s | sluice-2 / faster duckdb | sluice-1 / sluice-2 | duckdb-1 / duckdb-2 | floor (2 threads) s: parse + encode + files | sluice-2 / floor | duckdb-2 / floor |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...summaries
       .map((summary) =>
         [
@@ -286,7 +295,10 @@ function formatShapes(summaries: readonly ShapeSummary[]): string {
           seconds(summary.sluice2Ms),
           seconds(summary.duckdb2Ms),
           times(summary.ratioToDuckdb),
+          seconds(summary.duckdb1Ms),
+          times(summary.sluice2Ms / Math.min(summary.duckdb1Ms, summary.duckdb2Ms)),
           times(summary.twoThreadSpeedup),
+          times(summary.duckdb1Ms / summary.duckdb2Ms),
           summary.floor
             ? `${seconds(summary.floorMs)}: ${seconds(summary.floor.parseMs)} + ${seconds(summary.floor.encodeMs)} + ${seconds(summary.floor.filesMs)} (${summary.floor.files} files)`
             : "-",
@@ -301,6 +313,13 @@ function formatShapes(summaries: readonly ShapeSummary[]): string {
     "",
     `median sluice-2 / duckdb-2 across shapes: ${median(ratios).toFixed(2)}x (worst ${Math.max(...ratios).toFixed(2)}x)`,
   );
+  const toFaster = summaries.map(
+    (summary) => summary.sluice2Ms / Math.min(summary.duckdb1Ms, summary.duckdb2Ms),
+  );
+  if (toFaster.every(Number.isFinite))
+    lines.push(
+      `median sluice-2 / the faster of duckdb-1 and duckdb-2: ${median(toFaster).toFixed(2)}x (worst ${Math.max(...toFaster).toFixed(2)}x)`,
+    );
   return lines.join("\n");
 }
 

@@ -227,6 +227,11 @@ export function benchOptions<Options extends NonNullable<ParseArgsConfig["option
   usage: string,
   options: Options,
 ): ReturnType<typeof parseArgs<{ options: Options; strict: true }>>["values"] {
+  // Asked for, the usage is the answer (exit 0); given with a mistake, it is the error (exit 2).
+  if (process.argv.slice(2).some((arg) => arg === "--help" || arg === "-h")) {
+    console.log(usage);
+    process.exit(0);
+  }
   try {
     return parseArgs({ options, strict: true, allowPositionals: false }).values;
   } catch (error) {
