@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -38,6 +38,12 @@ export interface Row {
   readonly recordsPerSecond: number;
   readonly megabytesPerSecond: number;
   readonly peakRssMiB: number;
+  /**
+   * The median share of the machine's CPU time that its hypervisor gave to others while a run
+   * ran (Linux's steal time), in percent; NaN where the system does not count it. A virtual
+   * machine's second core is worth less in a run where it is high: read a ratio beside it.
+   */
+  readonly cpuStolenPercent: number;
   /** Median wall time of the baseline divided by this variant's (above 1: faster than the baseline). */
   readonly speedupVsBaseline: number;
   readonly baseline: string;
@@ -68,6 +74,25 @@ export function runChild<T = Measurement>(args: readonly string[]): Promise<T> {
   });
 }
 
+/** The machine's CPU time so far, and the part of it stolen (ticks, from /proc/stat), if counted. */
+function cpuTimes(): { readonly total: number; readonly stolen: number } | undefined {
+  try {
+    // cpu  user nice system idle iowait irq softirq steal guest guest_nice
+    const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1, 9);
+    if (fields.length < 8) return undefined;
+    const ticks = fields.map(Number);
+    return { total: ticks.reduce((sum, value) => sum + value, 0), stolen: ticks[7]! };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The percentage of CPU time stolen between two readings, NaN if either is missing. */
+function stolenPercent(before: ReturnType<typeof cpuTimes>, after: ReturnType<typeof cpuTimes>): number {
+  if (!before || !after || after.total === before.total) return Number.NaN;
+  return (100 * (after.stolen - before.stolen)) / (after.total - before.total);
+}
+
 /** Runs each variant `runs` times, alternating, and checks that every variant computed the same result. */
 export async function measure(
   workload: string,
@@ -78,16 +103,20 @@ export async function measure(
   baseline: string,
 ): Promise<Row[]> {
   const samples = new Map<string, Measurement[]>(variants.map((variant) => [variant.name, []]));
+  const stolen = new Map<string, number[]>(variants.map((variant) => [variant.name, []]));
   const failures = new Map<string, string>();
   for (let run = 0; run < runs; run++) {
     const order = run % 2 === 0 ? variants : [...variants].reverse();
     for (const variant of order) {
       if (failures.has(variant.name)) continue;
       try {
+        const before = cpuTimes();
         const measurement = await runChild(variant.args);
+        const percent = stolenPercent(before, cpuTimes());
         samples.get(variant.name)!.push(measurement);
+        stolen.get(variant.name)!.push(percent);
         process.stderr.write(
-          `  ${workload} ${variant.name} run ${run + 1}: ${(measurement.wallMs / 1000).toFixed(2)} s\n`,
+          `  ${workload} ${variant.name} run ${run + 1}: ${(measurement.wallMs / 1000).toFixed(2)} s${Number.isNaN(percent) ? "" : `, ${percent.toFixed(0)}% of the CPU stolen`}\n`,
         );
       } catch (error) {
         // A variant that fails (DuckDB out of memory, say) is reported as failed, not timed.
@@ -117,6 +146,7 @@ export async function measure(
         recordsPerSecond: Number.NaN,
         megabytesPerSecond: Number.NaN,
         peakRssMiB: Number.NaN,
+        cpuStolenPercent: Number.NaN,
         speedupVsBaseline: Number.NaN,
         failed: failures.get(variant.name) ?? "no run",
       };
@@ -130,6 +160,7 @@ export async function measure(
       recordsPerSecond: records / (wall / 1000),
       megabytesPerSecond: inputBytes / 1e6 / (wall / 1000),
       peakRssMiB: median(list.map((measurement) => measurement.peakRssBytes)) / 2 ** 20,
+      cpuStolenPercent: median(stolen.get(variant.name)!),
       speedupVsBaseline: baselineMedian / wall,
     };
   });
@@ -145,6 +176,7 @@ export function formatTable(rows: readonly Row[]): string {
     "records/s",
     "MB/s",
     "peak RSS MiB",
+    "CPU stolen",
     "vs baseline",
   ];
   const body = rows.map((row) =>
@@ -159,6 +191,7 @@ export function formatTable(rows: readonly Row[]): string {
           "-",
           "-",
           "-",
+          "-",
         ]
       : [
           row.workload,
@@ -169,6 +202,7 @@ export function formatTable(rows: readonly Row[]): string {
           Math.round(row.recordsPerSecond).toLocaleString("en-US"),
           row.megabytesPerSecond.toFixed(1),
           row.peakRssMiB.toFixed(0),
+          Number.isNaN(row.cpuStolenPercent) ? "-" : `${row.cpuStolenPercent.toFixed(0)}%`,
           Number.isNaN(row.speedupVsBaseline)
             ? `- (${row.baseline} failed)`
             : `${row.speedupVsBaseline.toFixed(2)}x ${row.baseline}`,
