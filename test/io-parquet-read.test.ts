@@ -87,6 +87,28 @@ describe("reading Parquet against a declared schema", () => {
       assert.deepEqual(named, [{ id: 1, name: "x" }]);
       assert.equal(rejected.length, 1);
       assert.match(rejected[0]!.reason, /name/);
+      assert.equal(rejected[0]!.row, 2, "the row of the file it was");
+    });
+  });
+
+  it("rejects the rows of a partition folder that holds no value of its column's type, naming the text", async () => {
+    await withTempDir(async (folder) => {
+      const partitioned = schema({
+        id: column.int64(),
+        at: column.timestampMillis(),
+        year: column.int32(),
+        late: column.boolean(),
+      });
+      for (const path of ["year=2018/late=true", "year=abc/late=false", "year=2019/late=TRUE"]) {
+        await mkdir(join(folder, path), { recursive: true });
+        await writeParquet(join(folder, path, "a.parquet"), columns, [{ id: 1, name: "x", at: 5 }]);
+      }
+      const { records, rejected } = await readAll(parquetDataset(folder, { schema: partitioned }));
+      assert.deepEqual(records, [{ id: 1, at: 5, year: 2018, late: true }]);
+      assert.deepEqual(rejected.map((record) => [record.row, record.reason]).sort(), [
+        [1, `'late' is "TRUE", expected true or false`],
+        [1, `'year' is "abc", expected a 32-bit integer`],
+      ]);
     });
   });
 

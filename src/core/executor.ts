@@ -78,9 +78,11 @@ async function runTask(plan: Plan, spec: TaskSpec, rejects: RejectRouting): Prom
         const where =
           record.line !== undefined
             ? ` line ${record.line}`
-            : record.offset !== undefined
-              ? ` byte ${record.offset}`
-              : "";
+            : record.row !== undefined
+              ? ` row ${record.row}`
+              : record.offset !== undefined
+                ? ` byte ${record.offset}`
+                : "";
         metrics.rejectedSamples.push(`${record.source}${where}: ${record.reason}`);
       }
       rejectedOutput?.push(record);

@@ -10,6 +10,8 @@ export interface RejectedRecord {
   readonly offset?: number;
   /** 1-based line number, where known. */
   readonly line?: number;
+  /** 1-based row number, for a record read from a file of rows (Parquet), which has no lines. */
+  readonly row?: number;
   readonly reason: string;
 }
 

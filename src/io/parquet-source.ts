@@ -189,7 +189,7 @@ export class ParquetDatasetSource<T> implements Source<T> {
             context.reject({
               text: JSON.stringify(whole, bigintAsText),
               source: uri,
-              offset: rowNumber,
+              row: rowNumber,
               reason: parsed.problem,
             });
             continue;
@@ -213,17 +213,22 @@ export class ParquetDatasetSource<T> implements Source<T> {
     }
   }
 
+  /**
+   * Partition values typed by the schema. A folder name that is no value of its column's type
+   * (`year=abc` for an int32) is kept as its text, so that the schema rejects each row naming it,
+   * rather than as NaN, which it would describe as null, or as false for a boolean.
+   */
   private typedPartitionValues(relativePath: string): Record<string, unknown> {
-    const values: Record<string, unknown> = partitionValues(relativePath);
+    const texts = partitionValues(relativePath);
+    const values: Record<string, unknown> = { ...texts };
     const columns = this.options.schema?.columns ?? {};
-    for (const [name, text] of Object.entries(values)) {
+    for (const [name, text] of Object.entries(texts)) {
       const type = columns[name]?.type;
-      if (
-        text !== null &&
-        (type === "int32" || type === "int64" || type === "double" || type === "timestampMillis")
-      ) {
-        values[name] = Number(text);
-      } else if (text !== null && type === "boolean") {
+      if (text === null) continue;
+      if (type === "int32" || type === "int64" || type === "double" || type === "timestampMillis") {
+        const number = Number(text);
+        if (text.trim() !== "" && Number.isFinite(number)) values[name] = number;
+      } else if (type === "boolean" && (text === "true" || text === "false")) {
         values[name] = text === "true";
       }
     }
