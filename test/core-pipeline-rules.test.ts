@@ -385,7 +385,30 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
         () => p.generate(1, () => 1, { splits }),
         /^SluiceError: splits must be a whole number of 1 or more, got /,
       );
+      // A count or a partition count that is no whole number, or too small, is refused as well.
+      assert.throws(
+        () => values.repartition(splits),
+        /^SluiceError: repartition's partition count must be a whole number of 1 or more, got /,
+      );
+      assert.throws(
+        () => values.coalesce(splits),
+        /^SluiceError: coalesce's partition count must be a whole number of 1 or more, got /,
+      );
+      assert.throws(
+        () => values.map((value) => [value, 1] as const).groupByKey({ partitions: splits }),
+        /^SluiceError: partitions must be a whole number of 1 or more, got /,
+      );
     }
+    for (const count of [-1, 1.5, Number.NaN, "10"])
+      assert.throws(
+        () => p.generate(count as never, (index) => index),
+        /^SluiceError: generate's count must be a whole number of 0 or more, got /,
+      );
+    assert.throws(
+      () => p.generate(3, "index" as never),
+      /^SluiceError: generate takes a function of the index, and it was given "index" \(a string\)$/,
+    );
+    assert.equal(p.generate(0, (index) => index).name, "generate");
   });
 
   it("a combine refuses what is not a combiner when it is built, and takes a function of two values as one", async () => {

@@ -27,11 +27,7 @@ function nameOf(options: TransformOptions | undefined): string | undefined {
 
 function partitionsOf(options: TransformOptions | undefined): number | undefined {
   if (typeof options !== "object") return undefined;
-  const partitions = options.partitions;
-  if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1)) {
-    throw new RangeError(`partitions must be a positive integer, got ${partitions}`);
-  }
-  return partitions;
+  return positiveWhole(options.partitions, "partitions");
 }
 
 /**
@@ -442,7 +438,7 @@ export class PCollection<T> {
 
   /** Spreads records evenly over `partitionCount` partitions (a shuffle): the next stage has that many tasks. */
   repartition(partitionCount: number, options?: TransformOptions): PCollection<T> {
-    partitionsOf({ partitions: partitionCount });
+    positiveWhole(partitionCount, "repartition's partition count");
     return this.derive(
       this.graph.add(
         { kind: "shuffle", mode: "repartition", partitionCount },
@@ -457,7 +453,7 @@ export class PCollection<T> {
    * shuffle (neighbouring splits or partitions are read by one task).
    */
   coalesce(partitionCount: number, options?: TransformOptions): PCollection<T> {
-    partitionsOf({ partitions: partitionCount });
+    positiveWhole(partitionCount, "coalesce's partition count");
     return this.derive(
       this.graph.add({ kind: "coalesce", partitionCount }, nameOf(options) ?? `coalesce(${partitionCount})`, [
         this.node.id,

@@ -103,6 +103,15 @@ export class Pipeline {
     options?: string | { name?: string; splits?: number },
   ): PCollection<T> {
     const { name, splits } = sourceOptions(options, "generate");
+    // -1 would make no record and 1.5 two, both without a word.
+    if (!Number.isSafeInteger(count) || count < 0)
+      throw new SluiceError(
+        `generate's count must be a whole number of 0 or more, got ${describeValue(count)}`,
+      );
+    if (typeof generate !== "function")
+      throw new SluiceError(
+        `generate takes a function of the index, and it was given ${describeValue(generate)}`,
+      );
     return this.read(new GeneratorSource(count, generate, splits ?? 8), name ?? "generate");
   }
 
