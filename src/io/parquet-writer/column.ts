@@ -90,11 +90,14 @@ function badValue(spec: ColumnSpec, value: unknown, expected: string): ColumnVal
  */
 export function checkColumnValue(spec: ColumnSpec, value: unknown): void {
   if (value === null || value === undefined) {
-    if (!spec.optional)
-      throw new ColumnValueError(`column '${spec.name}' is required and the value is ${value}`);
+    if (!spec.optional) throw missingValue(spec, value);
     return;
   }
   toStored(spec, value);
+}
+
+function missingValue(spec: ColumnSpec, value: null | undefined): ColumnValueError {
+  return new ColumnValueError(`column '${spec.name}' is required and the value is ${value}`);
 }
 
 /** The value as the column stores it, or a ColumnValueError saying why it cannot. */
@@ -219,8 +222,7 @@ export class ColumnChunkWriter {
   append(raw: unknown): void {
     if (this.pageRows === this.levels.length && this.spec.optional) this.levels = grown(this.levels);
     if (raw === null || raw === undefined) {
-      if (!this.spec.optional)
-        throw new ColumnValueError(`column '${this.spec.name}' is required and the value is ${raw}`);
+      if (!this.spec.optional) throw missingValue(this.spec, raw);
       this.levels[this.pageRows++] = 0;
       this.nulls++;
     } else {
