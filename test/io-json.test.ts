@@ -183,6 +183,26 @@ describe("JSON lines", () => {
     });
   });
 
+  it("says that a file of one pretty-printed JSON document is one, for jsonDocuments to read", async () => {
+    await withTempDir(async (folder) => {
+      await writeFile(join(folder, "array.json"), '[\n  {"a": 1},\n  {"a": 2}\n]\n');
+      await writeFile(join(folder, "object.json"), '\ufeff{\r\n  "a": 1\r\n}\r\n');
+      await writeFile(join(folder, "lines.json"), '{"a": 1}\n{broken\n[\n');
+      const { rejected } = await readAllSplits(jsonLines(join(folder, "*.json")));
+      const hint = /: the file looks like one JSON document over many lines, which jsonDocuments reads$/;
+      const hinted = rejected.filter((record) => hint.test(record.reason));
+      assert.deepEqual(
+        hinted.map((record) => [record.source.split("/").at(-1), record.line]).sort(),
+        [
+          ["array.json", 1],
+          ["object.json", 1],
+        ],
+        "the first line of each document, and no line of a JSON-lines file",
+      );
+      assert.equal(rejected.length, 3 + 3 + 2);
+    });
+  });
+
   it("rejects a line longer than the maximum record size without holding it", async () => {
     await withTempDir(async (folder) => {
       const file = join(folder, "long.json");

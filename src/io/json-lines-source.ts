@@ -75,6 +75,21 @@ function isBlank(bytes: Uint8Array, from: number, to: number): boolean {
 }
 
 /**
+ * True when a file's first line is a lone `[` or `{`: the start of a pretty-printed JSON document,
+ * which a JSON-lines reader rejects a line at a time without the reason being plain.
+ */
+function opensDocument(bytes: Uint8Array, from: number, to: number): boolean {
+  let first = -1;
+  for (let index = from; index < to; index++) {
+    const byte = bytes[index]!;
+    if (byte === 0x20 || byte === 0x09 || byte === CARRIAGE_RETURN) continue;
+    if (first >= 0) return false;
+    first = byte;
+  }
+  return first === 0x5b || first === 0x7b;
+}
+
+/**
  * JSON lines (one record per line) from local files or S3 objects matching a URI glob.
  *
  * Splits are byte ranges: a line belongs to the range its first byte lies in, so any cut of a file
@@ -383,7 +398,11 @@ class LineReader<T> {
     try {
       value = JSON.parse(bytes.toString("utf8", from, to));
     } catch (error) {
-      this.reject(bytes.subarray(from, to), offset, `not valid JSON (${(error as Error).message})`);
+      this.reject(
+        bytes.subarray(from, to),
+        offset,
+        `not valid JSON (${(error as Error).message})${offset === 0 && opensDocument(bytes, from, to) ? ": the file looks like one JSON document over many lines, which jsonDocuments reads" : ""}`,
+      );
       return;
     }
     const schema = this.schema;
