@@ -485,6 +485,30 @@ describe("commit protocol (local)", () => {
         `note=${HIVE_DEFAULT_PARTITION}`,
         "note=x",
       ]);
+      // A Date in a timestamp partition column names its folder by its epoch milliseconds, as a
+      // number there would, and reads back as the same instant.
+      const stamped = schema({ id: column.int64(), at: column.timestampMillis() });
+      const p = new Pipeline();
+      p.fromArray([0, 1])
+        .map((id) => ({ id, at: id === 0 ? new Date(Date.UTC(2018, 10, 1)) : Date.UTC(2018, 10, 2) }))
+        .write(new Lake(folder, { mode: "overwrite" }).parquet("stamped", stamped, { partitionBy: ["at"] }));
+      await runDirect(p, {});
+      assert.deepEqual((await readdir(join(folder, "stamped"))).sort(), [
+        "_SUCCESS",
+        `at=${Date.UTC(2018, 10, 1)}`,
+        `at=${Date.UTC(2018, 10, 2)}`,
+      ]);
+      const back = new Pipeline();
+      const { outputs } = await runDirect(back, {
+        rows: back.read(parquetDataset(join(folder, "stamped"), { schema: stamped })).collect(),
+      });
+      assert.deepEqual(
+        [...outputs.rows].sort((a, b) => a.id - b.id),
+        [
+          { id: 0, at: Date.UTC(2018, 10, 1) },
+          { id: 1, at: Date.UTC(2018, 10, 2) },
+        ],
+      );
     });
   });
 

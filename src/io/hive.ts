@@ -35,10 +35,16 @@ export function unescapePathName(escaped: string): string {
   );
 }
 
-/** The text of a partition value, or null for Hive's default partition. */
+/**
+ * The text of a partition value, or null for Hive's default partition. A Date (which a
+ * timestamp column takes, as it does epoch milliseconds) is its epoch milliseconds, the number
+ * its column holds: its own text would name the folder in the writer's time zone and read back
+ * as no timestamp.
+ */
 export function partitionText(value: unknown): string | null {
   if (value === null || value === undefined || value === "") return null;
-  return typeof value === "string" ? value : String(value);
+  if (typeof value === "string") return value;
+  return value instanceof Date ? String(value.getTime()) : String(value);
 }
 
 /** The longest folder name the common file systems hold (ext4, XFS, APFS, NTFS), in bytes. */
