@@ -512,6 +512,42 @@ describe("commit protocol (local)", () => {
     });
   });
 
+  it("sortBy orders a file by a timestamp column given as Dates and numbers, and by an INT64 one given as bigints and numbers", async () => {
+    await withTempDir(async (folder) => {
+      const rows = schema({ id: column.int64(), at: column.timestampMillis() });
+      const ats = [5, 100_000, 20, 3_000, 1];
+      const ids = [2n ** 60n, 7, 2n ** 53n + 1n, -3, 40];
+      const p = new Pipeline();
+      const written = p.fromArray([0, 1, 2, 3, 4], { splits: 1 }).map((index) => ({
+        id: ids[index] as number,
+        at: (index % 2 === 0 ? new Date(ats[index]!) : ats[index]!) as number,
+      }));
+      const lake = new Lake(folder, { mode: "overwrite" });
+      written.write(lake.parquet("by_at", rows, { sortBy: ["at"] }));
+      written.write(lake.parquet("by_id", rows, { sortBy: ["id"] }));
+      await runDirect(p, {});
+      const inFileOrder = async (table: string) => {
+        const back = new Pipeline();
+        const { outputs } = await runDirect(back, {
+          // As text: a bigint does not cross to the caller.
+          rows: back
+            .read(parquetDataset<{ id: bigint; at: bigint }>(join(folder, table), { int64: "bigint" }))
+            .map((row) => [String(row.id), String(row.at)] as const)
+            .collect(),
+        });
+        return outputs.rows;
+      };
+      assert.deepEqual(
+        (await inFileOrder("by_at")).map(([, at]) => Number(at)),
+        [...ats].sort((a, b) => a - b),
+      );
+      assert.deepEqual(
+        (await inFileOrder("by_id")).map(([id]) => BigInt(id)),
+        [-3n, 7n, 40n, 2n ** 53n + 1n, 2n ** 60n],
+      );
+    });
+  });
+
   it("a failed run leaves the previous output as it was and no staged files", async () => {
     await withTempDir(async (folder) => {
       const before = Array.from({ length: 30 }, (_, index) => item(index));

@@ -191,6 +191,9 @@ const TYPE_RANK: Record<string, number> = { null: 0, boolean: 1, number: 2, stri
 function typeName(value: unknown): string {
   if (value === null || value === undefined) return "null";
   if (Array.isArray(value)) return "array";
+  // A bigint never crosses a thread, but a sink sorts by an INT64 column's values, which may be
+  // bigints among numbers: < and > compare the two kinds exactly.
+  if (typeof value === "bigint") return "number";
   return typeof value;
 }
 

@@ -94,8 +94,8 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
       sortBy === undefined || first === undefined
         ? undefined
         : sortBy.length === 1
-          ? (row) => row[first]
-          : (row) => sortBy.map((column) => row[column]);
+          ? (row) => sortValue(row[first])
+          : (row) => sortBy.map((column) => sortValue(row[column]));
     // An empty unpartitioned table still gets one file, so that readers find its schema (as Spark
     // does); a partitioned one has no partition to put it in and is left with its _SUCCESS only.
     committer.register(
@@ -123,6 +123,14 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
   async openWriter(context: TaskContext): Promise<SinkWriter<T>> {
     return new ParquetTaskWriter(this, context);
   }
+}
+
+/**
+ * A value as a sort compares it: a Date (which a timestamp column takes, as it does epoch
+ * milliseconds) as its milliseconds, which order as the instants do.
+ */
+function sortValue(value: unknown): unknown {
+  return value instanceof Date ? value.getTime() : value;
 }
 
 /**
