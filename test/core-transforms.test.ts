@@ -120,6 +120,7 @@ function model(options: CatalogueOptions): unknown[] {
         group.reduce((a, b) => (compareValues(b, a) < 0 ? b : a)),
       );
     case "repartition":
+    case "repartitionBy":
       return pairs;
     case "coalesce":
       return pairs.map(([key]) => key);

@@ -25,6 +25,12 @@ function uniqueIds(items: Item[]): Item[] {
   return items.filter((item) => !seen.has(item.id) && seen.add(item.id));
 }
 
+/** The Parquet files under `folder`, relative to it. */
+async function parquetFilesUnder(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { recursive: true });
+  return entries.filter((entry) => entry.endsWith(".parquet")).sort();
+}
+
 async function readItems(table: string, hive: boolean): Promise<Record<string, unknown>[]> {
   const rows = await query(
     `SELECT id, name, score, epoch_ms("at") AS at, flag, small${hive ? ', "group"' : ""} FROM read_parquet(${literal(`${table}/**/*.parquet`)}${hive ? ", hive_partitioning = true, hive_types_autocast = false" : ""}) ORDER BY id`,
@@ -150,6 +156,46 @@ describe("Parquet sink", () => {
       assert.deepEqual(
         [...outputs.rows].sort((a, b) => a.id - b.id),
         items.map((item) => ({ ...item, group: item.group === "" ? null : item.group })),
+      );
+    });
+  });
+
+  it("repartitionBy the partition columns writes one file per partition folder, whatever the splits and threads", async () => {
+    await withTempDir(async (folder) => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(itemArbitrary, { minLength: 1, maxLength: 60 }),
+          fc.integer({ min: 1, max: 6 }),
+          fc.integer({ min: 1, max: 6 }),
+          fc.constantFrom<("group" | "small")[]>(["small"], ["group", "small"]),
+          fc.constantFrom({ runner: "direct" as const }, { threads: 2 }),
+          async (generated, splits, partitions, partitionBy, runOptions) => {
+            // Few folders, each with rows from several splits.
+            const items = uniqueIds(generated).map((item) => ({ ...item, small: Math.abs(item.small % 3) }));
+            const output = join(folder, `run${run++}`);
+            await writeItems.run(
+              { items, output, mode: "overwrite", partitionBy, splits, repartitionByPartition: partitions },
+              runOptions,
+            );
+            const table = join(output, "items");
+            const files = await parquetFilesUnder(table);
+            const folders = files.map((file) => file.slice(0, file.lastIndexOf("/")));
+            assert.equal(
+              new Set(folders).size,
+              folders.length,
+              `a folder with several files: ${files.join(" ")}`,
+            );
+            const rows = await query(
+              `SELECT id FROM read_parquet(${literal(`${table}/**/*.parquet`)}, hive_partitioning = true) ORDER BY id`,
+            );
+            assert.deepEqual(
+              rows.map((row) => Number(row.id)),
+              items.map((item) => item.id).sort((a, b) => a - b),
+            );
+          },
+        ),
+        { numRuns: 12 },
       );
     });
   });

@@ -548,8 +548,9 @@ describe("the sparkify command", () => {
   it("prints the plan with --explain", () => {
     const run = sparkify(["--explain", "--output", "/tmp/unused"]);
     assert.equal(run.status, 0);
-    assert.match(run.stdout, /^plan: 6 stage\(s\), 4 shuffle\(s\)/);
+    assert.match(run.stdout, /^plan: 7 stage\(s\), 5 shuffle\(s\)/);
     assert.match(run.stdout, /latest play per user/);
+    assert.match(run.stdout, /shuffle write: 'songs by artist\/key' -> 'songs by artist'/);
     assert.match(run.stdout, /table write: 'key songs by title' -> 'match plays to songs'/);
   });
 });

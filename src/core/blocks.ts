@@ -1,7 +1,7 @@
 import { fileFailure, SluiceError } from "./errors.js";
 import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { decodeRecords, encodeRecords, NotJsonError } from "./block-codec.js";
+import { decodeRecords, encodeRecords, NotJsonError, nonJsonIn } from "./block-codec.js";
 
 /**
  * A block: a batch of records encoded as one run of bytes (block-codec.ts: columnar when the
@@ -50,18 +50,35 @@ export function encodeCrossing(
     return encodeBlock(records);
   } catch (error) {
     if (!(error instanceof NotJsonError)) throw error;
-    // undefined is found only where JSON cannot leave it out (a record, a key or value, an array's
-    // item): most often a function that returned nothing, not a value to convert.
-    const advice = error.message.startsWith("undefined ")
-      ? "a function returned nothing there (an arrow function's body in braces needs `return`) or read a member the record does not have; use null for no value"
-      : "convert it first (a Date to epoch milliseconds or ISO text, a Map or Set to an array or object, NaN or an infinity to null)";
     const held = /^undefined at \[\d+\]$/.test(error.message)
       ? "one is undefined"
       : `hold ${describe(error.message).replace(/ at $/, "")}`;
-    throw new SluiceError(
-      `${what} must be JSON values, as they cross between threads, and ${held}: ${advice}`,
-    );
+    throw notJsonError(what, held, error.message.startsWith("undefined "));
   }
+}
+
+/**
+ * Fails for a shuffle key that JSON would change, worded as `encodeCrossing` words a record: a
+ * key a shuffle only routes by is never encoded, and one it cannot hash (a function, a bigint)
+ * would fail with the hash's own error.
+ */
+export function checkCrossingKey(key: unknown, what: string): void {
+  if (typeof key === "string" || (typeof key === "number" && Number.isFinite(key))) return;
+  const problem = nonJsonIn(key);
+  if (problem === undefined) return;
+  const held = `hold ${problem.replace(/ at (the top)?/, (_match, top) => (top ? " in a key" : " in a key at "))}`;
+  throw notJsonError(what, held, problem.startsWith("undefined "));
+}
+
+function notJsonError(what: string, held: string, isUndefined: boolean): SluiceError {
+  // undefined is found only where JSON cannot leave it out (a record, a key or value, an array's
+  // item): most often a function that returned nothing, not a value to convert.
+  const advice = isUndefined
+    ? "a function returned nothing there (an arrow function's body in braces needs `return`) or read a member the record does not have; use null for no value"
+    : "convert it first (a Date to epoch milliseconds or ISO text, a Map or Set to an array or object, NaN or an infinity to null)";
+  return new SluiceError(
+    `${what} must be JSON values, as they cross between threads, and ${held}: ${advice}`,
+  );
 }
 
 export function encodeBlock(records: readonly unknown[]): BlockRef {

@@ -8,7 +8,9 @@ export type ShuffleMode =
   /** `[key, value]` in, `[key, combined]` out; the combiner runs on the map side too. */
   | "combine"
   /** Any record in, the same record out, spread evenly over the partitions. */
-  | "repartition";
+  | "repartition"
+  /** `[key, value]` in, the value out, in its key's partition: all the records of a key meet in one task. */
+  | "repartitionByKey";
 
 // biome-ignore lint/suspicious/noExplicitAny: a graph holds functions of every record type; PCollection<T> keeps them typed.
 type AnyFunction = (value: any) => any;

@@ -449,6 +449,25 @@ export class PCollection<T> {
   }
 
   /**
+   * Moves the records that share a key of `keyOf` into one partition (a shuffle), as Spark's
+   * `repartition(col)`: the next stage's tasks each hold whole keys. Before a table partitioned by
+   * its columns, keyed by those columns, it makes one file per partition folder instead of one per
+   * task that met the folder's rows. `partitions` sets the next stage's task count.
+   */
+  repartitionBy<K>(keyOf: (value: T) => K, options?: TransformOptions): PCollection<T> {
+    recordFunction(keyOf, "repartitionBy");
+    const name = nameOf(options) ?? "repartitionBy";
+    const keyed = this.keyBy(keyOf, `${name}/key`);
+    return this.derive(
+      this.graph.add(
+        { kind: "shuffle", mode: "repartitionByKey", partitionCount: partitionsOf(options) },
+        name,
+        [keyed.node.id],
+      ),
+    );
+  }
+
+  /**
    * Runs the stage that produces this collection in at most `partitionCount` tasks, without a
    * shuffle (neighbouring splits or partitions are read by one task).
    */

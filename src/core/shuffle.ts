@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type BlockRef, encodeCrossing, readBlock, spillBlocks } from "./blocks.js";
+import { type BlockRef, checkCrossingKey, encodeCrossing, readBlock, spillBlocks } from "./blocks.js";
 import type { Combiner } from "./combiners.js";
 import { KeyMap, keyValuePair, partitionOf } from "./keys.js";
 import type { ShufflePlan } from "./stages.js";
@@ -32,7 +32,8 @@ const MAX_COMBINE_KEYS = 1_000_000;
  * The map side of one shuffle within one task: routes records to partitions by a stable hash of
  * their key, folds them first where a combiner allows (combiner lifting), and encodes them in blocks.
  *
- * Wire formats: group `[key, slot, value]`, combine `[key, accumulator]`, repartition the record.
+ * Wire formats: group `[key, slot, value]`, combine `[key, accumulator]`, repartition the record,
+ * repartitionByKey the value (its key only chooses the partition).
  */
 export class ShuffleWriter {
   private readonly pending: unknown[][];
@@ -65,6 +66,12 @@ export class ShuffleWriter {
       case "repartition": {
         const partition = this.roundRobin++ % this.shuffle.partitionCount;
         this.append(partition, record);
+        return;
+      }
+      case "repartitionByKey": {
+        const [key, value] = this.pairOf(record);
+        checkCrossingKey(key, this.recordsName());
+        this.append(partitionOf(key, this.shuffle.partitionCount), value);
         return;
       }
       case "group": {
@@ -106,7 +113,8 @@ export class ShuffleWriter {
     if (pending.length === 0) return;
     const block = encodeCrossing(pending, `the records going into '${this.shuffle.name}'`, (problem) =>
       problem.replace(/ at \[\d+\](\[(\d)\])?/, (_match, _slot, index: string | undefined) => {
-        if (this.shuffle.mode === "repartition") return ` in a record at ${_slot ?? ""}`;
+        if (this.shuffle.mode === "repartition" || this.shuffle.mode === "repartitionByKey")
+          return ` in a record at ${_slot ?? ""}`;
         if (index === "0") return " in a key at ";
         return this.shuffle.mode === "group" ? " in a value at " : " in an accumulator at ";
       }),
@@ -160,7 +168,7 @@ export async function* readShufflePartition(
   shuffle: ShufflePlan,
   blocks: readonly BlockRef[],
 ): AsyncGenerator<unknown[]> {
-  if (shuffle.mode === "repartition") {
+  if (shuffle.mode === "repartition" || shuffle.mode === "repartitionByKey") {
     for (const block of blocks) yield await readBlock(block);
     return;
   }

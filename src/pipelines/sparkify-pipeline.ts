@@ -425,6 +425,9 @@ export const sparkifyPipeline = definePipeline(
         "song rows",
       )
       .apply(compacted("songs", songsSchema))
+      // An artist's songs in one task: one file per partition folder, where each task would write
+      // one into every folder it met (most folders hold a song or two, and readers open each file).
+      .repartitionBy((song) => song.artist_id, "songs by artist")
       .write(lake.parquet("songs", songsSchema, { ...parquet, partitionBy: ["year", "artist_id"] }));
     const newSongState = newSongs.map(loadedSong, "song state");
     newSongState.write(lake.state(STATE.songs));
