@@ -32,6 +32,7 @@ import {
   graphFromDriverOnly,
   type Mistake,
   mistakes,
+  type NotJsonCase,
   notJson,
   throwsOnOne,
 } from "./fixtures/unsafe-pipelines.js";
@@ -126,7 +127,7 @@ describe("the rules of pipeline modules", () => {
   }
 
   for (const runner of ["direct", "pool"] as const) {
-    const run = (what: "date" | "map" | "nan" | "set-accumulator" | "plain") =>
+    const run = (what: NotJsonCase) =>
       notJson.run({ what, values: [1, 2, 3, 4] }, runner === "pool" ? { threads: 2 } : { runner });
     it(`refuses records and accumulators that JSON would change, naming what and where, the same way on ${runner}`, async () => {
       const cases = [
@@ -136,6 +137,14 @@ describe("the rules of pipeline modules", () => {
         [
           "set-accumulator",
           /'distinct per parity' must be JSON values, .* and hold a Set in an accumulator: /,
+        ],
+        // Keys, also where they cannot be hashed, and where they are only routed by or looked up.
+        ["bigint key", /'group them' must be JSON values, .* and hold a bigint in a key: convert it first/],
+        ["function key", /'sum them' must be JSON values, .* and hold a function in a key: convert it first/],
+        ["Map key", /'spread them' must be JSON values, .* and hold a Map in a key: convert it first/],
+        [
+          "undefined key",
+          /'look them up' must be JSON values, .* and hold undefined in a key: a function returned nothing there/,
         ],
       ] as const;
       for (const [what, message] of cases) await assert.rejects(run(what), message, what);

@@ -76,17 +76,40 @@ export class ShuffleWriter {
       }
       case "group": {
         const [key, value] = this.pairOf(record);
-        this.append(partitionOf(key, this.shuffle.partitionCount), [key, slot, value]);
+        this.append(this.partitionOfKey(key), [key, slot, value]);
         return;
       }
       case "combine": {
         const [key, value] = this.pairOf(record);
         const combiner = this.combiner!;
-        const entry = this.combined!.upsert(key, () => combiner.create());
+        const entry = this.combinedEntry(key, combiner);
         entry.value = combiner.add(entry.value, value);
         if (this.combined!.size >= MAX_COMBINE_KEYS) this.flushCombined();
         return;
       }
+    }
+  }
+
+  /**
+   * A key that cannot be hashed (a bigint, a function) fails saying why; one that can is checked
+   * when its block is encoded.
+   */
+  private partitionOfKey(key: unknown): number {
+    try {
+      return partitionOf(key, this.shuffle.partitionCount);
+    } catch (error) {
+      checkCrossingKey(key, this.recordsName());
+      throw error;
+    }
+  }
+
+  /** The map-side accumulator of a key, likewise. */
+  private combinedEntry(key: unknown, combiner: Combiner<unknown, unknown, unknown>): { value: unknown } {
+    try {
+      return this.combined!.upsert(key, () => combiner.create());
+    } catch (error) {
+      checkCrossingKey(key, this.recordsName());
+      throw error;
     }
   }
 
@@ -97,7 +120,7 @@ export class ShuffleWriter {
   private flushCombined(): void {
     if (!this.combined) return;
     for (const [key, accumulator] of this.combined.entries()) {
-      this.append(partitionOf(key, this.shuffle.partitionCount), [key, accumulator]);
+      this.append(this.partitionOfKey(key), [key, accumulator]);
     }
     this.combined.clear();
   }

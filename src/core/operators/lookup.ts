@@ -1,4 +1,4 @@
-import { encodeCrossing } from "../blocks.js";
+import { checkCrossingKey, encodeCrossing } from "../blocks.js";
 import { keyValuePair } from "../keys.js";
 import { lookupTable } from "../lookup-tables.js";
 import type { TaskOutputs } from "../task.js";
@@ -24,6 +24,9 @@ export const lookupOperator: FusedOperator<"lookup"> = {
     return {
       process(value) {
         const [key, keyed] = keyValuePair(value, input);
+        // Keys match by their JSON value, as the table's did: a Map or undefined would match
+        // whatever key JSON makes of it ({} or null), silently.
+        checkCrossingKey(key, input());
         counts[id]!++;
         next([key, keyed, table.valuesOf(key)]);
       },
