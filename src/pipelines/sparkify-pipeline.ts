@@ -413,7 +413,7 @@ export const sparkifyPipeline = definePipeline(
             "songs not loaded before",
           )
         : uniqueSongs(songRecords);
-    newSongs
+    const songRows = newSongs
       .map(
         (song) => ({
           song_id: song.song_id,
@@ -424,11 +424,17 @@ export const sparkifyPipeline = definePipeline(
         }),
         "song rows",
       )
-      .apply(compacted("songs", songsSchema))
-      // An artist's songs in one task: one file per partition folder, where each task would write
-      // one into every folder it met (most folders hold a song or two, and readers open each file).
-      .repartitionBy((song) => song.artist_id, "songs by artist")
-      .write(lake.parquet("songs", songsSchema, { ...parquet, partitionBy: ["year", "artist_id"] }));
+      .apply(compacted("songs", songsSchema));
+    // An artist's songs in one task: one file per partition folder, where each task would write
+    // one into every folder it met (most folders hold a song or two, and readers open each file).
+    // A daily load without new songs or a compaction of them (most days) has no row to route.
+    const routedSongRows =
+      noNewSongs && (options.compactFiles?.songs ?? []).length === 0
+        ? songRows
+        : songRows.repartitionBy((song) => song.artist_id, "songs by artist");
+    routedSongRows.write(
+      lake.parquet("songs", songsSchema, { ...parquet, partitionBy: ["year", "artist_id"] }),
+    );
     const newSongState = newSongs.map(loadedSong, "song state");
     newSongState.write(lake.state(STATE.songs));
     const artists = artistsOf(newSongs);
