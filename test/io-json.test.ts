@@ -9,6 +9,7 @@ import {
   type RejectedRecord,
   runDirect,
   type SourceReadContext,
+  SluiceError,
   schema,
 } from "../src/index.js";
 import {
@@ -180,6 +181,33 @@ describe("JSON lines", () => {
       assert.equal(third.offset, Buffer.byteLength(`${lines[0]}\n\n`));
       assert.equal(third.text, lines[2]);
       assert.equal(counters.recordsSeen, 7, "blank lines are not counted as records");
+    });
+  });
+
+  it("fails at a damaged line of a bookkeeping file, naming it, where an input's is set aside", async () => {
+    await withTempDir(async (folder) => {
+      const file = join(folder, "state.jsonl");
+      // A torn write: the last line cut short, and a line that does not fit the schema.
+      await writeFile(file, '{"ts": 1, "page": "Home"}\n{"ts": "x", "page": "Home"}\n{"ts": 2, "pa');
+      const stateSchema = schema({ ts: column.int64(), page: column.utf8() });
+      const asInput = await readAllSplits(jsonLines(file, { schema: stateSchema }));
+      assert.equal(asInput.rejected.length, 2);
+      await assert.rejects(
+        readAllSplits(jsonLines(file, { schema: stateSchema, bookkeeping: true })),
+        (error: unknown) => {
+          assert.ok(error instanceof SluiceError, String(error));
+          assert.match(
+            error.message,
+            /state\.jsonl line 2: 'ts' is "x", expected an integer: the file holds what this pipeline kept from an earlier run, not input, so the record is not set aside as a rejected one; restore the file, or rebuild the output from the input$/,
+          );
+          return true;
+        },
+      );
+      await writeFile(file, '{"ts": 1, "page": "Home"}\n{"ts": 2, "pa');
+      await assert.rejects(
+        readAllSplits(jsonLines(file, { bookkeeping: true })),
+        /state\.jsonl line 2: not valid JSON \(/,
+      );
     });
   });
 

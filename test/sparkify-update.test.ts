@@ -426,6 +426,60 @@ describe("daily loads", () => {
     });
   });
 
+  it("stop at a torn line of the lake's own state or record of loaded files, naming it, and change nothing", async () => {
+    await withTempDir(async (folder) => {
+      const { input } = await messyInput(folder);
+      const output = join(folder, "lake");
+      // The late half of a day arrives after the lake holds the day's first half: the second run
+      // reads that day's loaded plays from the lake's state.
+      const late = join(input, "log_data/2018/11/2018-11-05-late.json");
+      const aside = join(folder, "late.json");
+      await rename(late, aside);
+      assert.equal(update(input, output).status, 0);
+      await rename(aside, late);
+      const before = await tableDigests(output);
+      const stateFiles = (await readdir(join(output, "_sluice"), { recursive: true }))
+        .filter((name) => name.endsWith(".jsonl"))
+        .map((name) => join(output, "_sluice", name));
+      const kept = new Map(
+        await Promise.all(stateFiles.map(async (file) => [file, await readFile(file)] as const)),
+      );
+      /** Cuts each file matching `which` in the middle of a line, as a torn write leaves it. */
+      const tear = async (which: RegExp) => {
+        for (const [file, bytes] of kept) {
+          if (!which.test(file)) continue;
+          let cut = Math.floor(bytes.length / 2);
+          while (bytes[cut - 1] === 0x0a) cut++;
+          await writeFile(file, bytes.subarray(0, cut));
+        }
+      };
+      const restore = async () => {
+        for (const [file, bytes] of kept) await writeFile(file, bytes);
+      };
+
+      await tear(/_sluice\/plays\//);
+      const torn = update(input, output);
+      assert.equal(torn.status, 1, torn.stdout);
+      assert.match(
+        torn.stderr,
+        /_sluice\/plays\/day=2018-11-05\/[^ ]+\.jsonl line \d+: not valid JSON \(.*\): the file holds what this pipeline kept from an earlier run, not input, so the record is not set aside as a rejected one; restore the file, or rebuild the output from the input/,
+      );
+      assert.doesNotMatch(torn.stderr, /\n\s+at /, "no stack trace");
+      assert.deepEqual(await tableDigests(output), before);
+
+      await restore();
+      await tear(/_sluice\/loaded\//);
+      const tornRecord = update(input, output);
+      assert.equal(tornRecord.status, 1, tornRecord.stdout);
+      assert.match(tornRecord.stderr, /_sluice\/loaded\/[^ ]+\.jsonl line \d+: not valid JSON \(/);
+      assert.deepEqual(await tableDigests(output), before);
+
+      await restore();
+      const repaired = update(input, output);
+      assert.equal(repaired.status, 0, repaired.stderr);
+    });
+  });
+
   for (const [fault, step] of [
     ["kill", "commit-started"],
     ["kill", "journal-written"],

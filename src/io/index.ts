@@ -8,6 +8,7 @@ export {
   partitionValues,
   unescapePathName,
 } from "./hive.js";
+export { damagedBookkeeping } from "./bookkeeping.js";
 export { jsonDocuments, JsonDocumentsSource, type JsonDocumentsOptions } from "./json-documents-source.js";
 export { cutIntoSplits, jsonLines, JsonLinesSource, type JsonLinesOptions } from "./json-lines-source.js";
 export { type JsonLinesTableOptions, JsonLinesTableSink } from "./json-lines-sink.js";

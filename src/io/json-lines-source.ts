@@ -12,6 +12,7 @@ import type {
 } from "../core/index.js";
 import type { S3Settings } from "./s3.js";
 import { isGzipName, isReadWholeOnly, textBytesOf } from "./archives.js";
+import { damagedBookkeeping } from "./bookkeeping.js";
 import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
 export interface JsonLinesOptions {
@@ -35,7 +36,8 @@ export interface JsonLinesOptions {
   readonly files?: readonly ListedFile[];
   /**
    * The records are a pipeline's own bookkeeping (what it kept from an earlier run), not input:
-   * they are not counted as records read, so neither in the base of a percentage reject limit.
+   * they are not counted as records read, so neither in the base of a percentage reject limit,
+   * and a damaged one fails the run instead of being set aside (bookkeeping.ts).
    */
   readonly bookkeeping?: boolean;
 }
@@ -429,8 +431,13 @@ class LineReader<T> {
    * holds exactly what was rejected; a line past that size keeps its first bytes.
    */
   private reject(bytes: Uint8Array, offset: number, reason: string): void {
-    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
     const line = this.lineNumber;
+    if (this.bookkeeping)
+      throw damagedBookkeeping(
+        `${this.uri} ${line !== undefined ? `line ${line}` : `byte ${offset}`}`,
+        reason,
+      );
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
     const record: RejectedRecord = {
       text,
       source: this.uri,

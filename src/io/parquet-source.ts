@@ -13,6 +13,7 @@ import type {
 function bigintAsText(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? value.toString() : value;
 }
+import { damagedBookkeeping } from "./bookkeeping.js";
 import { partitionValues } from "./hive.js";
 import { parseLocation } from "./location.js";
 import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
@@ -41,7 +42,8 @@ export interface ParquetDatasetOptions {
   readonly files?: readonly { readonly uri: string; readonly relativePath: string }[];
   /**
    * The rows are the pipeline's own (a compaction reads back what it wrote), not input: they are
-   * not counted as records read, so neither in the base of a percentage reject limit.
+   * not counted as records read, so neither in the base of a percentage reject limit, and one that
+   * does not fit the schema fails the run instead of being set aside (bookkeeping.ts).
    */
   readonly bookkeeping?: boolean;
 }
@@ -185,7 +187,8 @@ export class ParquetDatasetSource<T> implements Source<T> {
         if (schema) {
           const parsed = schema.parse(whole);
           if ("problem" in parsed) {
-            if (!this.options.bookkeeping) context.addRecordsSeen(1);
+            if (this.options.bookkeeping) throw damagedBookkeeping(`${uri} row ${rowNumber}`, parsed.problem);
+            context.addRecordsSeen(1);
             context.reject({
               text: JSON.stringify(whole, bigintAsText),
               source: uri,

@@ -11,6 +11,7 @@
  */
 import { SluiceError } from "../core/index.js";
 import {
+  damagedBookkeeping,
   type FileEntry,
   LakeCommitter,
   listFiles,
@@ -125,10 +126,10 @@ export async function readLakeLoads(
   return committer.inspect(runId, async () => {
     const recorded = await listFiles(joinUri(output, table), s3, { includeHidden: true });
     const parts = recorded.filter((entry) => entry.relativePath.endsWith(".jsonl"));
-    const texts = await Promise.all(
-      parts.map(async (part) => (await readAll(part.uri, s3)).toString("utf8")),
+    const records = await Promise.all(
+      parts.map(async (part) => recordLines(part.uri, (await readAll(part.uri, s3)).toString("utf8"))),
     );
-    const files = texts.flatMap(recordLines);
+    const files = records.flat();
     if (!recorded.some((file) => file.relativePath === "_SUCCESS")) {
       const songplays = await listFiles(joinUri(output, "songplays"), s3, { includeHidden: true });
       if (songplays.length > 0) {
@@ -147,20 +148,45 @@ export async function readLakeLoads(
 }
 
 /**
- * The files of a part of the record. Written a line each with nothing between, a part reads as
- * one JSON array (one parse of 2.5 MB instead of 20,000 small ones); lines otherwise, one by one.
+ * The files of a part of the record (at `uri`). Written a line each with nothing between, a part
+ * reads as one JSON array (one parse of 2.5 MB instead of 20,000 small ones); lines otherwise, one
+ * by one, so that a damaged line (a torn write) is named.
  */
-function recordLines(text: string): LoadedFile[] {
+function recordLines(uri: string, text: string): LoadedFile[] {
   const lines = text.trimEnd();
   if (lines === "") return [];
+  let files: unknown;
   try {
-    return JSON.parse(`[${lines.replaceAll("\n", ",")}]`) as LoadedFile[];
+    files = JSON.parse(`[${lines.replaceAll("\n", ",")}]`);
   } catch {
-    return lines
-      .split("\n")
-      .filter((line) => line.trim() !== "")
-      .map((line) => JSON.parse(line) as LoadedFile);
+    files = lines.split("\n").map((line, index) => {
+      if (line.trim() === "") return undefined;
+      try {
+        return JSON.parse(line) as unknown;
+      } catch (error) {
+        throw damagedBookkeeping(`${uri} line ${index + 1}`, `not valid JSON (${(error as Error).message})`);
+      }
+    });
   }
+  const found = (files as unknown[]).filter((file) => file !== undefined);
+  const wrong = found.findIndex((file) => !isLoadedFile(file));
+  if (wrong >= 0)
+    throw damagedBookkeeping(
+      `${uri} record ${wrong + 1}`,
+      `not a loaded file (path, size, version, run): ${JSON.stringify(found[wrong]).slice(0, 200)}`,
+    );
+  return found as LoadedFile[];
+}
+
+function isLoadedFile(value: unknown): value is LoadedFile {
+  if (typeof value !== "object" || value === null) return false;
+  const file = value as Record<string, unknown>;
+  return (
+    typeof file.path === "string" &&
+    typeof file.size === "number" &&
+    (typeof file.version === "string" || file.version === null) &&
+    typeof file.run === "string"
+  );
 }
 
 /** The Parquet files of a table's partitions that hold more than one: what a compaction rewrites. */
