@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createWriteStream } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { column, type SourceReadContext, type RejectedRecord, schema } from "../src/index.js";
@@ -62,6 +62,22 @@ describe("reading Parquet against a declared schema", () => {
       await assert.rejects(
         readAll(parquetDataset(folder, { schema: needsScore })),
         /a\.parquet has no column 'score', which the schema requires/,
+      );
+    });
+  });
+
+  it("names the file that holds no readable Parquet among the files a task reads", async () => {
+    await withTempDir(async (folder) => {
+      await writeParquet(join(folder, "a.parquet"), columns, [{ id: 1, name: "x", at: 5 }]);
+      await writeParquet(join(folder, "b.parquet"), columns, [{ id: 2, name: "y", at: 6 }]);
+      // Cut short, as a copy that ran out of disk leaves it.
+      await writeFile(join(folder, "b.parquet"), (await readFile(join(folder, "b.parquet"))).subarray(0, 40));
+      const source = parquetDataset(folder);
+      const { records } = await readAll(parquetDataset(join(folder, "a.parquet")));
+      assert.equal(records.length, 1);
+      await assert.rejects(
+        readAll(source),
+        /^SluiceError: .*\/b\.parquet holds no Parquet that can be read \(.*\): a file cut short, or another format named \.parquet$/,
       );
     });
   });

@@ -1,3 +1,4 @@
+import { fileFailure, messageOf, SluiceError } from "../core/errors.js";
 import { knownOptions } from "../core/option-checks.js";
 import type {
   ColumnType,
@@ -154,7 +155,11 @@ export class ParquetDatasetSource<T> implements Source<T> {
     const parquet = (await import("@dsnp/parquetjs")).default;
     let reader: Awaited<ReturnType<typeof parquet.ParquetReader.openFile>>;
     if (location.kind === "local") {
-      reader = await parquet.ParquetReader.openFile(location.path);
+      try {
+        reader = await parquet.ParquetReader.openFile(location.path);
+      } catch (error) {
+        throw unreadableParquet(uri, error);
+      }
     } else {
       try {
         reader = await parquet.ParquetReader.openS3(await s3Client(this.options.s3), {
@@ -254,4 +259,17 @@ export function parquetDataset(
 ): ParquetDatasetSource<unknown> {
   knownOptions(options, PARQUET_DATASET_OPTIONS, "parquetDataset");
   return new ParquetDatasetSource(uri, options);
+}
+
+/**
+ * A local file parquetjs cannot open: a file-system error as such, anything else as a file that
+ * holds no readable Parquet. parquetjs says "not a valid parquet file" without naming it, and a
+ * task reads several files.
+ */
+function unreadableParquet(uri: string, error: unknown): SluiceError {
+  if ((error as NodeJS.ErrnoException | undefined)?.code !== undefined)
+    return fileFailure("read", uri, error);
+  return new SluiceError(
+    `${uri} holds no Parquet that can be read (${messageOf(error)}): a file cut short, or another format named .parquet`,
+  );
 }
