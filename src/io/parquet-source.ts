@@ -9,16 +9,16 @@ import type {
   SourceBatch,
   SourceReadContext,
 } from "../core/index.js";
-
-/** JSON text of a row that may hold bigints. */
-function bigintAsText(_key: string, value: unknown): unknown {
-  return typeof value === "bigint" ? value.toString() : value;
-}
 import { damagedBookkeeping } from "./bookkeeping.js";
 import { partitionValues } from "./hive.js";
 import { parseLocation } from "./location.js";
 import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
 import { isLiteralInput, listFiles } from "./storage.js";
+
+/** JSON text of a row that may hold bigints. */
+function bigintAsText(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}
 
 export interface ParquetDatasetOptions {
   /**

@@ -21,7 +21,7 @@ import {
   STATE_FOLDER,
 } from "../io/index.js";
 import { joinUri } from "./sparkify-input.js";
-import { type LoadedFile, STATE } from "./sparkify-state.js";
+import { type LoadedFile, loadedFileSchema, STATE } from "./sparkify-state.js";
 
 export interface LoadDecision {
   /** Input files loaded before and unchanged: not read. */
@@ -168,25 +168,13 @@ function recordLines(uri: string, text: string): LoadedFile[] {
       }
     });
   }
-  const found = (files as unknown[]).filter((file) => file !== undefined);
-  const wrong = found.findIndex((file) => !isLoadedFile(file));
-  if (wrong >= 0)
-    throw damagedBookkeeping(
-      `${uri} record ${wrong + 1}`,
-      `not a loaded file (path, size, version, run): ${JSON.stringify(found[wrong]).slice(0, 200)}`,
-    );
-  return found as LoadedFile[];
-}
-
-function isLoadedFile(value: unknown): value is LoadedFile {
-  if (typeof value !== "object" || value === null) return false;
-  const file = value as Record<string, unknown>;
-  return (
-    typeof file.path === "string" &&
-    typeof file.size === "number" &&
-    (typeof file.version === "string" || file.version === null) &&
-    typeof file.run === "string"
-  );
+  return (files as unknown[])
+    .filter((file) => file !== undefined)
+    .map((file, index) => {
+      const parsed = loadedFileSchema.parse(file);
+      if ("problem" in parsed) throw damagedBookkeeping(`${uri} record ${index + 1}`, parsed.problem);
+      return parsed.record;
+    });
 }
 
 /** The Parquet files of a table's partitions that hold more than one: what a compaction rewrites. */

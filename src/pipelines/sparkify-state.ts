@@ -4,6 +4,7 @@
  * the input files loaded, each loaded play's identity and number, each song as matching needs
  * it, and each user's latest play. Written by every load, in the same commit as the tables.
  */
+import { column, schema } from "../core/index.js";
 import type { UserRow } from "./sparkify-schemas.js";
 
 /** An input file already loaded: its path relative to the input, and what tells a changed file. */
@@ -14,6 +15,14 @@ export interface LoadedFile {
   /** The run that loaded it. */
   readonly run: string;
 }
+
+/** A LoadedFile's members, checked as the record of loaded files is read back. */
+export const loadedFileSchema = schema({
+  path: column.utf8(),
+  size: column.int64(),
+  version: column.utf8().optional(),
+  run: column.utf8(),
+});
 
 /** A loaded play: the identity that tells a re-delivered line, and its number within its millisecond. */
 export type LoadedPlay = [
