@@ -132,12 +132,14 @@ async function incremental(): Promise<void> {
     await sparkify({ input: grown, output: join(base, "lake"), mode: "update" });
     const day = join(base, "day");
     const dayEvents = Math.round(events / 30);
+    // The same seed and song count draw the same song catalogue, so that the new day's plays
+    // match the lake's songs as often as the other days' do (its song files are left unused).
     await generateSparkifyInput({
-      songs: 1,
+      songs,
       events: dayEvents,
       days: 1,
       startDate: "2018-12-01",
-      seed: 43,
+      seed: 42,
       output: day,
     });
     await cp(join(day, "log_data"), join(grown, "log_data"), { recursive: true });
