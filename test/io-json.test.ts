@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
@@ -18,6 +18,7 @@ import {
   isHidden,
   jsonDocuments,
   jsonLines,
+  Lake,
   listFiles,
   parquetDataset,
 } from "../src/io/index.js";
@@ -208,6 +209,82 @@ describe("JSON lines", () => {
         readAllSplits(jsonLines(file, { bookkeeping: true })),
         /state\.jsonl line 2: not valid JSON \(/,
       );
+    });
+  });
+
+  it("reads a lake's state table back only as its last commit left it: a file cut at a line's end, gone or added fails, named", async () => {
+    await withTempDir(async (folder) => {
+      const write = async (mode: "overwrite" | "update", days: string[]) => {
+        const lake = new Lake(folder, { mode });
+        const p = new Pipeline();
+        const records = days.flatMap((day) => Array.from({ length: 40 }, (_, index) => ({ day, index })));
+        p.fromArray(records).write(lake.state("kept", { partitionOf: (record) => `day=${record.day}` }));
+        await runDirect(p, {});
+        return lake.stateUri("kept");
+      };
+      await write("overwrite", ["a", "b"]);
+      const uri = await write("update", ["b", "c"]);
+      const marker = join(uri, "_SUCCESS");
+      const inventory = JSON.parse(await readFile(marker, "utf8")) as { files: Record<string, number> };
+      const files = await listFiles(uri);
+      assert.deepEqual(
+        Object.entries(inventory.files).sort(),
+        files.map((file) => [file.relativePath, file.size]).sort(),
+        "the inventory names every file of both commits, at its size",
+      );
+      assert.equal(files.length, 4);
+      const read = (glob = "") => readAllSplits(jsonLines(`${uri}${glob}`, { bookkeeping: true }));
+      assert.equal((await read()).records.length, 160);
+
+      const cut = files.find((file) => file.relativePath.startsWith("day=b/"))!;
+      const whole = await readFile(cut.uri);
+      const lines = whole.toString("utf8").split("\n");
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 0, max: lines.length - 2 }), async (kept) => {
+          // Whole lines only: every line that is left parses, and only the size tells.
+          await writeFile(
+            cut.uri,
+            lines
+              .slice(0, kept)
+              .map((line) => `${line}\n`)
+              .join(""),
+          );
+          await assert.rejects(
+            read(),
+            new RegExp(
+              `^SluiceError: ${cut.uri}: holds [\\d,]+ bytes where its commit left ${whole.length.toLocaleString("en-US")} bytes \\(cut short, or written over\\): the file holds what this pipeline kept from an earlier run`,
+            ),
+          );
+        }),
+        { numRuns: 15 },
+      );
+      await writeFile(cut.uri, whole);
+      assert.equal((await read()).records.length, 160);
+
+      const gone = files.find((file) => file.relativePath.startsWith("day=c/"))!;
+      await rename(gone.uri, `${gone.uri}.aside`);
+      await assert.rejects(read(), new RegExp(`^SluiceError: ${gone.uri}: missing \\(its commit left`));
+      // A glob that does not select the missing file reads what it selects.
+      assert.equal((await read("/{day=a,day=b}/*.jsonl")).records.length, 120);
+      await rename(`${gone.uri}.aside`, gone.uri);
+
+      const stray = join(uri, "day=a", "part-stray.jsonl");
+      await writeFile(stray, '{"day":"a","index":99}\n');
+      await assert.rejects(read(), new RegExp(`^SluiceError: ${stray}: no commit of this table wrote it`));
+      await rm(stray);
+
+      // A table committed by an earlier version has an empty _SUCCESS: read as it is.
+      await writeFile(marker, "");
+      await writeFile(
+        cut.uri,
+        lines
+          .slice(0, 3)
+          .map((line) => `${line}\n`)
+          .join(""),
+      );
+      assert.equal((await read()).records.length, 123);
+      await writeFile(marker, "{torn");
+      await assert.rejects(read(), /_SUCCESS: not the inventory of files a commit writes there: /);
     });
   });
 

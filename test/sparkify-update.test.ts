@@ -6,6 +6,7 @@
  * were, together, and the next run completes; nothing new changes nothing; a changed file stops.
  */
 import assert from "node:assert/strict";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { spawnSync } from "node:child_process";
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -22,6 +23,7 @@ import {
   recordAfter,
 } from "../src/pipelines/sparkify-loads.js";
 import type { LoadedFile } from "../src/pipelines/sparkify-state.js";
+import { s3Client } from "../src/io/index.js";
 import { sparkify } from "../src/pipelines/sparkify-load.js";
 import { tableDigests } from "./support/digests.js";
 import { literal, query } from "./support/duckdb.js";
@@ -426,7 +428,7 @@ describe("daily loads", () => {
     });
   });
 
-  it("stop at a torn line of the lake's own state or record of loaded files, naming it, and change nothing", async () => {
+  it("stop at a state file or record of loaded files not as its commit left it (torn, cut at a line's end, gone), naming it, and change nothing", async () => {
     await withTempDir(async (folder) => {
       const { input } = await messyInput(folder);
       const output = join(folder, "lake");
@@ -438,43 +440,83 @@ describe("daily loads", () => {
       assert.equal(update(input, output).status, 0);
       await rename(aside, late);
       const before = await tableDigests(output);
-      const stateFiles = (await readdir(join(output, "_sluice"), { recursive: true }))
-        .filter((name) => name.endsWith(".jsonl"))
+      const keptFiles = (await readdir(join(output, "_sluice"), { recursive: true }))
+        .filter((name) => name.endsWith(".jsonl") || name.endsWith("_SUCCESS"))
         .map((name) => join(output, "_sluice", name));
       const kept = new Map(
-        await Promise.all(stateFiles.map(async (file) => [file, await readFile(file)] as const)),
+        await Promise.all(keptFiles.map(async (file) => [file, await readFile(file)] as const)),
       );
+      const stateFile = (which: RegExp) =>
+        [...kept.keys()].filter((file) => which.test(file) && file.endsWith(".jsonl"));
       /** Cuts each file matching `which` in the middle of a line, as a torn write leaves it. */
       const tear = async (which: RegExp) => {
-        for (const [file, bytes] of kept) {
-          if (!which.test(file)) continue;
+        for (const file of stateFile(which)) {
+          const bytes = kept.get(file)!;
           let cut = Math.floor(bytes.length / 2);
           while (bytes[cut - 1] === 0x0a) cut++;
           await writeFile(file, bytes.subarray(0, cut));
         }
       };
+      /** Keeps the first half of each file's lines: whole lines, each of which parses. */
+      const cutAtLineEnd = async (which: RegExp) => {
+        for (const file of stateFile(which)) {
+          const lines = kept
+            .get(file)!
+            .toString("utf8")
+            .split("\n")
+            .filter((line) => line !== "");
+          assert.ok(lines.length >= 2, file);
+          await writeFile(
+            file,
+            lines
+              .slice(0, lines.length >> 1)
+              .map((line) => `${line}\n`)
+              .join(""),
+          );
+        }
+      };
       const restore = async () => {
         for (const [file, bytes] of kept) await writeFile(file, bytes);
       };
+      const fails = async (message: RegExp) => {
+        const run = update(input, output);
+        assert.equal(run.status, 1, run.stdout);
+        assert.match(run.stderr, message);
+        assert.match(run.stderr, /restore the file, or rebuild the output from the input/);
+        assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+        assert.deepEqual(await tableDigests(output), before);
+        await restore();
+      };
+      const notAsCommitted = (table: string) =>
+        new RegExp(`_sluice/${table}/[^ ]+\\.jsonl: holds [\\d,]+ bytes where its commit left [\\d,]+ bytes`);
 
+      // Lines lost whole, which parse (without the inventory the run went on: exit 0), and a
+      // line torn in the middle.
+      await cutAtLineEnd(/_sluice\/users\//);
+      await fails(notAsCommitted("users"));
+      await cutAtLineEnd(/_sluice\/songs\//);
+      await fails(notAsCommitted("songs"));
+      await cutAtLineEnd(/_sluice\/loaded\//);
+      await fails(notAsCommitted("loaded"));
+      const [playsOfDay] = stateFile(/_sluice\/plays\/day=2018-11-05\//);
+      await rm(playsOfDay!);
+      await fails(/_sluice\/plays\/day=2018-11-05\/[^ ]+\.jsonl: missing \(its commit left [\d,]+ bytes\)/);
       await tear(/_sluice\/plays\//);
-      const torn = update(input, output);
-      assert.equal(torn.status, 1, torn.stdout);
-      assert.match(
-        torn.stderr,
-        /_sluice\/plays\/day=2018-11-05\/[^ ]+\.jsonl line \d+: not valid JSON \(.*\): the file holds what this pipeline kept from an earlier run, not input, so the record is not set aside as a rejected one; restore the file, or rebuild the output from the input/,
+      await fails(notAsCommitted("plays/day=2018-11-05"));
+
+      // A lake written by an earlier version keeps no inventory: a torn line is still named.
+      const emptyMarkers = async () => {
+        for (const file of kept.keys()) if (file.endsWith("_SUCCESS")) await writeFile(file, "");
+      };
+      await emptyMarkers();
+      await tear(/_sluice\/plays\//);
+      await fails(
+        /_sluice\/plays\/day=2018-11-05\/[^ ]+\.jsonl line \d+: not valid JSON \(.*\): the file holds what this pipeline kept from an earlier run, not input, so the record is not set aside as a rejected one/,
       );
-      assert.doesNotMatch(torn.stderr, /\n\s+at /, "no stack trace");
-      assert.deepEqual(await tableDigests(output), before);
-
-      await restore();
+      await emptyMarkers();
       await tear(/_sluice\/loaded\//);
-      const tornRecord = update(input, output);
-      assert.equal(tornRecord.status, 1, tornRecord.stdout);
-      assert.match(tornRecord.stderr, /_sluice\/loaded\/[^ ]+\.jsonl line \d+: not valid JSON \(/);
-      assert.deepEqual(await tableDigests(output), before);
+      await fails(/_sluice\/loaded\/[^ ]+\.jsonl line \d+: not valid JSON \(/);
 
-      await restore();
       const repaired = update(input, output);
       assert.equal(repaired.status, 0, repaired.stderr);
     });
@@ -603,6 +645,26 @@ describe("daily loads", () => {
       assert.equal(await partitionFiles(), true, "one file per partition once compacted");
       const compacted = await downloadPrefix(output, join(folder, "compacted"));
       assert.deepEqual(await tableDigests(compacted), expected);
+
+      // An object of the record of loaded files put back with its first lines only: each parses.
+      const client = await s3Client(s3Settings);
+      const [recordKey] = (await objectListing(bucket, "lake/_sluice/loaded/"))
+        .map((entry) => entry.split(" ")[0]!)
+        .filter((key) => key.endsWith(".jsonl"));
+      const put = (body: string) =>
+        client.send(new PutObjectCommand({ Bucket: bucket, Key: recordKey!, Body: body }));
+      const whole = await (
+        await client.send(new GetObjectCommand({ Bucket: bucket, Key: recordKey! }))
+      ).Body!.transformToString();
+      await put(`${whole.split("\n").slice(0, 2).join("\n")}\n`);
+      const cut = update(delivered, output, s3Arguments);
+      assert.equal(cut.status, 1, cut.stdout);
+      assert.match(
+        cut.stderr,
+        new RegExp(`s3://${bucket}/${recordKey}: holds [\\d,]+ bytes where its commit left [\\d,]+ bytes`),
+      );
+      await put(whole);
+      assert.equal(update(delivered, output, s3Arguments).status, 0);
     });
   });
 });

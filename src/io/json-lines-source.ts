@@ -13,7 +13,8 @@ import type {
 import type { S3Settings } from "./s3.js";
 import { isGzipName, isReadWholeOnly, textBytesOf } from "./archives.js";
 import { damagedBookkeeping } from "./bookkeeping.js";
-import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
+import { checkInventory } from "./inventory.js";
+import { type FileEntry, isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
 export interface JsonLinesOptions {
   /** Records that do not fit are rejected with the reason. */
@@ -37,7 +38,9 @@ export interface JsonLinesOptions {
   /**
    * The records are a pipeline's own bookkeeping (what it kept from an earlier run), not input:
    * they are not counted as records read, so neither in the base of a percentage reject limit,
-   * and a damaged one fails the run instead of being set aside (bookkeeping.ts).
+   * and a damaged one fails the run instead of being set aside (bookkeeping.ts). Listed from a
+   * table a lake committed, the files must be those its commit recorded, at their sizes
+   * (inventory.ts).
    */
   readonly bookkeeping?: boolean;
 }
@@ -115,12 +118,22 @@ export class JsonLinesSource<T> implements Source<T> {
   }
 
   async splits(context?: SplitContext): Promise<JsonValue[]> {
-    const files = this.options.files ?? (await listFiles(this.uri, this.options.s3));
+    const files = this.options.files ?? (await this.listed());
     const totalBytes = files.reduce((total, file) => total + file.size, 0);
     return cutIntoSplits(
       files,
       this.options.splitBytes ?? splitBytesFor(totalBytes, context?.parallelism ?? 1),
     );
+  }
+
+  /**
+   * The files under the URI. Bookkeeping must be whole: a file cut at a line's end parses as a
+   * whole one, so they are checked against the inventory their commit recorded.
+   */
+  private async listed(): Promise<FileEntry[]> {
+    const files = await listFiles(this.uri, this.options.s3);
+    if (this.options.bookkeeping) await checkInventory(this.uri, files, this.options.s3);
+    return files;
   }
 
   bytesOf(split: JsonValue): number {

@@ -16,6 +16,7 @@ import {
   type StagedUpload,
 } from "./s3.js";
 import { OutputLock } from "./output-lock.js";
+import { inventoryText, SUCCESS_NAME } from "./inventory.js";
 import { listFiles } from "./storage.js";
 import { openStagedFile, TEMPORARY_FOLDER, writeStaged } from "./staging.js";
 import { makeFolders, writeFailure } from "./write-errors.js";
@@ -67,7 +68,7 @@ export interface CommittedTable {
 }
 
 export const JOURNAL_NAME = "_journal.json";
-export const SUCCESS_NAME = "_SUCCESS";
+export { SUCCESS_NAME };
 
 /**
  * A test hook: called at each step of a commit (`commit-started`, `journal-written`,
@@ -440,6 +441,17 @@ export class LakeCommitter implements JobCommitter {
     }
   }
 
+  /**
+   * What `_SUCCESS` holds once the commit's files are in place: nothing for a data table (readers
+   * skip it; listing a table of 20,000 files again at every commit would cost more than it tells),
+   * the inventory of its files for a state table, which the pipeline reads back (inventory.ts).
+   * Listed when written, so that a commit finished by the next run records the same.
+   */
+  private async successText(table: string): Promise<string> {
+    if (!table.startsWith(`${STATE_FOLDER}/`)) return "";
+    return inventoryText(await listFiles(formatLocation(childOf(this.root, table)), this.s3));
+  }
+
   private async rollForwardLocal(journal: Journal): Promise<void> {
     const temporary = (this.temporary(journal.runId) as { path: string }).path;
     const root = (this.root as { path: string }).path;
@@ -491,7 +503,9 @@ export class LakeCommitter implements JobCommitter {
       this.step(`files-removed:${table}`);
     }
     const everyTable = [...journal.tables, ...(journal.appends ?? []).map(({ table }) => table)];
-    for (const table of everyTable) await writeFile(join(root, table, SUCCESS_NAME), "");
+    for (const table of everyTable) {
+      await writeFileAtomically(join(root, table, SUCCESS_NAME), await this.successText(table));
+    }
     this.step("success-written");
     // Removing the journal is the commit point; what is left after it (the old tables) is
     // removed by this run or, should that fail, by the next one, and is never read again.
@@ -554,7 +568,7 @@ export class LakeCommitter implements JobCommitter {
     this.step("previous-deleted");
     for (const table of [...journal.tables, ...(journal.appends ?? []).map(({ table }) => table)]) {
       const location = childOf(this.root, `${table}/${SUCCESS_NAME}`) as { key: string };
-      await putText(this.s3, bucket, location.key, "");
+      await putText(this.s3, bucket, location.key, await this.successText(table));
     }
     this.step("success-written");
     await deleteKeys(this.s3, bucket, [journalKey]);

@@ -125,8 +125,11 @@ interface LocalFile {
   readonly version?: string;
 }
 
-/** Where a listing starts, and which of the files under it a URI's glob keeps. */
-function listingOf(
+/**
+ * Where `listFiles(uri)` starts (its `relativePath`s are relative to it), and which paths under it
+ * the URI's glob keeps (hidden ones only when asked for).
+ */
+export function listingOf(
   uri: string,
   includeHidden = false,
 ): { base: Location; keeps: (relativePath: string) => boolean } {

@@ -11,8 +11,10 @@
  */
 import { SluiceError } from "../core/index.js";
 import {
+  checkInventory,
   damagedBookkeeping,
   type FileEntry,
+  isHidden,
   LakeCommitter,
   listFiles,
   parseLocation,
@@ -126,6 +128,11 @@ export async function readLakeLoads(
   return committer.inspect(runId, async () => {
     const recorded = await listFiles(joinUri(output, table), s3, { includeHidden: true });
     const parts = recorded.filter((entry) => entry.relativePath.endsWith(".jsonl"));
+    await checkInventory(
+      joinUri(output, table),
+      recorded.filter((entry) => !isHidden(entry.relativePath)),
+      s3,
+    );
     const records = await Promise.all(
       parts.map(async (part) => recordLines(part.uri, (await readAll(part.uri, s3)).toString("utf8"))),
     );

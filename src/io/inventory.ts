@@ -1,0 +1,103 @@
+/**
+ * The inventory of a bookkeeping table: the files its commit left and their sizes, kept in the
+ * table's `_SUCCESS` (as Hadoop's S3A committers keep a manifest there), and checked before a run
+ * reads the table back as what it kept from an earlier run.
+ *
+ * A damaged line is told by its parse (bookkeeping.ts), but a file cut at the end of a line, or a
+ * file gone (a copy of the lake stopped half way, a restore that missed one), parses as well as a
+ * whole one: the run would go on from a state that lacks its lines, without a word. Its size and
+ * its presence tell it.
+ */
+import { readFile } from "node:fs/promises";
+import { damagedBookkeeping } from "./bookkeeping.js";
+import { childOf, formatLocation, type Location } from "./location.js";
+import { getText, type S3Settings } from "./s3.js";
+import { type FileEntry, listingOf } from "./storage.js";
+
+/** The name of the file that marks a committed table, and holds a bookkeeping table's inventory. */
+export const SUCCESS_NAME = "_SUCCESS";
+
+/** What `_SUCCESS` holds for a bookkeeping table: each file's path in the table and its size. */
+interface Inventory {
+  readonly inventory: 1;
+  readonly files: Record<string, number>;
+}
+
+/** The `_SUCCESS` text that records `files` (paths relative to the table, sizes in bytes). */
+export function inventoryText(files: readonly { relativePath: string; size: number }[]): string {
+  const inventory: Inventory = {
+    inventory: 1,
+    files: Object.fromEntries(files.map((file) => [file.relativePath, file.size])),
+  };
+  return `${JSON.stringify(inventory)}\n`;
+}
+
+/**
+ * Fails, naming the file, when the files listed for `uri` (a table folder, or a glob under one)
+ * are not those its commit left: a file it recorded that the URI selects is gone or has another
+ * size, or a file is there that no commit wrote. A table whose `_SUCCESS` is empty (one written
+ * by an earlier version of sluice, or any other table) has no inventory and is not checked.
+ */
+export async function checkInventory(
+  uri: string,
+  files: readonly FileEntry[],
+  s3: S3Settings = {},
+): Promise<void> {
+  const { base, keeps } = listingOf(uri);
+  const marker = childOf(base, SUCCESS_NAME);
+  const text = await readOptionalText(marker, s3);
+  if (text === undefined || text.trim() === "") return;
+  const recorded = parseInventory(text);
+  if (recorded === undefined) {
+    throw damagedBookkeeping(formatLocation(marker), "not the inventory of files a commit writes there");
+  }
+  const found = new Map(files.map((file) => [file.relativePath, file]));
+  const problems: [where: string, problem: string][] = [];
+  for (const [path, size] of Object.entries(recorded.files)) {
+    if (!keeps(path)) continue;
+    const file = found.get(path);
+    const bytes = `${size.toLocaleString("en-US")} bytes`;
+    if (!file) problems.push([formatLocation(childOf(base, path)), `missing (its commit left ${bytes})`]);
+    else if (file.size !== size) {
+      problems.push([
+        file.uri,
+        `holds ${file.size.toLocaleString("en-US")} bytes where its commit left ${bytes} (cut short, or written over)`,
+      ]);
+    }
+  }
+  for (const file of files) {
+    if (!Object.hasOwn(recorded.files, file.relativePath))
+      problems.push([file.uri, "no commit of this table wrote it (move it away)"]);
+  }
+  const [first] = problems;
+  if (!first) return;
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more file(s) not as committed)` : "";
+  throw damagedBookkeeping(first[0], `${first[1]}${more}`);
+}
+
+function parseInventory(text: string): Inventory | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const candidate = parsed as Partial<Inventory> | null;
+  if (candidate?.inventory !== 1 || typeof candidate.files !== "object" || candidate.files === null)
+    return undefined;
+  const sizes = Object.values(candidate.files);
+  return sizes.every((size) => Number.isSafeInteger(size) && size >= 0)
+    ? (candidate as Inventory)
+    : undefined;
+}
+
+async function readOptionalText(location: Location, s3: S3Settings): Promise<string | undefined> {
+  if (location.kind === "s3") return getText(s3, location.bucket, location.key);
+  try {
+    return await readFile(location.path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw error;
+  }
+}
