@@ -8,6 +8,7 @@ import { createWriteStream } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import parquet from "@dsnp/parquetjs";
 import { column, type SourceReadContext, type RejectedRecord, schema } from "../src/index.js";
 import { parquetDataset } from "../src/io/index.js";
 import type { ColumnSpec } from "../src/io/parquet-writer/column.js";
@@ -78,6 +79,32 @@ describe("reading Parquet against a declared schema", () => {
       await assert.rejects(
         readAll(source),
         /^SluiceError: .*\/b\.parquet holds no Parquet that can be read \(.*\): a file cut short, or another format named \.parquet$/,
+      );
+    });
+  });
+
+  it("names the file and the row from which a damaged file's pages cannot be read, its footer intact", async () => {
+    await withTempDir(async (folder) => {
+      await writeParquet(join(folder, "a.parquet"), columns, [{ id: 1, name: "x", at: 5 }]);
+      const damaged = join(folder, "b.parquet");
+      const stream = createWriteStream(damaged);
+      const finished = new Promise<void>((resolve) => stream.on("finish", () => resolve()));
+      const writer = new ParquetFileWriter(stream, columns, { rowGroupSize: 1000 });
+      await writer.appendRows(
+        Array.from({ length: 3000 }, (_, id) => ({ id, name: `name ${id % 97}`, at: id })),
+      );
+      await writer.close();
+      await finished;
+      // The second row group's first page, garbled where a bad disk block or a bad copy leaves it.
+      const reader = await parquet.ParquetReader.openFile(damaged);
+      const start = Number(reader.metadata!.row_groups[1]!.columns[0]!.meta_data!.data_page_offset);
+      await reader.close();
+      const bytes = await readFile(damaged);
+      for (let index = start + 24; index < start + 64; index++) bytes[index] = bytes[index]! ^ 0x5a;
+      await writeFile(damaged, bytes);
+      await assert.rejects(
+        readAll(parquetDataset(folder)),
+        /^SluiceError: .*\/b\.parquet is damaged: its rows from row 1,001 on cannot be read \(.+\); its footer reads, so it was not cut short: restore the file or write it again$/,
       );
     });
   });

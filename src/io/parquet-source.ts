@@ -183,7 +183,18 @@ export class ParquetDatasetSource<T> implements Source<T> {
       const cursor = reader.getCursor();
       let records: T[] = [];
       let rowNumber = 0;
-      for (let row = await cursor.next(); row; row = await cursor.next()) {
+      // Only the cursor's own failures are described here: the reject limit's and the
+      // bookkeeping's errors below pass through as they are.
+      const nextRow = async (): Promise<unknown> => {
+        try {
+          return await cursor.next();
+        } catch (error) {
+          if (location.kind === "s3" && (error as { $metadata?: unknown }).$metadata !== undefined)
+            throw new Error(describeS3Error(error, location.bucket, location.key));
+          throw damagedParquet(uri, rowNumber, error);
+        }
+      };
+      for (let row = await nextRow(); row; row = await nextRow()) {
         rowNumber++;
         const record: Record<string, unknown> = {};
         for (const [name, value] of Object.entries(row as Record<string, unknown>))
@@ -266,6 +277,18 @@ export function parquetDataset(
  * holds no readable Parquet. parquetjs says "not a valid parquet file" without naming it, and a
  * task reads several files.
  */
+/**
+ * A file whose footer reads but whose pages do not: parquetjs names neither the file nor where
+ * ("Invalid Snappy bitstream"), and a task reads several files.
+ */
+function damagedParquet(uri: string, rowsRead: number, error: unknown): SluiceError {
+  if ((error as NodeJS.ErrnoException | undefined)?.code !== undefined)
+    return fileFailure("read", uri, error);
+  return new SluiceError(
+    `${uri} is damaged: its rows from row ${(rowsRead + 1).toLocaleString("en-US")} on cannot be read (${messageOf(error)}); its footer reads, so it was not cut short: restore the file or write it again`,
+  );
+}
+
 function unreadableParquet(uri: string, error: unknown): SluiceError {
   if ((error as NodeJS.ErrnoException | undefined)?.code !== undefined)
     return fileFailure("read", uri, error);
