@@ -225,7 +225,8 @@ describe("JSON lines", () => {
       await write("overwrite", ["a", "b"]);
       const uri = await write("update", ["b", "c"]);
       const marker = join(uri, "_SUCCESS");
-      const inventory = JSON.parse(await readFile(marker, "utf8")) as { files: Record<string, number> };
+      const committed = await readFile(marker, "utf8");
+      const inventory = JSON.parse(committed) as { files: Record<string, number> };
       const files = await listFiles(uri);
       assert.deepEqual(
         Object.entries(inventory.files).sort(),
@@ -283,7 +284,10 @@ describe("JSON lines", () => {
           .join(""),
       );
       assert.equal((await read()).records.length, 123);
-      await writeFile(marker, "{torn");
+      // Another writer's summary is no inventory either; a torn inventory is damage.
+      await writeFile(marker, '{"name":"committer summary","filenames":[]}');
+      assert.equal((await read()).records.length, 123);
+      await writeFile(marker, committed.slice(0, 40));
       await assert.rejects(read(), /_SUCCESS: not the inventory of files a commit writes there: /);
     });
   });

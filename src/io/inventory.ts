@@ -23,6 +23,9 @@ interface Inventory {
   readonly files: Record<string, number>;
 }
 
+/** How every inventory's text begins, and nothing else written to `_SUCCESS` does. */
+const INVENTORY_START = '{"inventory":1,';
+
 /** The `_SUCCESS` text that records `files` (paths relative to the table, sizes in bytes). */
 export function inventoryText(files: readonly { relativePath: string; size: number }[]): string {
   const inventory: Inventory = {
@@ -46,7 +49,9 @@ export async function checkInventory(
   const { base, keeps } = listingOf(uri);
   const marker = childOf(base, SUCCESS_NAME);
   const text = await readOptionalText(marker, s3);
-  if (text === undefined || text.trim() === "") return;
+  // Empty (a lake of an earlier version, Spark's committers), or another writer's summary (Hadoop's
+  // S3A committers write JSON there too): not an inventory, nothing to check against.
+  if (text === undefined || !text.startsWith(INVENTORY_START)) return;
   const recorded = parseInventory(text);
   if (recorded === undefined) {
     throw damagedBookkeeping(formatLocation(marker), "not the inventory of files a commit writes there");
