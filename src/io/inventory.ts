@@ -48,17 +48,17 @@ export async function checkInventory(
 ): Promise<void> {
   const { base, keeps } = listingOf(uri);
   const marker = childOf(base, SUCCESS_NAME);
-  const text = await readOptionalText(marker, s3);
+  const text = await readMarker(base, s3);
   // Empty (a lake of an earlier version, Spark's committers), or another writer's summary (Hadoop's
   // S3A committers write JSON there too): not an inventory, nothing to check against.
   if (text === undefined || !text.startsWith(INVENTORY_START)) return;
-  const recorded = parseInventory(text);
+  const recorded = recordedFiles(text);
   if (recorded === undefined) {
     throw damagedBookkeeping(formatLocation(marker), "not the inventory of files a commit writes there");
   }
   const found = new Map(files.map((file) => [file.relativePath, file]));
   const problems: [where: string, problem: string][] = [];
-  for (const [path, size] of Object.entries(recorded.files)) {
+  for (const [path, size] of Object.entries(recorded)) {
     if (!keeps(path)) continue;
     const file = found.get(path);
     const bytes = `${size.toLocaleString("en-US")} bytes`;
@@ -71,7 +71,7 @@ export async function checkInventory(
     }
   }
   for (const file of files) {
-    if (!Object.hasOwn(recorded.files, file.relativePath))
+    if (!Object.hasOwn(recorded, file.relativePath))
       problems.push([file.uri, "no commit of this table wrote it (move it away)"]);
   }
   const [first] = problems;
@@ -80,23 +80,26 @@ export async function checkInventory(
   throw damagedBookkeeping(first[0], `${first[1]}${more}`);
 }
 
-function parseInventory(text: string): Inventory | undefined {
+/**
+ * The files an inventory records, by path, with their sizes; undefined for a text that is no
+ * inventory (empty, another writer's, or torn).
+ */
+export function recordedFiles(text: string | undefined): Record<string, number> | undefined {
+  if (text === undefined || !text.startsWith(INVENTORY_START)) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     return undefined;
   }
-  const candidate = parsed as Partial<Inventory> | null;
-  if (candidate?.inventory !== 1 || typeof candidate.files !== "object" || candidate.files === null)
-    return undefined;
-  const sizes = Object.values(candidate.files);
-  return sizes.every((size) => Number.isSafeInteger(size) && size >= 0)
-    ? (candidate as Inventory)
-    : undefined;
+  const files = (parsed as Partial<Inventory>).files;
+  if (typeof files !== "object" || files === null) return undefined;
+  return Object.values(files).every((size) => Number.isSafeInteger(size) && size >= 0) ? files : undefined;
 }
 
-async function readOptionalText(location: Location, s3: S3Settings): Promise<string | undefined> {
+/** The text of a table's `_SUCCESS`, or undefined where it has none. */
+export async function readMarker(table: Location, s3: S3Settings): Promise<string | undefined> {
+  const location = childOf(table, SUCCESS_NAME);
   if (location.kind === "s3") return getText(s3, location.bucket, location.key);
   try {
     return await readFile(location.path, "utf8");

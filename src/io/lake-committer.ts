@@ -16,7 +16,7 @@ import {
   type StagedUpload,
 } from "./s3.js";
 import { OutputLock } from "./output-lock.js";
-import { inventoryText, SUCCESS_NAME } from "./inventory.js";
+import { inventoryText, readMarker, recordedFiles, SUCCESS_NAME } from "./inventory.js";
 import { listFiles } from "./storage.js";
 import { openStagedFile, TEMPORARY_FOLDER, writeStaged } from "./staging.js";
 import { makeFolders, writeFailure } from "./write-errors.js";
@@ -57,6 +57,10 @@ interface Journal {
   /** S3 only: the uploads to complete and the previous objects to delete. */
   readonly uploads?: StagedUpload[];
   readonly deleteKeys?: string[];
+  /** What each state table's `_SUCCESS` holds once committed: its inventory (others hold nothing). */
+  readonly successes?: Record<string, string>;
+  /** Local: the `_SUCCESS` of each state table that grows, as it was, for an undo to put back. */
+  readonly previousSuccesses?: Record<string, string>;
 }
 
 /** Per table, what the last commit made visible. */
@@ -113,9 +117,8 @@ export class LakeCommitter implements JobCommitter {
   private readonly dispositions = new Map<string, TableDisposition>();
   /** Per table that grows, files this run rewrote and its commit removes (relative to the table). */
   private readonly removals = new Map<string, string[]>();
-  /** Files the commit itself writes, known before the run; a path left out is the run's own. */
-  private readonly commitFiles: { table: string; path: string | undefined; records: readonly unknown[] }[] =
-    [];
+  /** Records the commit itself writes into a table, known before the run (`writeAtCommit`). */
+  private readonly commitFiles: { table: string; records: readonly unknown[] }[] = [];
   /** Per table, how to write a file that holds no rows, for tables that must exist even when empty. */
   private readonly emptyFileWriters = new Map<string, (runId: string) => Promise<WrittenFile>>();
   committed = new Map<string, CommittedTable>();
@@ -164,18 +167,16 @@ export class LakeCommitter implements JobCommitter {
 
   /**
    * A JSON-lines file that the commit writes into `table`: for records the driver knows before the
-   * run starts, which no task needs to carry. `replace`: the table is that file alone
-   * (`part-commit.jsonl`); `append` (update mode): a file of the run's own joins those it has.
+   * run starts, which no task needs to carry, in a file named by the run (`part-<run>.jsonl`).
+   * `replace`: the table is that file alone; `append` (update mode): it joins those the table has.
+   * The name is the run's, as every staged file's is, so that an object at its key on S3 is this
+   * run's upload completed (`completeUpload`), never an earlier run's file of the same name.
    * The records are read when the commit writes them: their JSON text is not held through the
    * run (a record per input file, 200,000 and more for a song catalogue, in the driver's heap).
    */
   writeAtCommit(table: string, records: readonly unknown[], disposition: TableDisposition = "replace"): void {
     this.register(table, undefined, disposition);
-    this.commitFiles.push({
-      table,
-      path: disposition === "replace" ? "part-commit.jsonl" : undefined,
-      records,
-    });
+    this.commitFiles.push({ table, records });
   }
 
   /**
@@ -359,9 +360,9 @@ export class LakeCommitter implements JobCommitter {
       if (writeEmptyFile && !files.some((file) => file.table === table))
         files.push(await writeEmptyFile(runId));
     }
-    for (const { table, path, records } of this.commitFiles) {
+    for (const { table, records } of this.commitFiles) {
       if (records.length === 0) continue;
-      const staged = await openStagedFile(this.root, runId, table, path ?? `part-${runId}.jsonl`, this.s3);
+      const staged = await openStagedFile(this.root, runId, table, `part-${runId}.jsonl`, this.s3);
       await writeJsonLines(staged.stream, records);
       files.push({ table, partition: "", rows: records.length, staged: await staged.close() });
     }
@@ -381,7 +382,10 @@ export class LakeCommitter implements JobCommitter {
             .map((file) => relative(join(temporary, table), (file.staged as { path: string }).path)),
         }));
       const removals = [...this.removals].map(([table, removed]) => ({ table, files: removed }));
-      const journal: Journal = { runId, tables: replaced, appends, removals };
+      const inventories = await this.inventories(tables, files, (table, file) =>
+        relative(join(temporary, table), (file.staged as { path: string }).path),
+      );
+      const journal: Journal = { runId, tables: replaced, appends, removals, ...inventories };
       try {
         for (const table of tables) await makeFolders(join(temporary, table));
         await writeFileAtomically(join(temporary, JOURNAL_NAME), JSON.stringify(journal));
@@ -422,7 +426,11 @@ export class LakeCommitter implements JobCommitter {
         if (!newKeys.has(object.key)) previous.push(object.key);
       }
     }
-    const journal: Journal = { runId, tables, uploads, deleteKeys: previous };
+    const { successes } = await this.inventories(tables, files, (table, file) => {
+      const tableKey = (childOf(this.root, table) as { key: string }).key;
+      return (file.staged as { upload: StagedUpload }).upload.key.slice(tableKey.length + 1);
+    });
+    const journal: Journal = { runId, tables, uploads, deleteKeys: previous, successes };
     const journalKey = (childOf(this.temporary(runId), JOURNAL_NAME) as { key: string }).key;
     await putText(this.s3, this.root.bucket, journalKey, JSON.stringify(journal));
     // S3 cannot undo a completed upload: past the journal, a failed step is taken again once in
@@ -442,14 +450,40 @@ export class LakeCommitter implements JobCommitter {
   }
 
   /**
-   * What `_SUCCESS` holds once the commit's files are in place: nothing for a data table (readers
-   * skip it; listing a table of 20,000 files again at every commit would cost more than it tells),
-   * the inventory of its files for a state table, which the pipeline reads back (inventory.ts).
-   * Listed when written, so that a commit finished by the next run records the same.
+   * The inventory each state table's `_SUCCESS` takes at this commit (inventory.ts), and, of the
+   * tables that grow, the `_SUCCESS` they have now. Worked out before the journal, from what the
+   * commit adds to what the last commit recorded (not from a listing at commit, which would record
+   * a file damaged since as it is now), so that finishing or undoing the commit writes the same.
+   * Data tables keep an empty `_SUCCESS`: listing a table of 20,000 files at every commit would
+   * cost more than it tells, and readers check Parquet files by their footers.
    */
-  private async successText(table: string): Promise<string> {
-    if (!table.startsWith(`${STATE_FOLDER}/`)) return "";
-    return inventoryText(await listFiles(formatLocation(childOf(this.root, table)), this.s3));
+  private async inventories(
+    tables: readonly string[],
+    files: readonly WrittenFile[],
+    relativePathOf: (table: string, file: WrittenFile) => string,
+  ): Promise<Pick<Journal, "successes" | "previousSuccesses">> {
+    const successes: Record<string, string> = {};
+    const previousSuccesses: Record<string, string> = {};
+    for (const table of tables.filter((name) => name.startsWith(`${STATE_FOLDER}/`))) {
+      const added = files
+        .filter((file) => file.table === table)
+        .map((file) => ({ relativePath: relativePathOf(table, file), size: file.staged.bytes }));
+      let kept: { relativePath: string; size: number }[] = [];
+      if (this.appends(table)) {
+        const location = childOf(this.root, table);
+        const previous = await readMarker(location, this.s3);
+        if (previous !== undefined) previousSuccesses[table] = previous;
+        const recorded = recordedFiles(previous);
+        // A table kept before inventories were: its files as they are start its first one.
+        kept = recorded
+          ? Object.entries(recorded).map(([relativePath, size]) => ({ relativePath, size }))
+          : await listFiles(formatLocation(location), this.s3);
+        const removed = new Set(this.removals.get(table) ?? []);
+        kept = kept.filter((file) => !removed.has(file.relativePath));
+      }
+      successes[table] = inventoryText([...kept, ...added]);
+    }
+    return { successes, previousSuccesses };
   }
 
   private async rollForwardLocal(journal: Journal): Promise<void> {
@@ -504,7 +538,7 @@ export class LakeCommitter implements JobCommitter {
     }
     const everyTable = [...journal.tables, ...(journal.appends ?? []).map(({ table }) => table)];
     for (const table of everyTable) {
-      await writeFileAtomically(join(root, table, SUCCESS_NAME), await this.successText(table));
+      await writeFileAtomically(join(root, table, SUCCESS_NAME), journal.successes?.[table] ?? "");
     }
     this.step("success-written");
     // Removing the journal is the commit point; what is left after it (the old tables) is
@@ -540,6 +574,12 @@ export class LakeCommitter implements JobCommitter {
           await rename(final, staged);
         }
       }
+      // The inventory this commit wrote names the files just moved back out.
+      const marker = join(root, table, SUCCESS_NAME);
+      const previous = journal.previousSuccesses?.[table];
+      if (previous !== undefined) await writeFileAtomically(marker, previous);
+      else if (journal.successes?.[table] !== undefined && (await exists(marker)))
+        await writeFileAtomically(marker, "");
     }
     for (const table of [...journal.tables].reverse()) {
       const staged = join(temporary, table);
@@ -568,7 +608,7 @@ export class LakeCommitter implements JobCommitter {
     this.step("previous-deleted");
     for (const table of [...journal.tables, ...(journal.appends ?? []).map(({ table }) => table)]) {
       const location = childOf(this.root, `${table}/${SUCCESS_NAME}`) as { key: string };
-      await putText(this.s3, bucket, location.key, await this.successText(table));
+      await putText(this.s3, bucket, location.key, journal.successes?.[table] ?? "");
     }
     this.step("success-written");
     await deleteKeys(this.s3, bucket, [journalKey]);

@@ -4,7 +4,7 @@
  * skipped, a new one is read, and one that changed since (another size or version) stops the run,
  * named, rather than be loaded a second time.
  *
- * The record grows as a log does: a full load writes it whole (`part-commit.jsonl`), each daily
+ * The record grows as a log does: a full load writes it whole (one `part-<run>.jsonl`), each daily
  * load adds a part of its own holding the files it loaded, and every `RECORD_PARTS_BEFORE_WHOLE`
  * parts a load writes the record whole again, as a checkpoint, so that a lake's daily cost does not
  * grow with its history's record and reading it stays a few files.
