@@ -259,8 +259,13 @@ describe("JSON lines", () => {
         }),
         { numRuns: 15 },
       );
+      // A folder inside the table is checked against the table's inventory too.
+      await writeFile(cut.uri, lines.slice(0, 2).join("\n"));
+      await assert.rejects(read("/day=b"), new RegExp(`^SluiceError: ${cut.uri}: holds`));
+      assert.equal((await read("/day=a")).records.length, 40);
       await writeFile(cut.uri, whole);
       assert.equal((await read()).records.length, 160);
+      assert.equal((await read("/day=b")).records.length, 80);
 
       const gone = files.find((file) => file.relativePath.startsWith("day=c/"))!;
       await rename(gone.uri, `${gone.uri}.aside`);

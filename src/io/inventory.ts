@@ -35,11 +35,15 @@ export function inventoryText(files: readonly { relativePath: string; size: numb
   return `${JSON.stringify(inventory)}\n`;
 }
 
+/** Folders above a listing's base searched for its table's `_SUCCESS` (a glob into a partition). */
+const LEVELS_SEARCHED = 8;
+
 /**
- * Fails, naming the file, when the files listed for `uri` (a table folder, or a glob under one)
- * are not those its commit left: a file it recorded that the URI selects is gone or has another
- * size, or a file is there that no commit wrote. A table whose `_SUCCESS` is empty (one written
- * by an earlier version of sluice, or any other table) has no inventory and is not checked.
+ * Fails, naming the file, when the files listed for `uri` (a table folder, a glob under one, or a
+ * folder inside one) are not those its commit left: a file it recorded that the URI selects is
+ * gone or has another size, or a file is there that no commit wrote. The table is the nearest
+ * folder at or above the listing's base that holds a `_SUCCESS`; one that is empty (a table of an
+ * earlier version of sluice, or of another writer) holds no inventory, and nothing is checked.
  */
 export async function checkInventory(
   uri: string,
@@ -47,19 +51,26 @@ export async function checkInventory(
   s3: S3Settings = {},
 ): Promise<void> {
   const { base, keeps } = listingOf(uri);
-  const marker = childOf(base, SUCCESS_NAME);
-  const text = await readMarker(base, s3);
+  const table = await findMarker(base, s3);
   // Empty (a lake of an earlier version, Spark's committers), or another writer's summary (Hadoop's
   // S3A committers write JSON there too): not an inventory, nothing to check against.
-  if (text === undefined || !text.startsWith(INVENTORY_START)) return;
-  const recorded = recordedFiles(text);
+  if (table === undefined || !table.text.startsWith(INVENTORY_START)) return;
+  const recorded = recordedFiles(table.text);
   if (recorded === undefined) {
-    throw damagedBookkeeping(formatLocation(marker), "not the inventory of files a commit writes there");
+    throw damagedBookkeeping(
+      formatLocation(childOf(table.location, SUCCESS_NAME)),
+      "not the inventory of files a commit writes there",
+    );
   }
+  // The inventory's paths are the table's; the listing's are its base's, `below` under the table.
+  const below = table.below;
+  const listed = (path: string) =>
+    below === "" ? path : path.startsWith(`${below}/`) ? path.slice(below.length + 1) : undefined;
   const found = new Map(files.map((file) => [file.relativePath, file]));
   const problems: [where: string, problem: string][] = [];
-  for (const [path, size] of Object.entries(recorded)) {
-    if (!keeps(path)) continue;
+  for (const [tablePath, size] of Object.entries(recorded)) {
+    const path = listed(tablePath);
+    if (path === undefined || !keeps(path)) continue;
     const file = found.get(path);
     const bytes = `${size.toLocaleString("en-US")} bytes`;
     if (!file) problems.push([formatLocation(childOf(base, path)), `missing (its commit left ${bytes})`]);
@@ -71,7 +82,7 @@ export async function checkInventory(
     }
   }
   for (const file of files) {
-    if (!Object.hasOwn(recorded, file.relativePath))
+    if (!Object.hasOwn(recorded, below === "" ? file.relativePath : `${below}/${file.relativePath}`))
       problems.push([file.uri, "no commit of this table wrote it (move it away)"]);
   }
   const [first] = problems;
@@ -95,6 +106,27 @@ export function recordedFiles(text: string | undefined): Record<string, number> 
   const files = (parsed as Partial<Inventory>).files;
   if (typeof files !== "object" || files === null) return undefined;
   return Object.values(files).every((size) => Number.isSafeInteger(size) && size >= 0) ? files : undefined;
+}
+
+/**
+ * The nearest folder at or above `base` that holds a `_SUCCESS`, its text, and the path from it
+ * down to `base` ("" for `base` itself).
+ */
+async function findMarker(
+  base: Location,
+  s3: S3Settings,
+): Promise<{ location: Location; text: string; below: string } | undefined> {
+  const path = base.kind === "local" ? base.path : base.key;
+  const parts = path.split("/");
+  for (let up = 0; up <= LEVELS_SEARCHED && up < parts.length; up++) {
+    const folder = parts.slice(0, parts.length - up).join("/");
+    if (folder === "" && base.kind === "local") break;
+    const location: Location =
+      base.kind === "local" ? { kind: "local", path: folder } : { ...base, key: folder };
+    const text = await readMarker(location, s3);
+    if (text !== undefined) return { location, text, below: parts.slice(parts.length - up).join("/") };
+  }
+  return undefined;
 }
 
 /** The text of a table's `_SUCCESS`, or undefined where it has none. */
