@@ -273,11 +273,6 @@ export function parquetDataset(
 }
 
 /**
- * A local file parquetjs cannot open: a file-system error as such, anything else as a file that
- * holds no readable Parquet. parquetjs says "not a valid parquet file" without naming it, and a
- * task reads several files.
- */
-/**
  * A file whose footer reads but whose pages do not: parquetjs names neither the file nor where
  * ("Invalid Snappy bitstream"), and a task reads several files.
  */
@@ -289,6 +284,11 @@ function damagedParquet(uri: string, rowsRead: number, error: unknown): SluiceEr
   );
 }
 
+/**
+ * A local file parquetjs cannot open: a file-system error as such, anything else as a file that
+ * holds no readable Parquet. parquetjs says "not a valid parquet file" without naming it, and a
+ * task reads several files.
+ */
 function unreadableParquet(uri: string, error: unknown): SluiceError {
   if ((error as NodeJS.ErrnoException | undefined)?.code !== undefined)
     return fileFailure("read", uri, error);
