@@ -72,7 +72,6 @@ export interface CommittedTable {
 }
 
 export const JOURNAL_NAME = "_journal.json";
-export { SUCCESS_NAME };
 
 /**
  * A test hook: called at each step of a commit (`commit-started`, `journal-written`,
