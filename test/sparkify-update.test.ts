@@ -488,7 +488,9 @@ describe("daily loads", () => {
         await restore();
       };
       const notAsCommitted = (table: string) =>
-        new RegExp(`_sluice/${table}/[^ ]+\\.jsonl: holds [\\d,]+ bytes where its commit left [\\d,]+ bytes`);
+        new RegExp(
+          `^sparkify: error: \\S+/_sluice/${table}/[^ ]+\\.jsonl: holds [\\d,]+ bytes where its commit left [\\d,]+ bytes`,
+        );
 
       // Lines lost whole, which parse (without the inventory the run went on: exit 0), and a
       // line torn in the middle.
@@ -500,7 +502,9 @@ describe("daily loads", () => {
       await fails(notAsCommitted("loaded"));
       const [playsOfDay] = stateFile(/_sluice\/plays\/day=2018-11-05\//);
       await rm(playsOfDay!);
-      await fails(/_sluice\/plays\/day=2018-11-05\/[^ ]+\.jsonl: missing \(its commit left [\d,]+ bytes\)/);
+      await fails(
+        /^sparkify: error: \S+\/_sluice\/plays\/day=2018-11-05\/[^ ]+\.jsonl: missing \(its commit left [\d,]+ bytes\)/,
+      );
       await tear(/_sluice\/plays\//);
       await fails(notAsCommitted("plays/day=2018-11-05"));
 

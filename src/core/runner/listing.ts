@@ -43,6 +43,8 @@ export async function listInput(graph: Graph, parallelism: number): Promise<List
       try {
         listed = await source.splits({ parallelism });
       } catch (error) {
+        // sluice's own failures name their file already (a state file not as its commit left it).
+        if (error instanceof SluiceError) throw error;
         throw new SluiceError(`cannot list ${source.description}: ${messageOf(error)}`);
       }
       if (listed.length === 0 && node.required) {
