@@ -417,6 +417,31 @@ describe("JSON-lines tables", () => {
   });
 });
 
+describe("Parquet state tables", () => {
+  it("a Parquet table a lake keeps under _sluice/ is read back as bookkeeping only as its commit left it", async () => {
+    await withTempDir(async (folder) => {
+      const rowSchema = schema({ id: column.int64(), name: column.utf8() });
+      const p = new Pipeline();
+      const lake = new Lake(folder, { mode: "overwrite" });
+      p.fromArray(Array.from({ length: 500 }, (_, id) => ({ id, name: `row ${id}` }))).write(
+        lake.parquet("_sluice/rows", rowSchema),
+      );
+      await runDirect(p, {});
+      const uri = lake.stateUri("rows");
+      const read = async () => {
+        const q = new Pipeline();
+        const rows = q.read(parquetDataset(uri, { schema: rowSchema, bookkeeping: true }));
+        const { outputs } = await runDirect(q, { rows: rows.collect() });
+        return outputs.rows.length;
+      };
+      assert.equal(await read(), 500);
+      const [file] = (await readdir(uri)).filter((name) => name.endsWith(".parquet"));
+      await writeFile(join(uri, "part-stray.parquet"), await readFile(join(uri, file!)));
+      await assert.rejects(read(), /part-stray\.parquet: no commit of this table wrote it/);
+    });
+  });
+});
+
 describe("commit protocol (local)", () => {
   const item = (id: number): Item => ({
     id,

@@ -12,7 +12,7 @@ import { readFile } from "node:fs/promises";
 import { damagedBookkeeping } from "./bookkeeping.js";
 import { childOf, formatLocation, type Location } from "./location.js";
 import { getText, type S3Settings } from "./s3.js";
-import { type FileEntry, listingOf } from "./storage.js";
+import { type FileEntry, isHidden, listFiles, listingOf } from "./storage.js";
 
 /** The name of the file that marks a committed table, and holds a bookkeeping table's inventory. */
 export const SUCCESS_NAME = "_SUCCESS";
@@ -35,6 +35,22 @@ export function inventoryText(files: readonly { relativePath: string; size: numb
   return `${JSON.stringify(inventory)}\n`;
 }
 
+/**
+ * Lists what a pipeline kept from an earlier run under `uri`, as `listFiles` does, and fails,
+ * naming the file, where it is not as the last commit left it (`checkInventory`): every reader
+ * of bookkeeping lists it so.
+ */
+export async function listBookkeeping(
+  uri: string,
+  s3: S3Settings = {},
+  options: { readonly includeHidden?: boolean } = {},
+): Promise<FileEntry[]> {
+  const files = await listFiles(uri, s3, options);
+  const data = options.includeHidden ? files.filter((file) => !isHidden(file.relativePath)) : files;
+  await checkInventory(uri, data, s3);
+  return files;
+}
+
 /** Folders above a listing's base searched for its table's `_SUCCESS` (a glob into a partition). */
 const LEVELS_SEARCHED = 8;
 
@@ -45,11 +61,7 @@ const LEVELS_SEARCHED = 8;
  * folder at or above the listing's base that holds a `_SUCCESS`; one that is empty (a table of an
  * earlier version of sluice, or of another writer) holds no inventory, and nothing is checked.
  */
-export async function checkInventory(
-  uri: string,
-  files: readonly FileEntry[],
-  s3: S3Settings = {},
-): Promise<void> {
+async function checkInventory(uri: string, files: readonly FileEntry[], s3: S3Settings = {}): Promise<void> {
   const { base, keeps } = listingOf(uri);
   const table = await findMarker(base, s3);
   // Empty (a lake of an earlier version, Spark's committers), or another writer's summary (Hadoop's

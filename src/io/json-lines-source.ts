@@ -13,8 +13,8 @@ import type {
 import type { S3Settings } from "./s3.js";
 import { isGzipName, isReadWholeOnly, textBytesOf } from "./archives.js";
 import { damagedBookkeeping } from "./bookkeeping.js";
-import { checkInventory } from "./inventory.js";
-import { type FileEntry, isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
+import { listBookkeeping } from "./inventory.js";
+import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
 export interface JsonLinesOptions {
   /** Records that do not fit are rejected with the reason. */
@@ -118,22 +118,13 @@ export class JsonLinesSource<T> implements Source<T> {
   }
 
   async splits(context?: SplitContext): Promise<JsonValue[]> {
-    const files = this.options.files ?? (await this.listed());
+    const list = this.options.bookkeeping ? listBookkeeping : listFiles;
+    const files = this.options.files ?? (await list(this.uri, this.options.s3));
     const totalBytes = files.reduce((total, file) => total + file.size, 0);
     return cutIntoSplits(
       files,
       this.options.splitBytes ?? splitBytesFor(totalBytes, context?.parallelism ?? 1),
     );
-  }
-
-  /**
-   * The files under the URI. Bookkeeping must be whole: a file cut at a line's end parses as a
-   * whole one, so they are checked against the inventory their commit recorded.
-   */
-  private async listed(): Promise<FileEntry[]> {
-    const files = await listFiles(this.uri, this.options.s3);
-    if (this.options.bookkeeping) await checkInventory(this.uri, files, this.options.s3);
-    return files;
   }
 
   bytesOf(split: JsonValue): number {

@@ -10,6 +10,7 @@ import type {
   SourceReadContext,
 } from "../core/index.js";
 import { damagedBookkeeping } from "./bookkeeping.js";
+import { listBookkeeping } from "./inventory.js";
 import { partitionValues } from "./hive.js";
 import { parseLocation } from "./location.js";
 import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
@@ -44,7 +45,8 @@ export interface ParquetDatasetOptions {
   /**
    * The rows are the pipeline's own (a compaction reads back what it wrote), not input: they are
    * not counted as records read, so neither in the base of a percentage reject limit, and one that
-   * does not fit the schema fails the run instead of being set aside (bookkeeping.ts).
+   * does not fit the schema fails the run instead of being set aside (bookkeeping.ts). Listed
+   * from a table whose commit kept an inventory, the files must be as it left them (inventory.ts).
    */
   readonly bookkeeping?: boolean;
 }
@@ -137,7 +139,8 @@ export class ParquetDatasetSource<T> implements Source<T> {
   }
 
   async splits(): Promise<JsonValue[]> {
-    const files = this.options.files ?? (await listFiles(this.uri, this.options.s3));
+    const list = this.options.bookkeeping ? listBookkeeping : listFiles;
+    const files = this.options.files ?? (await list(this.uri, this.options.s3));
     return files
       .filter((file) => file.relativePath.endsWith(".parquet"))
       .map((file) => [file.uri, file.relativePath]);

@@ -11,11 +11,10 @@
  */
 import { SluiceError } from "../core/index.js";
 import {
-  checkInventory,
   damagedBookkeeping,
   type FileEntry,
-  isHidden,
   LakeCommitter,
+  listBookkeeping,
   listFiles,
   parseLocation,
   readAll,
@@ -126,13 +125,8 @@ export async function readLakeLoads(
   const committer = new LakeCommitter(parseLocation(output), "update", s3);
   const table = `${STATE_FOLDER}/${STATE.loaded}`;
   return committer.inspect(runId, async () => {
-    const recorded = await listFiles(joinUri(output, table), s3, { includeHidden: true });
+    const recorded = await listBookkeeping(joinUri(output, table), s3, { includeHidden: true });
     const parts = recorded.filter((entry) => entry.relativePath.endsWith(".jsonl"));
-    await checkInventory(
-      joinUri(output, table),
-      recorded.filter((entry) => !isHidden(entry.relativePath)),
-      s3,
-    );
     const records = await Promise.all(
       parts.map(async (part) => recordLines(part.uri, (await readAll(part.uri, s3)).toString("utf8"))),
     );
