@@ -224,6 +224,22 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
           /the function that folds two values into one returned undefined: it must return their combination \(an arrow function's body in braces needs `return`\)/,
         ],
         [
+          "filter without return",
+          /transform 'above two' failed on .*: filter's predicate returned undefined: it returns true to keep a record and false to drop it \(a body in braces needs a return/,
+        ],
+        [
+          "a path given to read",
+          /^read takes a source .* and it was given "input\/\*\.json" \(a string\): to read the JSON lines under that path, p\.read\(jsonLines\("input\/\*\.json"\)\)/,
+        ],
+        [
+          "a source given to write",
+          /^write takes a sink .* and it was given the source \S*output \(a source is read with p\.read\(source\)\)$/,
+        ],
+        [
+          "a table written twice",
+          /^'pairs' is written twice in this pipeline \(the first by 'write the rows'\): a table is written once; flatten what goes into it first/,
+        ],
+        [
           "collected from another pipeline",
           /output 'out' was collected from another pipeline than the one run/,
         ],

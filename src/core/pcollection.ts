@@ -8,6 +8,7 @@ import {
   type RankBy,
   rankOf,
 } from "./combiners.js";
+import { checkSink, checkWrittenOnce } from "./endpoint-checks.js";
 import { describeValue, SluiceError } from "./errors.js";
 import { keyValuePair } from "./keys.js";
 import { knownOptions, oneOf, positiveWhole } from "./option-checks.js";
@@ -482,6 +483,8 @@ export class PCollection<T> {
 
   /** Writes the records to a sink (sorted within each task first when the sink asks: `sortBy`). */
   write(sink: Sink<T>, options?: TransformOptions): void {
+    checkSink(sink);
+    checkWrittenOnce(this.graph, sink as Sink<unknown>);
     const name = nameOf(options) ?? `write(${sink.name})`;
     const sortBy = sink.sortBy;
     const input = sortBy

@@ -1,4 +1,5 @@
 import type { Combiner } from "./combiners.js";
+import { checkSource } from "./endpoint-checks.js";
 import { describeValue, SluiceError } from "./errors.js";
 import { Graph } from "./graph.js";
 import { knownOptions, positiveWhole } from "./option-checks.js";
@@ -75,6 +76,7 @@ export class Pipeline {
   /** Reads a source. */
   read<T>(source: Source<T>, options?: ReadOptions): PCollection<T> {
     if (typeof options === "object") knownOptions(options, { name: true, required: true }, "read");
+    checkSource(source);
     const required = typeof options === "object" ? options.required : undefined;
     const node = this.graph.add(
       {

@@ -1,7 +1,10 @@
 import { SluiceError } from "../errors.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
-/** `filter(fn)`: the records for which `fn` is truthy. */
+const UNDEFINED_VERDICT =
+  "filter's predicate returned undefined: it returns true to keep a record and false to drop it (a body in braces needs a return: (x) => { return x > 1; }); to keep records whose member may be absent, compare it: (r) => r.tags !== undefined";
+
+/** `filter(fn)`: the records for which `fn` is truthy; undefined is refused (a missing `return`). */
 export const filterOperator: FusedOperator<"filter"> = {
   placement: "fused",
   describe: () => "filter",
@@ -16,6 +19,9 @@ export const filterOperator: FusedOperator<"filter"> = {
         } catch (error) {
           runtime.fail(node, error);
         }
+        // A body in braces without `return` gives undefined for every record: every record would
+        // be dropped, and the run would end with nothing and no word of why.
+        if (keep === undefined) runtime.fail(node, new SluiceError(UNDEFINED_VERDICT));
         if (keep) {
           // A Promise is truthy: a predicate that returns one would keep every record.
           if (typeof keep === "object" && typeof (keep as { then?: unknown }).then === "function")
