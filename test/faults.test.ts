@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -363,6 +363,64 @@ describe("commit steps that fail by themselves, local output", () => {
       );
       assert.equal(await readFile(output, "utf8"), "a user's file");
     });
+  });
+  it("an output whose folder cannot be made (under /proc, below a dangling link) fails in one sentence, never spins", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput } = await twoInputs(folder);
+      await symlink(join(folder, "unmounted-disk"), join(folder, "lake-link"));
+      const cases: [string, RegExp][] = [
+        // procfs answers ENOENT for a folder made in an existing folder: Node's recursive mkdir
+        // then makes the parent (EEXIST) and the child again, forever.
+        [
+          "/proc/sluice-lake",
+          /^sparkify: error: cannot write \/proc\/sluice-lake\/_lock\.json: \/proc exists but no folder can be made in it \(ENOENT: .*\)\n$/,
+        ],
+        [
+          join(folder, "lake-link", "lake"),
+          /^sparkify: error: cannot write \S+\/lake-link\/lake\/_lock\.json: \S+\/lake-link is a symbolic link to \S+\/unmounted-disk, which does not exist\n$/,
+        ],
+      ];
+      for (const [output, message] of cases) {
+        // Killed, not stopped: a run that spins would take a SIGTERM as a request to stop cleanly.
+        const run = spawnSync(
+          process.execPath,
+          [command, "--quiet", "--input", oldInput, "--output", output],
+          {
+            encoding: "utf8",
+            timeout: 60_000,
+            killSignal: "SIGKILL",
+          },
+        );
+        assert.equal(run.signal, null, `${output}: still running after a minute`);
+        assert.equal(run.status, 1, run.stderr);
+        assert.match(run.stderr, message);
+      }
+    });
+  });
+
+  it("folders are made level by level in both of its forms, ending where a level cannot be made", () => {
+    const script = `
+      import { makeFolders, makeFoldersSync } from ${JSON.stringify(join(root, "build/src/io/folders.js"))};
+      const outcome = (attempt) => { try { attempt(); return "made"; } catch (error) { return error.message; } };
+      console.log(JSON.stringify([
+        await makeFolders("/proc/sluice-async/a").then(() => "made", (error) => error.message),
+        outcome(() => makeFoldersSync("/proc/sluice-sync/a")),
+      ]));`;
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      encoding: "utf8",
+      timeout: 30_000,
+      killSignal: "SIGKILL",
+    });
+    assert.equal(run.signal, null, "still running after 30 s");
+    const [asynchronous, blocking] = JSON.parse(run.stdout) as [string, string];
+    assert.match(
+      asynchronous,
+      /^\/proc exists but no folder can be made in it \(ENOENT: .*'\/proc\/sluice-async'\)$/,
+    );
+    assert.match(
+      blocking,
+      /^\/proc exists but no folder can be made in it \(ENOENT: .*'\/proc\/sluice-sync'\)$/,
+    );
   });
 });
 

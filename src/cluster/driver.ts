@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Job, Queue, QueueEvents } from "bullmq";
@@ -33,6 +33,7 @@ import {
 import { connect, redisFailure, within } from "./redis.js";
 import { ShuffleObjects } from "./shuffle-objects.js";
 import { packSpec, unpackResult } from "./wire.js";
+import { makeFolders } from "../io/folders.js";
 
 export interface ClusterOptions {
   /** The Redis (or Valkey) server the workers take tasks from: `redis://host:6379`. */
@@ -406,7 +407,7 @@ async function writeProbe(folder: string, runId: string): Promise<FolderProbe> {
   const token = randomBytes(16).toString("hex");
   const file = join(folder, "_temporary", `.probe-${runId}`);
   try {
-    await mkdir(join(folder, "_temporary"), { recursive: true });
+    await makeFolders(join(folder, "_temporary"));
     await writeFile(file, token);
   } catch (error) {
     throw new SluiceError(`cannot write into ${folder}: ${messageOf(error)}`);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
-import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { readdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   type BlockRef,
@@ -21,6 +21,7 @@ import {
   readObject,
   type S3Settings,
 } from "../io/index.js";
+import { makeFolders } from "../io/folders.js";
 
 /**
  * The shuffle of runs past one machine, in shared storage: an S3 prefix, or a folder every
@@ -83,7 +84,7 @@ export class ShuffleObjects {
         await putBytes(this.s3, object.bucket, object.key, parts);
         return;
       }
-      await mkdir(dirname(object.path), { recursive: true });
+      await makeFolders(dirname(object.path));
       // Whole or not at all: a reader never sees a part of an object.
       const partial = `${object.path}.${randomBytes(4).toString("hex")}.partial`;
       await writeFile(partial, parts);
@@ -128,7 +129,7 @@ export class ShuffleObjects {
       placedAt.set(`${range.object}@${range.start}`, written);
       written += read;
     }
-    await mkdir(dirname(localFile), { recursive: true });
+    await makeFolders(dirname(localFile));
     await writeFile(localFile, parts);
     return blocks.map((block) => {
       if (!isObjectBlock(block)) return block;

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { availableParallelism, hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Job, Worker } from "bullmq";
@@ -28,6 +28,7 @@ import {
 import { connect, redisFailure, within } from "./redis.js";
 import { ShuffleObjects } from "./shuffle-objects.js";
 import { packResult, unpackSpec } from "./wire.js";
+import { makeFolders } from "../io/folders.js";
 
 export interface ClusterWorkerOptions {
   /** The Redis (or Valkey) server drivers queue tasks on: `redis://host:6379`. */
@@ -117,7 +118,7 @@ export async function startClusterWorker(options: ClusterWorkerOptions): Promise
         for (const probe of record.probes)
           checkProbe(probe.folder, probe.file, probe.token, record.driverHost);
         const folder = join(root, runId);
-        await mkdir(folder, { recursive: true });
+        await makeFolders(folder);
         return {
           record,
           header: threadTaskHeader(record.header),

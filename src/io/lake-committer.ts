@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { Writable } from "node:stream";
 import { type JobCommitter, type JsonValue, messageOf, SluiceError } from "../core/index.js";
@@ -19,7 +19,8 @@ import { OutputLock } from "./output-lock.js";
 import { inventoryText, readMarker, recordedFiles, SUCCESS_NAME } from "./inventory.js";
 import { listFiles } from "./storage.js";
 import { openStagedFile, TEMPORARY_FOLDER, writeStaged } from "./staging.js";
-import { makeFolders, writeFailure } from "./write-errors.js";
+import { makeFolders } from "./folders.js";
+import { writeFailure } from "./write-errors.js";
 
 /** Records per write of a JSON-lines file the commit writes: texts of a few hundred KB at a time. */
 const LINES_PER_WRITE = 2048;
@@ -494,11 +495,11 @@ export class LakeCommitter implements JobCommitter {
       const old = join(temporary, "_old", table);
       if (!(await exists(staged))) continue; // already moved in by an earlier attempt
       if (await exists(final)) {
-        await mkdir(dirname(old), { recursive: true });
+        await makeFolders(dirname(old));
         await rename(final, old);
         this.step(`table-moved-away:${table}`);
       }
-      await mkdir(dirname(final), { recursive: true });
+      await makeFolders(dirname(final));
       await rename(staged, final);
       this.step(`table-moved-in:${table}`);
     }
@@ -507,7 +508,7 @@ export class LakeCommitter implements JobCommitter {
       const stagedTable = join(temporary, table);
       if (!(await exists(finalTable)) && (await exists(stagedTable))) {
         // A table that does not exist yet takes the run's folder whole: one rename, not one a file.
-        await mkdir(dirname(finalTable), { recursive: true });
+        await makeFolders(dirname(finalTable));
         await rename(stagedTable, finalTable);
       } else {
         const made = new Set<string>();
@@ -516,12 +517,12 @@ export class LakeCommitter implements JobCommitter {
           if (!(await exists(staged))) continue; // already moved in by an earlier attempt
           const final = join(finalTable, file);
           if (!made.has(dirname(final))) {
-            await mkdir(dirname(final), { recursive: true });
+            await makeFolders(dirname(final));
             made.add(dirname(final));
           }
           await rename(staged, final);
         }
-        await mkdir(finalTable, { recursive: true });
+        await makeFolders(finalTable);
       }
       this.step(`files-added:${table}`);
     }
@@ -530,7 +531,7 @@ export class LakeCommitter implements JobCommitter {
         const final = join(root, table, file);
         const old = join(temporary, "_old", table, file);
         if (!(await exists(final))) continue; // already moved away by an earlier attempt
-        await mkdir(dirname(old), { recursive: true });
+        await makeFolders(dirname(old));
         await rename(final, old);
       }
       this.step(`files-removed:${table}`);
@@ -569,7 +570,7 @@ export class LakeCommitter implements JobCommitter {
         const staged = join(temporary, table, file);
         const final = join(root, table, file);
         if (!(await exists(staged)) && (await exists(final))) {
-          await mkdir(dirname(staged), { recursive: true });
+          await makeFolders(dirname(staged));
           await rename(final, staged);
         }
       }

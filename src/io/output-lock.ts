@@ -12,7 +12,8 @@ import { dirname, join } from "node:path";
 import { SluiceError } from "../core/index.js";
 import { childOf, formatLocation, type Location } from "./location.js";
 import { describeS3Error, type S3Settings, s3 } from "./s3.js";
-import { makeFolders, writeFailure } from "./write-errors.js";
+import { makeFolders } from "./folders.js";
+import { writeFailure } from "./write-errors.js";
 
 export const LOCK_NAME = "_lock.json";
 /** How long a lease lasts unless renewed; renewed every third of it. */

@@ -5,7 +5,8 @@ import { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { childOf, type Location } from "./location.js";
 import { type S3Settings, type StagedUpload, StagedMultipartUpload } from "./s3.js";
-import { makeFolders, makeFoldersSync, writeFailure } from "./write-errors.js";
+import { makeFolders, makeFoldersSync } from "./folders.js";
+import { writeFailure } from "./write-errors.js";
 
 /** Where run files wait for the commit, relative to the output root: readers skip `_` folders. */
 export const TEMPORARY_FOLDER = "_temporary";

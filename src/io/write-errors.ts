@@ -1,6 +1,3 @@
-import { existsSync, mkdirSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
 import { SluiceError } from "../core/index.js";
 
 /** What a file-system error code means to someone whose output could not be written. */
@@ -30,45 +27,4 @@ export function writeFailure(path: string, error: unknown): SluiceError {
       ? error.message
       : String(error);
   return new SluiceError(`cannot write ${path}: ${detail}`);
-}
-
-/**
- * Creates a folder and its parents. Node's recursive mkdir reports some failures, a read-only
- * file system among them, as ENOENT; on failure this makes each missing level in turn, so that the
- * error thrown is the one the file system gave.
- */
-export async function makeFolders(path: string): Promise<void> {
-  try {
-    await mkdir(path, { recursive: true });
-  } catch (error) {
-    for (const level of missingLevels(path)) await mkdir(level).catch(ignoreExisting);
-    throw error;
-  }
-}
-
-/** The blocking twin of `makeFolders`. */
-export function makeFoldersSync(path: string): void {
-  try {
-    mkdirSync(path, { recursive: true });
-  } catch (error) {
-    for (const level of missingLevels(path)) {
-      try {
-        mkdirSync(level);
-      } catch (levelError) {
-        ignoreExisting(levelError);
-      }
-    }
-    throw error;
-  }
-}
-
-/** The path's missing ancestors and itself, outermost first. */
-function missingLevels(path: string): string[] {
-  const levels: string[] = [];
-  for (let level = resolve(path); !existsSync(level); level = dirname(level)) levels.unshift(level);
-  return levels;
-}
-
-function ignoreExisting(error: unknown): void {
-  if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
 }

@@ -8,12 +8,12 @@
  * quoted user agents with escaped slashes, registration written as a float, a few events that
  * share a ts, songs that appear in two files, and a chosen share of plays that match a song.
  */
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { createWriteStream, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { once } from "node:events";
 import { childOf, parseLocation } from "../io/location.js";
 import { completeUpload, putText, type S3Settings, StagedMultipartUpload } from "../io/s3.js";
+import { makeFolders, makeFoldersSync } from "../io/folders.js";
 
 export interface GeneratorOptions {
   readonly songs: number;
@@ -294,7 +294,7 @@ interface FileWriter {
 async function openFile(output: string, relativePath: string, s3: S3Settings): Promise<FileWriter> {
   const location = childOf(parseLocation(output), relativePath);
   if (location.kind === "local") {
-    await mkdir(dirname(location.path), { recursive: true });
+    await makeFolders(dirname(location.path));
     // A deep buffer lets the file system write one chunk while the next is generated.
     const stream = createWriteStream(location.path, { highWaterMark: 8 * 1024 * 1024 });
     return {
@@ -361,7 +361,7 @@ async function writeSmallFile(
   }
   const folder = dirname(location.path);
   if (!madeFolders.has(folder)) {
-    mkdirSync(folder, { recursive: true });
+    makeFoldersSync(folder);
     madeFolders.add(folder);
   }
   writeFileSync(location.path, text);
