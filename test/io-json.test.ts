@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
@@ -520,6 +521,33 @@ describe("local listings", () => {
         listFiles(join(folder, "in/**/*.json")),
         /in\/log_data\/c\.json is a symbolic link to nothing that can be read \(ENOENT\)/,
       );
+    });
+  });
+
+  it("name a named pipe the pattern takes in (reading it would wait forever), and pass by one it does not", async () => {
+    await withTempDir(async (folder) => {
+      await mkdir(join(folder, "in/2018"), { recursive: true });
+      await writeFile(join(folder, "in/2018/a.json"), '{"a": 1}\n');
+      execFileSync("mkfifo", [join(folder, "in/2018/b.json"), join(folder, "in/feed.sock")]);
+      await assert.rejects(
+        listFiles(join(folder, "in/**/*.json")),
+        /^Error: \S+\/in\/2018\/b\.json is a named pipe, not a file: move it away, or narrow the input's pattern$/,
+      );
+      // Through a link too; the one the pattern leaves out is no input.
+      await rm(join(folder, "in/2018/b.json"));
+      await symlink(join(folder, "in/feed.sock"), join(folder, "in/2018/c.json"));
+      await assert.rejects(listFiles(join(folder, "in/**/*.json")), /in\/2018\/c\.json is a named pipe/);
+      await rm(join(folder, "in/2018/c.json"));
+      const listed = await listFiles(join(folder, "in/**/*.json"));
+      assert.deepEqual(
+        listed.map((entry) => entry.relativePath),
+        ["2018/a.json"],
+      );
+      const p = new Pipeline();
+      const { outputs } = await runDirect(p, {
+        rows: p.read(jsonLines(join(folder, "in/**/*.json"))).collect(),
+      });
+      assert.deepEqual(outputs.rows, [{ a: 1 }]);
     });
   });
 

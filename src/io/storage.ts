@@ -1,4 +1,12 @@
-import { createReadStream, type Dirent, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import {
+  createReadStream,
+  type Dirent,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  type Stats,
+  statSync,
+} from "node:fs";
 import { basename, sep } from "node:path";
 import { globToRegExp, hasWildcards, literalBase } from "./glob.js";
 import { childOf, formatLocation, type Location, parseLocation, s3SchemeOf } from "./location.js";
@@ -101,12 +109,21 @@ function walkLocal(root: string, visit: (file: LocalFile) => boolean | undefined
         else if (target.isFile())
           stopped =
             visit({ path, relativePath, size: target.size, version: modifiedVersion(target) }) === true;
-      }
+        else stopped = visit({ path, relativePath, size: 0, special: specialKind(target) }) === true;
+      } else stopped = visit({ path, relativePath, size: 0, special: specialKind(entry) }) === true;
       if (stopped) return true;
     }
     return false;
   };
   walk(root, "", []);
+}
+
+/** What a directory entry that is neither file, folder nor link is, for the message that names it. */
+function specialKind(entry: Dirent | Stats): string {
+  if (entry.isFIFO()) return "a named pipe";
+  if (entry.isSocket()) return "a socket";
+  if (entry.isCharacterDevice() || entry.isBlockDevice()) return "a device";
+  return "not a regular file";
 }
 
 /**
@@ -123,6 +140,8 @@ interface LocalFile {
   readonly relativePath: string;
   readonly size: number;
   readonly version?: string;
+  /** What it is when it is no regular file (a named pipe, a socket, a device): it cannot be read as one. */
+  readonly special?: string;
 }
 
 /**
@@ -173,20 +192,32 @@ export async function listFiles(
   options: { readonly includeHidden?: boolean } = {},
 ): Promise<FileEntry[]> {
   const { base, keeps } = listingOf(uri, options.includeHidden);
-  const plain = await openArchives(base, await listPlain(base, s3), s3);
+  const plain = await openArchives(base, await listPlain(base, s3, keeps), s3);
   const entries = [...plain, ...(await listThroughArchives(base, s3, plain.length))];
   return entries
     .filter((entry) => keeps(entry.relativePath))
     .sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
 }
 
-/** The files under `base`, as they are stored. */
-async function listPlain(base: Location, s3: S3Settings): Promise<FileEntry[]> {
+/**
+ * The files under `base`, as they are stored. A named pipe, socket or device that the listing
+ * keeps fails it, named: reading a pipe would wait for a writer forever, and dropping what the
+ * pattern asked for would be a silent loss. Those it does not keep are no input, and left alone.
+ */
+async function listPlain(
+  base: Location,
+  s3: S3Settings,
+  keeps: (relativePath: string) => boolean,
+): Promise<FileEntry[]> {
   let entries: FileEntry[];
   if (base.kind === "local") {
     entries = [];
     walkLocal(base.path, (file) => {
-      entries.push(localEntry(file));
+      if (file.special === undefined) entries.push(localEntry(file));
+      else if (keeps(file.relativePath))
+        throw new Error(
+          `${file.path} is ${file.special}, not a file: move it away, or narrow the input's pattern`,
+        );
       return false;
     });
   } else {
@@ -306,6 +337,7 @@ export async function anyFileMatches(uri: string, s3: S3Settings = {}): Promise<
   let found = false;
   // What an archive holds is listed below.
   walkLocal(base.path, (file) => {
+    // A pipe or device the pattern keeps is found here, and named by the listing that reads.
     if (isZipName(file.path)) return true;
     found = keeps(file.relativePath);
     return found;
