@@ -428,3 +428,48 @@ describe("sortWithinPartitions", () => {
     );
   });
 });
+
+describe("the order of values", () => {
+  const value = fc.oneof(
+    fc.double(),
+    fc.constantFrom(Number.NaN, 0, -0),
+    fc.string(),
+    fc.boolean(),
+    fc.constant(null),
+  );
+
+  it("is total over ranks, NaN included (the largest number, equal to itself, as in Spark)", () => {
+    fc.assert(
+      fc.property(value, value, value, (a, b, c) => {
+        assert.ok(compareValues(a, a) === 0);
+        assert.ok(Math.sign(compareValues(a, b)) === -Math.sign(compareValues(b, a)));
+        if (compareValues(a, b) <= 0 && compareValues(b, c) <= 0) assert.ok(compareValues(a, c) <= 0);
+        if (typeof a === "number" && !Number.isNaN(a)) assert.ok(compareValues(a, Number.NaN) < 0);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("top gives the same records whatever order they arrive in, NaN ranks among them", async () => {
+    // Ranks are computed, never shuffled: a NaN rank is the user's, and a NaN record would be refused.
+    const ranks = fc.array(fc.oneof(fc.double(), fc.constant(Number.NaN)), { minLength: 1, maxLength: 40 });
+    await fc.assert(
+      fc.asyncProperty(ranks, async (rankOf) => {
+        const ids = rankOf.map((_, id) => id);
+        const results = [];
+        for (const order of [ids, [...ids].reverse()]) {
+          const p = new Pipeline();
+          const { outputs } = await runDirect(p, {
+            top: p
+              .fromArray(order, { splits: 3 })
+              .top(3, (id) => rankOf[id]!)
+              .collect(),
+          });
+          results.push(outputs.top);
+        }
+        assert.deepEqual(results[0], results[1]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});

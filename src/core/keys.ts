@@ -199,7 +199,8 @@ function typeName(value: unknown): string {
 
 /**
  * A total order over JSON values: by type (null < boolean < number < string < array < object),
- * then numerically, by code unit, element by element, or by canonical text for objects.
+ * then numerically (NaN last, as in Spark), by code unit, element by element, or by canonical
+ * text for objects.
  * Used wherever a choice between equal keys must not depend on arrival order.
  */
 export function compareValues(left: unknown, right: unknown): number {
@@ -211,7 +212,12 @@ export function compareValues(left: unknown, right: unknown): number {
       return 0;
     case "boolean":
     case "number":
-      return (left as number) < (right as number) ? -1 : (left as number) > (right as number) ? 1 : 0;
+      if ((left as number) < (right as number)) return -1;
+      if ((left as number) > (right as number)) return 1;
+      // Unordered by < and >: equal, or NaN on a side (a rank or sort key, never a shuffled value).
+      // Spark's rule: NaN is larger than any other number and equal to itself; without it, NaN
+      // would equal every number and a top or a sort would depend on the order records arrive.
+      return (Number.isNaN(left) ? 1 : 0) - (Number.isNaN(right) ? 1 : 0);
     case "string":
       return (left as string) < (right as string) ? -1 : (left as string) > (right as string) ? 1 : 0;
     case "array": {
