@@ -64,6 +64,22 @@ describe("the rules of pipeline modules", () => {
     definePipeline({ module, name: "other" }, () => ({}));
   });
 
+  it("refuses, when defined, a module workers could not import: a relative path, none, or no name", () => {
+    for (const module of ["./word-count.js", "pipelines/word-count.js", undefined, 42]) {
+      assert.throws(
+        () => definePipeline({ module, name: "relative" } as never, () => ({})),
+        /^SluiceError: pipeline 'relative': module must be the URL of the module that defines it, import\.meta\.url \(workers import it from there\), and it is /,
+      );
+    }
+    assert.throws(
+      () => definePipeline({ module: import.meta.url } as never, () => ({})),
+      /^SluiceError: definePipeline takes \{ module: import\.meta\.url, name: "a name" \} first, and its name is undefined$/,
+    );
+    // A URL or an absolute path is what a worker can import.
+    definePipeline({ module: "/srv/etl/pipelines.js", name: "absolute" }, () => ({}));
+    definePipeline({ module: "file:///srv/etl/pipelines.js", name: "url" }, () => ({}));
+  });
+
   it("fails before any task when a worker builds another graph than the main thread", async () => {
     await assert.rejects(
       differentInWorkers.run({ values: [1, 2, 3] }, { threads: 2 }),

@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { isAbsolute } from "node:path";
 import { nonJsonIn } from "./block-codec.js";
 import { describeValue, SluiceError } from "./errors.js";
 import { graphFingerprint } from "./fingerprint.js";
@@ -182,6 +183,7 @@ export function definePipeline<Options, Outputs>(
   build: (pipeline: Pipeline, options: Options) => Outputs,
   settings: PipelineSettings = {},
 ): PipelineDefinition<Options, Outputs> {
+  checkLocation(location);
   const driverOnly = settings.driverOnlyOptions;
   if (
     driverOnly !== undefined &&
@@ -201,6 +203,23 @@ export function definePipeline<Options, Outputs>(
   names.add(location.name);
   definedNames.set(location.module, names);
   return new PipelineDefinition(location, build, settings);
+}
+
+/**
+ * Workers import a pipeline's module by `location.module` from sluice's own folder: a relative
+ * path would be looked up there (or a missing one imported as the package 'undefined'), and fail
+ * only once the run had listed its input and started its workers.
+ */
+function checkLocation(location: PipelineLocation): void {
+  const { module, name } = (location ?? {}) as Partial<PipelineLocation>;
+  if (typeof name !== "string" || name === "")
+    throw new SluiceError(
+      `definePipeline takes { module: import.meta.url, name: "a name" } first, and its name is ${describeValue(name)}`,
+    );
+  if (typeof module !== "string" || !(/^[a-z][a-z0-9+.-]*:/i.test(module) || isAbsolute(module)))
+    throw new SluiceError(
+      `pipeline '${name}': module must be the URL of the module that defines it, import.meta.url (workers import it from there), and it is ${describeValue(module)}`,
+    );
 }
 
 /** The pipeline names defined so far, by module. */
