@@ -2,7 +2,7 @@ import { SluiceError } from "../errors.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 const UNDEFINED_VERDICT =
-  "filter's predicate returned undefined: it returns true to keep a record and false to drop it (a body in braces needs a return: (x) => { return x > 1; }); to keep records whose member may be absent, compare it: (r) => r.tags !== undefined";
+  "filter's predicate returned undefined: it returns true to keep a record and false to drop it (a body in braces needs a return: (x) => { return x > 1; }); to test a member that may be absent, compare it: (r) => r.tags !== undefined";
 
 /** `filter(fn)`: the records for which `fn` is truthy; undefined is refused (a missing `return`). */
 export const filterOperator: FusedOperator<"filter"> = {
