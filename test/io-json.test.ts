@@ -548,6 +548,11 @@ describe("local listings", () => {
         rows: p.read(jsonLines(join(folder, "in/**/*.json"))).collect(),
       });
       assert.deepEqual(outputs.rows, [{ a: 1 }]);
+      // Named as the input itself: it exists, so "no file there" would send the user looking elsewhere.
+      await assert.rejects(
+        listFiles(join(folder, "in/feed.sock")),
+        /^Error: \S+\/in\/feed\.sock is a named pipe, not a file/,
+      );
     });
   });
 

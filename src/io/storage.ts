@@ -72,7 +72,14 @@ function walkLocal(root: string, visit: (file: LocalFile) => boolean | undefined
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return false;
       if (code === "ENOTDIR") {
-        // The root is a file, or lies under one (a path into an archive, listed from the archive).
+        // The root is a file, or lies under one (a path into an archive, listed from the archive),
+        // or is a named pipe or device, which the listing names.
+        const found = localStats(folder);
+        if (found && !found.isFile() && !found.isDirectory())
+          return (
+            visit({ path: folder, relativePath: basename(folder), size: 0, special: specialKind(found) }) ===
+            true
+          );
         const file = localFileSize(folder);
         return (
           file !== undefined && visit({ path: folder, relativePath: basename(folder), size: file }) === true
@@ -264,9 +271,14 @@ async function openArchives(base: Location, entries: FileEntry[], s3: S3Settings
 
 /** The size of a local file, or undefined when the path is a folder, missing, or under a file. */
 function localFileSize(path: string): number | undefined {
+  const found = localStats(path);
+  return found?.isFile() ? found.size : undefined;
+}
+
+/** What stands at a local path; undefined when nothing does (or a file stands where a folder would). */
+function localStats(path: string): Stats | undefined {
   try {
-    const found = statSync(path, { throwIfNoEntry: false });
-    return found?.isFile() ? found.size : undefined;
+    return statSync(path, { throwIfNoEntry: false });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
     throw error;
