@@ -69,7 +69,7 @@ function checkFolder(error: unknown, stats: Stats): void {
 function danglingLink(folder: string): (error: unknown) => never {
   return (error) => {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    let target = "a path";
+    let target: string;
     try {
       target = readlinkSync(folder);
     } catch {

@@ -75,14 +75,13 @@ function walkLocal(root: string, visit: (file: LocalFile) => boolean | undefined
         // The root is a file, or lies under one (a path into an archive, listed from the archive),
         // or is a named pipe or device, which the listing names.
         const found = localStats(folder);
-        if (found && !found.isFile() && !found.isDirectory())
-          return (
-            visit({ path: folder, relativePath: basename(folder), size: 0, special: specialKind(found) }) ===
-            true
-          );
-        const file = localFileSize(folder);
+        if (found === undefined || found.isDirectory()) return false;
         return (
-          file !== undefined && visit({ path: folder, relativePath: basename(folder), size: file }) === true
+          visit(
+            found.isFile()
+              ? { path: folder, relativePath: basename(folder), size: found.size }
+              : { path: folder, relativePath: basename(folder), size: 0, special: specialKind(found) },
+          ) === true
         );
       }
       throw error;
