@@ -87,10 +87,39 @@ describe("gzip-compressed JSON lines", () => {
   it("fails naming a file that is not gzip, or is cut short", async () => {
     await withTempDir(async (folder) => {
       await writeFile(join(folder, "fake.json.gz"), eventsText);
-      await assert.rejects(readLines(join(folder, "fake.json.gz")), /fake\.json\.gz: not readable as gzip/);
+      await assert.rejects(
+        readLines(join(folder, "fake.json.gz")),
+        /fake\.json\.gz: not readable as gzip \(incorrect header check\): its name ends in \.gz but it is not gzip/,
+      );
       const whole = gzipSync(eventsText);
       await writeFile(join(folder, "cut.json.gz"), whole.subarray(0, whole.length - 20));
-      await assert.rejects(readLines(join(folder, "cut.json.gz")), /cut\.json\.gz: not readable as gzip/);
+      await assert.rejects(
+        readLines(join(folder, "cut.json.gz")),
+        /cut\.json\.gz: not readable as gzip \(unexpected end of file\): the file ends before its compressed data does/,
+      );
+      const damaged = Buffer.from(whole);
+      for (let index = 40; index < 60; index++) damaged[index] = 0xff;
+      await writeFile(join(folder, "damaged.json.gz"), damaged);
+      await assert.rejects(
+        readLines(join(folder, "damaged.json.gz")),
+        /damaged\.json\.gz: not readable as gzip \([^)]+\): its compressed data is damaged/,
+      );
+      // One byte is not gzip either: only a file of no bytes at all is taken as empty.
+      await writeFile(join(folder, "one-byte.json.gz"), whole.subarray(0, 1));
+      await assert.rejects(
+        readLines(join(folder, "one-byte.json.gz")),
+        /one-byte\.json\.gz: not readable as gzip/,
+      );
+    });
+  });
+
+  it("takes a file of no bytes as empty, as an empty plain file, beside others that are read", async () => {
+    await withTempDir(async (folder) => {
+      await writeFile(join(folder, "empty.json.gz"), "");
+      await writeFile(join(folder, "packed.json.gz"), gzipSync(eventsText));
+      const records = (await readLines(join(folder, "*.json.gz"))).sort(byN);
+      assert.equal(records.length, events.length);
+      assert.deepEqual(records, events.map((line) => JSON.parse(line) as unknown).sort(byN));
     });
   });
 

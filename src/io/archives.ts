@@ -186,18 +186,50 @@ export async function* readEntry(uri: string, s3: S3Settings = {}): AsyncGenerat
   }
 }
 
-/** The bytes of a gzip-compressed stream, uncompressed; errors name the file. */
+/**
+ * The bytes of a gzip-compressed stream, uncompressed; errors name the file and say what is wrong
+ * with it. A file of no bytes at all holds no records, as an empty plain file holds none: a log
+ * shipper that died before its first write leaves one, and failing the whole run on it would
+ * gain nothing (there is nothing in it to lose). A file with any bytes must be whole gzip.
+ */
 export async function* gunzip(
   uri: string,
   compressed: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<Uint8Array> {
+  let compressedBytes = 0;
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of compressed) {
+      compressedBytes += chunk.length;
+      yield chunk;
+    }
+  }
   // pipeline, not pipe: an error reading the compressed bytes ends the uncompressed stream too.
-  const stream = pipeline(Readable.from(compressed), createGunzip(), () => undefined);
+  const stream = pipeline(Readable.from(counted()), createGunzip(), () => undefined);
   try {
     for await (const chunk of stream) yield chunk as Uint8Array;
   } catch (error) {
-    throw new Error(`${uri}: not readable as gzip (${(error as Error).message})`);
+    if (compressedBytes === 0 && isZlibError(error)) return;
+    throw new Error(`${uri}: not readable as gzip (${(error as Error).message})${gzipHint(error)}`);
   } finally {
     stream.destroy();
+  }
+}
+
+function isZlibError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === "string" && code.startsWith("Z_");
+}
+
+/** What a zlib error says about the file, for the person who has to mend it. */
+function gzipHint(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    case "Z_BUF_ERROR":
+      return ": the file ends before its compressed data does, as an upload or copy cut short leaves it; copy it again, or move it out of the input";
+    case "Z_DATA_ERROR":
+      return (error as Error).message.includes("header")
+        ? ": its name ends in .gz but it is not gzip; rename it, or move it out of the input"
+        : ": its compressed data is damaged; copy it again, or move it out of the input";
+    default:
+      return "";
   }
 }
