@@ -393,6 +393,8 @@ describe("windows, refused", () => {
         /got "2018-11-01T21:01:46Z" \(a string\): return Date\.parse\(text\) for ISO text/,
       ],
       [new Date(0), /got a Date: return date\.getTime\(\)/],
+      // Nanoseconds since 1970, as some loggers write them: whole, but past exact milliseconds.
+      [1_541_106_106_796_000_000, /got 1541106106796000000: it lies past the safe integers .*nanoseconds\?/],
     ] as const) {
       const p = new Pipeline();
       const counted = p

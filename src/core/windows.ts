@@ -119,6 +119,8 @@ function describeTimestamp(timestamp: unknown): string {
 function timestampAdvice(timestamp: unknown): string {
   if (typeof timestamp === "string") return ": return Date.parse(text) for ISO text";
   if (timestamp instanceof Date) return ": return date.getTime()";
+  if (typeof timestamp === "number" && Number.isInteger(timestamp))
+    return ": it lies past the safe integers (2^53 ms), where milliseconds are no longer exact; microseconds or nanoseconds? scale them to milliseconds";
   if (typeof timestamp === "number" && Number.isFinite(timestamp))
     return ": round it, or scale seconds to milliseconds with Math.round(seconds * 1000)";
   return "";
