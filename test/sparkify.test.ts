@@ -441,6 +441,10 @@ describe("the sparkify command", () => {
           /^sparkify: --input must be a folder, zip archive or s3:\/\/bucket\/prefix holding song_data\/ and log_data\/, and \S+events\.json is a file\n/,
         ],
         [
+          ["--output", file],
+          /^sparkify: --output must be a folder or s3:\/\/bucket\/prefix for the tables, and \S+events\.json is a file\n/,
+        ],
+        [
           ["--temp-dir", join(folder, "missing"), "--output", join(folder, "out")],
           /^sparkify: --temp-dir \S+missing is not a folder\n/,
         ],

@@ -350,7 +350,7 @@ function describeSkipped(skipped: readonly string[]): string {
 
 /**
  * What can be checked before a run starts, so that it does not fail after the work (or, for the
- * summary file, after the commit): a local --input that is a file, a --temp-dir that is not a
+ * summary file, after the commit): a local --input or --output that is a file, a --temp-dir that is not a
  * writable folder, a --summary-json that cannot be written.
  */
 async function checkPaths(command: Command): Promise<void> {
@@ -360,6 +360,15 @@ async function checkPaths(command: Command): Promise<void> {
     if (found?.isFile() && !/\.zip$/i.test(input)) {
       throw new UsageError(
         `--input must be a folder, zip archive or s3://bucket/prefix holding song_data/ and log_data/, and ${input} is a file`,
+      );
+    }
+  }
+  const output = command.options.output;
+  if (output !== undefined && parseLocation(output).kind === "local") {
+    const found = await stat(output).catch(() => undefined);
+    if (found !== undefined && !found.isDirectory()) {
+      throw new UsageError(
+        `--output must be a folder or s3://bucket/prefix for the tables, and ${output} is a file`,
       );
     }
   }
