@@ -349,17 +349,25 @@ describe("commit steps that fail by themselves, local output", () => {
     });
   });
 
-  it("an output that is a file fails the run in one sentence and leaves the file as it was", async () => {
+  it("an output that is a file, or lies below one, fails in one sentence and leaves the file as it was", async () => {
     await withTempDir(async (folder) => {
       const { oldInput } = await twoInputs(folder);
       const output = join(folder, "lake");
       await writeFile(output, "a user's file");
-      const run = sparkify(["--input", oldInput, "--output", output]);
-      assert.equal(run.status, 1);
+      // The file itself is refused with the usage, before the run.
+      const onFile = sparkify(["--input", oldInput, "--output", output]);
+      assert.equal(onFile.status, 2);
+      assert.match(
+        onFile.stderr,
+        /^sparkify: --output must be a folder or s3:\/\/bucket\/prefix for the tables, and \S+\/lake is a file\n/,
+      );
+      // A folder below it is found when the run takes its lock.
+      const below = sparkify(["--input", oldInput, "--output", join(output, "tables")]);
+      assert.equal(below.status, 1);
       // Nothing could be staged below a file: no line about staged output left behind.
       assert.match(
-        run.stderr,
-        /^sparkify: error: cannot write \S+\/lake\/_lock\.json: a part of the path is a file, not a folder \(ENOTDIR\)\n$/,
+        below.stderr,
+        /^sparkify: error: cannot write \S+\/lake\/tables\/_lock\.json: a part of the path is a file, not a folder \(ENOTDIR\)\n$/,
       );
       assert.equal(await readFile(output, "utf8"), "a user's file");
     });
