@@ -260,6 +260,14 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
           /output 'out' was collected from another pipeline than the one run/,
         ],
         ["forgot to collect", /output 'out' is a collection, not its records: call \.collect\(\) on it/],
+        [
+          "changed a record another transform reads",
+          /transform 'tag it' failed on .*: Cannot assign to read only property 'seen' .*\(a record that more than one transform reads is frozen, so that none of them changes what another sees: return a changed copy instead/,
+        ],
+        [
+          "added to values another transform reads",
+          /transform 'pad them' failed on .*: Cannot add property \d+, object is not extensible \(a record that more than one transform reads is frozen/,
+        ],
       ];
       for (const [mistake, message] of cases) {
         await assert.rejects(run(mistake), (error: unknown) => {
@@ -675,5 +683,58 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
       runDirect(one, { values: stranger }),
       /^SluiceError: output 'values' was collected from another pipeline than the one run: collect it from a collection of this pipeline$/,
     );
+  });
+});
+
+describe("records a transform changes", () => {
+  it("a record only one transform reads may be changed in place, and the caller's array comes out of a run as it went in", async () => {
+    const data = [
+      { n: 1, tags: ["a"] },
+      { n: 2, tags: [] as string[] },
+    ];
+    const before = structuredClone(data);
+    const build = () => {
+      const p = new Pipeline();
+      const bumped = p.fromArray(data).map((record) => {
+        record.n += 10;
+        record.tags.push("bumped");
+        return record;
+      }, "bump");
+      return { p, out: bumped.collect() };
+    };
+    for (let run = 0; run < 2; run++) {
+      const { p, out } = build();
+      const { outputs } = await runDirect(p, { out });
+      // The same answer each time: the second run read the data the first one did.
+      assert.deepEqual(
+        outputs.out.sort((a, b) => a.n - b.n),
+        [
+          { n: 11, tags: ["a", "bumped"] },
+          { n: 12, tags: ["bumped"] },
+        ],
+      );
+    }
+    assert.deepEqual(data, before);
+    // A collection read twice freezes its records, never the caller's own objects.
+    const p = new Pipeline();
+    const records = p.fromArray(data);
+    await runDirect(p, { all: records.collect(), ns: records.map((record) => record.n).collect() });
+    assert.ok(!Object.isFrozen(data[0]) && !Object.isFrozen(data[0]!.tags));
+  });
+
+  it("values that are not plain objects or arrays pass a collection read twice as they are", async () => {
+    const p = new Pipeline();
+    const made = p
+      .fromArray([1, 2])
+      .map((n) => ({ n, bytes: Buffer.from([n]), when: new Date(n), seen: new Map() }), "made");
+    const sizes = made.map((record) => {
+      // Not frozen: a Map or a Date is changed through its methods, which freezing would not stop.
+      record.seen.set("size", record.bytes.length);
+      return record.seen.get("size") as number;
+    }, "sizes");
+    const times = made.map((record) => record.when.getTime(), "times");
+    const { outputs } = await runDirect(p, { sizes: sizes.collect(), times: times.collect() });
+    assert.deepEqual(outputs.sizes, [1, 1]);
+    assert.deepEqual(outputs.times.sort(), [1, 2]);
   });
 });

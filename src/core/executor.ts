@@ -15,6 +15,7 @@ import type {
 } from "./operators/operator.js";
 import { openShuffleWrite, type RunningShuffleWrite } from "./operators/shuffle-write.js";
 import { SinkOutput } from "./operators/sink.js";
+import { freezeShared, sharedRecordHint } from "./shared-records.js";
 import type { Plan, StagePlan } from "./stages.js";
 import type { TaskOutputs, TaskResult, TaskSpec } from "./task.js";
 import { countingTask, type TaskCounts } from "./user-counters.js";
@@ -88,7 +89,9 @@ async function runTask(plan: Plan, spec: TaskSpec, rejects: RejectRouting): Prom
       rejectedOutput?.push(record);
     },
     fail(node, error) {
-      throw new TransformError(node.name, origin(), messageOf(error), { cause: error });
+      throw new TransformError(node.name, origin(), `${messageOf(error)}${sharedRecordHint(error)}`, {
+        cause: error,
+      });
     },
   };
 
@@ -190,6 +193,7 @@ async function openStage(
     }
     if (targets.length === 1) return targets[0]!;
     return (value) => {
+      freezeShared(value);
       for (const target of targets) target(value);
     };
   };

@@ -136,25 +136,41 @@ export function latestPlays(plays: PCollection<LoadedUser>): PCollection<LoadedU
 }
 
 /**
- * What the users table needs of each play. Plays are cut down to it before the combine: a task's
+ * What the users table needs of a play. Plays are cut down to it before the combine: a task's
  * partial results (one play per user it saw) cross the shuffle, and the whole event is three
  * times the size.
  */
-export function userPlays(plays: PCollection<EventInput>): PCollection<LoadedUser> {
-  return plays.map(
-    (event): LoadedUser => [
-      event.userId as string,
-      {
-        ts: event.ts,
-        sessionId: event.sessionId,
-        itemInSession: event.itemInSession,
-        firstName: event.firstName,
-        lastName: event.lastName,
-        gender: event.gender,
-        level: event.level,
-      },
-    ],
-    "key plays by userId",
+function userPlayOf(event: EventInput): LoadedUser {
+  return [
+    event.userId as string,
+    {
+      ts: event.ts,
+      sessionId: event.sessionId,
+      itemInSession: event.itemInSession,
+      firstName: event.firstName,
+      lastName: event.lastName,
+      gender: event.gender,
+      level: event.level,
+    },
+  ];
+}
+
+/**
+ * What the users table and the plays' tables need of each play, made in one pass: two transforms
+ * reading the plays would share each event, which is then frozen (a cost per play; see the
+ * README's "Records a transform changes"), where one pass makes two new records of each.
+ */
+export function splitPlays(plays: PCollection<EventInput>): {
+  readonly users: PCollection<LoadedUser>;
+  readonly plays: PCollection<Play>;
+} {
+  return plays.withOutputs<{ users: LoadedUser; plays: Play }>(
+    ["users", "plays"],
+    (event, out) => {
+      out.users(userPlayOf(event));
+      out.plays(toPlay(event));
+    },
+    "user and play of each play",
   );
 }
 
@@ -455,11 +471,9 @@ export const sparkifyPipeline = definePipeline(
       .write(lake.parquet("artists", artistsSchema, parquet));
 
     // users: each user's latest play over every load, the table rebuilt whole (it is small).
-    const plays = events.filter(isPlay, "NextSong plays");
+    const { users: userPlays, plays } = splitPlays(events.filter(isPlay, "NextSong plays"));
     const latest = latestPlays(
-      update
-        ? flatten([userPlays(plays), state<LoadedUser>(STATE.users)], "plays and known users")
-        : userPlays(plays),
+      update ? flatten([userPlays, state<LoadedUser>(STATE.users)], "plays and known users") : userPlays,
     );
     latest
       .map(userRow, "user rows")
@@ -468,7 +482,7 @@ export const sparkifyPipeline = definePipeline(
     latest.coalesce(1, "one state file").write(lake.state(STATE.users, { disposition: "replace" }));
 
     // time and songplays: the plays of each millisecond with those loaded before, numbered after them.
-    const playsKeyed = plays.map(toPlay, "project plays").keyBy((play) => play.ts, "key plays by ts");
+    const playsKeyed = plays.keyBy((play) => play.ts, "key plays by ts");
     const byTs = update
       ? coGroupByKey<number, readonly [PCollection<[number, Play]>, PCollection<[number, LoadedPlay]>]>(
           [
