@@ -737,4 +737,28 @@ describe("records a transform changes", () => {
     assert.deepEqual(outputs.sizes, [1, 1]);
     assert.deepEqual(outputs.times.sort(), [1, 2]);
   });
+
+  it("a record read twice that nests deeper than the stack, or holds itself, is frozen whole", async () => {
+    type Nest = { inner: Nest | null; self?: Nest };
+    const depthOf = (nest: Nest) => {
+      let depth = 0;
+      for (let at: Nest | null = nest; at; at = at.inner) depth++;
+      return depth;
+    };
+    const p = new Pipeline();
+    const nests = p.fromArray([100_000]).map((depth) => {
+      let nest: Nest = { inner: null };
+      for (let level = 1; level < depth; level++) nest = { inner: nest };
+      nest.self = nest;
+      return nest;
+    }, "nest");
+    const depths = nests.map(depthOf, "depth");
+    const frozen = nests.map((nest) => {
+      let innermost = nest;
+      while (innermost.inner) innermost = innermost.inner;
+      return Object.isFrozen(nest) && Object.isFrozen(innermost);
+    }, "frozen");
+    const { outputs } = await runDirect(p, { depths: depths.collect(), frozen: frozen.collect() });
+    assert.deepEqual(outputs, { depths: [100_000], frozen: [true] });
+  });
 });

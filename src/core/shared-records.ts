@@ -8,25 +8,45 @@
  * is seen by nobody else, and costs nothing to allow.
  */
 
-/** Freezes `value` and the plain objects and arrays within it (a Map, a Date or a Buffer is left as it is). */
+/**
+ * Freezes `value` and the plain objects and arrays within it (a Map, a Date or a Buffer is left as
+ * it is). A loop over what is left to freeze, not a recursion: a record may nest deeper than the
+ * stack goes, and one that holds itself is frozen once.
+ */
 export function freezeShared(value: unknown): void {
-  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return;
-  if (Array.isArray(value)) {
-    Object.freeze(value);
-    for (let index = 0; index < value.length; index++) {
-      const item: unknown = value[index];
-      if (typeof item === "object" && item !== null) freezeShared(item);
+  if (!isFreezable(value)) return;
+  // Most records are flat: the list of nested ones is made only when one is met.
+  let pending: object[] | undefined;
+  let current: object | undefined = value;
+  while (current !== undefined) {
+    Object.freeze(current);
+    if (Array.isArray(current)) {
+      for (let index = 0; index < current.length; index++) {
+        const item: unknown = current[index];
+        if (isFreezable(item)) {
+          pending ??= [];
+          pending.push(item);
+        }
+      }
+    } else {
+      for (const key in current) {
+        const member = (current as Record<string, unknown>)[key];
+        if (isFreezable(member)) {
+          pending ??= [];
+          pending.push(member);
+        }
+      }
     }
-    return;
+    current = pending?.pop();
   }
+}
+
+/** A plain object or an array not frozen yet. */
+function isFreezable(value: unknown): value is object {
+  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return false;
+  if (Array.isArray(value)) return true;
   const prototype = Object.getPrototypeOf(value);
-  if (prototype !== Object.prototype && prototype !== null) return;
-  Object.freeze(value);
-  // Members are mostly strings and numbers: only objects are looked into, without a call for the rest.
-  for (const key in value) {
-    const member = (value as Record<string, unknown>)[key];
-    if (typeof member === "object" && member !== null) freezeShared(member);
-  }
+  return prototype === Object.prototype || prototype === null;
 }
 
 /**
