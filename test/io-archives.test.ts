@@ -168,6 +168,18 @@ describe("JSON inside zip archives", () => {
     });
   });
 
+  it("reads a .json.gz entry of an archive uncompressed, as the same file unpacked", async () => {
+    await withTempDir(async (folder) => {
+      const files = join(folder, "files");
+      await mkdir(join(files, "logs"), { recursive: true });
+      await writeFile(join(files, "logs/a.json.gz"), gzipSync(eventsText));
+      zipWithPython(join(folder, "logs.zip"), files, ["logs"]);
+      const records = (await readLines(join(folder, "logs/*.json.gz"))).sort(byN);
+      assert.equal(records.length, events.length);
+      assert.deepEqual(records, events.map((line) => JSON.parse(line) as unknown).sort(byN));
+    });
+  });
+
   it("fails naming an archive that is not a zip", async () => {
     await withTempDir(async (folder) => {
       await writeFile(join(folder, "broken.zip"), "PK not really");

@@ -13,6 +13,7 @@ import { childOf, formatLocation, type Location, parseLocation, s3SchemeOf } fro
 import {
   archiveStem,
   gunzip,
+  isGzipName,
   isReadWholeOnly,
   isZipName,
   listArchive,
@@ -363,7 +364,9 @@ export async function anyFileMatches(uri: string, s3: S3Settings = {}): Promise<
 export function readBytes(uri: string, s3: S3Settings = {}, start = 0): AsyncIterable<Uint8Array> {
   if (isReadWholeOnly(uri)) {
     if (start !== 0) throw new Error(`${uri} is compressed: it can only be read from its start`);
-    return zipEntryOf(uri) ? readEntry(uri, s3) : gunzip(uri, readStored(uri, s3));
+    const stored = zipEntryOf(uri) ? readEntry(uri, s3) : readStored(uri, s3);
+    // A .gz file inside an archive is compressed twice: the archive's entry, then gzip.
+    return isGzipName(uri) ? gunzip(uri, stored) : stored;
   }
   return readStored(uri, s3, start);
 }
