@@ -265,6 +265,14 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
           /transform 'tag it' failed on .*: Cannot assign to read only property 'seen' .*\(a record that more than one transform reads is frozen, so that none of them changes what another sees: return a changed copy instead/,
         ],
         [
+          "changed a record emitted to two outputs",
+          /transform 'count it' failed on .*: Cannot assign to read only property 'n' .*\(a record that more than one transform reads is frozen/,
+        ],
+        [
+          "changed a record emitted twice",
+          /transform 'double it' failed on .*: Cannot assign to read only property 'n' .*\(a record that more than one transform reads is frozen/,
+        ],
+        [
           "added to values another transform reads",
           /transform 'pad them' failed on .*: Cannot add property \d+, object is not extensible \(a record that more than one transform reads is frozen/,
         ],

@@ -61,3 +61,36 @@ export function sharedRecordHint(error: unknown): string {
     ? " (a record that more than one transform reads is frozen, so that none of them changes what another sees: return a changed copy instead, as { ...record, field: value } or [...values].sort())"
     : "";
 }
+
+/**
+ * Freezes each object found more than once among the first `count` of `outputs`: what one call
+ * of a function emitted twice (to two tags, or twice in a flatMap's result) is two records that
+ * are one object, which a change to one would make a change to both. Called before any of them
+ * moves on. A handful are compared pairwise; more go through a set.
+ */
+export function freezeRepeated(outputs: readonly unknown[], count: number): void {
+  if (count < 2) return;
+  if (count <= PAIRWISE_AT_MOST) {
+    for (let index = 1; index < count; index++) {
+      const output = outputs[index];
+      if (typeof output !== "object" || output === null) continue;
+      for (let earlier = 0; earlier < index; earlier++) {
+        if (outputs[earlier] === output) {
+          freezeShared(output);
+          break;
+        }
+      }
+    }
+    return;
+  }
+  let seen: Set<unknown> | undefined;
+  for (let index = 0; index < count; index++) {
+    const output = outputs[index];
+    if (typeof output !== "object" || output === null) continue;
+    seen ??= new Set();
+    if (seen.has(output)) freezeShared(output);
+    else seen.add(output);
+  }
+}
+
+const PAIRWISE_AT_MOST = 8;

@@ -1,4 +1,5 @@
 import { describeValue, SluiceError } from "../errors.js";
+import { freezeRepeated } from "../shared-records.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 /** `flatMap(fn)`: every record of the iterable `fn` returns. */
@@ -19,6 +20,7 @@ export const flatMapOperator: FusedOperator<"flatMap"> = {
           runtime.fail(node, error);
         }
         counts[id]! += outputs.length;
+        freezeRepeated(outputs, outputs.length);
         for (const output of outputs) next(output);
       },
     };

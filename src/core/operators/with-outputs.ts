@@ -1,5 +1,6 @@
 import { closestName } from "../closest-name.js";
 import { SluiceError } from "../errors.js";
+import { freezeRepeated } from "../shared-records.js";
 import { countsFor, type FusedOperator, passThrough, type Receiver } from "./operator.js";
 
 /**
@@ -41,6 +42,7 @@ export const withOutputsOperator: FusedOperator<"withOutputs"> = {
         }
         const count = emitted;
         counts[id]! += count;
+        freezeRepeated(values, count);
         for (let index = 0; index < count; index++) {
           const output = values[index];
           values[index] = undefined; // not kept alive until a later record overwrites it
