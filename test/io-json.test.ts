@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
+import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import {
   column,
@@ -521,6 +522,34 @@ describe("local listings", () => {
         listFiles(join(folder, "in/**/*.json")),
         /in\/log_data\/c\.json is a symbolic link to nothing that can be read \(ENOENT\)/,
       );
+    });
+  });
+
+  it("name a file listed and gone before it was read (removed or rotated during the run), plain, large or gzip", async () => {
+    await withTempDir(async (folder) => {
+      const line = `${JSON.stringify({ a: 1, pad: "x".repeat(200) })}\n`;
+      const files: [string, string | Buffer][] = [
+        ["small.json", line.repeat(10)],
+        // Past the size read in one call: streamed from a byte range.
+        ["large.json", line.repeat(20_000)],
+        ["packed.json.gz", gzipSync(line.repeat(10))],
+      ];
+      for (const [name, body] of files) {
+        await writeFile(join(folder, name), body);
+        const source = jsonLines(join(folder, name));
+        const [split] = await source.splits();
+        await rm(join(folder, name));
+        const { context } = collectingContext();
+        await assert.rejects(
+          (async () => {
+            for await (const _batch of source.read(split!, context));
+          })(),
+          new RegExp(
+            `^Error: \\S+/${name.replaceAll(".", "\\.")} was listed when the run began and is gone now: it was removed or renamed while the run read its input`,
+          ),
+          name,
+        );
+      }
     });
   });
 

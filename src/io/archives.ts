@@ -208,7 +208,9 @@ export async function* gunzip(
   try {
     for await (const chunk of stream) yield chunk as Uint8Array;
   } catch (error) {
-    if (compressedBytes === 0 && isZlibError(error)) return;
+    // An error reading the compressed bytes (a file gone, a connection lost) is its own.
+    if (!isZlibError(error)) throw error;
+    if (compressedBytes === 0) return;
     throw new Error(`${uri}: not readable as gzip (${(error as Error).message})${gzipHint(error)}`);
   } finally {
     stream.destroy();

@@ -375,7 +375,26 @@ export function readBytes(uri: string, s3: S3Settings = {}, start = 0): AsyncIte
 function readStored(uri: string, s3: S3Settings, start = 0): AsyncIterable<Uint8Array> {
   const location = parseLocation(uri);
   if (location.kind === "s3") return readObject(s3, location.bucket, location.key, start);
-  return createReadStream(location.path, { start, highWaterMark: 1 << 20 });
+  return readLocal(location.path, start);
+}
+
+async function* readLocal(path: string, start: number): AsyncGenerator<Uint8Array> {
+  try {
+    yield* createReadStream(path, { start, highWaterMark: 1 << 20 });
+  } catch (error) {
+    throw goneOrAsIs(path, error);
+  }
+}
+
+/**
+ * A file that was listed and cannot be found when read was removed or renamed during the run:
+ * said so, rather than as Node's "ENOENT: no such file or directory, open".
+ */
+function goneOrAsIs(path: string, error: unknown): unknown {
+  if ((error as NodeJS.ErrnoException | undefined)?.code !== "ENOENT") return error;
+  return new Error(
+    `${path} was listed when the run began and is gone now: it was removed or renamed while the run read its input (as a log rotation does); run again once the input holds still`,
+  );
 }
 
 /** Reads a whole (small) file. */
@@ -384,7 +403,11 @@ export async function readAll(uri: string, s3: S3Settings = {}): Promise<Buffer>
   if (location.kind === "local" && !isReadWholeOnly(uri)) {
     // One blocking read: for a small file, cheaper than the four thread-pool round trips of an
     // asynchronous one, and tasks run on worker threads, whose event loops have nothing else to do.
-    return readFileSync(location.path);
+    try {
+      return readFileSync(location.path);
+    } catch (error) {
+      throw goneOrAsIs(location.path, error);
+    }
   }
   const chunks: Uint8Array[] = [];
   for await (const chunk of readBytes(uri, s3)) chunks.push(chunk);
