@@ -15,6 +15,7 @@ import { gzipSync } from "node:zlib";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { SourceReadContext } from "../src/index.js";
 import { jsonLines, listFiles, s3Client } from "../src/io/index.js";
+import { gunzip } from "../src/io/archives.js";
 import { sparkify } from "../src/pipelines/sparkify-load.js";
 import { tableDigests } from "./support/digests.js";
 import { startFaultProxy } from "./support/fault-proxy.js";
@@ -111,6 +112,22 @@ describe("gzip-compressed JSON lines", () => {
         /one-byte\.json\.gz: not readable as gzip/,
       );
     });
+  });
+
+  it("names the file in an error reading its compressed bytes, once, and not as a gzip problem", async () => {
+    const readFailing = async (failure: Error) => {
+      async function* compressed(): AsyncGenerator<Uint8Array> {
+        yield gzipSync(eventsText).subarray(0, 100);
+        throw failure;
+      }
+      for await (const _chunk of gunzip("/data/logs/a.json.gz", compressed()));
+    };
+    await assert.rejects(
+      readFailing(Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" })),
+      /^Error: \/data\/logs\/a\.json\.gz: EIO: i\/o error, read$/,
+    );
+    const named = new Error("/data/logs/a.json.gz was listed when the run began and is gone now");
+    await assert.rejects(readFailing(named), (error: unknown) => error === named);
   });
 
   it("takes a file of no bytes as empty, as an empty plain file, beside others that are read", async () => {

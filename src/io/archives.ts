@@ -208,8 +208,12 @@ export async function* gunzip(
   try {
     for await (const chunk of stream) yield chunk as Uint8Array;
   } catch (error) {
-    // An error reading the compressed bytes (a file gone, a connection lost) is its own.
-    if (!isZlibError(error)) throw error;
+    // An error reading the compressed bytes (a file gone, a connection lost) is its own, and
+    // names the file if it does not already.
+    if (!isZlibError(error)) {
+      const message = (error as Error | undefined)?.message ?? String(error);
+      throw message.includes(uri) ? error : new Error(`${uri}: ${message}`, { cause: error });
+    }
     if (compressedBytes === 0) return;
     throw new Error(`${uri}: not readable as gzip (${(error as Error).message})${gzipHint(error)}`);
   } finally {
