@@ -43,10 +43,43 @@ export function freezeShared(value: unknown): void {
 
 /** A plain object or an array not frozen yet. */
 function isFreezable(value: unknown): value is object {
-  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return false;
+  return isPlain(value) && !Object.isFrozen(value);
+}
+
+/**
+ * An array or a plain object: what a record is made of, and what freezing or copying one goes
+ * into. A Map, a Date, a Buffer or a class's instance is changed through its methods or slots,
+ * which neither a freeze nor a copy of its members would cover: those are left as they are.
+ */
+function isPlain(value: unknown): value is object {
+  if (typeof value !== "object" || value === null) return false;
   if (Array.isArray(value)) return true;
   const prototype = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;
+}
+
+/**
+ * `value` with its plain objects and arrays copied, at every depth; anything else as it is: what
+ * `fromArray` gives each run, so that a transform that changes its record never changes the
+ * caller's own.
+ */
+export function copyRecord(value: unknown): unknown {
+  if (!isPlain(value)) return value;
+  if (Array.isArray(value)) return value.map(copyRecord);
+  const copy: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
+  for (const key in value) {
+    const member = copyRecord((value as Record<string, unknown>)[key]);
+    // A member named __proto__ (JSON.parse makes one) stays a member, not the copy's prototype.
+    if (key === "__proto__")
+      Object.defineProperty(copy, key, {
+        value: member,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    else copy[key] = member;
+  }
+  return copy;
 }
 
 /**

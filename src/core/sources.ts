@@ -1,5 +1,6 @@
 import type { JsonValue } from "./keys.js";
 import type { Source, SourceBatch, SourceReadContext } from "./interfaces.js";
+import { copyRecord } from "./shared-records.js";
 
 /** Cuts [0, total) into `splitCount` contiguous ranges of near-equal size. */
 function ranges(total: number, splitCount: number): [number, number][] {
@@ -50,9 +51,9 @@ export class ArraySource<T> implements Source<T> {
     const [start, end] = split as [number, number];
     context.addRecordsSeen(end - start);
     // Copies: on the direct runner the array is the caller's own, and a transform may change a
-    // record it is given (or freeze it, shared: shared-records.ts); the caller's data must come
+    // record it is given (or freeze it, shared: shared-records.ts, which makes the copies); the caller's data must come
     // out of a run as it went in, and a second run must read what the first did.
-    const copyOf = (index: number) => copyPlain(this.values[index]) as T;
+    const copyOf = (index: number) => copyRecord(this.values[index]) as T;
     for (const batch of rangeBatches(start, end, context.batchSize, copyOf)) {
       yield { records: batch.records, origin: (offset) => `array ${batch.origin!(offset)}` };
     }
@@ -88,26 +89,4 @@ export class GeneratorSource<T> implements Source<T> {
     context.addRecordsSeen(end - start);
     yield* rangeBatches(start, end, context.batchSize, this.generate);
   }
-}
-
-/** `value` with its plain objects and arrays copied, at every depth; anything else as it is. */
-function copyPlain(value: unknown): unknown {
-  if (typeof value !== "object" || value === null) return value;
-  if (Array.isArray(value)) return value.map(copyPlain);
-  const prototype = Object.getPrototypeOf(value);
-  if (prototype !== Object.prototype && prototype !== null) return value;
-  const copy: Record<string, unknown> = prototype === null ? Object.create(null) : {};
-  for (const key in value) {
-    const member = copyPlain((value as Record<string, unknown>)[key]);
-    // A member named __proto__ (JSON.parse makes one) stays a member, not the copy's prototype.
-    if (key === "__proto__")
-      Object.defineProperty(copy, key, {
-        value: member,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    else copy[key] = member;
-  }
-  return copy;
 }
