@@ -17,6 +17,7 @@ import { newRunId } from "../src/index.js";
 import { listObjects } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { type CatalogueCase, catalogue, hotKey } from "./fixtures/catalogue.js";
+import { readsModuleState, setMinimum } from "./fixtures/module-state.js";
 import { differentInWorkers } from "./fixtures/unsafe-pipelines.js";
 import { NUMBERS_KEYED, type PausingOptions, type Phase, pausing } from "./fixtures/cluster-pipelines.js";
 import {
@@ -180,7 +181,7 @@ describe("the cluster runner", { skip: unavailable }, () => {
     }
   });
 
-  it("serves many runs of several pipelines at once with one fleet, and fails the one whose workers build another graph, saying so", {
+  it("serves many runs of several pipelines at once with one fleet, and fails the ones whose workers build another graph or read another value, saying so", {
     timeout: 180_000,
   }, async () => {
     await withWorkers(2, { redis, concurrency: 2 }, async (queue) => {
@@ -197,12 +198,15 @@ describe("the cluster runner", { skip: unavailable }, () => {
           numbers: [],
           splits: 3,
         };
-        const [totals, sums, other, different] = await Promise.allSettled([
+        // A value the main thread sets in the module after importing it: the workers' is the imported one.
+        setMinimum(2);
+        const [totals, sums, other, different, stale] = await Promise.allSettled([
           pausing.run(options, { runner: runner(queue), batchSize: 4 }),
           catalogue.run(words, { runner: runner(queue) }),
           catalogue.run({ ...words, case: "groupByKey" }, { runner: runner(queue), partitions: 3 }),
           differentInWorkers.run({ values: [1, 2, 3] }, { runner: runner(queue) }),
-        ]);
+          readsModuleState.run({ what: "variable", values: [1, 2, 3] }, { runner: runner(queue) }),
+        ]).finally(() => setMinimum(0));
         assert.equal(totals.status, "fulfilled");
         assert.deepEqual(await totalsIn(options.output), expectedTotals(SIZE));
         assert.equal(sums.status, "fulfilled");
@@ -220,6 +224,11 @@ describe("the cluster runner", { skip: unavailable }, () => {
         assert.match(
           (different as PromiseRejectedResult).reason.message,
           /pipeline 'different-in-workers' .* built another graph in a worker than in the main thread/,
+        );
+        assert.equal(stale.status, "rejected");
+        assert.match(
+          (stale as PromiseRejectedResult).reason.message,
+          /pipeline 'reads-module-state' .*: transform 'at least the minimum' reads `minimum`, which is 2 on the main thread and 0 in a worker/,
         );
       });
     });

@@ -36,6 +36,14 @@ import {
   notJson,
   throwsOnOne,
 } from "./fixtures/unsafe-pipelines.js";
+import {
+  keepsACache,
+  readsModuleState,
+  type StateCase,
+  setMinimum,
+  settings,
+} from "./fixtures/module-state.js";
+import { setFactor } from "./fixtures/module-state-config.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -262,7 +270,7 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
         ["forgot to collect", /output 'out' is a collection, not its records: call \.collect\(\) on it/],
         [
           "changed a record another transform reads",
-          /transform 'tag it' failed on .*: Cannot assign to read only property 'seen' .*\(a record that more than one transform reads is frozen, so that none of them changes what another sees: return a changed copy instead/,
+          /transform 'tag it' failed on .*: Cannot assign to read only property 'seen' .*\(a record that more than one transform reads is frozen, as is one object a function returns for several records, so that none of them changes what another sees: return a changed copy instead/,
         ],
         [
           "changed a record emitted to two outputs",
@@ -271,6 +279,14 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
         [
           "changed a record emitted twice",
           /transform 'double it' failed on .*: Cannot assign to read only property 'n' .*\(a record that more than one transform reads is frozen/,
+        ],
+        [
+          "changed an object a map returns for every record",
+          /transform 'count it' failed on .*: Cannot assign to read only property 'n' .*\(a record that more than one transform reads is frozen, as is one object a function returns for several records/,
+        ],
+        [
+          "changed an object a flatMap emits for every record",
+          /transform 'count it' failed on .*: Cannot assign to read only property 'n' .*\(a record that more than one transform reads is frozen, as is one object a function returns for several records/,
         ],
         [
           "added to values another transform reads",
@@ -768,5 +784,83 @@ describe("records a transform changes", () => {
     }, "frozen");
     const { outputs } = await runDirect(p, { depths: depths.collect(), frozen: frozen.collect() });
     assert.deepEqual(outputs, { depths: [100_000], frozen: [true] });
+  });
+});
+
+describe("a value the main thread set in a module after importing it", () => {
+  const values = [1, 2, 3, 4, 5, 6, 7, 8];
+  // Each case: what sets the value, what puts it back, the variable named and its two values.
+  const cases: [StateCase, () => void, () => void, string, string, string, number[]][] = [
+    ["variable", () => setMinimum(5), () => setMinimum(0), "minimum", "5", "0", [5, 6, 7, 8]],
+    ["through a helper", () => setMinimum(5), () => setMinimum(0), "minimum", "5", "0", [5, 6, 7, 8]],
+    [
+      "member",
+      () => {
+        settings.threshold = 7;
+      },
+      () => {
+        settings.threshold = 0;
+      },
+      "settings",
+      '{"threshold":7,"labels":["low","high"]}',
+      '{"threshold":0,"labels":["low","high"]}',
+      [7, 8],
+    ],
+    [
+      "imported binding",
+      () => setFactor(3),
+      () => setFactor(1),
+      "factor",
+      "3",
+      "1",
+      values.map((v) => v * 3),
+    ],
+  ];
+  for (const [what, set, reset, variable, onMain, inWorker, expected] of cases) {
+    it(`is refused on the pool, named, when a transform reads it (${what})`, async () => {
+      set();
+      try {
+        const direct = await readsModuleState.run({ what, values }, { runner: "direct" });
+        assert.deepEqual(
+          [...direct.outputs.values].sort((a, b) => a - b),
+          expected,
+        );
+        await assert.rejects(readsModuleState.run({ what, values }, { threads: 2 }), (error: Error) => {
+          assert.ok(error instanceof SluiceError, String(error));
+          const escaped = (text: string) => text.replace(/[[\]{}()]/g, "\\$&");
+          assert.match(
+            error.message,
+            new RegExp(
+              `transform '[^']+' reads \`${variable}\`, which is ${escaped(onMain)} on the main thread and ${escaped(inWorker)} in a worker\\. A worker imports the module afresh: .* pass such a value in the pipeline's options`,
+            ),
+          );
+          return true;
+        });
+      } finally {
+        reset();
+      }
+      // Back at the value every worker imports, the pool runs, and agrees with the direct runner.
+      const pool = await readsModuleState.run({ what, values }, { threads: 2 });
+      const direct = await readsModuleState.run({ what, values }, { runner: "direct" });
+      assert.deepEqual(
+        [...pool.outputs.values].sort((a, b) => a - b),
+        [...direct.outputs.values].sort((a, b) => a - b),
+      );
+    });
+  }
+
+  it("is not refused for a cache the transform fills, an object of a class, or a constant", async () => {
+    // The direct run fills the cache and counts its calls on the main thread; the workers start empty.
+    const direct = await keepsACache.run({ values }, { runner: "direct" });
+    const pool = await keepsACache.run({ values }, { threads: 2 });
+    const expected = values.map((v) => v * v + 10 + values.length);
+    assert.deepEqual(
+      [...direct.outputs.values].sort((a, b) => a - b),
+      expected,
+    );
+    assert.deepEqual(
+      [...pool.outputs.values].sort((a, b) => a - b),
+      expected,
+    );
   });
 });

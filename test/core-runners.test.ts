@@ -565,6 +565,7 @@ describe("task messages to worker threads", () => {
       options,
       planSettings: { defaultPartitions: 4 },
       fingerprint: "f",
+      moduleState: [],
       preloads: [],
     });
     const shared = threadTaskHeader(header);

@@ -3,6 +3,7 @@ import { isAbsolute } from "node:path";
 import { nonJsonIn } from "./block-codec.js";
 import { describeValue, SluiceError } from "./errors.js";
 import { graphFingerprint } from "./fingerprint.js";
+import { readModuleState } from "./module-state.js";
 import { knownOptions } from "./option-checks.js";
 import type { JobMetrics } from "./metrics.js";
 import { Collected, PCollection } from "./pcollection.js";
@@ -138,6 +139,7 @@ export class PipelineDefinition<Options, Outputs> {
       options: this.workerOptions(options),
       planSettings,
       fingerprint: graphFingerprint(pipeline.graph),
+      moduleState: await readModuleState(pipeline.graph, options),
       preloads: workerPreloadsOf(process.execArgv, runOptions.workerImports),
     };
     const resourceLimits = {

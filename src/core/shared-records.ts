@@ -91,7 +91,7 @@ export function sharedRecordHint(error: unknown): string {
   return /^Cannot (assign to read only property|add property|delete property|define property)|object is not extensible/.test(
     error.message,
   )
-    ? " (a record that more than one transform reads is frozen, so that none of them changes what another sees: return a changed copy instead, as { ...record, field: value } or [...values].sort())"
+    ? " (a record that more than one transform reads is frozen, as is one object a function returns for several records, so that none of them changes what another sees: return a changed copy instead, as { ...record, field: value } or [...values].sort())"
     : "";
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { StateReading } from "../module-state.js";
 import type { PlanSettings } from "../plan.js";
 import type { ThreadTask, WorkerTask } from "./worker.js";
 import type { WorkerPreload } from "./worker-preloads.js";
@@ -10,6 +11,8 @@ export interface PipelineBuild {
   readonly planSettings: PlanSettings;
   /** The fingerprint of the graph the main thread built (fingerprint.ts). */
   readonly fingerprint: string;
+  /** What the transforms read from their modules on the main thread (module-state.ts). */
+  readonly moduleState: readonly StateReading[];
   /** Modules each worker imports before the pipeline's module (worker-preloads.ts). */
   readonly preloads: readonly WorkerPreload[];
 }
@@ -31,6 +34,7 @@ export function workerTaskHeader(build: PipelineBuild): WorkerTaskHeader {
     buildKey,
     planSettings: build.planSettings,
     fingerprint: build.fingerprint,
+    moduleState: build.moduleState,
     preloads: build.preloads,
   };
 }

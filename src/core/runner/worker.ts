@@ -3,6 +3,7 @@ import { transferablesOf } from "../blocks.js";
 import { type BuildablePipeline, isPipelineDefinition } from "../pipeline-module.js";
 import { type TransformFailure, TransformError, transformFailureOf } from "../errors.js";
 import { graphFingerprint } from "../fingerprint.js";
+import { firstDifference, readModuleState, type StateReading } from "../module-state.js";
 import { executeTask } from "../executor.js";
 import type { PlanSettings } from "../plan.js";
 import type { Plan } from "../stages.js";
@@ -23,6 +24,8 @@ export interface WorkerTask {
   readonly buildKey: string;
   /** The graph the driver built (fingerprint.ts): the worker's must be the same. */
   readonly fingerprint: string;
+  /** What the transforms read from their modules on the main thread (module-state.ts). */
+  readonly moduleState: readonly StateReading[];
   readonly preloads: readonly WorkerPreload[];
   readonly spec: TaskSpec;
 }
@@ -48,7 +51,11 @@ interface BuiltPipeline {
   readonly plan: Plan;
   readonly rejected: RejectedOutput;
   readonly fingerprint: string;
+  readonly moduleState: readonly StateReading[];
 }
+
+/** Module variables as this thread first read them, before its tasks could change them. */
+const firstSeenState = new Map<string, { digest: string; shown: string }>();
 
 const built = new Map<string, Promise<BuiltPipeline>>();
 
@@ -92,12 +99,15 @@ function buildOnce(task: ThreadTask): Promise<BuiltPipeline> {
   if (!entry) {
     entry = preloadOnce(task.preloads)
       .then(() => findDefinition(task.module, task.name))
-      .then((definition) => {
-        const { pipeline, plan } = definition.planWith(
-          JSON.parse(Buffer.from(task.options).toString("utf8")),
-          task.planSettings,
-        );
-        return { plan, rejected: pipeline.rejectedOutput, fingerprint: graphFingerprint(pipeline.graph) };
+      .then(async (definition) => {
+        const options: unknown = JSON.parse(Buffer.from(task.options).toString("utf8"));
+        const { pipeline, plan } = definition.planWith(options, task.planSettings);
+        return {
+          plan,
+          rejected: pipeline.rejectedOutput,
+          fingerprint: graphFingerprint(pipeline.graph),
+          moduleState: await readModuleState(pipeline.graph, options, firstSeenState),
+        };
       });
     built.set(cacheKey, entry);
   }
@@ -151,6 +161,12 @@ export default async function runWorkerTask(task: ThreadTask): Promise<unknown> 
   if (pipeline.fingerprint !== task.fingerprint) {
     return permanentFailure(
       `pipeline '${task.name}' (${task.module}) built another graph in a worker than in the main thread: its build must give the same transforms for the same options, whatever the time, a random number, the environment or the options it names in driverOnlyOptions (which workers do not get)`,
+    );
+  }
+  const differing = firstDifference(task.moduleState, pipeline.moduleState);
+  if (differing) {
+    return permanentFailure(
+      `pipeline '${task.name}' (${task.module}): transform '${differing.transform}' reads \`${differing.variable}\`, which is ${differing.driver} on the main thread and ${differing.worker} in a worker. A worker imports the module afresh: it sees nothing the main thread set after importing it (from your script, or in an earlier run in this process), and computes again what the import computed from the clock, randomness or the environment, so its transforms would give another answer: pass such a value in the pipeline's options. (A cache a transform fills for itself can live in a Map, which is not compared; a count, in counter().)`,
     );
   }
   const { plan, rejected } = pipeline;
