@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { spawnSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { describe, it } from "node:test";
 import { Pipeline, runDirect } from "../src/index.js";
 import {
@@ -10,6 +11,7 @@ import {
   jsonLines,
   Lake,
   listFiles,
+  readAll,
   readBytes,
   StagedMultipartUpload,
   s3Client,
@@ -95,6 +97,32 @@ describe("S3 (a real S3-compatible server on 127.0.0.1)", { skip: s3Unavailable 
       (outputs.records as { ts: number }[]).map((record) => record.ts).sort((a, b) => a - b),
       lines.map((_, index) => index),
     );
+  });
+
+  it("names an object listed and deleted before it was read, plain, from a byte range or gzip", async () => {
+    const bucket = await freshBucket("gone");
+    const line = `${JSON.stringify({ a: 1 })}\n`;
+    await put(bucket, "log/plain.json", line.repeat(10));
+    await put(bucket, "log/ranged.json", line.repeat(10));
+    await put(bucket, "log/packed.json.gz", gzipSync(line.repeat(10)));
+    const listed = await listFiles(`s3://${bucket}/log`, s3Settings);
+    assert.equal(listed.length, 3);
+    await (await s3Client(s3Settings)).send(
+      new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: { Objects: listed.map((file) => ({ Key: file.uri.slice(`s3://${bucket}/`.length) })) },
+      }),
+    );
+    const gone = (name: string) =>
+      new RegExp(
+        `^Error: s3://${bucket}/log/${name.replaceAll(".", "\\.")} was listed when the run began and is gone now: it was removed or renamed while the run read its input`,
+      );
+    await assert.rejects(readAll(`s3://${bucket}/log/plain.json`, s3Settings), gone("plain.json"));
+    await assert.rejects(
+      collectBytes(readBytes(`s3://${bucket}/log/ranged.json`, s3Settings, 5)),
+      gone("ranged.json"),
+    );
+    await assert.rejects(readAll(`s3://${bucket}/log/packed.json.gz`, s3Settings), gone("packed.json.gz"));
   });
 
   it("a pipeline reads JSON lines from S3 and commits partitioned Parquet to S3, multipart above 5 MiB", async () => {

@@ -247,7 +247,8 @@ export async function* readObject(
         ),
       );
     } catch (error) {
-      throw new Error(describeS3Error(error, bucket, key));
+      // The SDK's error stays the cause: a reader of listed files tells a key deleted since.
+      throw new Error(describeS3Error(error, bucket, key), { cause: error });
     }
     etag ??= response.ETag;
     const body = response.Body as AsyncIterable<Uint8Array> & { destroy?: () => void };

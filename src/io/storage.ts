@@ -374,8 +374,21 @@ export function readBytes(uri: string, s3: S3Settings = {}, start = 0): AsyncIte
 /** Streams a file's bytes as they are stored. */
 function readStored(uri: string, s3: S3Settings, start = 0): AsyncIterable<Uint8Array> {
   const location = parseLocation(uri);
-  if (location.kind === "s3") return readObject(s3, location.bucket, location.key, start);
+  if (location.kind === "s3") return readListedObject(s3, location.bucket, location.key, start);
   return readLocal(location.path, start);
+}
+
+async function* readListedObject(
+  s3: S3Settings,
+  bucket: string,
+  key: string,
+  start: number,
+): AsyncGenerator<Uint8Array> {
+  try {
+    yield* readObject(s3, bucket, key, start);
+  } catch (error) {
+    throw goneOrAsIs(`s3://${bucket}/${key}`, error);
+  }
 }
 
 async function* readLocal(path: string, start: number): AsyncGenerator<Uint8Array> {
@@ -391,7 +404,12 @@ async function* readLocal(path: string, start: number): AsyncGenerator<Uint8Arra
  * said so, rather than as Node's "ENOENT: no such file or directory, open".
  */
 function goneOrAsIs(path: string, error: unknown): unknown {
-  if ((error as NodeJS.ErrnoException | undefined)?.code !== "ENOENT") return error;
+  const s3Name = ((error as { cause?: { name?: unknown } } | undefined)?.cause?.name ?? "") as string;
+  const missing =
+    (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT" ||
+    s3Name === "NoSuchKey" ||
+    s3Name === "NotFound";
+  if (!missing) return error;
   return new Error(
     `${path} was listed when the run began and is gone now: it was removed or renamed while the run read its input (as a log rotation does); run again once the input holds still`,
   );
