@@ -240,6 +240,10 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
           /transform 'double them' failed on .*: the records going into 'double them' must be \[key, value\] pairs, and one is \d \(a number\): key them first/,
         ],
         [
+          "map returning a Promise",
+          /the records collected from 'collect\(look it up\)' must be JSON values, .* and hold a Promise in a record at \.looked: a function called something asynchronous and returned its Promise there, .* do the asynchronous work in a source, or before the pipeline/,
+        ],
+        [
           "map without return",
           /the records collected from 'collect\(pair them\)' must be JSON values, .* and one is undefined: a function returned nothing there \(an arrow function's body in braces needs `return`\)/,
         ],

@@ -53,7 +53,7 @@ export function encodeCrossing(
     const held = /^undefined at \[\d+\]$/.test(error.message)
       ? "one is undefined"
       : `hold ${describe(error.message).replace(/ at $/, "")}`;
-    throw notJsonError(what, held, error.message.startsWith("undefined "));
+    throw notJsonError(what, held, adviceKind(error.message));
   }
 }
 
@@ -67,15 +67,27 @@ export function checkCrossingKey(key: unknown, what: string): void {
   const problem = nonJsonIn(key);
   if (problem === undefined) return;
   const held = `hold ${problem.replace(/ at (the top)?/, (_match, top) => (top ? " in a key" : " in a key at "))}`;
-  throw notJsonError(what, held, problem.startsWith("undefined "));
+  throw notJsonError(what, held, adviceKind(problem));
 }
 
-function notJsonError(what: string, held: string, isUndefined: boolean): SluiceError {
+/** What most often put such a value there: a missing return, a call to something asynchronous, or a value to convert. */
+function adviceKind(problem: string): "undefined" | "promise" | "convert" {
+  return problem.startsWith("undefined ")
+    ? "undefined"
+    : problem.startsWith("a Promise ")
+      ? "promise"
+      : "convert";
+}
+
+function notJsonError(what: string, held: string, kind: "undefined" | "promise" | "convert"): SluiceError {
   // undefined is found only where JSON cannot leave it out (a record, a key or value, an array's
   // item): most often a function that returned nothing, not a value to convert.
-  const advice = isUndefined
-    ? "a function returned nothing there (an arrow function's body in braces needs `return`) or read a member the record does not have; use null for no value"
-    : "convert it first (a Date to epoch milliseconds or ISO text, a Map or Set to an array or object, NaN or an infinity to null)";
+  const advice =
+    kind === "undefined"
+      ? "a function returned nothing there (an arrow function's body in braces needs `return`) or read a member the record does not have; use null for no value"
+      : kind === "promise"
+        ? "a function called something asynchronous and returned its Promise there, which a transform keeps as it is (its function's result is taken as it returns); do the asynchronous work in a source, or before the pipeline"
+        : "convert it first (a Date to epoch milliseconds or ISO text, a Map or Set to an array or object, NaN or an infinity to null)";
   return new SluiceError(
     `${what} must be JSON values, as they cross between threads, and ${held}: ${advice}`,
   );
