@@ -37,6 +37,7 @@ import {
   throwsOnOne,
 } from "./fixtures/unsafe-pipelines.js";
 import {
+  gettersCalled,
   keepsACache,
   readsModuleState,
   type StateCase,
@@ -853,7 +854,7 @@ describe("a value the main thread set in a module after importing it", () => {
     });
   }
 
-  it("is not refused for a cache the transform fills, an object of a class, or a constant", async () => {
+  it("is not refused for a cache the transform fills, an object of a class, or a constant; a getter is not called", async () => {
     // The direct run fills the cache and counts its calls on the main thread; the workers start empty.
     const direct = await keepsACache.run({ values }, { runner: "direct" });
     const pool = await keepsACache.run({ values }, { threads: 2 });
@@ -866,5 +867,6 @@ describe("a value the main thread set in a module after importing it", () => {
       [...pool.outputs.values].sort((a, b) => a - b),
       expected,
     );
+    assert.equal(gettersCalled(), 0, "a getter of the module called while its state was read");
   });
 });

@@ -51,7 +51,7 @@ function isFreezable(value: unknown): value is object {
  * into. A Map, a Date, a Buffer or a class's instance is changed through its methods or slots,
  * which neither a freeze nor a copy of its members would cover: those are left as they are.
  */
-function isPlain(value: unknown): value is object {
+export function isPlain(value: unknown): value is object {
   if (typeof value !== "object" || value === null) return false;
   if (Array.isArray(value)) return true;
   const prototype = Object.getPrototypeOf(value);
