@@ -854,6 +854,28 @@ describe("a value the main thread set in a module after importing it", () => {
     });
   }
 
+  it("is refused as well when runs start together in one process", async () => {
+    setMinimum(5);
+    try {
+      // Each run reads the module's state on the main thread as it starts, the three at once.
+      const [stale, cached, stale2] = await Promise.allSettled([
+        readsModuleState.run({ what: "variable", values }, { threads: 2 }),
+        keepsACache.run({ values }, { threads: 2 }),
+        readsModuleState.run({ what: "through a helper", values }, { threads: 2 }),
+      ]);
+      assert.equal(cached.status, "fulfilled");
+      for (const run of [stale, stale2]) {
+        assert.equal(run.status, "rejected");
+        assert.match(
+          (run as PromiseRejectedResult).reason.message,
+          /reads `minimum`, which is 5 on the main thread and 0 in a worker/,
+        );
+      }
+    } finally {
+      setMinimum(0);
+    }
+  });
+
   it("is not refused for a cache the transform fills, an object of a class, or a constant; a getter is not called", async () => {
     // The direct run fills the cache and counts its calls on the main thread; the workers start empty.
     const direct = await keepsACache.run({ values }, { runner: "direct" });

@@ -16,7 +16,7 @@
  * pipeline's build was given (its options: workers get them less the driver-only ones).
  */
 import type { Graph, GraphNode } from "./graph.js";
-import { type AnyFunction, openScopeReader } from "./scope-reader.js";
+import { type AnyFunction, loadInspector, openScopeReader } from "./scope-reader.js";
 import { digestOf, isCompared, shownValue } from "./value-digest.js";
 
 /** One variable a transform reads, as one thread holds it. */
@@ -51,7 +51,9 @@ export async function readModuleState(
   builtFrom: unknown,
   firstSeen?: Map<string, { digest: string; shown: string }>,
 ): Promise<StateReading[]> {
-  const reader = await openScopeReader();
+  await loadInspector();
+  // From here to the reader's close, nothing is awaited (openScopeReader says why).
+  const reader = openScopeReader();
   if (!reader) return []; // no inspector here: nothing is read, nothing is refused
   const readings: StateReading[] = [];
   try {

@@ -16,15 +16,23 @@ interface InspectorSession {
 /** The inspector's Session class, or undefined in a Node built without it. */
 let sessionClass: (new () => InspectorSession) | undefined | null;
 
-/** A reader on this thread's isolate, or undefined where Node has no inspector or it cannot be opened. */
-export async function openScopeReader(): Promise<ScopeReader | undefined> {
-  if (sessionClass === undefined) {
-    try {
-      sessionClass = (await import("node:inspector")).Session as unknown as new () => InspectorSession;
-    } catch {
-      sessionClass = null;
-    }
+/** Loads the inspector, once per thread, before `openScopeReader` can open a reader. */
+export async function loadInspector(): Promise<void> {
+  if (sessionClass !== undefined) return;
+  try {
+    sessionClass = (await import("node:inspector")).Session as unknown as new () => InspectorSession;
+  } catch {
+    sessionClass = null;
   }
+}
+
+/**
+ * A reader on this thread's isolate, or undefined where Node has no inspector (or `loadInspector`
+ * has not run) or it cannot be opened. Synchronous, and to be closed before anything is awaited:
+ * the inspector hands scopes back through one global, and two readers open at once in a thread
+ * (two runs started together) would take each other's.
+ */
+export function openScopeReader(): ScopeReader | undefined {
   if (!sessionClass) return undefined;
   try {
     return new ScopeReader(sessionClass);
