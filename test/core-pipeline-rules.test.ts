@@ -290,6 +290,10 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
           /transform 'count it' failed on .*: Cannot assign to read only property 'n' .*\(a record that more than one transform reads is frozen, as is one object a function returns for several records/,
         ],
         [
+          "changed an object a withOutputs emits for every record",
+          /transform 'count it' failed on .*: Cannot assign to read only property 'n' .*\(a record that more than one transform reads is frozen, as is one object a function returns for several records/,
+        ],
+        [
           "changed an object a flatMap emits for every record",
           /transform 'count it' failed on .*: Cannot assign to read only property 'n' .*\(a record that more than one transform reads is frozen, as is one object a function returns for several records/,
         ],
