@@ -96,13 +96,25 @@ export function sharedRecordHint(error: unknown): string {
 }
 
 /**
- * Freezes each object found more than once among the first `count` of `outputs`: what one call
- * of a function emitted twice (to two tags, or twice in a flatMap's result) is two records that
- * are one object, which a change to one would make a change to both. Called before any of them
- * moves on. A handful are compared pairwise; more go through a set.
+ * Freezes `output` when it is the object its transform gave just before (a constant kept outside
+ * the function, one object reused for each record): two records in a row that are one object.
  */
-export function freezeRepeated(outputs: readonly unknown[], count: number): void {
-  if (count < 2) return;
+export function freezeIfLast(output: unknown, last: unknown): void {
+  if (output === last && typeof output === "object" && output !== null) freezeShared(output);
+}
+
+/**
+ * Freezes each object found more than once among the first `count` of `outputs`, or given as the
+ * first of them and as `last`, the last record of the call before: what a function emitted twice
+ * in one call (to two tags, or twice in a flatMap's result) or in two calls in a row is two
+ * records that are one object, which a change to one would make a change to both. Called before
+ * any of them moves on; answers the `last` for the next call. A handful are compared pairwise;
+ * more go through a set.
+ */
+export function freezeRepeated(outputs: readonly unknown[], count: number, last: unknown): unknown {
+  if (count === 0) return last;
+  freezeIfLast(outputs[0], last);
+  if (count === 1) return outputs[0];
   if (count <= PAIRWISE_AT_MOST) {
     for (let index = 1; index < count; index++) {
       const output = outputs[index];
@@ -114,7 +126,7 @@ export function freezeRepeated(outputs: readonly unknown[], count: number): void
         }
       }
     }
-    return;
+    return outputs[count - 1];
   }
   let seen: Set<unknown> | undefined;
   for (let index = 0; index < count; index++) {
@@ -124,6 +136,7 @@ export function freezeRepeated(outputs: readonly unknown[], count: number): void
     if (seen.has(output)) freezeShared(output);
     else seen.add(output);
   }
+  return outputs[count - 1];
 }
 
 const PAIRWISE_AT_MOST = 8;

@@ -50,9 +50,9 @@ export class ArraySource<T> implements Source<T> {
   async *read(split: JsonValue, context: SourceReadContext): AsyncGenerator<SourceBatch<T>> {
     const [start, end] = split as [number, number];
     context.addRecordsSeen(end - start);
-    // Copies: on the direct runner the array is the caller's own, and a transform may change a
-    // record it is given (or freeze it, shared: shared-records.ts, which makes the copies); the caller's data must come
-    // out of a run as it went in, and a second run must read what the first did.
+    // Copies (shared-records.ts): on the direct runner the array is the caller's own, and a
+    // transform may change a record it is given, or a fan-out freeze it; the caller's data must
+    // come out of a run as it went in, and a second run must read what the first did.
     const copyOf = (index: number) => copyRecord(this.values[index]) as T;
     for (const batch of rangeBatches(start, end, context.batchSize, copyOf)) {
       yield { records: batch.records, origin: (offset) => `array ${batch.origin!(offset)}` };

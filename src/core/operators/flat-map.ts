@@ -1,5 +1,5 @@
 import { describeValue, SluiceError } from "../errors.js";
-import { freezeRepeated, freezeShared } from "../shared-records.js";
+import { freezeRepeated } from "../shared-records.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 /** `flatMap(fn)`: every record of the iterable `fn` returns. */
@@ -9,8 +9,8 @@ export const flatMapOperator: FusedOperator<"flatMap"> = {
   open(node, next, runtime) {
     const counts = countsFor(node, runtime);
     const { fn, id } = node;
-    /** The last record the previous call emitted: the same object first again is a record shared. */
-    let previous: unknown;
+    /** The last record the previous call emitted (shared-records.ts). */
+    let last: unknown;
     return {
       process(value) {
         let outputs: unknown[] = [];
@@ -22,12 +22,7 @@ export const flatMapOperator: FusedOperator<"flatMap"> = {
           runtime.fail(node, error);
         }
         counts[id]! += outputs.length;
-        freezeRepeated(outputs, outputs.length);
-        if (outputs.length > 0) {
-          const first = outputs[0];
-          if (first === previous && typeof first === "object" && first !== null) freezeShared(first);
-          previous = outputs[outputs.length - 1];
-        }
+        last = freezeRepeated(outputs, outputs.length, last);
         for (const output of outputs) next(output);
       },
     };

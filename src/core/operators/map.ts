@@ -1,4 +1,4 @@
-import { freezeShared } from "../shared-records.js";
+import { freezeIfLast } from "../shared-records.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 /** `map(fn)`: one record out for each record in. */
@@ -8,7 +8,8 @@ export const mapOperator: FusedOperator<"map"> = {
   open(node, next, runtime) {
     const counts = countsFor(node, runtime);
     const { fn, id } = node;
-    let previous: unknown;
+    /** The record the previous call returned (shared-records.ts). */
+    let last: unknown;
     return {
       process(value) {
         let output: unknown;
@@ -18,10 +19,8 @@ export const mapOperator: FusedOperator<"map"> = {
           runtime.fail(node, error);
         }
         counts[id]!++;
-        // One object returned for two records in a row (a constant kept outside the function, one
-        // object reused for each record) is two records sharing it: frozen before it moves on again.
-        if (output === previous && typeof output === "object" && output !== null) freezeShared(output);
-        previous = output;
+        freezeIfLast(output, last);
+        last = output;
         next(output);
       },
     };

@@ -1,6 +1,6 @@
 import { closestName } from "../closest-name.js";
 import { SluiceError } from "../errors.js";
-import { freezeRepeated, freezeShared } from "../shared-records.js";
+import { freezeRepeated } from "../shared-records.js";
 import { countsFor, type FusedOperator, passThrough, type Receiver } from "./operator.js";
 
 /**
@@ -20,8 +20,8 @@ export const withOutputsOperator: FusedOperator<"withOutputs"> = {
     const values: unknown[] = [];
     const tagIndexes: number[] = [];
     let emitted = 0;
-    /** The last record the previous call emitted: the same object first again is a record shared. */
-    let previous: unknown;
+    /** The last record the previous call emitted (shared-records.ts). */
+    let last: unknown;
     // Own properties whatever the names: assigned, a tag "__proto__" would set the prototype.
     const emit = Object.fromEntries(
       tags.map((tag, index) => [
@@ -44,12 +44,7 @@ export const withOutputsOperator: FusedOperator<"withOutputs"> = {
         }
         const count = emitted;
         counts[id]! += count;
-        freezeRepeated(values, count);
-        if (count > 0) {
-          const first = values[0];
-          if (first === previous && typeof first === "object" && first !== null) freezeShared(first);
-          previous = values[count - 1];
-        }
+        last = freezeRepeated(values, count, last);
         for (let index = 0; index < count; index++) {
           const output = values[index];
           values[index] = undefined; // not kept alive until a later record overwrites it
