@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import {
+  type Collected,
   coGroupByKey,
   column,
   count,
@@ -17,6 +18,7 @@ import {
   flatten,
   max,
   type PCollection,
+  type PipelineDefinition,
   mean,
   min,
   Pipeline,
@@ -793,6 +795,73 @@ describe("records a transform changes", () => {
     }, "frozen");
     const { outputs } = await runDirect(p, { depths: depths.collect(), frozen: frozen.collect() });
     assert.deepEqual(outputs, { depths: [100_000], frozen: [true] });
+  });
+});
+
+describe("records a sloppy-mode transform changes", () => {
+  // CommonJS without "use strict": assigning to a frozen record is ignored there, without an error.
+  const fixture = new URL("./fixtures/sloppy-mode.cjs", new URL("../../test/", import.meta.url));
+  type Fixture = {
+    changesShared: PipelineDefinition<{ values: number[] }, Record<string, Collected<unknown>>>;
+    reusesOutput: PipelineDefinition<{ values: number[] }, Record<string, Collected<unknown>>>;
+    markInPlace: (record: { value: number; nested: { depth: number } }) => unknown;
+  };
+  const load = async () => (await import(fixture.href)).default as Fixture;
+  const byValue = (records: unknown) =>
+    JSON.stringify((records as { value: number }[]).map((record) => JSON.stringify(record)).sort());
+
+  it("each gets a copy of its own, on either runner: the change is kept, and seen by no other transform", async () => {
+    const { changesShared } = await load();
+    const values = [1, 2, 3, 4];
+    const records = values.map((value) => ({ value, nested: { depth: 0 } }));
+    const expected = {
+      scaled: records.map((record) => ({ value: record.value * 10, nested: { depth: 1 } })),
+      tagged: records.map((record) => ({ ...record, tag: "kept" })),
+      doubled: records.flatMap((record) => [
+        { value: record.value, nested: { depth: 2 } },
+        { value: record.value, nested: { depth: 2 }, copy: true },
+      ]),
+      keyed: records.map((record) => [record.value, { ...record, keyed: true }]),
+      odd: [1001, 1003].map((value) => ({ value, nested: { depth: 0 } })),
+      untouched: records,
+    };
+    for (const runner of ["direct", "pool"] as const) {
+      const { outputs } = await changesShared.run({ values }, { runner, threads: 2 });
+      for (const [name, records] of Object.entries(expected))
+        assert.equal(byValue(outputs[name as keyof typeof outputs]), byValue(records), `${runner}: ${name}`);
+    }
+  });
+
+  it("a sloppy function given by strict code is known by itself, and gets a copy too", async () => {
+    const { markInPlace } = await load();
+    const p = new Pipeline();
+    const records = p.fromArray([1, 2]).map((value) => ({ value, nested: { depth: 0 } }), "to records");
+    const { outputs } = await runDirect(p, {
+      marked: records.map(markInPlace, "mark it").collect(),
+      untouched: records.collect(),
+    });
+    assert.deepEqual(outputs, {
+      marked: [1, 2].map((value) => ({ value, nested: { depth: 1 }, marked: true })),
+      untouched: [1, 2].map((value) => ({ value, nested: { depth: 0 } })),
+    });
+  });
+
+  it("one that returns the object it returned for the record before is refused, naming its file", async () => {
+    const { reusesOutput } = await load();
+    for (const runner of ["direct", "pool"] as const) {
+      await assert.rejects(
+        reusesOutput.run({ values: [1, 2, 3] }, { runner, threads: 2 }),
+        (error: unknown) => {
+          assert.ok(error instanceof TransformError, `${runner}: ${String(error)}`);
+          assert.match(
+            error.message,
+            /transform 'reuse one object' failed on .*: map's function returned one object for two records in a row, and it is sloppy-mode code \(\S*sloppy-mode\.cjs has no "use strict"\).* return a new object for each record, or add "use strict"; at the top of the file$/,
+            runner,
+          );
+          return true;
+        },
+      );
+    }
   });
 });
 

@@ -14,6 +14,7 @@ import { keyValuePair } from "./keys.js";
 import { knownOptions, oneOf, positiveWhole } from "./option-checks.js";
 import type { Graph, GraphNode } from "./graph.js";
 import type { Sink } from "./interfaces.js";
+import { inheritMode, noteMode } from "./sloppy-mode.js";
 import { ArraySource } from "./sources.js";
 import { checkedTimestamp, mergeSessions, type Window, type WindowFn, windowsOf } from "./windows.js";
 
@@ -44,6 +45,7 @@ function recordFunction<F>(fn: F, transform: string): F {
     throw new SluiceError(
       `${transform} was given an async function: transforms call their function once per record and take its result as it is returned, so a Promise would be kept as a record or taken for true; do the asynchronous work in a source, or before the pipeline`,
     );
+  noteMode(fn);
   return fn;
 }
 
@@ -154,7 +156,9 @@ export class PCollection<T> {
   /** Pairs each record with a key: `[key, record]`. */
   keyBy<K>(keyOf: (value: T) => K, options?: TransformOptions): PCollection<[K, T]> {
     recordFunction(keyOf, "keyBy");
-    return this.map((value) => [keyOf(value), value] as [K, T], nameOf(options) ?? "keyBy");
+    const keyed = (value: T) => [keyOf(value), value] as [K, T];
+    inheritMode(keyed, keyOf);
+    return this.map(keyed, nameOf(options) ?? "keyBy");
   }
 
   /** Applies `fn` to the value of each `[key, value]` record, keeping its key (Spark's `mapValues`). */
@@ -165,10 +169,12 @@ export class PCollection<T> {
   ): PCollection<[K, U]> {
     recordFunction(fn, "mapValues");
     const name = nameOf(options) ?? "mapValues";
-    return this.map((record) => {
+    const mapped = (record: readonly [K, V]) => {
       const [key, value] = keyValuePair(record, () => `the records going into '${name}'`) as [K, V];
       return [key, fn(value)] as [K, U];
-    }, name);
+    };
+    inheritMode(mapped, fn);
+    return this.map(mapped, name);
   }
 
   /** The key of each `[key, value]` record (Beam's `Keys`); a key that comes twice comes out twice. */

@@ -140,3 +140,9 @@ export function freezeRepeated(outputs: readonly unknown[], count: number, last:
 }
 
 const PAIRWISE_AT_MOST = 8;
+
+/** Whether the first of `count` outputs is `last`, the object the call before ended with. */
+export function repeatsLast(outputs: readonly unknown[], count: number, last: unknown): boolean {
+  const first = outputs[0];
+  return count > 0 && first === last && typeof first === "object" && first !== null;
+}

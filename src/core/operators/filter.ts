@@ -1,4 +1,5 @@
 import { SluiceError } from "../errors.js";
+import { sloppyFileOf, unfrozenFor } from "../sloppy-mode.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 const UNDEFINED_VERDICT =
@@ -11,8 +12,11 @@ export const filterOperator: FusedOperator<"filter"> = {
   open(node, next, runtime) {
     const counts = countsFor(node, runtime);
     const { fn, id } = node;
+    /** Where a sloppy-mode function was given from (sloppy-mode.ts): it gets, and passes on, a copy. */
+    const sloppy = sloppyFileOf(fn) !== undefined;
     return {
-      process(value) {
+      process(given) {
+        const value = sloppy ? unfrozenFor(given) : given;
         let keep: unknown;
         try {
           keep = fn(value);

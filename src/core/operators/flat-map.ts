@@ -1,5 +1,6 @@
 import { describeValue, SluiceError } from "../errors.js";
-import { freezeRepeated } from "../shared-records.js";
+import { freezeRepeated, repeatsLast } from "../shared-records.js";
+import { repeatedInSloppyMode, sloppyFileOf, unfrozenFor } from "../sloppy-mode.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 /** `flatMap(fn)`: every record of the iterable `fn` returns. */
@@ -11,17 +12,21 @@ export const flatMapOperator: FusedOperator<"flatMap"> = {
     const { fn, id } = node;
     /** The last record the previous call emitted (shared-records.ts). */
     let last: unknown;
+    /** Where a sloppy-mode function was given from (sloppy-mode.ts). */
+    const sloppyFile = sloppyFileOf(fn);
     return {
       process(value) {
         let outputs: unknown[] = [];
         try {
-          const result = fn(value) as Iterable<unknown>;
+          const result = fn(sloppyFile === undefined ? value : unfrozenFor(value)) as Iterable<unknown>;
           // Iterated before any output moves on, so that an iterator that throws fails this transform.
           outputs = Array.isArray(result) ? result : Array.from(iterableOf(result));
         } catch (error) {
           runtime.fail(node, error);
         }
         counts[id]! += outputs.length;
+        if (sloppyFile !== undefined && repeatsLast(outputs, outputs.length, last))
+          runtime.fail(node, new SluiceError(repeatedInSloppyMode("flatMap", sloppyFile)));
         last = freezeRepeated(outputs, outputs.length, last);
         for (const output of outputs) next(output);
       },

@@ -1,4 +1,6 @@
+import { SluiceError } from "../errors.js";
 import { freezeIfLast } from "../shared-records.js";
+import { repeatedInSloppyMode, sloppyFileOf, unfrozenFor } from "../sloppy-mode.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 /** `map(fn)`: one record out for each record in. */
@@ -10,15 +12,19 @@ export const mapOperator: FusedOperator<"map"> = {
     const { fn, id } = node;
     /** The record the previous call returned (shared-records.ts). */
     let last: unknown;
+    /** Where a sloppy-mode function was given from (sloppy-mode.ts). */
+    const sloppyFile = sloppyFileOf(fn);
     return {
       process(value) {
         let output: unknown;
         try {
-          output = fn(value);
+          output = fn(sloppyFile === undefined ? value : unfrozenFor(value));
         } catch (error) {
           runtime.fail(node, error);
         }
         counts[id]!++;
+        if (sloppyFile !== undefined && output === last && typeof output === "object" && output !== null)
+          runtime.fail(node, new SluiceError(repeatedInSloppyMode("map", sloppyFile)));
         freezeIfLast(output, last);
         last = output;
         next(output);

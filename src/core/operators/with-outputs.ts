@@ -1,6 +1,7 @@
 import { closestName } from "../closest-name.js";
 import { SluiceError } from "../errors.js";
-import { freezeRepeated } from "../shared-records.js";
+import { freezeRepeated, repeatsLast } from "../shared-records.js";
+import { repeatedInSloppyMode, sloppyFileOf, unfrozenFor } from "../sloppy-mode.js";
 import { countsFor, type FusedOperator, passThrough, type Receiver } from "./operator.js";
 
 /**
@@ -22,6 +23,8 @@ export const withOutputsOperator: FusedOperator<"withOutputs"> = {
     let emitted = 0;
     /** The last record the previous call emitted (shared-records.ts). */
     let last: unknown;
+    /** Where a sloppy-mode function was given from (sloppy-mode.ts). */
+    const sloppyFile = sloppyFileOf(fn);
     // Own properties whatever the names: assigned, a tag "__proto__" would set the prototype.
     const emit = Object.fromEntries(
       tags.map((tag, index) => [
@@ -37,13 +40,17 @@ export const withOutputsOperator: FusedOperator<"withOutputs"> = {
       process(value) {
         emitted = 0;
         try {
-          fn(value, emit);
+          fn(sloppyFile === undefined ? value : unfrozenFor(value), emit);
         } catch (error) {
           release(values, emitted);
           runtime.fail(node, explained(error, tags));
         }
         const count = emitted;
         counts[id]! += count;
+        if (sloppyFile !== undefined && repeatsLast(values, count, last)) {
+          release(values, count);
+          runtime.fail(node, new SluiceError(repeatedInSloppyMode("withOutputs", sloppyFile)));
+        }
         last = freezeRepeated(values, count, last);
         for (let index = 0; index < count; index++) {
           const output = values[index];
