@@ -338,7 +338,11 @@ describe("operators, each on its own", () => {
             readerStage: 1,
           };
           const runtime = { ...runtimeFor(), shuffle: () => shuffle };
-          const writer = openShuffleWrite(shuffle, runtime);
+          const writer = openShuffleWrite(
+            shuffle,
+            nodeOf({ kind: "shuffle", mode: "group", partitionCount }, "groupByKey"),
+            runtime,
+          );
           for (const record of input) writer.input(0)(record);
           const { shuffleBlocks } = await writer.close!();
           const out = (await readGroups(shuffle, runtime, shuffleBlocks!)) as [string, number[][]][];
@@ -389,7 +393,11 @@ describe("operators, each on its own", () => {
           const runtime = { ...runtimeFor(), shuffle: () => shuffle };
           const blocks: ShuffleBlock[] = [];
           for (const part of [input.slice(0, cut), input.slice(cut)]) {
-            const writer = openShuffleWrite(shuffle, runtime);
+            const writer = openShuffleWrite(
+              shuffle,
+              nodeOf({ kind: "shuffle", mode: "group", partitionCount }, shuffle.name),
+              runtime,
+            );
             for (const [key, slot, value] of part) writer.input(slot % inputCount)([key, value]);
             blocks.push(...(await writer.close!()).shuffleBlocks!);
           }

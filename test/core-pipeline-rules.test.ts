@@ -36,6 +36,7 @@ import {
   mistakes,
   type NotJsonCase,
   notJson,
+  foldsInPlace,
   throwsOnOne,
 } from "./fixtures/unsafe-pipelines.js";
 import {
@@ -557,6 +558,68 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     assert.deepEqual(outputs.nothing, [null]);
   });
 
+  it("a fold may change its left value, also where another transform reads the values, on either runner", async () => {
+    const values = [1, 2, 3, 4, 5, 6, 7];
+    for (const runner of ["direct", "pool"] as const) {
+      const { outputs } = await foldsInPlace.run({ values }, { runner, threads: 2 });
+      assert.deepEqual(
+        [...outputs.totals].sort(([a], [b]) => a - b),
+        [
+          [0, { total: 12 }],
+          [1, { total: 16 }],
+        ],
+        runner,
+      );
+      assert.deepEqual(
+        [...outputs.pairs].sort(([, a], [, b]) => a.total - b.total),
+        values.map((value) => [value % 2, { total: value }]),
+        runner,
+      );
+    }
+  });
+
+  it("a combiner that throws fails as its transform, naming the record or the key", async () => {
+    type Total = { n: number };
+    const combiner = (fail: "add" | "merge" | "extract") => ({
+      name: "total",
+      create: (): Total => ({ n: 0 }),
+      add: (total: Total, value: number) => {
+        if (fail === "add" && value === 3) throw new RangeError("three is not allowed");
+        return { n: total.n + value };
+      },
+      merge: (left: Total, right: Total) => {
+        if (fail === "merge") throw new RangeError("cannot merge");
+        return { n: left.n + right.n };
+      },
+      extract: (total: Total) => (fail === "extract" ? (undefined as unknown as Total).n : total.n),
+    });
+    const cases = [
+      ["add", /^transform 'sum them' failed on array element 2: three is not allowed$/],
+      ["merge", /^transform 'sum them' failed on key "all" of 'sum them' partition \d+: cannot merge$/],
+      [
+        "extract",
+        /^transform 'sum them' failed on key "all" of 'sum them' partition \d+: Cannot read properties of undefined/,
+      ],
+    ] as const;
+    for (const [fail, message] of cases) {
+      const p = new Pipeline();
+      const summed = p
+        .fromArray([1, 2, 3, 4], { splits: 2 })
+        .map((value) => ["all", value] as const)
+        .combinePerKey(combiner(fail), "sum them");
+      await assert.rejects(runDirect(p, { summed: summed.collect() }), (error: unknown) => {
+        assert.ok(error instanceof TransformError, `${fail}: ${String(error)}`);
+        assert.equal(error.transformName, "sum them", fail);
+        assert.match(
+          `transform '${error.transformName}' failed on ${error.origin}: ${error.causeMessage}`,
+          message,
+          fail,
+        );
+        return true;
+      });
+    }
+  });
+
   it("a join or any transform refuses a type or an option it does not know, and top a count below 1, when built", () => {
     const p = new Pipeline();
     const left = p.fromArray([[1, "a"] as const]);
@@ -824,6 +887,8 @@ describe("records a sloppy-mode transform changes", () => {
       keyed: records.map((record) => [record.value, { ...record, keyed: true }]),
       odd: [1001, 1003].map((value) => ({ value, nested: { depth: 0 } })),
       untouched: records,
+      summed: [["all", { value: 10 }]],
+      pairs: values.map((value) => ["all", { value }]),
     };
     for (const runner of ["direct", "pool"] as const) {
       const { outputs } = await changesShared.run({ values }, { runner, threads: 2 });

@@ -1,4 +1,5 @@
 import { describeValue, SluiceError } from "./errors.js";
+import { unfrozen } from "./shared-records.js";
 import { compareValues } from "./keys.js";
 
 /**
@@ -198,8 +199,13 @@ export function folding<Value>(fold: (left: Value, right: Value) => Value): Comb
   return {
     name: fold.name || "fold",
     create: () => [],
+    // A value frozen because another transform reads it (shared-records.ts) is copied, so that a
+    // fold that changes its left value and returns it, (a, b) => { a.n += b.n; return a; }, keeps
+    // a combination of its own, as it would over values nobody else reads.
     add: (accumulator, value) =>
-      accumulator.length === 0 ? [value] : folded(accumulator[0] as Value, value),
+      accumulator.length === 0
+        ? [unfrozen(value) as Value]
+        : folded(accumulator[0] as Value, unfrozen(value) as Value),
     merge: (left, right) =>
       left.length === 0 ? right : right.length === 0 ? left : folded(left[0] as Value, right[0] as Value),
     extract: (accumulator) => (accumulator.length === 0 ? null : accumulator[0]) as Value,

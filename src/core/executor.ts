@@ -175,7 +175,11 @@ async function openStage(
       if (write.fromNode !== node.id) continue;
       let writer = shuffleWrites.get(write.shuffleId);
       if (!writer) {
-        writer = openShuffleWrite(runtime.shuffle(write.shuffleId), runtime);
+        writer = openShuffleWrite(
+          runtime.shuffle(write.shuffleId),
+          plan.graph.node(write.shuffleId),
+          runtime,
+        );
         shuffleWrites.set(write.shuffleId, writer);
         edges.push({ node: undefined, running: writer });
       }

@@ -4,6 +4,19 @@ import type { Combiner } from "./combiners.js";
 import { KeyMap, keyValuePair, partitionOf } from "./keys.js";
 import type { ShufflePlan } from "./stages.js";
 
+/**
+ * A combiner's own function threw (create, add, merge or extract: a fold of the user's, or a
+ * built-in refusing a value): the operators name the combine's transform and the key with it.
+ */
+export class CombinerError extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly key: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
 /** A block of one shuffle partition, written by one task. */
 export interface ShuffleBlock {
   readonly shuffleId: number;
@@ -83,7 +96,11 @@ export class ShuffleWriter {
         const [key, value] = this.pairOf(record);
         const combiner = this.combiner!;
         const entry = this.combinedEntry(key, combiner);
-        entry.value = combiner.add(entry.value, value);
+        try {
+          entry.value = combiner.add(entry.value, value);
+        } catch (error) {
+          throw new CombinerError(error, key);
+        }
         if (this.combined!.size >= MAX_COMBINE_KEYS) this.flushCombined();
         return;
       }
@@ -106,7 +123,13 @@ export class ShuffleWriter {
   /** The map-side accumulator of a key, likewise. */
   private combinedEntry(key: unknown, combiner: Combiner<unknown, unknown, unknown>): { value: unknown } {
     try {
-      return this.combined!.upsert(key, () => combiner.create());
+      return this.combined!.upsert(key, () => {
+        try {
+          return combiner.create();
+        } catch (error) {
+          throw new CombinerError(error, key);
+        }
+      });
     } catch (error) {
       checkCrossingKey(key, this.recordsName());
       throw error;
@@ -201,10 +224,20 @@ export async function* readShufflePartition(
     for (const block of blocks) {
       for (const [key, accumulator] of (await readBlock(block)) as [unknown, unknown][]) {
         const entry = accumulators.upsert(key, () => undefined);
-        entry.value = entry.value === undefined ? accumulator : combiner.merge(entry.value, accumulator);
+        try {
+          entry.value = entry.value === undefined ? accumulator : combiner.merge(entry.value, accumulator);
+        } catch (error) {
+          throw new CombinerError(error, key);
+        }
       }
     }
-    yield* batched(accumulators.entries(), ([key, accumulator]) => [key, combiner.extract(accumulator)]);
+    yield* batched(accumulators.entries(), ([key, accumulator]) => {
+      try {
+        return [key, combiner.extract(accumulator)];
+      } catch (error) {
+        throw new CombinerError(error, key);
+      }
+    });
     return;
   }
   const newGroup =

@@ -16,7 +16,6 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { isPlain } from "./shared-records.js";
 
 /** The sloppy functions given to transforms, with the file each was given from. */
 const sloppyFunctions = new WeakMap<object, string>();
@@ -103,60 +102,6 @@ function opensStrict(file: string): boolean {
  */
 const DIRECTIVE_PROLOGUE_STRICT =
   /^(?:#![^\n]*)?(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/|(["'])(?!use strict\1)[^"'\\\n]*\1\s*;?)*(["'])use strict\2/;
-
-/**
- * The record a sloppy function is given: `value` itself, or a copy of its plain objects and arrays
- * when any of them is frozen.
- */
-export function unfrozenFor(value: unknown): unknown {
-  return hasFrozenPart(value) ? copied(value, new Map()) : value;
-}
-
-/** Whether `value` or a plain object or array within it is frozen. */
-function hasFrozenPart(value: unknown): boolean {
-  if (!isPlain(value)) return false;
-  let pending: object[] | undefined;
-  let seen: Set<object> | undefined;
-  let current: object | undefined = value;
-  while (current !== undefined) {
-    if (Object.isFrozen(current)) return true;
-    for (const member of Array.isArray(current) ? current : Object.values(current)) {
-      if (!isPlain(member)) continue;
-      seen ??= new Set([value]);
-      if (seen.has(member)) continue;
-      seen.add(member);
-      pending ??= [];
-      pending.push(member);
-    }
-    current = pending?.pop();
-  }
-  return false;
-}
-
-/** `value` with its plain objects and arrays copied, unfrozen, an object met twice copied once. */
-function copied(value: unknown, copies: Map<object, unknown>): unknown {
-  if (!isPlain(value)) return value;
-  const done = copies.get(value);
-  if (done !== undefined) return done;
-  if (Array.isArray(value)) {
-    const copy: unknown[] = [];
-    copies.set(value, copy);
-    for (const item of value) copy.push(copied(item, copies));
-    return copy;
-  }
-  const copy: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
-  copies.set(value, copy);
-  for (const [key, member] of Object.entries(value)) {
-    // A member named __proto__ (JSON.parse makes one) stays a member, not the copy's prototype.
-    Object.defineProperty(copy, key, {
-      value: copied(member, copies),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return copy;
-}
 
 /**
  * The error for a sloppy function that returned the object it returned for the record before:

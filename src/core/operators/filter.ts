@@ -1,5 +1,6 @@
 import { SluiceError } from "../errors.js";
-import { sloppyFileOf, unfrozenFor } from "../sloppy-mode.js";
+import { unfrozen } from "../shared-records.js";
+import { sloppyFileOf } from "../sloppy-mode.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 const UNDEFINED_VERDICT =
@@ -16,7 +17,7 @@ export const filterOperator: FusedOperator<"filter"> = {
     const sloppy = sloppyFileOf(fn) !== undefined;
     return {
       process(given) {
-        const value = sloppy ? unfrozenFor(given) : given;
+        const value = sloppy ? unfrozen(given) : given;
         let keep: unknown;
         try {
           keep = fn(value);

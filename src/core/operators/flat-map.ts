@@ -1,6 +1,6 @@
 import { describeValue, SluiceError } from "../errors.js";
-import { freezeRepeated, repeatsLast } from "../shared-records.js";
-import { repeatedInSloppyMode, sloppyFileOf, unfrozenFor } from "../sloppy-mode.js";
+import { freezeRepeated, repeatsLast, unfrozen } from "../shared-records.js";
+import { repeatedInSloppyMode, sloppyFileOf } from "../sloppy-mode.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 /** `flatMap(fn)`: every record of the iterable `fn` returns. */
@@ -18,7 +18,7 @@ export const flatMapOperator: FusedOperator<"flatMap"> = {
       process(value) {
         let outputs: unknown[] = [];
         try {
-          const result = fn(sloppyFile === undefined ? value : unfrozenFor(value)) as Iterable<unknown>;
+          const result = fn(sloppyFile === undefined ? value : unfrozen(value)) as Iterable<unknown>;
           // Iterated before any output moves on, so that an iterator that throws fails this transform.
           outputs = Array.isArray(result) ? result : Array.from(iterableOf(result));
         } catch (error) {

@@ -1,6 +1,6 @@
 import { SluiceError } from "../errors.js";
-import { freezeIfLast } from "../shared-records.js";
-import { repeatedInSloppyMode, sloppyFileOf, unfrozenFor } from "../sloppy-mode.js";
+import { freezeIfLast, unfrozen } from "../shared-records.js";
+import { repeatedInSloppyMode, sloppyFileOf } from "../sloppy-mode.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
 /** `map(fn)`: one record out for each record in. */
@@ -18,7 +18,7 @@ export const mapOperator: FusedOperator<"map"> = {
       process(value) {
         let output: unknown;
         try {
-          output = fn(sloppyFile === undefined ? value : unfrozenFor(value));
+          output = fn(sloppyFile === undefined ? value : unfrozen(value));
         } catch (error) {
           runtime.fail(node, error);
         }

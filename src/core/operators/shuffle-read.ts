@@ -1,5 +1,5 @@
 import { canonicalJson } from "../keys.js";
-import { readShufflePartition } from "../shuffle.js";
+import { CombinerError, readShufflePartition } from "../shuffle.js";
 import type { RootOperator } from "./operator.js";
 
 /**
@@ -22,10 +22,17 @@ export const shuffleReadOperator: RootOperator<"shuffle"> = {
         () =>
           `key ${canonicalJson((current as [unknown])[0]).slice(0, 200)} of '${shuffle.name}' partition ${partition}`,
       );
-      for await (const records of readShufflePartition(shuffle, blocks)) {
-        runtime.metrics.recordsIn += records.length;
-        for (current of records) next(current);
-        await drain();
+      try {
+        for await (const records of readShufflePartition(shuffle, blocks)) {
+          runtime.metrics.recordsIn += records.length;
+          for (current of records) next(current);
+          await drain();
+        }
+      } catch (error) {
+        if (!(error instanceof CombinerError)) throw error;
+        // The combiner failed merging or extracting a key's accumulators: that key is the origin.
+        current = [error.key];
+        runtime.fail(node, error.cause);
       }
     }
   },

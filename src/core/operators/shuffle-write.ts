@@ -1,4 +1,5 @@
-import { ShuffleWriter } from "../shuffle.js";
+import type { GraphNode } from "../graph.js";
+import { CombinerError, ShuffleWriter } from "../shuffle.js";
 import type { ShufflePlan } from "../stages.js";
 import type { Receiver, RunningOperator, TaskRuntime } from "./operator.js";
 
@@ -26,9 +27,14 @@ export function partitionsText(shuffle: ShufflePlan): string {
 /**
  * Opens the write side of a shuffle for one task: records are routed to partitions by their key's
  * hash (combined first where the shuffle has a combiner) and held as encoded blocks, spilled to
- * disk past the task's memory budget; the blocks are the task's output.
+ * disk past the task's memory budget; the blocks are the task's output. What its combiner throws
+ * fails as `node`, the shuffle's transform, on the record being written.
  */
-export function openShuffleWrite(shuffle: ShufflePlan, runtime: TaskRuntime): RunningShuffleWrite {
+export function openShuffleWrite(
+  shuffle: ShufflePlan,
+  node: GraphNode,
+  runtime: TaskRuntime,
+): RunningShuffleWrite {
   const writer = new ShuffleWriter(shuffle, {
     batchSize: runtime.batchSize,
     memoryBudget: runtime.memoryBudget,
@@ -37,7 +43,14 @@ export function openShuffleWrite(shuffle: ShufflePlan, runtime: TaskRuntime): Ru
     taskIndex: runtime.taskIndex,
   });
   return {
-    input: (slot) => (value) => writer.write(slot, value),
+    input: (slot) => (value) => {
+      try {
+        writer.write(slot, value);
+      } catch (error) {
+        if (error instanceof CombinerError) runtime.fail(node, error.cause);
+        throw error;
+      }
+    },
     async flush() {
       if (writer.overBudget) await writer.spill();
     },

@@ -1,7 +1,7 @@
 import { closestName } from "../closest-name.js";
 import { SluiceError } from "../errors.js";
-import { freezeRepeated, repeatsLast } from "../shared-records.js";
-import { repeatedInSloppyMode, sloppyFileOf, unfrozenFor } from "../sloppy-mode.js";
+import { freezeRepeated, repeatsLast, unfrozen } from "../shared-records.js";
+import { repeatedInSloppyMode, sloppyFileOf } from "../sloppy-mode.js";
 import { countsFor, type FusedOperator, passThrough, type Receiver } from "./operator.js";
 
 /**
@@ -40,7 +40,7 @@ export const withOutputsOperator: FusedOperator<"withOutputs"> = {
       process(value) {
         emitted = 0;
         try {
-          fn(sloppyFile === undefined ? value : unfrozenFor(value), emit);
+          fn(sloppyFile === undefined ? value : unfrozen(value), emit);
         } catch (error) {
           release(values, emitted);
           runtime.fail(node, explained(error, tags));
