@@ -37,6 +37,7 @@ import {
   type NotJsonCase,
   notJson,
   foldsInPlace,
+  generateThrows,
   throwsOnOne,
 } from "./fixtures/unsafe-pipelines.js";
 import {
@@ -615,6 +616,19 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
           message,
           fail,
         );
+        return true;
+      });
+    }
+  });
+
+  it("a source's function that throws fails the run with that error as the cause, its stack into the module", async () => {
+    for (const runner of ["direct", "pool"] as const) {
+      await assert.rejects(generateThrows.run({}, { runner, threads: 2 }), (error: unknown) => {
+        assert.ok(error instanceof SluiceError, `${runner}: ${String(error)}`);
+        assert.match(error.message, /failed on generated records 3\.\.3: three is not made$/, runner);
+        const cause = error.cause as Error | undefined;
+        assert.equal(cause?.name, "RangeError", runner);
+        assert.match(cause?.stack ?? "", /three is not made\n\s+at .*unsafe-pipelines\.js/, runner);
         return true;
       });
     }

@@ -22,7 +22,8 @@ export class DirectExecutor implements TaskExecutor {
       return await executeTask(this.plan, spec, { sink: this.rejected.sink });
     } catch (error) {
       // In this thread every failure is the task's own: nothing to retry.
-      throw error instanceof SluiceError ? error : new SluiceError(messageOf(error));
+      // The error as thrown stays the cause: its stack leads into the function that threw.
+      throw error instanceof SluiceError ? error : new SluiceError(messageOf(error), { cause: error });
     }
   }
 

@@ -526,7 +526,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
             ? error
             : error instanceof TransformError
               ? error.within(where)
-              : new SluiceError(`${where}${messageOf(error)}${hint}`),
+              : new SluiceError(`${where}${messageOf(error)}${hint}`, { cause: causeOf(error) }),
         );
       };
       const abort = () => {
@@ -604,4 +604,13 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
     await executor.close().catch(() => undefined);
     await rm(spillDirectory, { recursive: true, force: true });
   }
+}
+
+/**
+ * What a failed task's error keeps as its cause: the error as it was thrown (which an executor
+ * that says the failure in its own words keeps as the cause of its own), whose stack leads into
+ * the function that threw.
+ */
+function causeOf(error: unknown): unknown {
+  return error instanceof SluiceError && error.cause !== undefined ? error.cause : error;
 }

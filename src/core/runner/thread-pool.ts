@@ -93,7 +93,7 @@ export class ThreadPool {
     const outcome = await this.outcomeOf(task);
     if ("taskFailed" in outcome) {
       if (outcome.transform) throw transformErrorOf(outcome.transform);
-      throw new SluiceError(outcome.taskFailed);
+      throw new SluiceError(outcome.taskFailed, { cause: thrownIn(outcome) });
     }
     return outcome;
   }
@@ -121,4 +121,13 @@ export class ThreadPool {
     restoreHelperThreads?.();
     releaseHeapGrowth?.();
   }
+}
+
+/** The error a worker's task threw, rebuilt with its name, message and stack. */
+function thrownIn(failure: TaskFailure): Error | undefined {
+  if (!failure.thrown) return undefined;
+  const error = new Error(failure.taskFailed);
+  error.name = failure.thrown.name;
+  if (failure.thrown.stack !== undefined) error.stack = failure.thrown.stack;
+  return error;
 }

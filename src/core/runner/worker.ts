@@ -135,6 +135,8 @@ export interface TaskFailure {
   readonly taskFailed: string;
   /** When a user function threw: the failure, to be rebuilt as a TransformError with its cause. */
   readonly transform?: TransformFailure;
+  /** Otherwise, the error the task threw, its stack leading into the code that threw it. */
+  readonly thrown?: { readonly name: string; readonly stack: string | undefined };
 }
 
 /** Fails the same way on every worker and every attempt: not worth retrying. */
@@ -177,7 +179,11 @@ export default async function runWorkerTask(task: ThreadTask): Promise<unknown> 
   } catch (error) {
     return {
       taskFailed: error instanceof Error ? error.message : String(error),
-      ...(error instanceof TransformError ? { transform: transformFailureOf(error) } : {}),
+      ...(error instanceof TransformError
+        ? { transform: transformFailureOf(error) }
+        : error instanceof Error
+          ? { thrown: { name: error.name, stack: error.stack } }
+          : {}),
     } satisfies TaskFailure;
   }
   const buffers = transferablesOf([
