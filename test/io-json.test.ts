@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
@@ -550,6 +550,35 @@ describe("local listings", () => {
           name,
         );
       }
+    });
+  });
+
+  it("do not read a file cut short after it was listed in byte ranges of two contents; one appended to is read as listed", async () => {
+    await withTempDir(async (folder) => {
+      const path = join(folder, "events.json");
+      const lines = (count: number, from: number) =>
+        Array.from({ length: count }, (_, index) => `${JSON.stringify({ ts: from + index })}\n`).join("");
+      const read = async (source: ReturnType<typeof jsonLines>) => {
+        const { context } = collectingContext();
+        const seen: number[] = [];
+        for (const split of await source.splits())
+          for await (const batch of source.read(split, context))
+            for (const record of batch.records) seen.push((record as { ts: number }).ts);
+        return seen.sort((a, b) => a - b);
+      };
+      await writeFile(path, lines(2000, 0));
+      const listed = await listFiles(path);
+      // Appended to, as a log being written: every range sees the listed bytes alike.
+      await appendFile(path, lines(10, 5000));
+      assert.deepEqual(await read(jsonLines(path, { splitBytes: 4096, files: listed })), [
+        ...Array(2000).keys(),
+      ]);
+      // Rewritten, as a rotation that copies and truncates does: shorter, other lines at other offsets.
+      await writeFile(path, lines(1500, 100_000));
+      await assert.rejects(
+        read(jsonLines(path, { splitBytes: 4096, files: listed })),
+        /^Error: \S+\/events\.json was changed after the run listed it: its parts, read by several tasks, could come from two contents; run again once the input holds still$/,
+      );
     });
   });
 

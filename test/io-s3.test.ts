@@ -18,7 +18,15 @@ import {
 } from "../src/io/index.js";
 import { copyEvents } from "./fixtures/lake-pipelines.js";
 import { literal, query } from "./support/duckdb.js";
-import { downloadPrefix, freshBucket, objectListing, s3Settings, s3Unavailable } from "./support/s3.js";
+import {
+  conditionalS3Settings,
+  conditionalS3Unavailable,
+  downloadPrefix,
+  freshBucket,
+  objectListing,
+  s3Settings,
+  s3Unavailable,
+} from "./support/s3.js";
 import { withTempDir } from "./support/temp.js";
 
 async function put(bucket: string, key: string, body: string | Uint8Array): Promise<void> {
@@ -305,5 +313,36 @@ describe("the S3 region, as the AWS SDK's chain finds it", () => {
       assert.equal(regionIn({ ...files, AWS_REGION: "ap-south-1" }, { profile: "analytics" }), "ap-south-1");
       assert.equal(regionIn({ ...files, AWS_REGION: "ap-south-1" }, { region: "us-west-2" }), "us-west-2");
     });
+  });
+});
+
+describe("S3 objects read as listed (a server that honours If-Match: moto_server)", {
+  skip: conditionalS3Unavailable,
+}, () => {
+  it("an object replaced after it was listed is not read in byte ranges of two contents", async () => {
+    const bucket = await freshBucket("replaced", conditionalS3Settings);
+    const client = await s3Client(conditionalS3Settings);
+    const lines = (count: number, from: number) =>
+      Array.from({ length: count }, (_, index) => JSON.stringify({ ts: from + index })).join("\n");
+    const put = (body: string) =>
+      client.send(new PutObjectCommand({ Bucket: bucket, Key: "log/events.json", Body: body }));
+    await put(lines(2000, 0));
+    const uri = `s3://${bucket}/log/*.json`;
+    const listed = await listFiles(uri, conditionalS3Settings);
+    const read = async () => {
+      const p = new Pipeline();
+      const source = jsonLines(uri, { s3: conditionalS3Settings, splitBytes: 4096, files: listed });
+      const { outputs } = await runDirect(p, { records: p.read(source).collect() });
+      return (outputs.records as { ts: number }[]).map((record) => record.ts).sort((a, b) => a - b);
+    };
+    assert.deepEqual(await read(), [...Array(2000).keys()], "as listed");
+    // Rewritten as a log rotation would: other lines, at other offsets.
+    await put(lines(2500, 100_000));
+    await assert.rejects(
+      read(),
+      new RegExp(
+        `s3://${bucket}/log/events\\.json was changed after the run listed it: its parts, read by several tasks, could come from two contents; run again once the input holds still`,
+      ),
+    );
   });
 });

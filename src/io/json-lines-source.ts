@@ -14,7 +14,7 @@ import type { S3Settings } from "./s3.js";
 import { isGzipName, isReadWholeOnly, textBytesOf } from "./archives.js";
 import { damagedBookkeeping } from "./bookkeeping.js";
 import { listBookkeeping } from "./inventory.js";
-import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
+import { isLiteralInput, type ListedAs, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 
 export interface JsonLinesOptions {
   /** Records that do not fit are rejected with the reason. */
@@ -55,7 +55,13 @@ const JSON_LINES_OPTIONS: Record<keyof JsonLinesOptions, true> = {
 };
 
 /** A piece of a file: bytes [start, end) and the lines that begin in them, and the file's size. */
-type FileRange = [uri: string, start: number, end: number, size: number];
+/**
+ * A range of a file to read; `version`, what its listing gave for a file cut into several ranges,
+ * so that each is read from the content that was listed (storage.ts's `readBytes`).
+ */
+type FileRange =
+  | [uri: string, start: number, end: number, size: number]
+  | [uri: string, start: number, end: number, size: number, version: string];
 
 /**
  * Files up to this size are read whole in one call, a few ahead of the one being parsed. Through a
@@ -160,12 +166,15 @@ export class JsonLinesSource<T> implements Source<T> {
         }
         nextFetch++;
       }
-      const [uri, start, listedEnd] = range;
+      const [uri, start, listedEnd, size, version] = range;
       // Compressed data is read to its end, which its listed size does not tell.
       const end = isReadWholeOnly(uri) ? Number.POSITIVE_INFINITY : listedEnd;
       const whole = fetched.get(index);
       fetched.delete(index);
-      yield* this.readRange(uri, start, end, context, whole ? [await whole] : undefined);
+      // A file cut into ranges is read as listed (storage.ts's readBytes).
+      const listed: ListedAs | undefined =
+        start > 0 || listedEnd < size ? { size, ...(version === undefined ? {} : { version }) } : undefined;
+      yield* this.readRange(uri, start, end, context, whole ? [await whole] : undefined, listed);
     }
   }
 
@@ -176,10 +185,11 @@ export class JsonLinesSource<T> implements Source<T> {
     end: number,
     context: SourceReadContext,
     chunks: Iterable<Uint8Array> | undefined,
+    listed: ListedAs | undefined,
   ): AsyncGenerator<SourceBatch<T>> {
     const lines = new LineReader<T>(uri, start, end, context, this.options);
     // Read from one byte before the range: if that byte is a newline, a line starts at `start`.
-    for await (const read of chunks ?? readBytes(uri, this.options.s3, lines.readFrom)) {
+    for await (const read of chunks ?? readBytes(uri, this.options.s3, lines.readFrom, listed)) {
       const chunk = Buffer.isBuffer(read) ? read : Buffer.from(read.buffer, read.byteOffset, read.byteLength);
       context.addBytesRead(chunk.byteLength);
       lines.startChunk(chunk);
@@ -470,7 +480,7 @@ export function splitBytesFor(totalBytes: number, parallelism: number): number {
 
 /** Groups small files into splits of about `splitBytes` and cuts large ones into byte ranges. */
 export function cutIntoSplits(
-  files: readonly { uri: string; size: number }[],
+  files: readonly { uri: string; size: number; version?: string }[],
   splitBytes: number,
 ): FileRange[][] {
   const splits: FileRange[][] = [];
@@ -484,7 +494,12 @@ export function cutIntoSplits(
     }
     if (file.size > splitBytes) {
       for (let start = 0; start < file.size; start += splitBytes) {
-        splits.push([[file.uri, start, Math.min(file.size, start + splitBytes), file.size]]);
+        const end = Math.min(file.size, start + splitBytes);
+        splits.push([
+          file.version === undefined
+            ? [file.uri, start, end, file.size]
+            : [file.uri, start, end, file.size, file.version],
+        ]);
       }
       continue;
     }

@@ -226,11 +226,13 @@ export async function* readObject(
   start = 0,
   /** Where to stop (exclusive); the end of the object by default. */
   end?: number,
+  /** The ETag the object had when it was listed: another version is not read (PreconditionFailed). */
+  listedEtag?: string,
 ): AsyncGenerator<Uint8Array> {
   const { client, sdk } = await s3(settings);
   const maxAttempts = settings.maxAttempts ?? 5;
   let position = start;
-  let etag: string | undefined;
+  let etag: string | undefined = listedEtag;
   for (let attempt = 1; ; attempt++) {
     let response: GetObjectCommandOutput;
     try {

@@ -183,6 +183,8 @@ function localEntry(file: LocalFile): FileEntry {
   };
 }
 
+const ETAG_VERSION = "etag:";
+
 /** A local file's version: its modification time, to the millisecond. */
 function modifiedVersion(stats: { mtimeMs: number }): string {
   return `mtime:${Math.floor(stats.mtimeMs)}`;
@@ -238,7 +240,7 @@ async function listPlain(
           ? object.key.slice(prefix.length)
           : object.key.split("/").at(-1)!,
         size: object.size,
-        ...(object.etag === undefined ? {} : { version: `etag:${object.etag}` }),
+        ...(object.etag === undefined ? {} : { version: `${ETAG_VERSION}${object.etag}` }),
       }));
   }
   return entries;
@@ -357,25 +359,44 @@ export async function anyFileMatches(uri: string, s3: S3Settings = {}): Promise<
   return found || (await listFiles(uri, s3)).length > 0;
 }
 
+/** What a listing gave of a file: read against it, a file replaced since is told (readBytes). */
+export interface ListedAs {
+  readonly size: number;
+  readonly version?: string;
+}
+
 /**
  * Streams a file's bytes from `start` on. A zip entry or a `.gz` file is uncompressed on the way,
- * and read from its start only.
+ * and read from its start only. With `listed` (what its listing gave), a file whose content was
+ * replaced since is not read: the byte ranges of one file that tasks read apart would otherwise
+ * come from two contents, and lines be lost or read twice without a word. An S3 object is read in
+ * the version listed (If-Match on its ETag); a local file, which a log may still be appended to
+ * (every range then sees the listed bytes alike), only when it is no shorter than listed.
  */
-export function readBytes(uri: string, s3: S3Settings = {}, start = 0): AsyncIterable<Uint8Array> {
+export function readBytes(
+  uri: string,
+  s3: S3Settings = {},
+  start = 0,
+  listed?: ListedAs,
+): AsyncIterable<Uint8Array> {
   if (isReadWholeOnly(uri)) {
     if (start !== 0) throw new Error(`${uri} is compressed: it can only be read from its start`);
     const stored = zipEntryOf(uri) ? readEntry(uri, s3) : readStored(uri, s3);
     // A .gz file inside an archive is compressed twice: the archive's entry, then gzip.
     return isGzipName(uri) ? gunzip(uri, stored) : stored;
   }
-  return readStored(uri, s3, start);
+  return readStored(uri, s3, start, listed);
 }
 
 /** Streams a file's bytes as they are stored. */
-function readStored(uri: string, s3: S3Settings, start = 0): AsyncIterable<Uint8Array> {
+function readStored(uri: string, s3: S3Settings, start = 0, listed?: ListedAs): AsyncIterable<Uint8Array> {
   const location = parseLocation(uri);
-  if (location.kind === "s3") return readListedObject(s3, location.bucket, location.key, start);
-  return readLocal(location.path, start);
+  if (location.kind === "s3") {
+    const version = listed?.version;
+    const etag = version?.startsWith(ETAG_VERSION) ? version.slice(ETAG_VERSION.length) : undefined;
+    return readListedObject(s3, location.bucket, location.key, start, etag);
+  }
+  return readLocal(location.path, start, listed?.size);
 }
 
 async function* readListedObject(
@@ -383,20 +404,33 @@ async function* readListedObject(
   bucket: string,
   key: string,
   start: number,
+  listedEtag: string | undefined,
 ): AsyncGenerator<Uint8Array> {
   try {
-    yield* readObject(s3, bucket, key, start);
+    yield* readObject(s3, bucket, key, start, undefined, listedEtag);
   } catch (error) {
     throw goneOrAsIs(`s3://${bucket}/${key}`, error);
   }
 }
 
-async function* readLocal(path: string, start: number): AsyncGenerator<Uint8Array> {
+async function* readLocal(
+  path: string,
+  start: number,
+  listedSize: number | undefined,
+): AsyncGenerator<Uint8Array> {
   try {
+    // One stat per range of a large file: one shorter than listed was cut short or rewritten.
+    if (listedSize !== undefined && statSync(path).size < listedSize) throw replaced(path);
     yield* createReadStream(path, { start, highWaterMark: 1 << 20 });
   } catch (error) {
     throw goneOrAsIs(path, error);
   }
+}
+
+function replaced(path: string): Error {
+  return new Error(
+    `${path} was changed after the run listed it: its parts, read by several tasks, could come from two contents; run again once the input holds still`,
+  );
 }
 
 /**
@@ -405,6 +439,7 @@ async function* readLocal(path: string, start: number): AsyncGenerator<Uint8Arra
  */
 function goneOrAsIs(path: string, error: unknown): unknown {
   const s3Name = ((error as { cause?: { name?: unknown } } | undefined)?.cause?.name ?? "") as string;
+  if (s3Name === "PreconditionFailed") return replaced(path);
   const missing =
     (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT" ||
     s3Name === "NoSuchKey" ||
