@@ -184,3 +184,80 @@ describe("reading Parquet against a declared schema", () => {
     });
   });
 });
+
+describe("reading Parquet that other engines wrote", () => {
+  // Written by pyarrow as Spark writes (fixtures/parquet/make-foreign.py tells what each holds).
+  const fixtures = new URL("../../test/fixtures/parquet/", import.meta.url).pathname;
+
+  it("gives INT96 timestamps, decimals, lists, maps and structs as their values", async () => {
+    const { records } = await readAll(parquetDataset(join(fixtures, "foreign.parquet")));
+    assert.deepEqual(records, [
+      {
+        id: 1,
+        played_at: Date.UTC(2018, 10, 1, 12, 0, 0, 123),
+        price_small: 12.34,
+        price_large: 123456789012.345,
+        price_wide: 19.99,
+        tags: ["rock", "pop"],
+        plays: [["a", 1]],
+        artist: { name: "X", year: 1999 },
+      },
+      {
+        id: 2,
+        played_at: null,
+        price_small: null,
+        price_large: -1,
+        price_wide: -0.1,
+        tags: [],
+        plays: [],
+        artist: null,
+      },
+      {
+        id: 3,
+        played_at: Date.UTC(1969, 11, 31, 23, 59, 59),
+        price_small: -0.05,
+        price_large: null,
+        price_wide: null,
+        tags: null,
+        plays: null,
+        artist: { name: null, year: 2001 },
+      },
+    ]);
+  });
+
+  it("reads an INT96 timestamp as a timestamp and a decimal as a double against a schema", async () => {
+    const declared = schema({
+      id: column.int64(),
+      played_at: column.timestampMillis().optional(),
+      price_small: column.double().optional(),
+      price_wide: column.double().optional(),
+    });
+    const { records, rejected } = await readAll(
+      parquetDataset(join(fixtures, "foreign.parquet"), { schema: declared }),
+    );
+    assert.deepEqual(
+      records.map((record) => Object.values(record as object)),
+      [
+        [1, Date.UTC(2018, 10, 1, 12, 0, 0, 123), 12.34, 19.99],
+        [2, null, null, -0.1],
+      ],
+    );
+    // The schema's timestamps start in 1970, as the Parquet writer's do.
+    assert.deepEqual(
+      rejected.map((record) => [record.row, record.reason]),
+      [
+        [
+          3,
+          "'played_at' is -1000, expected epoch milliseconds from 1970 to 275760 (what the Parquet writer holds)",
+        ],
+      ],
+    );
+  });
+
+  it("fails naming the column of a decimal with more digits than a number holds", async () => {
+    await assert.rejects(
+      readAll(parquetDataset(join(fixtures, "too-precise.parquet"))),
+      /too-precise\.parquet row 1 column 'amount': the DECIMAL 1234567890123456789012345678\.90 has more significant digits than a JavaScript number holds exactly \(15\); cast it to a string or a double where the file is written/,
+    );
+  });
+});

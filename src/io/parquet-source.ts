@@ -13,6 +13,7 @@ import { damagedBookkeeping } from "./bookkeeping.js";
 import { listBookkeeping } from "./inventory.js";
 import { partitionValues } from "./hive.js";
 import { parseLocation } from "./location.js";
+import { foreignValues, READER_OPTIONS } from "./parquet-values.js";
 import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
 import { isLiteralInput, listFiles } from "./storage.js";
 
@@ -69,9 +70,12 @@ const READABLE_AS: Record<ColumnType, (primitive: string, original: string | und
     (primitive === "INT64" && (original === undefined || original === "INT_64")) ||
     (primitive === "INT32" && (original === undefined || /^(INT_(8|16|32))$/.test(original))),
   double: (primitive, original) =>
-    (primitive === "DOUBLE" || primitive === "FLOAT") && original === undefined,
+    ((primitive === "DOUBLE" || primitive === "FLOAT") && original === undefined) || original === "DECIMAL",
   boolean: (primitive) => primitive === "BOOLEAN",
-  timestampMillis: (primitive, original) => primitive === "INT64" && original === "TIMESTAMP_MILLIS",
+  // INT96: Spark's timestamps; TIMESTAMP_MICROS: pyarrow's and DuckDB's (read to the millisecond).
+  timestampMillis: (primitive, original) =>
+    (primitive === "INT64" && (original === "TIMESTAMP_MILLIS" || original === "TIMESTAMP_MICROS")) ||
+    primitive === "INT96",
 };
 
 type FileSplit = [uri: string, relativePath: string];
@@ -159,16 +163,17 @@ export class ParquetDatasetSource<T> implements Source<T> {
     let reader: Awaited<ReturnType<typeof parquet.ParquetReader.openFile>>;
     if (location.kind === "local") {
       try {
-        reader = await parquet.ParquetReader.openFile(location.path);
+        reader = await parquet.ParquetReader.openFile(location.path, READER_OPTIONS);
       } catch (error) {
         throw unreadableParquet(uri, error);
       }
     } else {
       try {
-        reader = await parquet.ParquetReader.openS3(await s3Client(this.options.s3), {
-          Bucket: location.bucket,
-          Key: location.key,
-        });
+        reader = await parquet.ParquetReader.openS3(
+          await s3Client(this.options.s3),
+          { Bucket: location.bucket, Key: location.key },
+          READER_OPTIONS,
+        );
       } catch (error) {
         throw new Error(describeS3Error(error, location.bucket, location.key));
       }
@@ -183,6 +188,11 @@ export class ParquetDatasetSource<T> implements Source<T> {
         >;
         checkFileSchema(uri, fields, schema, new Set(Object.keys(partition)));
       }
+      const recordOf = foreignValues(
+        (reader.metadata?.schema ?? []) as unknown as Parameters<typeof foreignValues>[0],
+        reader.schema.fields as unknown as Parameters<typeof foreignValues>[1],
+        (value, column) => fromParquet(value, int64, () => `${uri} row ${rowNumber} column '${column}'`),
+      );
       const cursor = reader.getCursor();
       let records: T[] = [];
       let rowNumber = 0;
@@ -199,9 +209,10 @@ export class ParquetDatasetSource<T> implements Source<T> {
       };
       for (let row = await nextRow(); row; row = await nextRow()) {
         rowNumber++;
-        const record: Record<string, unknown> = {};
-        for (const [name, value] of Object.entries(row as Record<string, unknown>))
-          record[name] = fromParquet(value, int64, () => `${uri} row ${rowNumber} column '${name}'`);
+        const record = recordOf(
+          row as Record<string, unknown>,
+          (column) => `${uri} row ${rowNumber} column '${column}'`,
+        );
         const whole = { ...record, ...partition };
         if (schema) {
           const parsed = schema.parse(whole);

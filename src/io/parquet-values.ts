@@ -1,0 +1,211 @@
+/**
+ * Rows of a Parquet file that another engine wrote, as sluice gives records: what parquetjs reads
+ * of three kinds of column is put right here, by the file's own schema (its footer's elements).
+ *
+ * - INT96 timestamps, Spark's default for timestamps: parquetjs reads nanoseconds of the day and
+ *   drops the day unless asked (the reader is opened with `treatInt96AsTimestamp`); epoch ms here.
+ * - DECIMAL: parquetjs reads one stored as INT32 or INT64 as FIXED_LEN_BYTE_ARRAY and fails, and
+ *   gives a FIXED_LEN_BYTE_ARRAY one as bytes. Its schema is set to read the stored integer as it
+ *   is; the scale is applied here, to a number, or an error naming the column past 2^53.
+ * - LIST and MAP (three-level groups): parquetjs gives the groups as stored, `{ list: [{ element:
+ *   x }] }`, and an empty list as `{ list: null }`; here a list is an array and a map an array of
+ *   `[key, value]` pairs (JSON objects have string keys only), empty ones empty, as Spark and
+ *   pyarrow give them.
+ */
+
+/** A schema element of a Parquet footer, as parquetjs decodes it (thrift's names). */
+interface SchemaElement {
+  readonly name: string;
+  readonly type: number | null;
+  readonly type_length: number | null;
+  readonly num_children: number | null;
+  readonly converted_type: number | null;
+  readonly scale: number | null;
+  readonly precision: number | null;
+}
+
+/** parquetjs's field of a column, as its reader decodes that column by. */
+interface ReaderField {
+  primitiveType?: string;
+  originalType?: string;
+  typeLength?: number;
+  fields?: Record<string, ReaderField>;
+}
+
+type Node =
+  | { readonly kind: "value"; readonly name: string }
+  | { readonly kind: "decimal"; readonly name: string; readonly scale: number; readonly stored: number }
+  | { readonly kind: "list"; readonly name: string; readonly repeated: string; readonly element: Node }
+  | {
+      readonly kind: "map";
+      readonly name: string;
+      readonly repeated: string;
+      readonly key: Node;
+      readonly value: Node;
+    }
+  | { readonly kind: "group"; readonly name: string; readonly children: readonly Node[] };
+
+const PHYSICAL_NAMES: Record<number, string> = {
+  1: "INT32",
+  2: "INT64",
+  6: "BYTE_ARRAY",
+  7: "FIXED_LEN_BYTE_ARRAY",
+};
+const CONVERTED_MAP = 1;
+const CONVERTED_MAP_KEY_VALUE = 2;
+const CONVERTED_LIST = 3;
+const CONVERTED_DECIMAL = 5;
+
+/** Options to open a parquetjs reader with. */
+export const READER_OPTIONS = { treatInt96AsTimestamp: true } as const;
+
+/** Makes a value parquetjs read (a bigint, a Date) one of sluice's; `column` names it in an error. */
+export type LeafValue = (value: unknown, column: string) => unknown;
+
+/**
+ * Sets parquetjs's fields to read each DECIMAL column's stored integer, and answers the function
+ * that makes a row of the reader's into a record: each column's value through `leaf`, lists, maps
+ * and decimals made as above (`where` names a column for an error).
+ */
+export function foreignValues(
+  elements: readonly SchemaElement[],
+  fields: Record<string, ReaderField>,
+  leaf: LeafValue,
+): (row: Record<string, unknown>, where: (column: string) => string) => Record<string, unknown> {
+  const roots = treeOf(elements);
+  for (const node of roots) storeDecimalsAsIs(node, fields);
+  return (row, where) => {
+    const record: Record<string, unknown> = {};
+    for (const node of roots) {
+      if (!(node.name in row)) continue;
+      const value = row[node.name];
+      record[node.name] = node.kind === "value" ? leaf(value, node.name) : valueOf(node, value, where, leaf);
+    }
+    return record;
+  };
+}
+
+/** The footer's flat list of elements (depth first, each group followed by its children) as trees. */
+function treeOf(elements: readonly SchemaElement[]): Node[] {
+  let at = 1; // the first element is the schema's root
+  const next = (): Node => {
+    const element = elements[at++]!;
+    const childCount = element.num_children ?? 0;
+    const children: Node[] = [];
+    for (let index = 0; index < childCount; index++) children.push(next());
+    if (childCount === 0) {
+      if (element.converted_type === CONVERTED_DECIMAL && element.type !== null)
+        return { kind: "decimal", name: element.name, scale: element.scale ?? 0, stored: element.type };
+      return { kind: "value", name: element.name };
+    }
+    const repeated = children[0];
+    if (element.converted_type === CONVERTED_LIST && children.length === 1 && repeated?.kind === "group") {
+      const only = repeated.children.length === 1 ? repeated.children[0] : undefined;
+      if (only) return { kind: "list", name: element.name, repeated: repeated.name, element: only };
+    }
+    if (
+      (element.converted_type === CONVERTED_MAP || element.converted_type === CONVERTED_MAP_KEY_VALUE) &&
+      children.length === 1 &&
+      repeated?.kind === "group" &&
+      repeated.children.length === 2
+    ) {
+      const [key, value] = repeated.children as [Node, Node];
+      return { kind: "map", name: element.name, repeated: repeated.name, key, value };
+    }
+    return { kind: "group", name: element.name, children };
+  };
+  const roots: Node[] = [];
+  const rootChildren = elements[0]?.num_children ?? 0;
+  for (let index = 0; index < rootChildren && at < elements.length; index++) roots.push(next());
+  return roots;
+}
+
+/** Points parquetjs at each DECIMAL column's stored integer (INT32, INT64 or its bytes). */
+function storeDecimalsAsIs(node: Node, fields: Record<string, ReaderField> | undefined): void {
+  const field = fields?.[node.name];
+  if (!field) return;
+  switch (node.kind) {
+    case "decimal":
+      field.primitiveType = PHYSICAL_NAMES[node.stored] ?? field.primitiveType;
+      field.originalType = undefined;
+      return;
+    case "list":
+      storeDecimalsAsIs(node.element, field.fields?.[node.repeated]?.fields);
+      return;
+    case "map":
+      storeDecimalsAsIs(node.key, field.fields?.[node.repeated]?.fields);
+      storeDecimalsAsIs(node.value, field.fields?.[node.repeated]?.fields);
+      return;
+    case "group":
+      for (const child of node.children) storeDecimalsAsIs(child, field.fields);
+      return;
+    case "value":
+      return;
+  }
+}
+
+function valueOf(node: Node, value: unknown, where: (column: string) => string, leaf: LeafValue): unknown {
+  if (value === null || value === undefined) return null;
+  switch (node.kind) {
+    case "value":
+      return leaf(value, node.name);
+    case "decimal":
+      return decimalOf(node, value, where);
+    case "list": {
+      const items = (value as Record<string, unknown>)[node.repeated];
+      if (!Array.isArray(items)) return [];
+      return items.map((item) =>
+        valueOf(node.element, (item as Record<string, unknown> | null)?.[node.element.name], where, leaf),
+      );
+    }
+    case "map": {
+      const entries = (value as Record<string, unknown>)[node.repeated];
+      if (!Array.isArray(entries)) return [];
+      return entries.map((entry) => {
+        const pair = (entry ?? {}) as Record<string, unknown>;
+        return [
+          valueOf(node.key, pair[node.key.name], where, leaf),
+          valueOf(node.value, pair[node.value.name], where, leaf),
+        ];
+      });
+    }
+    case "group": {
+      const group: Record<string, unknown> = {};
+      const members = value as Record<string, unknown>;
+      for (const child of node.children)
+        if (child.name in members) group[child.name] = valueOf(child, members[child.name], where, leaf);
+      return group;
+    }
+  }
+}
+
+/**
+ * A stored decimal (an integer, or big-endian two's complement bytes) with its scale, as the
+ * number nearest it. One of more than 15 significant digits, which a number does not hold
+ * exactly, fails naming the column (a DECIMAL(38, 18) of 19.99 has 4).
+ */
+function decimalOf(
+  node: Extract<Node, { kind: "decimal" }>,
+  stored: unknown,
+  where: (column: string) => string,
+): number {
+  let unscaled: bigint;
+  if (typeof stored === "number" || typeof stored === "bigint") unscaled = BigInt(stored);
+  else if (stored instanceof Uint8Array) unscaled = fromTwosComplement(stored);
+  else throw new Error(`${where(node.name)}: a DECIMAL that is neither an integer nor bytes`);
+  const digits = (unscaled < 0n ? -unscaled : unscaled).toString().padStart(node.scale + 1, "0");
+  const text = `${unscaled < 0n ? "-" : ""}${digits.slice(0, digits.length - node.scale)}.${digits.slice(digits.length - node.scale)}`;
+  if (digits.replace(/^0+/, "").replace(/0+$/, "").length > 15)
+    throw new Error(
+      `${where(node.name)}: the DECIMAL ${text} has more significant digits than a JavaScript number holds exactly (15); cast it to a string or a double where the file is written`,
+    );
+  return Number.parseFloat(text);
+}
+
+function fromTwosComplement(bytes: Uint8Array): bigint {
+  if (bytes.length === 0) return 0n;
+  let value = 0n;
+  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
+  // The first bit is the sign.
+  return bytes[0]! & 0x80 ? value - (1n << BigInt(bytes.length * 8)) : value;
+}
