@@ -79,7 +79,8 @@ export function foreignValues(
     for (const node of roots) {
       if (!(node.name in row)) continue;
       const value = row[node.name];
-      record[node.name] = node.kind === "value" ? leaf(value, node.name) : valueOf(node, value, where, leaf);
+      record[node.name] =
+        node.kind === "value" ? leaf(value, node.name) : converted(node, value, where, leaf);
     }
     return record;
   };
@@ -144,7 +145,7 @@ function storeDecimalsAsIs(node: Node, fields: Record<string, ReaderField> | und
   }
 }
 
-function valueOf(node: Node, value: unknown, where: (column: string) => string, leaf: LeafValue): unknown {
+function converted(node: Node, value: unknown, where: (column: string) => string, leaf: LeafValue): unknown {
   if (value === null || value === undefined) return null;
   switch (node.kind) {
     case "value":
@@ -155,7 +156,7 @@ function valueOf(node: Node, value: unknown, where: (column: string) => string, 
       const items = (value as Record<string, unknown>)[node.repeated];
       if (!Array.isArray(items)) return [];
       return items.map((item) =>
-        valueOf(node.element, (item as Record<string, unknown> | null)?.[node.element.name], where, leaf),
+        converted(node.element, (item as Record<string, unknown> | null)?.[node.element.name], where, leaf),
       );
     }
     case "map": {
@@ -164,8 +165,8 @@ function valueOf(node: Node, value: unknown, where: (column: string) => string, 
       return entries.map((entry) => {
         const pair = (entry ?? {}) as Record<string, unknown>;
         return [
-          valueOf(node.key, pair[node.key.name], where, leaf),
-          valueOf(node.value, pair[node.value.name], where, leaf),
+          converted(node.key, pair[node.key.name], where, leaf),
+          converted(node.value, pair[node.value.name], where, leaf),
         ];
       });
     }
@@ -173,7 +174,7 @@ function valueOf(node: Node, value: unknown, where: (column: string) => string, 
       const group: Record<string, unknown> = {};
       const members = value as Record<string, unknown>;
       for (const child of node.children)
-        if (child.name in members) group[child.name] = valueOf(child, members[child.name], where, leaf);
+        if (child.name in members) group[child.name] = converted(child, members[child.name], where, leaf);
       return group;
     }
   }
