@@ -582,6 +582,26 @@ describe("local listings", () => {
     });
   });
 
+  it("a JSON-lines file read as documents is rejected whole, saying which reader takes it", async () => {
+    await withTempDir(async (folder) => {
+      await writeFile(join(folder, "lines.json"), '{"a": 5}\n{"a": 6}\n');
+      await writeFile(join(folder, "broken.json"), '{"a": 4,}\n');
+      const source = jsonDocuments(join(folder, "*.json"));
+      const { context, rejected } = collectingContext();
+      for (const split of await source.splits()) for await (const _batch of source.read(split, context));
+      assert.deepEqual(
+        rejected.map((record) => [record.source.split("/").at(-1), record.reason.replace(/\(.*\)/, "(...)")]),
+        [
+          ["broken.json", "not valid JSON (...)"],
+          [
+            "lines.json",
+            "not valid JSON (...): the file holds one JSON value per line, which jsonLines reads",
+          ],
+        ],
+      );
+    });
+  });
+
   it("name a named pipe the pattern takes in (reading it would wait forever), and pass by one it does not", async () => {
     await withTempDir(async (folder) => {
       await mkdir(join(folder, "in/2018"), { recursive: true });

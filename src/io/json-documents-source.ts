@@ -228,7 +228,7 @@ export class JsonDocumentsSource<T> implements Source<T> {
           source: uri,
           offset: 0,
           line: 1,
-          reason: `not valid JSON (${(error as Error).message})`,
+          reason: `not valid JSON (${(error as Error).message})${holdsLines(text) ? ": the file holds one JSON value per line, which jsonLines reads" : ""}`,
         });
         continue;
       }
@@ -289,4 +289,21 @@ export function jsonDocuments<T = unknown>(
 export function jsonDocuments(uri: string, options: JsonDocumentsOptions = {}): JsonDocumentsSource<unknown> {
   knownOptions(options, JSON_DOCUMENTS_OPTIONS, "jsonDocuments");
   return new JsonDocumentsSource(uri, options);
+}
+
+/**
+ * Whether a file that is not one JSON document is JSON lines instead (its first two lines each a
+ * value): said in the reason, as the JSON-lines reader says the opposite.
+ */
+function holdsLines(text: string): boolean {
+  const lines = text.split("\n", 3);
+  if (lines.length < 2) return false;
+  return lines.slice(0, 2).every((line) => {
+    try {
+      JSON.parse(line);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
