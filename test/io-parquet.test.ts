@@ -413,6 +413,23 @@ describe("JSON-lines tables", () => {
         assert.deepEqual((await readdir(folder)).sort(), ["t"], "nothing staged or left outside the table");
         assert.deepEqual(await lines("b"), ['{"day":"b"}'], "the previous table as it was");
       }
+      // A template of a member the record lacks names a folder "month=undefined", silently.
+      for (const [partitionOf, text] of [
+        [
+          (record: { day: string }) => `day=${record.day}/month=${(record as { month?: string }).month}`,
+          "undefined",
+        ],
+        [() => `day=${null}`, "null"],
+        [(record: { day: string }) => `day=${{ record }}`, "\\[object Object\\]"],
+      ] as const) {
+        await assert.rejects(
+          write(partitionOf),
+          new RegExp(
+            `table 't': partitionOf gave the folder '(day|month)=${text}', the text JavaScript makes of ${text} in a template: the value it read is absent or not a value; for a null partition value give (day|month)=__HIVE_DEFAULT_PARTITION__, which readers give as null$`,
+          ),
+        );
+        assert.deepEqual(await lines("b"), ['{"day":"b"}'], "the previous table as it was");
+      }
     });
   });
 });

@@ -1,5 +1,6 @@
 import type { JsonValue, Sink, SinkWriter, TaskContext } from "../core/index.js";
 import { describeValue } from "../core/errors.js";
+import { HIVE_DEFAULT_PARTITION } from "./hive.js";
 import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import { openStagedFile, type StagedFile, type WrittenFile, writeStaged } from "./staging.js";
 
@@ -87,8 +88,21 @@ function checkedPartition(table: string, partition: unknown): string {
             folder !== "" && !folder.startsWith(".") && !folder.startsWith("_") && !folder.includes("\\"),
         ))
   )
-    return partition;
+    return checkedValues(table, partition);
   throw new Error(
     `table '${table}': partitionOf must give a folder path inside the table ("day=2018-11-05", "" for the table's own folder), its folders not empty and not starting with . or _ (readers skip those), and it gave ${describeValue(partition)}`,
+  );
+}
+
+/**
+ * A folder named after what a template string makes of a value that is not there (`day=${r.day}`
+ * for a record without `day`): a folder "day=undefined" that holds the records silently. Hive
+ * names a null partition value __HIVE_DEFAULT_PARTITION__, which sluice's readers give as null.
+ */
+function checkedValues(table: string, partition: string): string {
+  const folder = partition.split("/").find((name) => /=(undefined|null|NaN|\[object Object\])$/.test(name));
+  if (folder === undefined) return partition;
+  throw new Error(
+    `table '${table}': partitionOf gave the folder '${folder}', the text JavaScript makes of ${folder.slice(folder.indexOf("=") + 1)} in a template: the value it read is absent or not a value; for a null partition value give ${folder.slice(0, folder.indexOf("=") + 1)}${HIVE_DEFAULT_PARTITION}, which readers give as null`,
   );
 }
