@@ -6,7 +6,8 @@
  *   drops the day unless asked (the reader is opened with `treatInt96AsTimestamp`); epoch ms here.
  * - DECIMAL: parquetjs reads one stored as INT32 or INT64 as FIXED_LEN_BYTE_ARRAY and fails, and
  *   gives a FIXED_LEN_BYTE_ARRAY one as bytes. Its schema is set to read the stored integer as it
- *   is; the scale is applied here, to a number, or an error naming the column past 2^53.
+ *   is; the scale is applied here, to the number nearest the decimal, or an error naming the
+ *   column past 15 significant digits.
  * - LIST and MAP (three-level groups): parquetjs gives the groups as stored, `{ list: [{ element:
  *   x }] }`, and an empty list as `{ list: null }`; here a list is an array and a map an array of
  *   `[key, value]` pairs (JSON objects have string keys only), empty ones empty, as Spark and
