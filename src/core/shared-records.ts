@@ -59,16 +59,25 @@ export function isPlain(value: unknown): value is object {
 }
 
 /**
- * `value` with its plain objects and arrays copied, at every depth; anything else as it is: what
+ * `value` with its plain objects and arrays copied, at every depth, an object met twice copied
+ * once (so that one that holds itself is copied as such); anything else as it is: what
  * `fromArray` gives each run, so that a transform that changes its record never changes the
- * caller's own.
+ * caller's own, and what `unfrozen` gives for a frozen record.
  */
-export function copyRecord(value: unknown): unknown {
+export function copyRecord(value: unknown, copies = new Map<object, unknown>()): unknown {
   if (!isPlain(value)) return value;
-  if (Array.isArray(value)) return value.map(copyRecord);
+  const done = copies.get(value);
+  if (done !== undefined) return done;
+  if (Array.isArray(value)) {
+    const copy: unknown[] = [];
+    copies.set(value, copy);
+    for (const item of value) copy.push(copyRecord(item, copies));
+    return copy;
+  }
   const copy: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
+  copies.set(value, copy);
   for (const key in value) {
-    const member = copyRecord((value as Record<string, unknown>)[key]);
+    const member = copyRecord((value as Record<string, unknown>)[key], copies);
     // A member named __proto__ (JSON.parse makes one) stays a member, not the copy's prototype.
     if (key === "__proto__")
       Object.defineProperty(copy, key, {
@@ -88,7 +97,7 @@ export function copyRecord(value: unknown): unknown {
  * and the value a fold starts its accumulator from.
  */
 export function unfrozen(value: unknown): unknown {
-  return hasFrozenPart(value) ? copied(value, new Map()) : value;
+  return hasFrozenPart(value) ? copyRecord(value) : value;
 }
 
 /** Whether `value` or a plain object or array within it is frozen. */
@@ -112,31 +121,6 @@ function hasFrozenPart(value: unknown): boolean {
   return false;
 }
 
-/** `value` with its plain objects and arrays copied, unfrozen, an object met twice copied once. */
-function copied(value: unknown, copies: Map<object, unknown>): unknown {
-  if (!isPlain(value)) return value;
-  const done = copies.get(value);
-  if (done !== undefined) return done;
-  if (Array.isArray(value)) {
-    const copy: unknown[] = [];
-    copies.set(value, copy);
-    for (const item of value) copy.push(copied(item, copies));
-    return copy;
-  }
-  const copy: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
-  copies.set(value, copy);
-  for (const [key, member] of Object.entries(value)) {
-    // A member named __proto__ (JSON.parse makes one) stays a member, not the copy's prototype.
-    Object.defineProperty(copy, key, {
-      value: copied(member, copies),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return copy;
-}
-
 /**
  * What to do instead, when a user function failed by changing a frozen record: V8's messages for
  * assigning to, adding to or deleting from a frozen object or array.
@@ -155,7 +139,12 @@ export function sharedRecordHint(error: unknown): string {
  * the function, one object reused for each record): two records in a row that are one object.
  */
 export function freezeIfLast(output: unknown, last: unknown): void {
-  if (output === last && typeof output === "object" && output !== null) freezeShared(output);
+  if (isLast(output, last)) freezeShared(output as object);
+}
+
+/** Whether `output` is `last`, the object its transform gave just before (not a primitive). */
+export function isLast(output: unknown, last: unknown): boolean {
+  return output === last && typeof output === "object" && output !== null;
 }
 
 /**
@@ -198,6 +187,5 @@ const PAIRWISE_AT_MOST = 8;
 
 /** Whether the first of `count` outputs is `last`, the object the call before ended with. */
 export function repeatsLast(outputs: readonly unknown[], count: number, last: unknown): boolean {
-  const first = outputs[0];
-  return count > 0 && first === last && typeof first === "object" && first !== null;
+  return count > 0 && isLast(outputs[0], last);
 }

@@ -1,5 +1,5 @@
 import { SluiceError } from "../errors.js";
-import { freezeIfLast, unfrozen } from "../shared-records.js";
+import { freezeIfLast, isLast, unfrozen } from "../shared-records.js";
 import { repeatedInSloppyMode, sloppyFileOf } from "../sloppy-mode.js";
 import { countsFor, type FusedOperator } from "./operator.js";
 
@@ -23,7 +23,7 @@ export const mapOperator: FusedOperator<"map"> = {
           runtime.fail(node, error);
         }
         counts[id]!++;
-        if (sloppyFile !== undefined && output === last && typeof output === "object" && output !== null)
+        if (sloppyFile !== undefined && isLast(output, last))
           runtime.fail(node, new SluiceError(repeatedInSloppyMode("map", sloppyFile)));
         freezeIfLast(output, last);
         last = output;
