@@ -10,6 +10,8 @@ import {
   NotJsonError,
   nonJsonIn,
 } from "../src/core/block-codec.js";
+import { encodeCrossing } from "../src/core/blocks.js";
+import { SluiceError } from "../src/core/errors.js";
 import { anyUtf16String } from "./support/arbitraries.js";
 
 /** What a block must give back: the records as a JSON round trip leaves them. */
@@ -216,6 +218,43 @@ describe("blocks", () => {
     assert.equal(
       nonJsonIn({ deep: [{ deeper: { map: new Map() } }] }, "records"),
       "a Map at records.deep[0].deeper.map",
+    );
+  });
+
+  it("name a value that holds itself as a cycle, and keep a deep path short", () => {
+    const looped: Record<string, unknown> = { id: 1 };
+    looped.children = [{ parent: looped }];
+    assert.equal(
+      nonJsonIn({ row: looped }),
+      "a reference to a value that holds it (a cycle) at .row.children[0].parent",
+    );
+    // The same object twice, side by side, is no cycle: JSON writes it twice.
+    const shared = { n: 1 };
+    assert.equal(nonJsonIn([shared, { again: shared }]), undefined);
+    // Deep but finite is JSON: refused only past the depth where the search stops.
+    const nested = (depth: number) => {
+      const top: { n?: unknown } = {};
+      let at = top;
+      for (let level = 0; level < depth; level++) at = at.n = {};
+      return top;
+    };
+    assert.equal(nonJsonIn(nested(900)), undefined);
+    assert.equal(
+      nonJsonIn(nested(1200)),
+      "a value nested more than 1000 deep at .n.n.n.n.n.n<991 more>.n.n.n.n",
+    );
+    assert.throws(() => encodeRecords([looped]), /a cycle\) at \[0\]\.children\[0\]\.parent$/);
+  });
+
+  it("refuse a crossing record that holds itself with advice for a cycle", () => {
+    const looped: Record<string, unknown> = { id: 1 };
+    looped.self = looped;
+    assert.throws(
+      () => encodeCrossing([looped], "the records going into 'groupByKey'"),
+      (error: unknown) =>
+        error instanceof SluiceError &&
+        error.message ===
+          "the records going into 'groupByKey' must be JSON values, as they cross between threads, and hold a reference to a value that holds it (a cycle) in a record at .self: JSON cannot write a value that refers to itself: keep a key of what it refers to (an id) instead of the object",
     );
   });
 

@@ -523,13 +523,25 @@ function kindOf(value: unknown): string {
  * Where `value` holds something JSON does not keep as it is (a Date, Map, Set or other class
  * instance, NaN or an infinity, a bigint, a function, a symbol, `undefined` in an array), or
  * undefined when it is a JSON value. A member that is `undefined` is allowed: JSON leaves it out,
- * and an absent member reads as null. Cycles are not followed past the depth limit.
+ * and an absent member reads as null. A value that holds itself is named as a cycle.
  */
 export function nonJsonIn(value: unknown, path = "", depth = 0): string | undefined {
-  const found = findNonJson(value, depth);
+  const found = findNonJson(value, depth, []);
   if (!found) return undefined;
-  const at = path + found.steps.reverse().join("");
+  const at = path + shortPath(found.steps.reverse());
   return `${found.what} at ${at || "the top"}`;
+}
+
+/** What a value that holds itself is called: the message's advice is told by its start. */
+export const CYCLE = "a reference to a value that holds it (a cycle)";
+/** The depth past which a value is not searched: deeper, the search and JSON's writer near the end of the stack. */
+const MAX_SEARCH_DEPTH = 1000;
+export const TOO_DEEP = `a value nested more than ${MAX_SEARCH_DEPTH} deep`;
+
+/** The steps of a path, its middle left out when it is long (a value nested 200 deep). */
+function shortPath(steps: readonly string[]): string {
+  if (steps.length <= 12) return steps.join("");
+  return `${steps.slice(0, 6).join("")}<${steps.length - 10} more>${steps.slice(-4).join("")}`;
 }
 
 /** What JSON would not keep, and the steps to it from the value searched, innermost first. */
@@ -543,7 +555,7 @@ interface NonJson {
  * out: a daily load's options hold 20,000 files, and naming every member visited cost more than
  * visiting it.
  */
-function findNonJson(value: unknown, depth: number): NonJson | undefined {
+function findNonJson(value: unknown, depth: number, within: object[]): NonJson | undefined {
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -552,35 +564,45 @@ function findNonJson(value: unknown, depth: number): NonJson | undefined {
       return Number.isFinite(value) ? undefined : { what: kindOf(value), steps: [] };
     case "object": {
       if (value === null) return undefined;
-      if (depth > 200) return { what: "a value nested more than 200 deep", steps: [] };
-      if (Array.isArray(value)) {
-        for (let index = 0; index < value.length; index++) {
-          const item = value[index];
-          if (item === undefined) return { what: "undefined", steps: [`[${index}]`] };
-          const found = findNonJson(item, depth + 1);
-          if (found) {
-            found.steps.push(`[${index}]`);
-            return found;
-          }
-        }
-        return undefined;
-      }
-      const prototype = Object.getPrototypeOf(value);
-      if (prototype !== Object.prototype && prototype !== null) return { what: kindOf(value), steps: [] };
-      for (const member of Object.keys(value)) {
-        const item = (value as Record<string, unknown>)[member];
-        if (item === undefined) continue;
-        const found = findNonJson(item, depth + 1);
-        if (found) {
-          found.steps.push(`.${member}`);
-          return found;
-        }
-      }
-      return undefined;
+      // The objects on the path from the top: a handful deep, so a scan costs less than a Set.
+      if (within.includes(value)) return { what: CYCLE, steps: [] };
+      if (depth > MAX_SEARCH_DEPTH) return { what: TOO_DEEP, steps: [] };
+      within.push(value);
+      const found = findWithin(value, depth, within);
+      within.pop();
+      return found;
     }
     default:
       return { what: kindOf(value), steps: [] };
   }
+}
+
+/** The search in an object's members or an array's items. */
+function findWithin(value: object, depth: number, within: object[]): NonJson | undefined {
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index++) {
+      const item = value[index];
+      if (item === undefined) return { what: "undefined", steps: [`[${index}]`] };
+      const found = findNonJson(item, depth + 1, within);
+      if (found) {
+        found.steps.push(`[${index}]`);
+        return found;
+      }
+    }
+    return undefined;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return { what: kindOf(value), steps: [] };
+  for (const member of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[member];
+    if (item === undefined) continue;
+    const found = findNonJson(item, depth + 1, within);
+    if (found) {
+      found.steps.push(`.${member}`);
+      return found;
+    }
+  }
+  return undefined;
 }
 
 function checkJson(values: readonly unknown[]): void {

@@ -1,7 +1,7 @@
 import { fileFailure, SluiceError } from "./errors.js";
 import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { decodeRecords, encodeRecords, NotJsonError, nonJsonIn } from "./block-codec.js";
+import { CYCLE, decodeRecords, encodeRecords, NotJsonError, nonJsonIn, TOO_DEEP } from "./block-codec.js";
 
 /**
  * A block: a batch of records encoded as one run of bytes (block-codec.ts: columnar when the
@@ -71,25 +71,32 @@ export function checkCrossingKey(key: unknown, what: string): void {
 }
 
 /** What most often put such a value there: a missing return, a call to something asynchronous, or a value to convert. */
-function adviceKind(problem: string): "undefined" | "promise" | "convert" {
-  return problem.startsWith("undefined ")
-    ? "undefined"
-    : problem.startsWith("a Promise ")
-      ? "promise"
-      : "convert";
+function adviceKind(problem: string): Advice {
+  if (problem.startsWith("undefined ")) return "undefined";
+  if (problem.startsWith("a Promise ")) return "promise";
+  if (problem.startsWith(TOO_DEEP)) return "deep";
+  return problem.startsWith(CYCLE) ? "cycle" : "convert";
 }
 
-function notJsonError(what: string, held: string, kind: "undefined" | "promise" | "convert"): SluiceError {
+type Advice = "undefined" | "promise" | "cycle" | "deep" | "convert";
+
+const ADVICE: Record<Advice, string> = {
   // undefined is found only where JSON cannot leave it out (a record, a key or value, an array's
   // item): most often a function that returned nothing, not a value to convert.
-  const advice =
-    kind === "undefined"
-      ? "a function returned nothing there (an arrow function's body in braces needs `return`) or read a member the record does not have; use null for no value"
-      : kind === "promise"
-        ? "a function called something asynchronous and returned its Promise there, which a transform keeps as it is (its function's result is taken as it returns); do the asynchronous work in a source, or before the pipeline"
-        : "convert it first (a Date to epoch milliseconds or ISO text, a Map or Set to an array or object, NaN or an infinity to null)";
+  undefined:
+    "a function returned nothing there (an arrow function's body in braces needs `return`) or read a member the record does not have; use null for no value",
+  promise:
+    "a function called something asynchronous and returned its Promise there, which a transform keeps as it is (its function's result is taken as it returns); do the asynchronous work in a source, or before the pipeline",
+  cycle:
+    "JSON cannot write a value that refers to itself: keep a key of what it refers to (an id) instead of the object",
+  deep: "flatten it (a list kept as nested pairs, [head, [head, [...]]], is most often what grows that deep: an array holds it flat)",
+  convert:
+    "convert it first (a Date to epoch milliseconds or ISO text, a Map or Set to an array or object, NaN or an infinity to null)",
+};
+
+function notJsonError(what: string, held: string, kind: Advice): SluiceError {
   return new SluiceError(
-    `${what} must be JSON values, as they cross between threads, and ${held}: ${advice}`,
+    `${what} must be JSON values, as they cross between threads, and ${held}: ${ADVICE[kind]}`,
   );
 }
 
