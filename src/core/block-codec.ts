@@ -538,7 +538,7 @@ export const CYCLE = "a reference to a value that holds it (a cycle)";
 const MAX_SEARCH_DEPTH = 1000;
 export const TOO_DEEP = `a value nested more than ${MAX_SEARCH_DEPTH} deep`;
 
-/** The steps of a path, its middle left out when it is long (a value nested 200 deep). */
+/** The steps of a path, its middle left out when it is long (a value nested hundreds deep). */
 function shortPath(steps: readonly string[]): string {
   if (steps.length <= 12) return steps.join("");
   return `${steps.slice(0, 6).join("")}<${steps.length - 10} more>${steps.slice(-4).join("")}`;
