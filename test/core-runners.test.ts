@@ -33,8 +33,12 @@ import {
   canonicalJson,
   defaultPartitionsFor,
   INPUT_BYTES_PER_PARTITION,
+  type JobCommitter,
   type JoinType,
   PARTITIONS_PER_THREAD,
+  Pipeline,
+  runDirect,
+  type Sink,
 } from "../src/index.js";
 import { threadTaskHeader, workerTaskHeader } from "../src/core/index.js";
 import {
@@ -353,6 +357,46 @@ describe("failures", () => {
       );
       assert.equal(outputs.numbers.length, 100_000, runner);
     }
+  });
+
+  it("a sink of your own whose committer's abort returns nothing, or a list, keeps the run's own error", async () => {
+    const runWith = (abort: () => unknown) => {
+      const p = new Pipeline();
+      const sink: Sink<number> = {
+        name: "kept",
+        // Written as plain JavaScript would: an abort that is not async, or returns no list.
+        committer: {
+          id: "kept",
+          setup: async () => {},
+          commit: async () => {},
+          abort,
+        } as unknown as JobCommitter,
+        openWriter: async () => ({ write: async () => {}, close: async () => null, abort: async () => {} }),
+      };
+      p.fromArray([1, 2, 3])
+        .map((value) => {
+          if (value === 2) throw new Error("two is refused");
+          return value;
+        }, "refuse two")
+        .write(sink);
+      return runDirect(p, {});
+    };
+    for (const abort of [() => undefined, async () => undefined, () => null]) {
+      await assert.rejects(runWith(abort), (error: Error) => {
+        assert.match(error.message, /transform 'refuse two' failed on array element 1: two is refused$/);
+        return true;
+      });
+    }
+    await assert.rejects(
+      runWith(async () => ["s3://bucket/staged/part-0"]),
+      /two is refused; staged output that could not be removed: s3:\/\/bucket\/staged\/part-0$/,
+    );
+    await assert.rejects(
+      runWith(() => {
+        throw new Error("the store is gone");
+      }),
+      /two is refused; staged output that could not be removed: the store is gone$/,
+    );
   });
 
   it("the process exits when a pool job fails (no worker keeps it alive)", () => {

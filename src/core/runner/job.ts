@@ -591,9 +591,7 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
       for (const { committer, sinks } of committers.values()) {
         const messages = new Map<string, JsonValue[]>();
         for (const sink of sinks) messages.set(sink, sinkMessages.get(sink) ?? []);
-        leftovers.push(
-          ...(await committer.abort(settings.runId, messages).catch((reason) => [messageOf(reason)])),
-        );
+        leftovers.push(...(await leftoversOf(committer, settings.runId, messages)));
       }
     }
     if (leftovers.length === 0) throw error;
@@ -613,4 +611,22 @@ export async function runJob(plan: Plan, executor: TaskExecutor, settings: JobSe
  */
 function causeOf(error: unknown): unknown {
   return error instanceof SluiceError && error.cause !== undefined ? error.cause : error;
+}
+
+/**
+ * What a committer's abort could not remove: its list, or its own failure. A committer of your own
+ * whose abort returns nothing, or is not async, leaves none: the run's error is the one thrown,
+ * never a TypeError from reading its result.
+ */
+async function leftoversOf(
+  committer: JobCommitter,
+  runId: string,
+  messages: ReadonlyMap<string, JsonValue[]>,
+): Promise<string[]> {
+  try {
+    const left: unknown = await committer.abort(runId, messages);
+    return Array.isArray(left) ? left.map(String) : [];
+  } catch (reason) {
+    return [messageOf(reason)];
+  }
 }
