@@ -42,6 +42,8 @@ import {
 } from "./fixtures/unsafe-pipelines.js";
 import {
   gettersCalled,
+  type HeldCase,
+  holdsModuleState,
   keepsACache,
   readsModuleState,
   type StateCase,
@@ -1027,6 +1029,47 @@ describe("a value the main thread set in a module after importing it", () => {
       setMinimum(0);
     }
   });
+
+  // Functions of your own given to a source, a generator, a combiner or a sink run in the workers
+  // as a map's do; each reads `minimum` here: [where, the transform named, the answer with 5].
+  const held: [HeldCase, string, number[]][] = [
+    ["a source of your own", "read(values at least the minimum)", [5, 6, 7, 8]],
+    ["generate", "generate", [5, 5, 5, 5, 5, 6, 7, 8]],
+    ["a combiner of a class", "combinePerKey(count at least the minimum)", [4]],
+    ["a combiner of a class, globally", "combineGlobally(count at least the minimum)", [4]],
+    ["a helper object", "at least the minimum", [5, 6, 7, 8]],
+    ["a sink of your own", "write(counts)", values],
+  ];
+  for (const [where, transform, expected] of held) {
+    it(`is refused on the pool, named, when ${where} reads it`, async () => {
+      setMinimum(5);
+      try {
+        const direct = await holdsModuleState.run({ where, values }, { runner: "direct" });
+        assert.deepEqual(
+          [...direct.outputs.values].sort((a, b) => a - b),
+          expected,
+        );
+        await assert.rejects(holdsModuleState.run({ where, values }, { threads: 2 }), (error: Error) => {
+          assert.ok(error instanceof SluiceError, String(error));
+          assert.ok(
+            error.message.includes(
+              `transform '${transform}' reads \`minimum\`, which is 5 on the main thread and 0 in a worker. A worker imports the module afresh`,
+            ),
+            error.message,
+          );
+          return true;
+        });
+      } finally {
+        setMinimum(0);
+      }
+      const pool = await holdsModuleState.run({ where, values }, { threads: 2 });
+      const direct = await holdsModuleState.run({ where, values }, { runner: "direct" });
+      assert.deepEqual(
+        [...pool.outputs.values].sort((a, b) => a - b),
+        [...direct.outputs.values].sort((a, b) => a - b),
+      );
+    });
+  }
 
   it("is not refused for a cache the transform fills, an object of a class, or a constant; a getter is not called", async () => {
     // The direct run fills the cache and counts its calls on the main thread; the workers start empty.

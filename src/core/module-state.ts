@@ -17,6 +17,7 @@
  */
 import type { Graph, GraphNode } from "./graph.js";
 import { type AnyFunction, loadInspector, openScopeReader } from "./scope-reader.js";
+import { isPlain } from "./shared-records.js";
 import { digestOf, isCompared, shownValue } from "./value-digest.js";
 
 /** One variable a transform reads, as one thread holds it. */
@@ -40,6 +41,8 @@ export interface StateDifference {
 /** Functions followed from one transform, at most, and how deep. */
 const MAX_FUNCTIONS = 200;
 const MAX_DEPTH = 8;
+/** Members of an object searched for functions, at most. */
+const MAX_MEMBERS = 256;
 
 /**
  * The variables the graph's transforms read, as this thread holds them; empty where Node has no
@@ -72,12 +75,18 @@ export async function readModuleState(
             if (!Object.hasOwn(scope.variables, name)) continue;
             names.delete(name); // an inner scope's variable hides an outer one's
             const value = scope.variables[name];
+            // A module's own functions and a closure's are followed; another module's are its own
+            // business. So are the functions a plain object there holds (`helpers.scaled(x)`, or
+            // the combiner a wrapper calls): a class's instance is not followed into (a client's
+            // methods would lead through a library's code).
+            const follows = (callee: AnyFunction) =>
+              scope.kind !== "Module" || reader.shapeOf(callee).scriptId === shape.scriptId;
             if (typeof value === "function") {
-              const callee = value as AnyFunction;
-              // A module's own functions and a closure's are followed; another module's are its own business.
-              if (scope.kind !== "Module" || reader.shapeOf(callee).scriptId === shape.scriptId)
-                read(callee, depth + 1);
+              if (follows(value as AnyFunction)) read(value as AnyFunction, depth + 1);
               continue;
+            }
+            if (isPlain(value) && !Array.isArray(value)) {
+              for (const member of functionsHeld(value)) if (follows(member)) read(member, depth + 1);
             }
             if (value === builtFrom || seen.has(name) || !isCompared(value)) continue;
             seen.add(name);
@@ -128,7 +137,10 @@ export function firstDifference(
   return undefined;
 }
 
-/** The user functions a transform holds: its function, a sort's key, a combiner's functions. */
+/**
+ * The user functions a transform holds: its function, a sort's key, a combiner's functions, a
+ * source's or a sink's (`read` of a source of your own runs in the workers, as a map does).
+ */
 function functionsOf(node: GraphNode): AnyFunction[] {
   switch (node.kind) {
     case "map":
@@ -139,12 +151,54 @@ function functionsOf(node: GraphNode): AnyFunction[] {
     case "sort":
       return [node.by];
     case "shuffle":
-      return node.combiner
-        ? Object.values(node.combiner).filter((value): value is AnyFunction => typeof value === "function")
-        : [];
+      return node.combiner ? functionsHeld(node.combiner) : [];
+    case "source":
+      return functionsHeld(node.source);
+    case "sink":
+      return functionsHeld(node.sink);
     default:
       return [];
   }
+}
+
+/** Prototypes of sluice's own sources and sinks: the functions they were given are read, not their methods. */
+const ownPrototypes = new WeakSet<object>();
+
+/**
+ * Marks classes of sluice's own whose methods read only the instance (a source's files, a sink's
+ * table): reading their methods' modules would compare sluice's state, not the pipeline's. The
+ * functions an instance holds (a generator's `generate`) are read still.
+ */
+export function readsOnlyWhatItHolds(...classes: { readonly prototype: object }[]): void {
+  for (const given of classes) ownPrototypes.add(given.prototype);
+}
+
+/**
+ * The functions an object holds: its own members', a plain member's (a sink's options), and the
+ * methods along its prototype chain (a class of your own, or the object a combiner was made from),
+ * up to Object.prototype or a prototype of sluice's own. Getters are not called.
+ */
+function functionsHeld(object: object): AnyFunction[] {
+  const found = new Set<AnyFunction>();
+  const take = (holder: object, nested: boolean) => {
+    const members = Reflect.ownKeys(holder);
+    // An object of hundreds of members is data (a dictionary a transform reads), not code.
+    if (members.length > MAX_MEMBERS) return;
+    for (const member of members) {
+      if (member === "constructor") continue;
+      const value = Object.getOwnPropertyDescriptor(holder, member)?.value;
+      if (typeof value === "function") found.add(value as AnyFunction);
+      else if (nested && isPlain(value) && !Array.isArray(value)) take(value, false);
+    }
+  };
+  take(object, true);
+  for (
+    let prototype = Object.getPrototypeOf(object);
+    prototype !== null && prototype !== Object.prototype && !ownPrototypes.has(prototype);
+    prototype = Object.getPrototypeOf(prototype)
+  )
+    take(prototype, false);
+  return [...found];
 }
 
 /** Identifiers in a function's source, less property names (`a.b` names `a` only). */

@@ -259,13 +259,16 @@ export class PCollection<T> {
       this.graph,
       this.graph.add({ kind: "source", source: new ArraySource([[0, null]], 1) }, `${name}/seed`, []),
     );
-    const unboxed: Combiner<[T] | null, A, O> = {
+    const wrappers: Combiner<[T] | null, A, O> = {
       name: combiner.name,
       create: () => combiner.create(),
       add: (accumulator, value) => (value === null ? accumulator : combiner.add(accumulator, value[0])),
       merge: (left, right) => combiner.merge(left, right),
       extract: (accumulator) => combiner.extract(accumulator),
     };
+    // Made from the given combiner, so that what reads a combine's functions (module-state.ts)
+    // finds its methods along the prototype chain, a class's too, and not the wrappers alone.
+    const unboxed = Object.assign(Object.create(combiner) as object, wrappers);
     return flatten([boxed, seed], `${name}/seeded`)
       .combinePerKey(unboxed, { name, partitions: 1 })
       .map(([, output]) => output, `${name}/unkey`);

@@ -1,6 +1,7 @@
 import type { JsonValue } from "./keys.js";
 import type { Source, SourceBatch, SourceReadContext } from "./interfaces.js";
 import { copyRecord } from "./shared-records.js";
+import { readsOnlyWhatItHolds } from "./module-state.js";
 
 /** Cuts [0, total) into `splitCount` contiguous ranges of near-equal size. */
 function ranges(total: number, splitCount: number): [number, number][] {
@@ -90,3 +91,5 @@ export class GeneratorSource<T> implements Source<T> {
     yield* rangeBatches(start, end, context.batchSize, this.generate);
   }
 }
+
+readsOnlyWhatItHolds(ArraySource, GeneratorSource);

@@ -14,6 +14,7 @@ import { textBytesOf } from "./archives.js";
 import { splitBytesFor } from "./json-lines-source.js";
 import type { S3Settings } from "./s3.js";
 import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
+import { readsOnlyWhatItHolds } from "../core/module-state.js";
 
 /**
  * The streaming JSON parser, imported when the first document too large to parse whole is read: a
@@ -307,3 +308,5 @@ function holdsLines(text: string): boolean {
     }
   });
 }
+
+readsOnlyWhatItHolds(JsonDocumentsSource);

@@ -3,6 +3,7 @@ import { describeValue } from "../core/errors.js";
 import { HIVE_DEFAULT_PARTITION } from "./hive.js";
 import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import { openStagedFile, type StagedFile, type WrittenFile, writeStaged } from "./staging.js";
+import { readsOnlyWhatItHolds } from "../core/module-state.js";
 
 export interface JsonLinesTableOptions<T> {
   /** In a lake's `update` mode: `append` (the default) adds the run's files, `replace` swaps the table. */
@@ -106,3 +107,5 @@ function checkedValues(table: string, partition: string): string {
     `table '${table}': partitionOf gave the folder '${folder}', the text JavaScript makes of ${folder.slice(folder.indexOf("=") + 1)} in a template: the value it read is absent or not a value; for a null partition value give ${folder.slice(0, folder.indexOf("=") + 1)}${HIVE_DEFAULT_PARTITION}, which readers give as null`,
   );
 }
+
+readsOnlyWhatItHolds(JsonLinesTableSink);

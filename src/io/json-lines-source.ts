@@ -15,6 +15,7 @@ import { isGzipName, isReadWholeOnly, textBytesOf } from "./archives.js";
 import { damagedBookkeeping } from "./bookkeeping.js";
 import { listBookkeeping } from "./inventory.js";
 import { isLiteralInput, type ListedAs, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
+import { readsOnlyWhatItHolds } from "../core/module-state.js";
 
 export interface JsonLinesOptions {
   /** Records that do not fit are rejected with the reason. */
@@ -525,3 +526,5 @@ export function jsonLines(uri: string, options: JsonLinesOptions = {}): JsonLine
   knownOptions(options, JSON_LINES_OPTIONS, "jsonLines");
   return new JsonLinesSource(uri, options);
 }
+
+readsOnlyWhatItHolds(JsonLinesSource);

@@ -8,6 +8,7 @@ import type { Compression } from "./parquet-schema.js";
 import { type Codec, type ColumnSpec, ColumnValueError, checkColumnValue } from "./parquet-writer/column.js";
 import { ParquetFileWriter } from "./parquet-writer/file.js";
 import { openStagedFile, type StagedFile, type WrittenFile } from "./staging.js";
+import { readsOnlyWhatItHolds } from "../core/module-state.js";
 
 const CODECS: Record<Compression, Codec> = { snappy: "SNAPPY", gzip: "GZIP", none: "UNCOMPRESSED" };
 
@@ -318,3 +319,5 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
     this.open.clear();
   }
 }
+
+readsOnlyWhatItHolds(ParquetTableSink);

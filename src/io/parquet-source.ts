@@ -16,6 +16,7 @@ import { parseLocation } from "./location.js";
 import { foreignValues, READER_OPTIONS } from "./parquet-values.js";
 import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
 import { isLiteralInput, listFiles } from "./storage.js";
+import { readsOnlyWhatItHolds } from "../core/module-state.js";
 
 /** JSON text of a row that may hold bigints. */
 function bigintAsText(_key: string, value: unknown): unknown {
@@ -310,3 +311,5 @@ function unreadableParquet(uri: string, error: unknown): SluiceError {
     `${uri} holds no Parquet that can be read (${messageOf(error)}): a file cut short, or another format named .parquet`,
   );
 }
+
+readsOnlyWhatItHolds(ParquetDatasetSource);
