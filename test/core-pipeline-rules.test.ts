@@ -947,6 +947,7 @@ describe("records a sloppy-mode transform changes", () => {
 });
 
 describe("a value the main thread set in a module after importing it", () => {
+  const ascending = (numbers: readonly number[]) => [...numbers].sort((a, b) => a - b);
   const values = [1, 2, 3, 4, 5, 6, 7, 8];
   // Each case: what sets the value, what puts it back, the variable named and its two values.
   const cases: [StateCase, () => void, () => void, string, string, string, number[]][] = [
@@ -980,10 +981,7 @@ describe("a value the main thread set in a module after importing it", () => {
       set();
       try {
         const direct = await readsModuleState.run({ what, values }, { runner: "direct" });
-        assert.deepEqual(
-          [...direct.outputs.values].sort((a, b) => a - b),
-          expected,
-        );
+        assert.deepEqual(ascending(direct.outputs.values), expected);
         await assert.rejects(readsModuleState.run({ what, values }, { threads: 2 }), (error: Error) => {
           assert.ok(error instanceof SluiceError, String(error));
           const escaped = (text: string) => text.replace(/[[\]{}()]/g, "\\$&");
@@ -1001,10 +999,7 @@ describe("a value the main thread set in a module after importing it", () => {
       // Back at the value every worker imports, the pool runs, and agrees with the direct runner.
       const pool = await readsModuleState.run({ what, values }, { threads: 2 });
       const direct = await readsModuleState.run({ what, values }, { runner: "direct" });
-      assert.deepEqual(
-        [...pool.outputs.values].sort((a, b) => a - b),
-        [...direct.outputs.values].sort((a, b) => a - b),
-      );
+      assert.deepEqual(ascending(pool.outputs.values), ascending(direct.outputs.values));
     });
   }
 
@@ -1045,10 +1040,7 @@ describe("a value the main thread set in a module after importing it", () => {
       setMinimum(5);
       try {
         const direct = await holdsModuleState.run({ where, values }, { runner: "direct" });
-        assert.deepEqual(
-          [...direct.outputs.values].sort((a, b) => a - b),
-          expected,
-        );
+        assert.deepEqual(ascending(direct.outputs.values), expected);
         await assert.rejects(holdsModuleState.run({ where, values }, { threads: 2 }), (error: Error) => {
           assert.ok(error instanceof SluiceError, String(error));
           assert.ok(
@@ -1064,10 +1056,7 @@ describe("a value the main thread set in a module after importing it", () => {
       }
       const pool = await holdsModuleState.run({ where, values }, { threads: 2 });
       const direct = await holdsModuleState.run({ where, values }, { runner: "direct" });
-      assert.deepEqual(
-        [...pool.outputs.values].sort((a, b) => a - b),
-        [...direct.outputs.values].sort((a, b) => a - b),
-      );
+      assert.deepEqual(ascending(pool.outputs.values), ascending(direct.outputs.values));
     });
   }
 
@@ -1076,14 +1065,8 @@ describe("a value the main thread set in a module after importing it", () => {
     const direct = await keepsACache.run({ values }, { runner: "direct" });
     const pool = await keepsACache.run({ values }, { threads: 2 });
     const expected = values.map((v) => v * v + 10 + values.length);
-    assert.deepEqual(
-      [...direct.outputs.values].sort((a, b) => a - b),
-      expected,
-    );
-    assert.deepEqual(
-      [...pool.outputs.values].sort((a, b) => a - b),
-      expected,
-    );
+    assert.deepEqual(ascending(direct.outputs.values), expected);
+    assert.deepEqual(ascending(pool.outputs.values), expected);
     assert.equal(gettersCalled(), 0, "a getter of the module called while its state was read");
   });
 });
