@@ -1,5 +1,6 @@
 import { describeValue, SluiceError } from "./errors.js";
 import { unfrozen } from "./shared-records.js";
+import { addExactly, type ExactSum, mergeExactly, roundedSum } from "./exact-sum.js";
 import { compareValues } from "./keys.js";
 
 /**
@@ -44,14 +45,29 @@ function numberFor(combiner: string, value: unknown): number {
   );
 }
 
-/** Sum of numeric values per key. */
-export function sum(): Combiner<number, number, number> {
+/**
+ * A value of `sum` or `mean`, which add it exactly: a finite number (NaN or an infinity could not
+ * cross between threads in an accumulator either, and would make the sum meaningless).
+ */
+function finiteFor(combiner: string, value: unknown): number {
+  const number = numberFor(combiner, value);
+  if (Number.isFinite(number)) return number;
+  throw new SluiceError(
+    `${combiner}() takes finite numbers, and a value is ${number}: filter out or replace the values that are not (Number.isFinite)`,
+  );
+}
+
+/**
+ * Sum of numeric values per key: the exact sum rounded once (exact-sum.ts), so the same to the
+ * last bit whatever the threads, partitions and order of the values.
+ */
+export function sum(): Combiner<number, ExactSum, number> {
   return {
     name: "sum",
     create: () => 0,
-    add: (accumulator, value) => accumulator + numberFor("sum", value),
-    merge: (left, right) => left + right,
-    extract: (accumulator) => accumulator,
+    add: (exact, value) => addExactly(exact, finiteFor("sum", value), "sum"),
+    merge: (left, right) => mergeExactly(left, right, "sum"),
+    extract: (exact) => roundedSum(exact),
   };
 }
 
@@ -84,16 +100,22 @@ export function max(): Combiner<number, number | null, number | null> {
 }
 
 /** Arithmetic mean per key; null for no values (an empty collection's `combineGlobally`), as SQL's AVG. */
-export function mean(): Combiner<number, { sum: number; count: number }, number | null> {
+export function mean(): Combiner<number, { sum: ExactSum; count: number }, number | null> {
   return {
     name: "mean",
     create: () => ({ sum: 0, count: 0 }),
-    add: (accumulator, value) => ({
-      sum: accumulator.sum + numberFor("mean", value),
-      count: accumulator.count + 1,
-    }),
-    merge: (left, right) => ({ sum: left.sum + right.sum, count: left.count + right.count }),
-    extract: (accumulator) => (accumulator.count === 0 ? null : accumulator.sum / accumulator.count),
+    add: (accumulator, value) => {
+      accumulator.sum = addExactly(accumulator.sum, finiteFor("mean", value), "mean");
+      accumulator.count++;
+      return accumulator;
+    },
+    merge: (left, right) => {
+      left.sum = mergeExactly(left.sum, right.sum, "mean");
+      left.count += right.count;
+      return left;
+    },
+    extract: (accumulator) =>
+      accumulator.count === 0 ? null : roundedSum(accumulator.sum) / accumulator.count,
   };
 }
 
