@@ -44,13 +44,14 @@ import {
   gettersCalled,
   type HeldCase,
   holdsModuleState,
+  inheritsFromAnotherModule,
   keepsACache,
   readsModuleState,
   type StateCase,
   setMinimum,
   settings,
 } from "./fixtures/module-state.js";
-import { setFactor } from "./fixtures/module-state-config.js";
+import { setFactor, talliedSoFar } from "./fixtures/module-state-config.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -1068,5 +1069,13 @@ describe("a value the main thread set in a module after importing it", () => {
     assert.deepEqual(ascending(direct.outputs.values), expected);
     assert.deepEqual(ascending(pool.outputs.values), expected);
     assert.equal(gettersCalled(), 0, "a getter of the module called while its state was read");
+  });
+
+  it("is not refused for the state of another module's base class, which a class of the pipeline's extends", async () => {
+    const direct = await inheritsFromAnotherModule.run({ values }, { runner: "direct" });
+    assert.ok(talliedSoFar() > 0, "the direct run tallied on the main thread");
+    const pool = await inheritsFromAnotherModule.run({ values }, { threads: 2 });
+    assert.deepEqual(pool.outputs.values, direct.outputs.values);
+    assert.deepEqual(direct.outputs.values, [36]);
   });
 });

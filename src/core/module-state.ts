@@ -16,7 +16,7 @@
  * pipeline's build was given (its options: workers get them less the driver-only ones).
  */
 import type { Graph, GraphNode } from "./graph.js";
-import { type AnyFunction, loadInspector, openScopeReader } from "./scope-reader.js";
+import { type AnyFunction, loadInspector, openScopeReader, type ScopeReader } from "./scope-reader.js";
 import { isPlain } from "./shared-records.js";
 import { digestOf, isCompared, shownValue } from "./value-digest.js";
 
@@ -86,7 +86,7 @@ export async function readModuleState(
               continue;
             }
             if (isPlain(value) && !Array.isArray(value)) {
-              for (const member of functionsHeld(value)) if (follows(member)) read(member, depth + 1);
+              for (const member of functionsHeld(value, reader)) if (follows(member)) read(member, depth + 1);
             }
             if (value === builtFrom || seen.has(name) || !isCompared(value)) continue;
             seen.add(name);
@@ -102,7 +102,7 @@ export async function readModuleState(
           }
         }
       };
-      for (const fn of functionsOf(node)) read(fn, 0);
+      for (const fn of functionsOf(node, reader)) read(fn, 0);
     }
   } catch {
     // A scope the inspector could not read, or a value that threw as it was read (a Proxy): what
@@ -141,7 +141,7 @@ export function firstDifference(
  * The user functions a transform holds: its function, a sort's key, a combiner's functions, a
  * source's or a sink's (`read` of a source of your own runs in the workers, as a map does).
  */
-function functionsOf(node: GraphNode): AnyFunction[] {
+function functionsOf(node: GraphNode, reader: ScopeReader): AnyFunction[] {
   switch (node.kind) {
     case "map":
     case "flatMap":
@@ -151,11 +151,11 @@ function functionsOf(node: GraphNode): AnyFunction[] {
     case "sort":
       return [node.by];
     case "shuffle":
-      return node.combiner ? functionsHeld(node.combiner) : [];
+      return node.combiner ? functionsHeld(node.combiner, reader) : [];
     case "source":
-      return functionsHeld(node.source);
+      return functionsHeld(node.source, reader);
     case "sink":
-      return functionsHeld(node.sink);
+      return functionsHeld(node.sink, reader);
     default:
       return [];
   }
@@ -176,9 +176,11 @@ export function readsOnlyWhatItHolds(...classes: { readonly prototype: object }[
 /**
  * The functions an object holds: its own members', a plain member's (a sink's options), and the
  * methods along its prototype chain (a class of your own, or the object a combiner was made from),
- * up to Object.prototype or a prototype of sluice's own. Getters are not called.
+ * up to Object.prototype or a prototype of sluice's own. A base class from another module (a
+ * library's) is that module's business, as a function it exports is: its methods are left out.
+ * Getters are not called.
  */
-function functionsHeld(object: object): AnyFunction[] {
+function functionsHeld(object: object, reader: ScopeReader): AnyFunction[] {
   const found = new Set<AnyFunction>();
   const take = (holder: object, nested: boolean) => {
     const members = Reflect.ownKeys(holder);
@@ -192,12 +194,20 @@ function functionsHeld(object: object): AnyFunction[] {
     }
   };
   take(object, true);
+  let home: string | undefined; // the script of the most derived class along the chain
   for (
     let prototype = Object.getPrototypeOf(object);
     prototype !== null && prototype !== Object.prototype && !ownPrototypes.has(prototype);
     prototype = Object.getPrototypeOf(prototype)
-  )
+  ) {
+    const owner = Object.getOwnPropertyDescriptor(prototype, "constructor")?.value;
+    if (typeof owner === "function") {
+      const script = reader.shapeOf(owner as AnyFunction).scriptId;
+      home ??= script;
+      if (script !== home) break;
+    }
     take(prototype, false);
+  }
   return [...found];
 }
 
