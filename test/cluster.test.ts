@@ -617,6 +617,11 @@ describe("the cluster runner", { skip: unavailable }, () => {
         /--heap must be a size such as 512MB or 1GiB, got 'lots'/,
       ],
       [["serve", "--redis", redis], /unknown command 'serve'/],
+      [["worker", "--redis"], /^sluice: --redis needs a value\n/],
+      [
+        ["worker", "--redis", redis, "--concurency", "2"],
+        /unknown option '--concurency' \(did you mean '--concurrency'\?\)/,
+      ],
     ] as const) {
       const run = sluice([...args]);
       assert.equal(run.status, 2, args.join(" "));

@@ -418,6 +418,10 @@ describe("the sparkify command", () => {
           /^sparkify: --threads must be at most \d+ \(4 per core on this machine's \d+\): more workers only add memory/,
         ],
         [["--partitions", "100000"], /^sparkify: --partitions must be at most 10,000, got '100000'\n/],
+        // A value left out, last or before another option; a misspelt option, with the one meant.
+        [["--threads"], /^sparkify: --threads needs a value\n/],
+        [["--input", "--output", join(folder, "out")], /^sparkify: --input needs a value\n/],
+        [["--thread", "2"], /^sparkify: unknown option '--thread' \(did you mean '--threads'\?\)\n/],
         [["--redis", "redis://queue:6379"], /^sparkify: --redis applies to --runner cluster only\n/],
         [["--runner", "cluster"], /^sparkify: --runner cluster needs --redis URL \(redis:\/\/host:6379\)\n/],
         [

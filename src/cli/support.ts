@@ -1,4 +1,6 @@
 /** What the command-line programs share: argument checks, sizes and tables. */
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { didYouMean } from "../core/closest-name.js";
 
 /** A bad argument: printed with the usage, exit status 2. */
 export class UsageError extends Error {
@@ -26,6 +28,29 @@ export function integerOption(
   if (bounds.max !== undefined && value > bounds.max)
     throw new UsageError(`--${name} must be at most ${formatCount(bounds.max)}, got '${text}'`);
   return value;
+}
+
+/**
+ * parseArgs, its errors told as usage errors in plain words: a valued option given no value (at
+ * the end, or before another option) "needs a value", rather than parseArgs's "argument is
+ * ambiguous"; an unknown option is named with the nearest known one.
+ */
+export function parseCommandLine<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const valueless =
+      /use '(--[\w-]+)=-XYZ'/.exec(message) ??
+      /^Option '(?:-\w, )?(--[\w-]+)(?: <value>)?' argument missing/.exec(message);
+    if (valueless) throw new UsageError(`${valueless[1]} needs a value`);
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    if (unknown) {
+      const known = Object.keys(config.options ?? {}).map((name) => `--${name}`);
+      throw new UsageError(`unknown option '${unknown[1]}'${didYouMean(unknown[1]!, known)}`);
+    }
+    throw new UsageError(message);
+  }
 }
 
 /**

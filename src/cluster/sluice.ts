@@ -3,8 +3,13 @@
  * The `sluice` command. `sluice worker --redis URL`: a long-lived process that runs the tasks of
  * cluster runs (any pipeline, any number of runs at once) on this machine's cores.
  */
-import { parseArgs } from "node:util";
-import { heapMegabytes, integerOption, positiveInteger, UsageError } from "../cli/support.js";
+import {
+  heapMegabytes,
+  integerOption,
+  parseCommandLine,
+  positiveInteger,
+  UsageError,
+} from "../cli/support.js";
 import { availableParallelism } from "node:os";
 import { messageOf } from "../core/index.js";
 import { DEFAULT_QUEUE } from "./protocol.js";
@@ -33,7 +38,7 @@ the same code as the driver (one image, or the same checkout at one path).
 `;
 
 function parse(argv: string[]) {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     allowPositionals: true,
     options: {

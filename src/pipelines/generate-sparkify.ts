@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 /** `npm run generate -- --songs N --events M --output URI [--seed S]`: Sparkify input of any size. */
-import { parseArgs } from "node:util";
 import { messageOf } from "../core/index.js";
 import { parseLocation } from "../io/index.js";
-import { formatBytes, formatCount, positiveInteger, UsageError } from "../cli/support.js";
+import { formatBytes, formatCount, parseCommandLine, positiveInteger, UsageError } from "../cli/support.js";
 import { generateSparkifyInput, INPUT_SHAPES } from "./sparkify-generator.js";
 
 // The AWS SDK prints a notice on every run that its releases after January 2027 will need Node 22.
@@ -59,11 +58,7 @@ const OPTIONS = {
 } as const;
 
 function parseOptions() {
-  try {
-    return parseArgs({ options: OPTIONS, strict: true }).values;
-  } catch (error) {
-    throw new UsageError(messageOf(error));
-  }
+  return parseCommandLine({ options: OPTIONS, strict: true }).values;
 }
 
 async function main(): Promise<void> {

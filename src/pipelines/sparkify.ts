@@ -8,7 +8,6 @@ import { rmSync } from "node:fs";
 import { access, constants, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import {
   defaultHeapGrowthLine,
   MAX_PARTITIONS,
@@ -29,6 +28,7 @@ import {
   attachNegativeValues,
   positiveInteger,
   UsageError,
+  parseCommandLine,
 } from "../cli/support.js";
 import type { ClusterOptions } from "../cluster/index.js";
 import { ProgressDisplay } from "./progress-display.js";
@@ -209,17 +209,12 @@ interface Command {
 }
 
 function parseCommand(argv: string[]): Command | "help" | "version" {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>["values"];
-  try {
-    ({ values } = parseArgs({
-      args: attachNegativeValues(argv, VALUED_OPTIONS),
-      options: OPTIONS,
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new UsageError(messageOf(error));
-  }
+  const { values } = parseCommandLine({
+    args: attachNegativeValues(argv, VALUED_OPTIONS),
+    options: OPTIONS,
+    strict: true,
+    allowPositionals: false,
+  });
   if (values.help) return "help";
   if (values.version) return "version";
   const s3: S3Settings = {
