@@ -255,7 +255,8 @@ function describeInput(stage: StagePlan, input: TaskInput): string {
   const first = input.splits[0];
   if (first === undefined) return "no split";
   const source = stage.root.kind === "source" ? stage.root.source : undefined;
-  const described = source?.describeSplit?.(first) ?? JSON.stringify(first);
+  // A source of your own may say nothing of its splits: "split 3" still says what the 3 is.
+  const described = source?.describeSplit?.(first) ?? `split ${JSON.stringify(first)}`;
   return input.splits.length === 1 ? described : `${described} and ${input.splits.length - 1} more split(s)`;
 }
 
