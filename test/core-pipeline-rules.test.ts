@@ -4,6 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -38,6 +40,7 @@ import {
   notJson,
   foldsInPlace,
   generateThrows,
+  partitionOfThrows,
   throwsOnOne,
 } from "./fixtures/unsafe-pipelines.js";
 import {
@@ -624,16 +627,32 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     }
   });
 
-  it("a source's function that throws fails the run with that error as the cause, its stack into the module", async () => {
+  it("a source's or a sink's function that throws fails as its transform, naming the record, its error the cause", async () => {
     for (const runner of ["direct", "pool"] as const) {
       await assert.rejects(generateThrows.run({}, { runner, threads: 2 }), (error: unknown) => {
-        assert.ok(error instanceof SluiceError, `${runner}: ${String(error)}`);
-        assert.match(error.message, /failed on generated records 3\.\.3: three is not made$/, runner);
+        assert.ok(error instanceof TransformError, `${runner}: ${String(error)}`);
+        assert.match(
+          error.message,
+          /failed on generated records 3\.\.3: transform 'generate' failed on generated record 3: three is not made$/,
+          runner,
+        );
         const cause = error.cause as Error | undefined;
         assert.equal(cause?.name, "RangeError", runner);
         assert.match(cause?.stack ?? "", /three is not made\n\s+at .*unsafe-pipelines\.js/, runner);
         return true;
       });
+      const folder = await mkdtemp(join(tmpdir(), "sluice-partition-of-"));
+      await assert.rejects(partitionOfThrows.run({ folder }, { runner, threads: 2 }), (error: unknown) => {
+        assert.ok(error instanceof TransformError, `${runner}: ${String(error)}`);
+        assert.match(
+          error.message,
+          /transform 'write\(days\)' failed on record \{"day":null,"n":2\}: Cannot read properties of null \(reading 'slice'\)$/,
+          runner,
+        );
+        assert.equal((error.cause as Error | undefined)?.name, "TypeError", runner);
+        return true;
+      });
+      await rm(folder, { recursive: true, force: true });
     }
   });
 

@@ -33,6 +33,38 @@ export class TransformError extends SluiceError {
   }
 }
 
+/**
+ * A function given to a source or a sink (generate's, a JSON-lines table's partitionOf) failed on
+ * one record: the source or sink throws this, naming the record, and its operator tells it as its
+ * transform's failure (a TransformError), as a map's is told.
+ */
+export class RecordFunctionError extends Error {
+  override name = "RecordFunctionError";
+  constructor(
+    /** The record, as a TransformError's origin: `generated record 7`, `record {"day":null}`. */
+    readonly origin: string,
+    readonly thrown: unknown,
+  ) {
+    super(messageOf(thrown), { cause: thrown });
+  }
+
+  /** The TransformError of the transform `name` that called the function. */
+  asTransformError(name: string): TransformError {
+    return new TransformError(name, this.origin, this.message, { cause: this.thrown });
+  }
+}
+
+/** A record in a few characters, for an error that names it: its JSON, cut at 100. */
+export function recordPreview(record: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(record) ?? String(record);
+  } catch {
+    text = String(record);
+  }
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
+}
+
 /** What a worker sends back of a TransformError: enough to rebuild it, cause and stack included. */
 export interface TransformFailure {
   readonly transformName: string;

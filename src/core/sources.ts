@@ -1,3 +1,4 @@
+import { RecordFunctionError } from "./errors.js";
 import type { JsonValue } from "./keys.js";
 import type { Source, SourceBatch, SourceReadContext } from "./interfaces.js";
 import { copyRecord } from "./shared-records.js";
@@ -88,7 +89,15 @@ export class GeneratorSource<T> implements Source<T> {
   async *read(split: JsonValue, context: SourceReadContext): AsyncGenerator<SourceBatch<T>> {
     const [start, end] = split as [number, number];
     context.addRecordsSeen(end - start);
-    yield* rangeBatches(start, end, context.batchSize, this.generate);
+    const generate = this.generate;
+    const generated = (index: number): T => {
+      try {
+        return generate(index);
+      } catch (error) {
+        throw new RecordFunctionError(`generated record ${index}`, error);
+      }
+    };
+    yield* rangeBatches(start, end, context.batchSize, generated);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { JsonValue, Sink, SinkWriter, TaskContext } from "../core/index.js";
-import { describeValue } from "../core/errors.js";
+import { describeValue, RecordFunctionError, recordPreview } from "../core/errors.js";
 import { HIVE_DEFAULT_PARTITION } from "./hive.js";
 import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import { openStagedFile, type StagedFile, type WrittenFile, writeStaged } from "./staging.js";
@@ -43,7 +43,12 @@ export class JsonLinesTableSink<T> implements Sink<T> {
       if (!partitionOf) return new Map([["", records]]);
       const groups = new Map<string, T[]>();
       for (const record of records) {
-        const partition = partitionOf(record);
+        let partition: string;
+        try {
+          partition = partitionOf(record);
+        } catch (error) {
+          throw new RecordFunctionError(`record ${recordPreview(record)}`, error);
+        }
         const group = groups.get(partition);
         if (group) group.push(record);
         else groups.set(checkedPartition(this.name, partition), [record]);

@@ -1,3 +1,4 @@
+import { RecordFunctionError } from "../errors.js";
 import type { JsonValue } from "../keys.js";
 import type { Sink, SinkWriter, TaskContext } from "../interfaces.js";
 import { countsFor, type FusedOperator } from "./operator.js";
@@ -9,7 +10,7 @@ export const sinkOperator: FusedOperator<"sink"> = {
   open(node, _next, runtime) {
     const counts = countsFor(node, runtime);
     const { id } = node;
-    const output = new SinkOutput(node.sink, runtime.taskContext);
+    const output = new SinkOutput(node.sink, runtime.taskContext, node.name);
     return {
       process(value) {
         counts[id]!++;
@@ -31,6 +32,8 @@ export class SinkOutput {
   constructor(
     private readonly sink: Sink<unknown>,
     private readonly taskContext: TaskContext,
+    /** The transform that writes, named when a function the sink was given fails on a record. */
+    private readonly transformName = `write(${sink.name})`,
   ) {}
 
   push(value: unknown): void {
@@ -42,7 +45,11 @@ export class SinkOutput {
     const records = this.buffer;
     this.buffer = [];
     this.writer ??= await this.sink.openWriter(this.taskContext);
-    await this.writer.write(records);
+    try {
+      await this.writer.write(records);
+    } catch (error) {
+      throw error instanceof RecordFunctionError ? error.asTransformError(this.transformName) : error;
+    }
   }
 
   async close(): Promise<{ sink: string; message: JsonValue }[]> {

@@ -1,3 +1,4 @@
+import { RecordFunctionError } from "../errors.js";
 import { canonicalJson } from "../keys.js";
 import type { SourceBatch, SourceReadContext } from "../interfaces.js";
 import type { RootOperator } from "./operator.js";
@@ -26,11 +27,15 @@ export const sourceOperator: RootOperator<"source"> = {
       let batch: SourceBatch<unknown> | undefined;
       let index = 0;
       runtime.setOrigin(() => batch?.origin?.(index) ?? `${splitName} record ${index + 1}`);
-      for await (batch of source.read(split, readContext)) {
-        const records = batch.records;
-        metrics.recordsIn += records.length;
-        for (index = 0; index < records.length; index++) next(records[index]);
-        await drain();
+      try {
+        for await (batch of source.read(split, readContext)) {
+          const records = batch.records;
+          metrics.recordsIn += records.length;
+          for (index = 0; index < records.length; index++) next(records[index]);
+          await drain();
+        }
+      } catch (error) {
+        throw error instanceof RecordFunctionError ? error.asTransformError(name) : error;
       }
     }
   },
