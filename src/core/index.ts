@@ -32,6 +32,7 @@ export {
 export {
   fileFailure,
   messageOf,
+  RecordFunctionError,
   RejectLimitError,
   SluiceError,
   TransformError,
