@@ -553,6 +553,53 @@ describe("local listings", () => {
     });
   });
 
+  it("refuse a compressed file whose name does not say so, naming the format, rather than reject its every line", async () => {
+    await withTempDir(async (folder) => {
+      const lines = `${JSON.stringify({ a: 1 })}\n`.repeat(50);
+      const zstdFrame = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00]);
+      const cases: [string, Buffer, "lines" | "documents", RegExp][] = [
+        [
+          "events.json",
+          gzipSync(lines),
+          "lines",
+          /events\.json is gzip-compressed, and its name does not say so: rename it to end in \.gz to have it read, or move it out of the input$/,
+        ],
+        [
+          "frame.json",
+          zstdFrame,
+          "lines",
+          /frame\.json is zstd-compressed, and its name does not say so: uncompress it/,
+        ],
+        [
+          "twice.json.gz",
+          gzipSync(gzipSync(lines)),
+          "lines",
+          /twice\.json\.gz: what it holds, once uncompressed, is gzip-compressed again: compress its content once/,
+        ],
+        [
+          "song.json",
+          gzipSync(JSON.stringify({ song_id: "S1" })),
+          "documents",
+          /song\.json is gzip-compressed, and its name does not say so/,
+        ],
+      ];
+      for (const [name, body, kind, message] of cases) {
+        await writeFile(join(folder, name), body);
+        const source = kind === "lines" ? jsonLines(join(folder, name)) : jsonDocuments(join(folder, name));
+        const { context, rejected } = collectingContext();
+        await assert.rejects(
+          (async () => {
+            for (const split of await source.splits())
+              for await (const _batch of source.read(split, context));
+          })(),
+          message,
+          name,
+        );
+        assert.equal(rejected.length, 0, `${name}: no line of it rejected`);
+      }
+    });
+  });
+
   it("do not read a file cut short after it was listed in byte ranges of two contents; one appended to is read as listed", async () => {
     await withTempDir(async (folder) => {
       const path = join(folder, "events.json");

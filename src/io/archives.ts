@@ -13,6 +13,7 @@
 import { pipeline, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import type yauzl from "yauzl";
+import { SluiceError } from "../core/errors.js";
 import { parseLocation } from "./location.js";
 import { objectSize, readObject, type S3Settings } from "./s3.js";
 
@@ -238,4 +239,49 @@ function gzipHint(error: unknown): string {
     default:
       return "";
   }
+}
+
+/** The first bytes of compressed files, which no JSON text starts with. */
+const COMPRESSED_MAGIC: readonly {
+  readonly bytes: readonly number[];
+  readonly kind: string;
+  readonly advice: string;
+}[] = [
+  { bytes: [0x1f, 0x8b], kind: "gzip", advice: "rename it to end in .gz to have it read" },
+  {
+    bytes: [0x50, 0x4b, 0x03, 0x04],
+    kind: "a zip archive",
+    advice: "rename it to end in .zip to have its files read",
+  },
+  {
+    bytes: [0x28, 0xb5, 0x2f, 0xfd],
+    kind: "zstd",
+    advice: "uncompress it, or compress it with gzip as .json.gz",
+  },
+  { bytes: [0x42, 0x5a, 0x68], kind: "bzip2", advice: "uncompress it, or compress it with gzip as .json.gz" },
+  {
+    bytes: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00],
+    kind: "xz",
+    advice: "uncompress it, or compress it with gzip as .json.gz",
+  },
+];
+
+/**
+ * The error for a file whose bytes from `at` are a compressed format its name does not say (a
+ * gzip file named .json): read as text, every line of it would be rejected as not UTF-8, its
+ * content lost to the rejected records. Undefined when the bytes are no such format.
+ */
+export function misnamedCompressed(uri: string, bytes: Uint8Array, at = 0): SluiceError | undefined {
+  const found = COMPRESSED_MAGIC.find((magic) =>
+    magic.bytes.every((byte, index) => bytes[at + index] === byte),
+  );
+  if (!found) return undefined;
+  const what = found.kind === "a zip archive" ? found.kind : `${found.kind}-compressed`;
+  if (isReadWholeOnly(uri))
+    return new SluiceError(
+      `${uri}: what it holds, once uncompressed, is ${what} again: compress its content once, or move it out of the input`,
+    );
+  return new SluiceError(
+    `${uri} is ${what}, and its name does not say so: ${found.advice}, or move it out of the input`,
+  );
 }

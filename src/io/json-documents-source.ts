@@ -10,7 +10,7 @@ import type {
   SourceReadContext,
   SplitContext,
 } from "../core/index.js";
-import { textBytesOf } from "./archives.js";
+import { misnamedCompressed, textBytesOf } from "./archives.js";
 import { splitBytesFor } from "./json-lines-source.js";
 import type { S3Settings } from "./s3.js";
 import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
@@ -207,6 +207,8 @@ export class JsonDocumentsSource<T> implements Source<T> {
       context.addBytesRead(bytes.byteLength);
       let body: Buffer = bytes;
       if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
+      const misnamed = misnamedCompressed(uri, body);
+      if (misnamed) throw misnamed;
       if (body.toString("latin1").trim() === "") continue;
       if (!isUtf8(body)) {
         context.addRecordsSeen(1);

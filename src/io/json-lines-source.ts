@@ -11,7 +11,7 @@ import type {
   SplitContext,
 } from "../core/index.js";
 import type { S3Settings } from "./s3.js";
-import { isGzipName, isReadWholeOnly, textBytesOf } from "./archives.js";
+import { isGzipName, isReadWholeOnly, misnamedCompressed, textBytesOf } from "./archives.js";
 import { damagedBookkeeping } from "./bookkeeping.js";
 import { listBookkeeping } from "./inventory.js";
 import { isLiteralInput, type ListedAs, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
@@ -397,6 +397,10 @@ class LineReader<T> {
     if (to > from && bytes[to - 1] === CARRIAGE_RETURN) to--;
     if (offset === 0 && bytes[from] === 0xef && bytes[from + 1] === 0xbb && bytes[from + 2] === 0xbf)
       from += 3;
+    if (offset === 0) {
+      const misnamed = misnamedCompressed(this.uri, bytes, from);
+      if (misnamed) throw misnamed;
+    }
     if (oversize === false && isBlank(bytes, from, to)) return;
     if (!this.bookkeeping) this.seen++;
     if (oversize !== false) {
