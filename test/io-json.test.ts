@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { appendFile, mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rename, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
@@ -625,6 +625,15 @@ describe("local listings", () => {
       await assert.rejects(
         read(jsonLines(path, { splitBytes: 4096, files: listed })),
         /^Error: \S+\/events\.json was changed after the run listed it: its parts, read by several tasks, could come from two contents; run again once the input holds still$/,
+      );
+      // Rewritten at the listed size, other values in the same bytes: told by its modification time.
+      await writeFile(path, lines(2000, 0));
+      const relisted = await listFiles(path);
+      await writeFile(path, lines(2000, 0).replaceAll('"ts":1', '"ts":9'));
+      await utimes(path, new Date(), new Date(Date.now() + 5_000));
+      await assert.rejects(
+        read(jsonLines(path, { splitBytes: 4096, files: relisted })),
+        /^Error: \S+\/events\.json was changed after the run listed it/,
       );
     });
   });

@@ -80,7 +80,12 @@ function walkLocal(root: string, visit: (file: LocalFile) => boolean | undefined
         return (
           visit(
             found.isFile()
-              ? { path: folder, relativePath: basename(folder), size: found.size }
+              ? {
+                  path: folder,
+                  relativePath: basename(folder),
+                  size: found.size,
+                  version: modifiedVersion(found),
+                }
               : { path: folder, relativePath: basename(folder), size: 0, special: specialKind(found) },
           ) === true
         );
@@ -371,7 +376,8 @@ export interface ListedAs {
  * replaced since is not read: the byte ranges of one file that tasks read apart would otherwise
  * come from two contents, and lines be lost or read twice without a word. An S3 object is read in
  * the version listed (If-Match on its ETag); a local file, which a log may still be appended to
- * (every range then sees the listed bytes alike), only when it is no shorter than listed.
+ * (every range then sees the listed bytes alike), only when it is longer than listed, or of the
+ * listed size and modification time.
  */
 export function readBytes(
   uri: string,
@@ -396,7 +402,7 @@ function readStored(uri: string, s3: S3Settings, start = 0, listed?: ListedAs): 
     const etag = version?.startsWith(ETAG_VERSION) ? version.slice(ETAG_VERSION.length) : undefined;
     return readListedObject(s3, location.bucket, location.key, start, etag);
   }
-  return readLocal(location.path, start, listed?.size);
+  return readLocal(location.path, start, listed);
 }
 
 async function* readListedObject(
@@ -416,11 +422,17 @@ async function* readListedObject(
 async function* readLocal(
   path: string,
   start: number,
-  listedSize: number | undefined,
+  listed: ListedAs | undefined,
 ): AsyncGenerator<Uint8Array> {
   try {
-    // One stat per range of a large file: one shorter than listed was cut short or rewritten.
-    if (listedSize !== undefined && statSync(path).size < listedSize) throw replaced(path);
+    // One stat per range of a large file: one shorter than listed was cut short or rewritten, and
+    // one of the listed size modified since was rewritten in place (a log appended to is longer).
+    if (listed !== undefined) {
+      const now = statSync(path);
+      const rewritten =
+        now.size === listed.size && listed.version !== undefined && modifiedVersion(now) !== listed.version;
+      if (now.size < listed.size || rewritten) throw replaced(path);
+    }
     yield* createReadStream(path, { start, highWaterMark: 1 << 20 });
   } catch (error) {
     throw goneOrAsIs(path, error);
