@@ -557,7 +557,7 @@ describe("local listings", () => {
     await withTempDir(async (folder) => {
       const lines = `${JSON.stringify({ a: 1 })}\n`.repeat(50);
       const zstdFrame = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00]);
-      const cases: [string, Buffer, "lines" | "documents", RegExp][] = [
+      const cases: [string, Buffer, "lines" | "documents" | "streamed documents", RegExp][] = [
         [
           "events.json",
           gzipSync(lines),
@@ -582,10 +582,21 @@ describe("local listings", () => {
           "documents",
           /song\.json is gzip-compressed, and its name does not say so/,
         ],
+        // Past the size read whole, a document is streamed as an array's elements.
+        [
+          "songs.json",
+          gzipSync(JSON.stringify(Array.from({ length: 2_000 }, (_, index) => ({ song_id: `S${index}` })))),
+          "streamed documents",
+          /songs\.json is gzip-compressed, and its name does not say so/,
+        ],
       ];
       for (const [name, body, kind, message] of cases) {
         await writeFile(join(folder, name), body);
-        const source = kind === "lines" ? jsonLines(join(folder, name)) : jsonDocuments(join(folder, name));
+        const path = join(folder, name);
+        const source =
+          kind === "lines"
+            ? jsonLines(path)
+            : jsonDocuments(path, kind === "streamed documents" ? { streamAboveBytes: 1024 } : {});
         const { context, rejected } = collectingContext();
         await assert.rejects(
           (async () => {

@@ -254,6 +254,13 @@ export class JsonDocumentsSource<T> implements Source<T> {
     accept: (value: unknown, uri: string, origin: string, textOf: () => string) => void,
     flush: () => SourceBatch<T>,
   ): AsyncGenerator<SourceBatch<T>> {
+    // Its first bytes first: a compressed file under a plain name fails naming its format, as a
+    // smaller one does, rather than as one record rejected for not being a JSON array.
+    const start = readBytes(uri, this.options.s3)[Symbol.asyncIterator]();
+    const first = await start.next();
+    await start.return?.();
+    const misnamed = first.done ? undefined : misnamedCompressed(uri, first.value);
+    if (misnamed) throw misnamed;
     const parser = (await loadStreamArray()).withParserAsStream();
     const input = Readable.from(readBytes(uri, this.options.s3));
     input.pipe(parser);
