@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DeleteObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { spawnSync } from "node:child_process";
+import { type AddressInfo, createServer } from "node:net";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -285,6 +286,29 @@ describe("S3 (a real S3-compatible server on 127.0.0.1)", { skip: s3Unavailable 
       assert.ok(!error.message.includes("\n"));
       return true;
     });
+  });
+});
+
+describe("an S3 endpoint that drops its connections", () => {
+  it("is named as a lost connection, past the SDK's retries, and one nobody listens on as refused", async () => {
+    // A server that takes each connection and resets it at once, as one killed mid-request does.
+    const server = createServer((socket) => socket.resetAndDestroy());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const settings = { ...s3Settings, endpoint: `http://127.0.0.1:${port}`, maxAttempts: 2 };
+    try {
+      await assert.rejects(
+        readAll("s3://bucket/log_data/events.json", settings),
+        /^Error: s3:\/\/bucket\/log_data\/events\.json: lost the connection to the S3 endpoint, past the SDK's retries \(.*ECONNRESET.*\)$/,
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    // The same port, closed now: nothing listens.
+    await assert.rejects(
+      readAll("s3://bucket/log_data/events.json", settings),
+      /s3:\/\/bucket\/log_data\/events\.json: cannot connect to the S3 endpoint \(.*ECONNREFUSED/,
+    );
   });
 });
 

@@ -124,6 +124,10 @@ export function s3Limiter(settings: S3Settings = {}): Limiter {
 }
 
 /** A one-line explanation of an S3 failure that names the bucket or key and says what to check. */
+/** Errors of a connection that could not be made, and of one lost with a request under way. */
+const CANNOT_CONNECT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+const CONNECTION_LOST = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT"]);
+
 export function describeS3Error(error: unknown, bucket: string, key?: string): string {
   const name = (error as { name?: string })?.name ?? "";
   const message = (error as { message?: string })?.message ?? String(error);
@@ -142,10 +146,14 @@ export function describeS3Error(error: unknown, bucket: string, key?: string): s
       return `${where}: the credentials were refused (${name})`;
     case "CredentialsProviderError":
       return `${where}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)`;
-    default:
-      if ((error as { code?: string })?.code === "ECONNREFUSED")
-        return `${where}: cannot connect to the S3 endpoint (${message})`;
+    default: {
+      const code = (error as { code?: string })?.code ?? "";
+      if (CANNOT_CONNECT.has(code)) return `${where}: cannot connect to the S3 endpoint (${message})`;
+      // A server that went away with a request under way: the SDK calls a reset a TimeoutError.
+      if (CONNECTION_LOST.has(code) || /\b(ECONNRESET|EPIPE|ETIMEDOUT)\b|socket hang up/.test(message))
+        return `${where}: lost the connection to the S3 endpoint, past the SDK's retries (${message})`;
       return `${where}: ${name ? `${name}: ` : ""}${message}`;
+    }
   }
 }
 
