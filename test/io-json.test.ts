@@ -553,6 +553,34 @@ describe("local listings", () => {
     });
   });
 
+  it("a JSON-lines table refuses a record JSON cannot write, naming the record and where in it", async () => {
+    await withTempDir(async (folder) => {
+      const looped: Record<string, unknown> = { id: 7 };
+      looped.self = looped;
+      const cases: [unknown, RegExp][] = [
+        [
+          { id: 1, plays: 10n },
+          /transform 'write\(t\)' failed on record \{"id":1,"plays":"10n"\}: JSON cannot write it: a bigint at \.plays; convert it first/,
+        ],
+        [
+          looped,
+          /transform 'write\(t\)' failed on record \{"id":7,"self":"\[seen\]"\}: JSON cannot write it: a reference to a value that holds it \(a cycle\) at \.self;/,
+        ],
+      ];
+      for (const [record, message] of cases) {
+        const p = new Pipeline();
+        p.fromArray([{ id: 0 }, record]).write(
+          new Lake(join(folder, "lake"), { mode: "overwrite" }).jsonLines("t"),
+        );
+        await assert.rejects(runDirect(p, {}), (error: Error) => {
+          assert.match(error.message, message);
+          assert.doesNotMatch(error.message, /\n/);
+          return true;
+        });
+      }
+    });
+  });
+
   it("refuse a compressed file whose name does not say so, naming the format, rather than reject its every line", async () => {
     await withTempDir(async (folder) => {
       const lines = `${JSON.stringify({ a: 1 })}\n`.repeat(50);

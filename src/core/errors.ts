@@ -54,11 +54,24 @@ export class RecordFunctionError extends Error {
   }
 }
 
-/** A record in a few characters, for an error that names it: its JSON, cut at 100. */
+/**
+ * A record in a few characters, for an error that names it: its JSON, cut at 100; a bigint as
+ * `7n`, and an object met again on the way as `[seen]`, so that a record JSON cannot write is
+ * shown too.
+ */
 export function recordPreview(record: unknown): string {
+  const seen = new WeakSet<object>();
   let text: string;
   try {
-    text = JSON.stringify(record) ?? String(record);
+    text =
+      JSON.stringify(record, (_key, value: unknown) => {
+        if (typeof value === "bigint") return `${value}n`;
+        if (typeof value === "object" && value !== null) {
+          if (seen.has(value)) return "[seen]";
+          seen.add(value);
+        }
+        return value;
+      }) ?? String(record);
   } catch {
     text = String(record);
   }

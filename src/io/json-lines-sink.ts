@@ -1,5 +1,6 @@
 import type { JsonValue, Sink, SinkWriter, TaskContext } from "../core/index.js";
-import { describeValue, RecordFunctionError, recordPreview } from "../core/errors.js";
+import { nonJsonIn } from "../core/block-codec.js";
+import { describeValue, messageOf, RecordFunctionError, recordPreview, SluiceError } from "../core/errors.js";
 import { HIVE_DEFAULT_PARTITION } from "./hive.js";
 import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import { openStagedFile, type StagedFile, type WrittenFile, writeStaged } from "./staging.js";
@@ -59,7 +60,7 @@ export class JsonLinesTableSink<T> implements Sink<T> {
       write: async (records) => {
         for (const [partition, group] of byPartition(records)) {
           const file = await fileOf(partition);
-          const text = `${group.map((record) => JSON.stringify(record)).join("\n")}\n`;
+          const text = `${group.map(lineOf).join("\n")}\n`;
           file.rows += group.length;
           await writeStaged(file.staged.stream, text);
         }
@@ -111,6 +112,24 @@ function checkedValues(table: string, partition: string): string {
   throw new Error(
     `table '${table}': partitionOf gave the folder '${folder}', the text JavaScript makes of ${folder.slice(folder.indexOf("=") + 1)} in a template: the value it read is absent or not a value; for a null partition value give ${folder.slice(0, folder.indexOf("=") + 1)}${HIVE_DEFAULT_PARTITION}, which readers give as null`,
   );
+}
+
+/**
+ * A record as one line of JSON. One JSON cannot write (a bigint, a value that holds itself) fails
+ * as the writing transform's failure on that record, saying what and where, rather than with
+ * JSON.stringify's words and no record.
+ */
+function lineOf(record: unknown): string {
+  try {
+    return JSON.stringify(record);
+  } catch (error) {
+    throw new RecordFunctionError(
+      `record ${recordPreview(record)}`,
+      new SluiceError(
+        `JSON cannot write it: ${nonJsonIn(record) ?? messageOf(error)}; convert it first (a bigint to a number or text, a reference to the object it points at to its id)`,
+      ),
+    );
+  }
 }
 
 readsOnlyWhatItHolds(JsonLinesTableSink);
