@@ -55,27 +55,30 @@ export class RecordFunctionError extends Error {
 }
 
 /**
- * A record in a few characters, for an error that names it: its JSON, cut at 100; a bigint as
- * `7n`, and an object met again on the way as `[seen]`, so that a record JSON cannot write is
- * shown too.
+ * A value in a few characters, for a message that names it: its JSON cut at `max`, a bigint as
+ * `7n`; a value JSON cannot write for holding itself is shown with the object met again as
+ * `[seen]`, so that a record refused for it is shown too.
  */
-export function recordPreview(record: unknown): string {
+export function recordPreview(record: unknown, max = 100): string {
+  const text = jsonText(record, false) ?? jsonText(record, true) ?? String(record);
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}
+
+/** JSON.stringify with bigints as `7n`, and with `markSeen` an object met again as `[seen]`; undefined when it fails. */
+function jsonText(value: unknown, markSeen: boolean): string | undefined {
   const seen = new WeakSet<object>();
-  let text: string;
   try {
-    text =
-      JSON.stringify(record, (_key, value: unknown) => {
-        if (typeof value === "bigint") return `${value}n`;
-        if (typeof value === "object" && value !== null) {
-          if (seen.has(value)) return "[seen]";
-          seen.add(value);
-        }
-        return value;
-      }) ?? String(record);
+    return JSON.stringify(value, (_key, item: unknown) => {
+      if (typeof item === "bigint") return `${item}n`;
+      if (markSeen && typeof item === "object" && item !== null) {
+        if (seen.has(item)) return "[seen]";
+        seen.add(item);
+      }
+      return item;
+    }) as string | undefined;
   } catch {
-    text = String(record);
+    return undefined;
   }
-  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
 }
 
 /** What a worker sends back of a TransformError: enough to rebuild it, cause and stack included. */

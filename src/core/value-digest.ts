@@ -3,6 +3,7 @@
  * (primitives, plain objects and arrays), and a few characters that show it in a message.
  */
 import { createHash, type Hash } from "node:crypto";
+import { recordPreview } from "./errors.js";
 import { isPlain } from "./shared-records.js";
 
 /** Values of one variable compared, at most: a table built in the module is compared by its first part. */
@@ -88,17 +89,9 @@ export function shownValue(value: unknown, showable: boolean): string {
   if (typeof value === "bigint") return `${value}n`;
   if (typeof value === "symbol" || typeof value === "undefined") return String(value);
   if (typeof value === "number" && !Number.isFinite(value)) return String(value);
-  const text = showable ? jsonOf(value) : undefined;
-  if (text === undefined)
+  if (!showable)
     return Array.isArray(value)
       ? `an array of ${value.length}`
       : `an object of ${Object.keys(value as object).length} members`;
-  return text.length <= 60 ? text : `${text.slice(0, 57)}...`;
-}
-
-/** JSON of plain data, bigints as `5n`. */
-function jsonOf(value: unknown): string | undefined {
-  return JSON.stringify(value, (_key, item: unknown) => (typeof item === "bigint" ? `${item}n` : item)) as
-    | string
-    | undefined;
+  return recordPreview(value, 60);
 }
