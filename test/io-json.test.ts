@@ -674,6 +674,16 @@ describe("local listings", () => {
         read(jsonLines(path, { splitBytes: 4096, files: relisted })),
         /^Error: \S+\/events\.json was changed after the run listed it/,
       );
+      // Replaced by a longer file renamed over it (as a rotation that moves a new file in does):
+      // longer, as a log appended to is, but another file, which its inode tells.
+      await writeFile(path, lines(2000, 0));
+      const listedBeforeRename = await listFiles(path);
+      await writeFile(join(folder, "next.json"), lines(2500, 200_000));
+      await rename(join(folder, "next.json"), path);
+      await assert.rejects(
+        read(jsonLines(path, { splitBytes: 4096, files: listedBeforeRename })),
+        /^Error: \S+\/events\.json was changed after the run listed it/,
+      );
     });
   });
 

@@ -57,12 +57,13 @@ const JSON_LINES_OPTIONS: Record<keyof JsonLinesOptions, true> = {
 
 /** A piece of a file: bytes [start, end) and the lines that begin in them, and the file's size. */
 /**
- * A range of a file to read; `version`, what its listing gave for a file cut into several ranges,
- * so that each is read from the content that was listed (storage.ts's `readBytes`).
+ * A range of a file to read; `version` and `identity`, what its listing gave for a file cut into
+ * several ranges, so that each is read from the content that was listed (storage.ts's `readBytes`).
  */
 type FileRange =
   | [uri: string, start: number, end: number, size: number]
-  | [uri: string, start: number, end: number, size: number, version: string];
+  | [uri: string, start: number, end: number, size: number, version: string | null]
+  | [uri: string, start: number, end: number, size: number, version: string | null, identity: string];
 
 /**
  * Files up to this size are read whole in one call, a few ahead of the one being parsed. Through a
@@ -167,14 +168,20 @@ export class JsonLinesSource<T> implements Source<T> {
         }
         nextFetch++;
       }
-      const [uri, start, listedEnd, size, version] = range;
+      const [uri, start, listedEnd, size, version, identity] = range;
       // Compressed data is read to its end, which its listed size does not tell.
       const end = isReadWholeOnly(uri) ? Number.POSITIVE_INFINITY : listedEnd;
       const whole = fetched.get(index);
       fetched.delete(index);
       // A file cut into ranges is read as listed (storage.ts's readBytes).
       const listed: ListedAs | undefined =
-        start > 0 || listedEnd < size ? { size, ...(version === undefined ? {} : { version }) } : undefined;
+        start > 0 || listedEnd < size
+          ? {
+              size,
+              ...(version === undefined || version === null ? {} : { version }),
+              ...(identity === undefined ? {} : { identity }),
+            }
+          : undefined;
       yield* this.readRange(uri, start, end, context, whole ? [await whole] : undefined, listed);
     }
   }
@@ -485,7 +492,7 @@ export function splitBytesFor(totalBytes: number, parallelism: number): number {
 
 /** Groups small files into splits of about `splitBytes` and cuts large ones into byte ranges. */
 export function cutIntoSplits(
-  files: readonly { uri: string; size: number; version?: string }[],
+  files: readonly { uri: string; size: number; version?: string; identity?: string }[],
   splitBytes: number,
 ): FileRange[][] {
   const splits: FileRange[][] = [];
@@ -501,9 +508,11 @@ export function cutIntoSplits(
       for (let start = 0; start < file.size; start += splitBytes) {
         const end = Math.min(file.size, start + splitBytes);
         splits.push([
-          file.version === undefined
+          file.version === undefined && file.identity === undefined
             ? [file.uri, start, end, file.size]
-            : [file.uri, start, end, file.size, file.version],
+            : file.identity === undefined
+              ? [file.uri, start, end, file.size, file.version ?? null]
+              : [file.uri, start, end, file.size, file.version ?? null, file.identity],
         ]);
       }
       continue;

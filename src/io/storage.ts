@@ -37,6 +37,12 @@ export interface FileEntry extends ListedFile {
    * local disk, the CRC-32 inside an archive. Daily loads tell a changed file by it (and its size).
    */
   readonly version?: string;
+  /**
+   * A local file's inode: another file renamed over it has another, a log appended to keeps it.
+   * Kept apart from `version` because a copy of the input (another inode, the same
+   * content and modification time) is the same file to a daily load.
+   */
+  readonly identity?: string;
 }
 
 /**
@@ -85,6 +91,7 @@ function walkLocal(root: string, visit: (file: LocalFile) => boolean | undefined
                   relativePath: basename(folder),
                   size: found.size,
                   version: modifiedVersion(found),
+                  identity: identityOf(found),
                 }
               : { path: folder, relativePath: basename(folder), size: 0, special: specialKind(found) },
           ) === true
@@ -107,7 +114,14 @@ function walkLocal(root: string, visit: (file: LocalFile) => boolean | undefined
       if (entry.isDirectory()) stopped = walk(path, `${relativePath}/`, lineage, realPrefix + entry.name);
       else if (entry.isFile()) {
         const stats = statSync(path);
-        stopped = visit({ path, relativePath, size: stats.size, version: modifiedVersion(stats) }) === true;
+        stopped =
+          visit({
+            path,
+            relativePath,
+            size: stats.size,
+            version: modifiedVersion(stats),
+            identity: identityOf(stats),
+          }) === true;
       } else if (entry.isSymbolicLink()) {
         let target: ReturnType<typeof statSync>;
         try {
@@ -120,7 +134,13 @@ function walkLocal(root: string, visit: (file: LocalFile) => boolean | undefined
         if (target.isDirectory()) stopped = walk(path, `${relativePath}/`, lineage);
         else if (target.isFile())
           stopped =
-            visit({ path, relativePath, size: target.size, version: modifiedVersion(target) }) === true;
+            visit({
+              path,
+              relativePath,
+              size: target.size,
+              version: modifiedVersion(target),
+              identity: identityOf(target),
+            }) === true;
         else stopped = visit({ path, relativePath, size: 0, special: specialKind(target) }) === true;
       } else stopped = visit({ path, relativePath, size: 0, special: specialKind(entry) }) === true;
       if (stopped) return true;
@@ -152,6 +172,7 @@ interface LocalFile {
   readonly relativePath: string;
   readonly size: number;
   readonly version?: string;
+  readonly identity?: string;
   /** What it is when it is no regular file (a named pipe, a socket, a device): it cannot be read as one. */
   readonly special?: string;
 }
@@ -185,6 +206,7 @@ function localEntry(file: LocalFile): FileEntry {
     relativePath: file.relativePath,
     size: file.size,
     ...(file.version === undefined ? {} : { version: file.version }),
+    ...(file.identity === undefined ? {} : { identity: file.identity }),
   };
 }
 
@@ -193,6 +215,14 @@ const ETAG_VERSION = "etag:";
 /** A local file's version: its modification time, to the millisecond. */
 function modifiedVersion(stats: { mtimeMs: number }): string {
   return `mtime:${Math.floor(stats.mtimeMs)}`;
+}
+
+/**
+ * A local file's identity (FileEntry.identity): its inode. Not its device too: a folder shared by
+ * the machines of a cluster is mounted as a device of another number on each.
+ */
+function identityOf(stats: { ino: number }): string {
+  return `ino:${stats.ino}`;
 }
 
 /**
@@ -368,6 +398,7 @@ export async function anyFileMatches(uri: string, s3: S3Settings = {}): Promise<
 export interface ListedAs {
   readonly size: number;
   readonly version?: string;
+  readonly identity?: string;
 }
 
 /**
@@ -376,8 +407,9 @@ export interface ListedAs {
  * replaced since is not read: the byte ranges of one file that tasks read apart would otherwise
  * come from two contents, and lines be lost or read twice without a word. An S3 object is read in
  * the version listed (If-Match on its ETag); a local file, which a log may still be appended to
- * (every range then sees the listed bytes alike), only when it is longer than listed, or of the
- * listed size and modification time.
+ * (every range then sees the listed bytes alike), only when it is the file listed (the same
+ * inode: not another renamed over it) and longer than listed, or of the listed size and
+ * modification time.
  */
 export function readBytes(
   uri: string,
@@ -425,13 +457,15 @@ async function* readLocal(
   listed: ListedAs | undefined,
 ): AsyncGenerator<Uint8Array> {
   try {
-    // One stat per range of a large file: one shorter than listed was cut short or rewritten, and
-    // one of the listed size modified since was rewritten in place (a log appended to is longer).
+    // One stat per range of a large file: one shorter than listed was cut short or rewritten, one
+    // of the listed size modified since was rewritten in place, and one of another inode is another
+    // file renamed over it, whatever its size (a log appended to keeps its inode and grows).
     if (listed !== undefined) {
       const now = statSync(path);
       const rewritten =
         now.size === listed.size && listed.version !== undefined && modifiedVersion(now) !== listed.version;
-      if (now.size < listed.size || rewritten) throw replaced(path);
+      const another = listed.identity !== undefined && identityOf(now) !== listed.identity;
+      if (now.size < listed.size || rewritten || another) throw replaced(path);
     }
     yield* createReadStream(path, { start, highWaterMark: 1 << 20 });
   } catch (error) {
