@@ -6,6 +6,7 @@ import {
   compareValues,
   count,
   fixed,
+  type PCollection,
   Pipeline,
   runDirect,
   sessions,
@@ -393,6 +394,9 @@ describe("windows, refused", () => {
         /got "2018-11-01T21:01:46Z" \(a string\): return Date\.parse\(text\) for ISO text/,
       ],
       [new Date(0), /got a Date: return date\.getTime\(\)/],
+      [5n, /got 5n \(a bigint\): return Number\(timestamp\)/],
+      // A member the value lacks, or a function written for the pair.
+      [undefined, /got undefined: timestampOf is given each pair's value, not the pair/],
       // Nanoseconds since 1970, as some loggers write them: whole, but past exact milliseconds.
       [1_541_106_106_796_000_000, /got 1541106106796000000: it lies past the safe integers .*nanoseconds\?/],
     ] as const) {
@@ -409,6 +413,30 @@ describe("windows, refused", () => {
     assert.throws(() => fixed(0), /fixed\(size\) must be a positive whole number of milliseconds, got 0/);
     assert.throws(() => sliding(10, 20), /the period \(20\) must not exceed the size \(10\)/);
     assert.throws(() => sessions(1.5), /sessions\(gap\) must be a positive whole number/);
+  });
+
+  it("windowInto refuses what is not a window function or a function when built, and a windowed collection anything but grouping", () => {
+    const keyed = new Pipeline().fromArray([["a", 1] as const]);
+    assert.throws(
+      () => keyed.windowInto(10 as never, (value) => value),
+      /^SluiceError: windowInto takes a window function, fixed\(size\), sliding\(size, period\) or sessions\(gap\), and it was given 10 \(a number\)$/,
+    );
+    assert.throws(
+      () => keyed.windowInto(fixed(10), undefined as never),
+      /^SluiceError: windowInto takes a function, and it was given undefined/,
+    );
+    // From JavaScript, which does not see the windowed collection's type.
+    const windowed = keyed.windowInto(fixed(10), (value) => value) as never as PCollection<unknown>;
+    assert.throws(
+      () => windowed.map((record) => record),
+      /^SluiceError: map cannot follow windowInto: a windowed collection is grouped or combined next \(groupByKey, combinePerKey\), and each result carries its window; call map before windowInto, or on the grouped results$/,
+    );
+    assert.throws(() => windowed.distinct(), /^SluiceError: distinct cannot follow windowInto/);
+    assert.throws(
+      () =>
+        (windowed as never as PCollection<readonly [string, number]>).windowInto(fixed(5), (value) => value),
+      /^SluiceError: windowInto cannot follow windowInto: a collection is placed in windows once/,
+    );
   });
 });
 

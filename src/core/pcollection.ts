@@ -16,7 +16,14 @@ import type { Graph, GraphNode } from "./graph.js";
 import type { Sink } from "./interfaces.js";
 import { inheritMode, noteMode } from "./sloppy-mode.js";
 import { ArraySource } from "./sources.js";
-import { checkedTimestamp, mergeSessions, type Window, type WindowFn, windowsOf } from "./windows.js";
+import {
+  checkedTimestamp,
+  isWindowFn,
+  mergeSessions,
+  type Window,
+  type WindowFn,
+  windowsOf,
+} from "./windows.js";
 
 /** A transform's name, or options with a name and, for shuffles, a partition count. */
 export type TransformOptions = string | { readonly name?: string; readonly partitions?: number };
@@ -310,6 +317,11 @@ export class PCollection<T> {
     timestampOf: (value: V) => number,
     options?: string | { readonly name?: string },
   ): Windowed<K, V> {
+    if (!isWindowFn(windowFn))
+      throw new SluiceError(
+        `windowInto takes a window function, fixed(size), sliding(size, period) or sessions(gap), and it was given ${describeValue(windowFn)}`,
+      );
+    recordFunction(timestampOf, "windowInto");
     return new Windowed(this, windowFn, timestampOf, nameOf(options) ?? `windowInto(${windowFn.kind})`);
   }
 
@@ -511,7 +523,6 @@ export class PCollection<T> {
   }
 }
 
-/** The union of several collections of the same type. */
 /**
  * A keyed collection placed in windows (`windowInto`): grouping and combining are per key and
  * window. Fixed and sliding windows are known from each record alone, so a combine is lifted to the
@@ -587,6 +598,26 @@ export class Windowed<K, V> {
   }
 }
 
+/**
+ * A windowed collection groups or combines and does nothing else; the other methods of a
+ * collection, called on it from JavaScript (TypeScript refuses them when it compiles), say what to
+ * do rather than "windowed.map is not a function".
+ */
+for (const method of Object.getOwnPropertyNames(PCollection.prototype)) {
+  if (method === "constructor" || method in Windowed.prototype) continue;
+  Object.defineProperty(Windowed.prototype, method, {
+    get(): never {
+      throw new SluiceError(
+        method === "windowInto"
+          ? "windowInto cannot follow windowInto: a collection is placed in windows once, then grouped or combined (groupByKey, combinePerKey)"
+          : `${method} cannot follow windowInto: a windowed collection is grouped or combined next (groupByKey, combinePerKey), and each result carries its window; call ${method} before windowInto, or on the grouped results`,
+      );
+    },
+    configurable: true,
+  });
+}
+
+/** The union of several collections of the same type. */
 export function flatten<T>(
   collections: readonly PCollection<T>[],
   options?: TransformOptions,

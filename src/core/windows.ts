@@ -21,6 +21,13 @@ export type WindowFn =
   | { readonly kind: "sliding"; readonly size: number; readonly period: number }
   | { readonly kind: "sessions"; readonly gap: number };
 
+/** Whether `value` is a window function made by fixed, sliding or sessions. */
+export function isWindowFn(value: unknown): value is WindowFn {
+  if (typeof value !== "object" || value === null) return false;
+  const { kind } = value as { kind?: unknown };
+  return kind === "fixed" || kind === "sliding" || kind === "sessions";
+}
+
 function positive(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1)
     throw new RangeError(`${name} must be a positive whole number of milliseconds, got ${value}`);
@@ -112,6 +119,7 @@ export function checkedTimestamp(timestamp: unknown): number {
 function describeTimestamp(timestamp: unknown): string {
   if (typeof timestamp === "string") return `${JSON.stringify(timestamp.slice(0, 40))} (a string)`;
   if (timestamp instanceof Date) return "a Date";
+  if (typeof timestamp === "bigint") return `${timestamp}n (a bigint)`;
   return String(timestamp);
 }
 
@@ -119,6 +127,9 @@ function describeTimestamp(timestamp: unknown): string {
 function timestampAdvice(timestamp: unknown): string {
   if (typeof timestamp === "string") return ": return Date.parse(text) for ISO text";
   if (timestamp instanceof Date) return ": return date.getTime()";
+  if (typeof timestamp === "bigint") return ": return Number(timestamp) (milliseconds)";
+  if (timestamp === undefined)
+    return ": timestampOf is given each pair's value, not the pair; does the value have the member it reads?";
   if (typeof timestamp === "number" && Number.isInteger(timestamp))
     return ": it lies past the safe integers (2^53 ms), where milliseconds are no longer exact; microseconds or nanoseconds? scale them to milliseconds";
   if (typeof timestamp === "number" && Number.isFinite(timestamp))
