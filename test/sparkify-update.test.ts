@@ -249,6 +249,20 @@ describe("daily loads", () => {
       await writeFile(join(record, "part-2.jsonl"), `${line("c")}\r\n\r\n${line("d")}\r\n`);
       await writeFile(join(record, "part-3.jsonl"), `\n${line("e\nf")}\n\n`);
       await writeFile(join(record, "_SUCCESS"), "");
+      // The lake's other tables, empty: an update requires each of them.
+      for (const table of [
+        "songs",
+        "artists",
+        "users",
+        "time",
+        "songplays",
+        "_sluice/plays",
+        "_sluice/songs",
+        "_sluice/users",
+      ]) {
+        await mkdir(join(folder, "lake", table), { recursive: true });
+        await writeFile(join(folder, "lake", table, "_SUCCESS"), "");
+      }
       const loads = await readLakeLoads(join(folder, "lake"), {}, "20261201T000000-000000");
       assert.deepEqual(loads.files.map((loaded) => loaded.path).sort(), ["a", "b", "c", "d", "e\nf"]);
       assert.equal(loads.recordParts, 3);
@@ -425,6 +439,48 @@ describe("daily loads", () => {
       const run = update(input, output);
       assert.equal(run.status, 1);
       assert.match(run.stderr, /holds tables but no record of the files they were loaded from/);
+    });
+  });
+
+  it("refuse to update a lake that lost a table, data or state, naming it, whether or not anything is new", async () => {
+    await withTempDir(async (folder) => {
+      const { input, logFiles } = await messyInput(folder);
+      const output = join(folder, "lake");
+      const late = join(input, logFiles.at(-1)!);
+      const aside = join(folder, "late.json");
+      await rename(late, aside);
+      assert.equal(update(input, output).status, 0);
+      const before = await tableDigests(output);
+      // Each table moved away in turn (the last case with a new file to load), then put back.
+      const cases: [tables: string[][], newFile: boolean][] = [
+        [[["songplays"]], false],
+        [[["_sluice", "users"]], false],
+        [[["users"], ["_sluice", "plays"]], true],
+      ];
+      for (const [tables, newFile] of cases) {
+        if (newFile) await rename(aside, late);
+        const away = join(folder, "away");
+        for (const [index, table] of tables.entries())
+          await rename(join(output, ...table), `${away}${index}`);
+        const run = update(input, output);
+        assert.equal(run.status, 1, run.stdout);
+        const named = tables.map((table) => `'${table.join("/")}'`).join(" and ");
+        assert.match(
+          run.stderr,
+          new RegExp(
+            `was loaded before \\(its record of loaded files is there\\), but its tables? ${named} (is|are) gone \\(no _SUCCESS\\): removed, or left out by a copy of the lake\\. A daily load goes on from every table`,
+          ),
+        );
+        assert.match(run.stderr, /load the lake in full again with --mode overwrite/);
+        assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+        for (const [index, table] of tables.entries())
+          await rename(`${away}${index}`, join(output, ...table));
+        assert.deepEqual(await tableDigests(output), before, "nothing changed");
+      }
+      // Put back, the lake loads the new file as before.
+      const run = update(input, output);
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, /loaded +1 new file\(s\)/);
     });
   });
 

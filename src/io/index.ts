@@ -9,7 +9,7 @@ export {
   unescapePathName,
 } from "./hive.js";
 export { damagedBookkeeping } from "./bookkeeping.js";
-export { listBookkeeping } from "./inventory.js";
+export { listBookkeeping, readMarker } from "./inventory.js";
 export { jsonDocuments, JsonDocumentsSource, type JsonDocumentsOptions } from "./json-documents-source.js";
 export { cutIntoSplits, jsonLines, JsonLinesSource, type JsonLinesOptions } from "./json-lines-source.js";
 export { type JsonLinesTableOptions, JsonLinesTableSink } from "./json-lines-sink.js";

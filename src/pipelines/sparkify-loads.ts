@@ -18,10 +18,12 @@ import {
   listFiles,
   parseLocation,
   readAll,
+  readMarker,
   type S3Settings,
   STATE_FOLDER,
 } from "../io/index.js";
 import { joinUri } from "./sparkify-input.js";
+import { TABLES } from "./sparkify-schemas.js";
 import { type LoadedFile, loadedFileSchema, STATE } from "./sparkify-state.js";
 
 export interface LoadDecision {
@@ -131,7 +133,8 @@ export async function readLakeLoads(
       parts.map(async (part) => recordLines(part.uri, (await readAll(part.uri, s3)).toString("utf8"))),
     );
     const files = records.flat();
-    if (!recorded.some((file) => file.relativePath === "_SUCCESS")) {
+    if (recorded.some((file) => file.relativePath === "_SUCCESS")) await requireEveryTable(output, s3);
+    else {
       const songplays = await listFiles(joinUri(output, "songplays"), s3, { includeHidden: true });
       if (songplays.length > 0) {
         throw new SluiceError(
@@ -146,6 +149,36 @@ export async function readLakeLoads(
     }
     return { files, recordParts: parts.length, fingerprint: await committer.fingerprint(table), compact };
   });
+}
+
+/** The tables a daily load goes on from, besides the record of loaded files: data and state. */
+const TABLES_LOADED_ON = [
+  ...TABLES,
+  ...[STATE.plays, STATE.songs, STATE.users].map((name) => `${STATE_FOLDER}/${name}`),
+];
+
+/**
+ * Fails, naming them, when tables of a lake that was loaded before are gone (no `_SUCCESS`): a
+ * daily load adds to the tables as they were committed and reads its state back, so a table
+ * removed, or left out by a copy of the lake stopped half way, would be written again holding
+ * this load's rows alone (songplays of one day, the users of one day) and the run would succeed.
+ * A state table's inventory, which tells a file of it gone, goes with its folder; this tells the
+ * folder. One small read per table.
+ */
+async function requireEveryTable(output: string, s3: S3Settings): Promise<void> {
+  const found = await Promise.all(
+    TABLES_LOADED_ON.map(
+      async (table) => (await readMarker(parseLocation(joinUri(output, table)), s3)) !== undefined,
+    ),
+  );
+  const missing = TABLES_LOADED_ON.filter((_table, index) => !found[index]);
+  if (missing.length === 0) return;
+  const quoted = missing.map((table) => `'${table}'`);
+  const named = quoted.length === 1 ? quoted[0] : `${quoted.slice(0, -1).join(", ")} and ${quoted.at(-1)}`;
+  const one = missing.length === 1;
+  throw new SluiceError(
+    `${output} was loaded before (its record of loaded files is there), but ${one ? "its table" : "its tables"} ${named} ${one ? "is" : "are"} gone (no _SUCCESS): removed, or left out by a copy of the lake. A daily load goes on from every table and would lose what ${one ? "it" : "they"} held: put ${one ? "it" : "them"} back, or load the lake in full again with --mode overwrite`,
+  );
 }
 
 /**
