@@ -6,9 +6,11 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import { writeFile } from "node:fs/promises";
 import { describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { workerPreloadsOf } from "../src/core/runner/worker-preloads.js";
+import { withTempDir } from "./support/temp.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const fixtures = join(root, "test/fixtures/typescript");
@@ -78,5 +80,53 @@ describe("TypeScript pipelines on the pool", () => {
       { url: "file:///abs/extra.mjs" },
       { url: pathToFileURL(join(root, "node_modules/tsx/dist/esm/api/index.mjs")).href, register: true },
     ]);
+  });
+});
+
+describe("the published declarations", () => {
+  it("compile in a consumer's strictest settings, every entry point, with the libraries' own checked too", async () => {
+    await withTempDir(async (folder) => {
+      const entry = (path: string) => JSON.stringify(pathToFileURL(join(root, "dist", path)).pathname);
+      // A project that checks declaration files (no skipLibCheck) and tells an absent member from
+      // one set to undefined: a class of sluice's that implements its own interface otherwise
+      // fails to compile there, in the user's build.
+      await writeFile(
+        join(folder, "tsconfig.json"),
+        JSON.stringify({
+          compilerOptions: {
+            strict: true,
+            exactOptionalPropertyTypes: true,
+            noUncheckedIndexedAccess: true,
+            noImplicitOverride: true,
+            skipLibCheck: false,
+            module: "nodenext",
+            moduleResolution: "nodenext",
+            target: "es2022",
+            noEmit: true,
+            types: ["node"],
+            typeRoots: [join(root, "node_modules/@types")],
+          },
+          files: ["consumer.mts"],
+        }),
+      );
+      await writeFile(
+        join(folder, "consumer.mts"),
+        [
+          `import * as core from ${entry("index.js")};`,
+          `import * as io from ${entry("io/index.js")};`,
+          `import * as cluster from ${entry("cluster/index.js")};`,
+          `import * as sparkify from ${entry("pipelines/sparkify-load.js")};`,
+          "const p = new core.Pipeline();",
+          "const sink: core.Sink<{ a: number }> | undefined = undefined;",
+          "console.log(p, sink, io.jsonLines, cluster, sparkify.sparkify);",
+          "",
+        ].join("\n"),
+      );
+      const tsc = spawnSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", folder], {
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      assert.equal(tsc.status, 0, `${tsc.stdout}${tsc.stderr}`);
+    });
   });
 });

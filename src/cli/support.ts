@@ -8,6 +8,8 @@ export class UsageError extends Error {
 }
 
 /** A count in plain decimal digits (`Number` alone would take `0x10`, `1e3` and ` 7`), at least 1. */
+export function positiveInteger(name: string, text: string, max?: number): number;
+export function positiveInteger(name: string, text: string | undefined, max?: number): number | undefined;
 export function positiveInteger(name: string, text: string | undefined, max?: number): number | undefined {
   return integerOption(name, text, { min: 1, ...(max === undefined ? {} : { max }) });
 }
@@ -84,6 +86,8 @@ const SIZE_UNITS: Record<string, number> = {
 };
 
 /** Parses sizes such as `512MB`, `1GiB` or `1048576`. */
+export function parseSize(name: string, text: string): number;
+export function parseSize(name: string, text: string | undefined): number | undefined;
 export function parseSize(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());

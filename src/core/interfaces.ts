@@ -94,7 +94,7 @@ export interface JobCommitter {
    * The folder on this machine's disk its tasks write to, if any: a runner past one machine
    * checks that every worker sees it at the same path before it runs a task there.
    */
-  readonly localFolder?: string;
+  readonly localFolder?: string | undefined;
   /** Runs before any task: recovers interrupted commits, checks the write mode. */
   setup(runId: string): Promise<void>;
   /** Makes every task's output visible at once. */

@@ -26,7 +26,9 @@ import {
 } from "./windows.js";
 
 /** A transform's name, or options with a name and, for shuffles, a partition count. */
-export type TransformOptions = string | { readonly name?: string; readonly partitions?: number };
+export type TransformOptions =
+  | string
+  | { readonly name?: string | undefined; readonly partitions?: number | undefined };
 
 function nameOf(options: TransformOptions | undefined): string | undefined {
   if (typeof options === "string") return options;
@@ -394,7 +396,11 @@ export class PCollection<T> {
   join<K, V, W, J extends JoinType = "inner">(
     this: PCollection<readonly [K, V]>,
     other: PCollection<readonly [K, W]>,
-    options?: { readonly type?: J; readonly name?: string; readonly partitions?: number },
+    options?: {
+      readonly type?: J | undefined;
+      readonly name?: string | undefined;
+      readonly partitions?: number | undefined;
+    },
   ): PCollection<[K, Joined<V, W, J>]> {
     sharedGraph([this, other], "join");
     // A misspelt type or option would otherwise be an inner join, with no word of it.

@@ -59,7 +59,7 @@ interface Journal {
   readonly uploads?: StagedUpload[];
   readonly deleteKeys?: string[];
   /** What each state table's `_SUCCESS` holds once committed: its inventory (others hold nothing). */
-  readonly successes?: Record<string, string>;
+  readonly successes?: Record<string, string> | undefined;
   /** Local: the `_SUCCESS` of each state table that grows, as it was, for an undo to put back. */
   readonly previousSuccesses?: Record<string, string>;
 }

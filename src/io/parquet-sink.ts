@@ -63,7 +63,7 @@ interface OpenFile {
 /** A Parquet table of a lake: Hive-partitioned, staged per task, committed with the lake. */
 export class ParquetTableSink<T extends Record<string, unknown>> implements Sink<T> {
   readonly fileSchema: Schema;
-  readonly sortBy: ((row: T) => unknown) | undefined;
+  readonly sortBy?: (row: T) => unknown;
 
   constructor(
     readonly name: string,
@@ -91,10 +91,9 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
     }
     // One column ranks by its value alone (a number sorts fastest); several by their tuple.
     const [first] = sortBy ?? [];
-    this.sortBy =
-      sortBy === undefined || first === undefined
-        ? undefined
-        : sortBy.length === 1
+    if (sortBy !== undefined && first !== undefined)
+      this.sortBy =
+        sortBy.length === 1
           ? (row) => sortValue(row[first])
           : (row) => sortBy.map((column) => sortValue(row[column]));
     // An empty unpartitioned table still gets one file, so that readers find its schema (as Spark

@@ -27,8 +27,8 @@ interface SchemaElement {
 
 /** parquetjs's field of a column, as its reader decodes that column by. */
 interface ReaderField {
-  primitiveType?: string;
-  originalType?: string;
+  primitiveType?: string | undefined;
+  originalType?: string | undefined;
   typeLength?: number;
   fields?: Record<string, ReaderField>;
 }
