@@ -639,6 +639,76 @@ describe("local listings", () => {
     });
   });
 
+  it("refuse JSON in UTF-16 or UTF-32, naming the encoding and how to convert it, and read UTF-8 with a byte order mark", async () => {
+    await withTempDir(async (folder) => {
+      const lines = `${JSON.stringify({ a: "é" })}\n`.repeat(50);
+      const document = JSON.stringify({ song_id: "S1", title: "Ça" });
+      const songs = JSON.stringify(Array.from({ length: 2_000 }, (_, index) => ({ song_id: `S${index}` })));
+      const utf16be = (text: string) => Buffer.from(text, "utf16le").swap16();
+      const utf32le = (text: string) =>
+        Buffer.concat([...text].map((char) => Buffer.from(new Uint32Array([char.codePointAt(0)!]).buffer)));
+      const bom16le = Buffer.from([0xff, 0xfe]);
+      const cases: [string, Buffer, "lines" | "documents" | "streamed documents", RegExp][] = [
+        [
+          "events.json",
+          Buffer.concat([bom16le, Buffer.from(lines, "utf16le")]),
+          "lines",
+          /events\.json is text in UTF-16 \(little-endian, with a byte order mark\), and JSON is read as UTF-8: convert it \(iconv -f UTF-16 -t UTF-8\), or move it out of the input$/,
+        ],
+        [
+          "plain.json",
+          Buffer.from(lines, "utf16le"),
+          "lines",
+          /plain\.json is text in UTF-16 \(little-endian\).*iconv -f UTF-16LE/,
+        ],
+        [
+          "wide.json",
+          utf32le(lines),
+          "lines",
+          /wide\.json is text in UTF-32 \(little-endian\).*iconv -f UTF-32LE/,
+        ],
+        [
+          "song.json",
+          utf16be(document),
+          "documents",
+          /song\.json is text in UTF-16 \(big-endian\).*iconv -f UTF-16BE/,
+        ],
+        [
+          "songs.json",
+          Buffer.concat([bom16le, Buffer.from(songs, "utf16le")]),
+          "streamed documents",
+          /songs\.json is text in UTF-16 \(little-endian, with a byte order mark\)/,
+        ],
+      ];
+      const sourceOf = (path: string, kind: (typeof cases)[number][2]) =>
+        kind === "lines"
+          ? jsonLines(path)
+          : jsonDocuments(path, kind === "streamed documents" ? { streamAboveBytes: 1024 } : {});
+      const readAllOf = async (source: ReturnType<typeof sourceOf>) => {
+        const { context, rejected } = collectingContext();
+        const records: unknown[] = [];
+        for (const split of await source.splits())
+          for await (const batch of source.read(split, context)) records.push(...batch.records);
+        return { records, rejected };
+      };
+      for (const [name, body, kind, message] of cases) {
+        const path = join(folder, name);
+        await writeFile(path, body);
+        await assert.rejects(readAllOf(sourceOf(path, kind)), message, name);
+      }
+      // UTF-8 with a byte order mark, as some editors save it, is read.
+      const bom8 = Buffer.from([0xef, 0xbb, 0xbf]);
+      await writeFile(join(folder, "bom-lines.json"), Buffer.concat([bom8, Buffer.from(lines)]));
+      const read = await readAllOf(sourceOf(join(folder, "bom-lines.json"), "lines"));
+      assert.equal(read.records.length, 50);
+      assert.equal(read.rejected.length, 0);
+      await writeFile(join(folder, "bom-song.json"), Buffer.concat([bom8, Buffer.from(document)]));
+      assert.deepEqual((await readAllOf(sourceOf(join(folder, "bom-song.json"), "documents"))).records, [
+        JSON.parse(document),
+      ]);
+    });
+  });
+
   it("do not read a file cut short after it was listed in byte ranges of two contents; one appended to is read as listed", async () => {
     await withTempDir(async (folder) => {
       const path = join(folder, "events.json");
