@@ -18,7 +18,7 @@ import { listObjects } from "../src/io/index.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { type CatalogueCase, catalogue, hotKey } from "./fixtures/catalogue.js";
 import { readsModuleState, setMinimum } from "./fixtures/module-state.js";
-import { differentInWorkers } from "./fixtures/unsafe-pipelines.js";
+import { differentInWorkers, otherFunctionInWorkers } from "./fixtures/unsafe-pipelines.js";
 import { NUMBERS_KEYED, type PausingOptions, type Phase, pausing } from "./fixtures/cluster-pipelines.js";
 import {
   freshQueue,
@@ -181,7 +181,7 @@ describe("the cluster runner", { skip: unavailable }, () => {
     }
   });
 
-  it("serves many runs of several pipelines at once with one fleet, and fails the ones whose workers build another graph or read another value, saying so", {
+  it("serves many runs of several pipelines at once with one fleet, and fails the ones whose workers build another graph, run other code or read another value, saying so", {
     timeout: 180_000,
   }, async () => {
     await withWorkers(2, { redis, concurrency: 2 }, async (queue) => {
@@ -200,12 +200,14 @@ describe("the cluster runner", { skip: unavailable }, () => {
         };
         // A value the main thread sets in the module after importing it: the workers' is the imported one.
         setMinimum(2);
-        const [totals, sums, other, different, stale] = await Promise.allSettled([
+        const [totals, sums, other, different, stale, otherCode] = await Promise.allSettled([
           pausing.run(options, { runner: runner(queue), batchSize: 4 }),
           catalogue.run(words, { runner: runner(queue) }),
           catalogue.run({ ...words, case: "groupByKey" }, { runner: runner(queue), partitions: 3 }),
           differentInWorkers.run({ values: [1, 2, 3] }, { runner: runner(queue) }),
           readsModuleState.run({ what: "variable", values: [1, 2, 3] }, { runner: runner(queue) }),
+          // The same graph, other code in a worker (as another version of the module would be).
+          otherFunctionInWorkers.run({ values: [1, 2, 3] }, { runner: runner(queue) }),
         ]).finally(() => setMinimum(0));
         assert.equal(totals.status, "fulfilled");
         assert.deepEqual(await totalsIn(options.output), expectedTotals(SIZE));
@@ -224,6 +226,11 @@ describe("the cluster runner", { skip: unavailable }, () => {
         assert.match(
           (different as PromiseRejectedResult).reason.message,
           /pipeline 'different-in-workers' .* built another graph in a worker than in the main thread/,
+        );
+        assert.equal(otherCode.status, "rejected");
+        assert.match(
+          (otherCode as PromiseRejectedResult).reason.message,
+          /pipeline 'other-function-in-workers' .* built the same graph on a worker's machine as on the driver's, with other code in its functions: is the module another version there/,
         );
         assert.equal(stale.status, "rejected");
         assert.match(

@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { isAbsolute } from "node:path";
 import { nonJsonIn } from "./block-codec.js";
 import { describeValue, SluiceError } from "./errors.js";
-import { graphFingerprint } from "./fingerprint.js";
+import { codeFingerprint, graphFingerprint } from "./fingerprint.js";
 import { readModuleState } from "./module-state.js";
 import { knownOptions } from "./option-checks.js";
 import type { JobMetrics } from "./metrics.js";
@@ -139,6 +139,8 @@ export class PipelineDefinition<Options, Outputs> {
       options: this.workerOptions(options),
       planSettings,
       fingerprint: graphFingerprint(pipeline.graph),
+      // Past one machine, workers import their own copy of the module: its code is compared too.
+      ...(isRunner(runner) ? { codeFingerprint: codeFingerprint(pipeline.graph) } : {}),
       moduleState: await readModuleState(pipeline.graph, options),
       preloads: workerPreloadsOf(process.execArgv, runOptions.workerImports),
     };

@@ -11,6 +11,8 @@ export interface PipelineBuild {
   readonly planSettings: PlanSettings;
   /** The fingerprint of the graph the main thread built (fingerprint.ts). */
   readonly fingerprint: string;
+  /** Past one machine: the fingerprint of its functions' code (fingerprint.ts's codeFingerprint). */
+  readonly codeFingerprint?: string;
   /** What the transforms read from their modules on the main thread (module-state.ts). */
   readonly moduleState: readonly StateReading[];
   /** Modules each worker imports before the pipeline's module (worker-preloads.ts). */
@@ -34,6 +36,7 @@ export function workerTaskHeader(build: PipelineBuild): WorkerTaskHeader {
     buildKey,
     planSettings: build.planSettings,
     fingerprint: build.fingerprint,
+    ...(build.codeFingerprint === undefined ? {} : { codeFingerprint: build.codeFingerprint }),
     moduleState: build.moduleState,
     preloads: build.preloads,
   };

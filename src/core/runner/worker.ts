@@ -2,7 +2,7 @@ import { move, transferableSymbol, valueSymbol } from "piscina";
 import { transferablesOf } from "../blocks.js";
 import { type BuildablePipeline, isPipelineDefinition } from "../pipeline-module.js";
 import { type TransformFailure, TransformError, transformFailureOf } from "../errors.js";
-import { graphFingerprint } from "../fingerprint.js";
+import { codeFingerprint, graphFingerprint } from "../fingerprint.js";
 import { firstDifference, readModuleState, type StateReading } from "../module-state.js";
 import { executeTask } from "../executor.js";
 import type { PlanSettings } from "../plan.js";
@@ -24,6 +24,8 @@ export interface WorkerTask {
   readonly buildKey: string;
   /** The graph the driver built (fingerprint.ts): the worker's must be the same. */
   readonly fingerprint: string;
+  /** Past one machine, the code of the driver's graph (fingerprint.ts): the worker's must be the same. */
+  readonly codeFingerprint?: string;
   /** What the transforms read from their modules on the main thread (module-state.ts). */
   readonly moduleState: readonly StateReading[];
   readonly preloads: readonly WorkerPreload[];
@@ -51,6 +53,7 @@ interface BuiltPipeline {
   readonly plan: Plan;
   readonly rejected: RejectedOutput;
   readonly fingerprint: string;
+  readonly codeFingerprint: string;
   readonly moduleState: readonly StateReading[];
 }
 
@@ -106,6 +109,7 @@ function buildOnce(task: ThreadTask): Promise<BuiltPipeline> {
           plan,
           rejected: pipeline.rejectedOutput,
           fingerprint: graphFingerprint(pipeline.graph),
+          codeFingerprint: codeFingerprint(pipeline.graph),
           moduleState: await readModuleState(pipeline.graph, options, firstSeenState),
         };
       });
@@ -163,6 +167,11 @@ export default async function runWorkerTask(task: ThreadTask): Promise<unknown> 
   if (pipeline.fingerprint !== task.fingerprint) {
     return permanentFailure(
       `pipeline '${task.name}' (${task.module}) built another graph in a worker than in the main thread: its build must give the same transforms for the same options, whatever the time, a random number, the environment or the options it names in driverOnlyOptions (which workers do not get)`,
+    );
+  }
+  if (task.codeFingerprint !== undefined && pipeline.codeFingerprint !== task.codeFingerprint) {
+    return permanentFailure(
+      `pipeline '${task.name}' (${task.module}) built the same graph on a worker's machine as on the driver's, with other code in its functions: is the module another version there (a deploy that has not reached every machine)? Every machine must run the same version of the pipeline's module and of what it imports`,
     );
   }
   const differing = firstDifference(task.moduleState, pipeline.moduleState);
