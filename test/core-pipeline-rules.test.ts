@@ -439,6 +439,29 @@ describe("a newcomer's mistakes end in a message that says what to do, never a w
     );
     assert.throws(() => p.fromArray(5 as never), /and it was given 5 \(a number\)$/);
     assert.throws(() => p.fromArray(undefined as never), /and it was given undefined$/);
+    // An iterable's own RangeError goes on as it is.
+    assert.throws(
+      () =>
+        p.fromArray(
+          (function* () {
+            yield 1;
+            throw new RangeError("out of tickets");
+          })(),
+        ),
+      /^RangeError: out of tickets$/,
+    );
+  });
+
+  it("fromArray given an endless iterable fails once the array cannot grow, saying what to use instead", () => {
+    const p = new Pipeline();
+    // Numbers: about a gigabyte of heap before V8's largest array, and a few seconds.
+    const endless = (function* () {
+      for (let index = 0; ; index++) yield index;
+    })();
+    assert.throws(
+      () => p.fromArray(endless),
+      /^SluiceError: fromArray reads its iterable whole when the pipeline is built, and this one had not ended when the array reached the largest length JavaScript gives it \(an endless generator\?\): give it a finite one, or make the records in tasks with generate\(count, \(index\) => record\)$/,
+    );
   });
 
   it("a transform refuses an async function or something that is not a function when it is built", () => {

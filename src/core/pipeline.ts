@@ -58,7 +58,16 @@ function arrayOf<T>(values: Iterable<T>): readonly T[] {
     throw new SluiceError(
       `fromArray takes the records in an array (or another iterable), and it was given ${describeValue(values)}`,
     );
-  return Array.from(values);
+  try {
+    return Array.from(values);
+  } catch (error) {
+    // V8's arrays end at about 2^27 elements: an iterable that had not ended by then is taken for
+    // endless (a RangeError of the iterable's own, such as a stack overflow, goes on as it is).
+    if (!(error instanceof RangeError && error.message === "Invalid array length")) throw error;
+    throw new SluiceError(
+      "fromArray reads its iterable whole when the pipeline is built, and this one had not ended when the array reached the largest length JavaScript gives it (an endless generator?): give it a finite one, or make the records in tasks with generate(count, (index) => record)",
+    );
+  }
 }
 
 /**
