@@ -211,6 +211,26 @@ describe("the rules of pipeline modules", () => {
       return true;
     });
   });
+
+  // Its own time limit: without the check, this run would wait for ever.
+  it("fails a run whose module's import never ends in the workers, saying so, instead of waiting for ever", {
+    timeout: 30_000,
+  }, async () => {
+    const { waitsInWorkers } = await import("./fixtures/waits-in-workers.js");
+    const previous = process.env.SLUICE_WORKER_IMPORT_MS;
+    process.env.SLUICE_WORKER_IMPORT_MS = "1500";
+    try {
+      await assert.rejects(
+        waitsInWorkers.run({}, { threads: 2 }),
+        /the workers could not build pipeline 'waits-in-workers' from \S+: importing \S+waits-in-workers\.js in a worker had not finished after 1\.5 s: does its top level await something a worker never gets/,
+      );
+    } finally {
+      if (previous === undefined) delete process.env.SLUICE_WORKER_IMPORT_MS;
+      else process.env.SLUICE_WORKER_IMPORT_MS = previous;
+    }
+    // The direct runner imports nothing again: the same pipeline runs there.
+    assert.deepEqual((await waitsInWorkers.run({}, { runner: "direct" })).outputs.values, [1, 2, 3]);
+  });
 });
 
 describe("a newcomer's mistakes end in a message that says what to do, never a wrong answer", () => {

@@ -69,16 +69,44 @@ function preloadOnce(preloads: readonly WorkerPreload[]): Promise<void> {
   const key = JSON.stringify(preloads);
   let entry = preloaded.get(key);
   if (!entry) {
-    entry = runPreloads(preloads);
+    entry = importPatiently(
+      runPreloads(preloads),
+      `the modules the workers import first (${preloads.map((preload) => preload.url).join(", ")})`,
+    );
     preloaded.set(key, entry);
   }
   return entry;
 }
 
+/**
+ * How long a worker waits for the pipeline's module to import (`SLUICE_WORKER_IMPORT_MS`, in
+ * milliseconds; a minute by default). A module whose top level awaits something a worker never
+ * gets (a promise the main thread settles, a connection that never answers) would otherwise hold
+ * every task, and the run, without a word.
+ */
+const IMPORT_PATIENCE_MS = Number(process.env.SLUICE_WORKER_IMPORT_MS) || 60_000;
+
+/** `imported`, or an error naming `module` when it has not settled within IMPORT_PATIENCE_MS. */
+function importPatiently<T>(imported: Promise<T>, module: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `importing ${module} in a worker had not finished after ${IMPORT_PATIENCE_MS / 1000} s: does its top level await something a worker never gets (a value the main thread provides, a connection that does not answer)? (SLUICE_WORKER_IMPORT_MS sets this wait, in milliseconds)`,
+          ),
+        ),
+      IMPORT_PATIENCE_MS,
+    );
+  });
+  return Promise.race([imported, late]).finally(() => clearTimeout(timer));
+}
+
 async function findDefinition(module: string, name: string): Promise<BuildablePipeline> {
   let exports: Record<string, unknown>;
   try {
-    exports = (await import(module)) as Record<string, unknown>;
+    exports = (await importPatiently(import(module), module)) as Record<string, unknown>;
   } catch (error) {
     if ((error as { code?: unknown }).code === "ERR_UNKNOWN_FILE_EXTENSION") {
       throw new Error(
