@@ -254,6 +254,33 @@ describe("reading Parquet that other engines wrote", () => {
     );
   });
 
+  it("gives unsigned integers as the unsigned values they are, also past the signed range and in lists", async () => {
+    const file = join(fixtures, "unsigned.parquet");
+    const { records } = await readAll(parquetDataset(file, { int64: "bigint" }));
+    assert.deepEqual(records, [
+      { u8: 255, u16: 65535, u32: 4294967295, u64: 2n ** 64n - 1n, u32s: [4294967295, 1] },
+      { u8: 0, u16: 0, u32: 2147483648, u64: 2n ** 63n, u32s: [] },
+      { u8: null, u16: null, u32: null, u64: 5n, u32s: null },
+    ]);
+    // As numbers, a UINT_64 past 2^53 is named with its own value.
+    await assert.rejects(
+      readAll(parquetDataset(file)),
+      /unsigned\.parquet row 1 column 'u64': 18446744073709551615 is past what a JavaScript number holds exactly/,
+    );
+    // Against a schema: a signed type that holds every value of the unsigned one reads it.
+    const declared = schema({ u16: column.int32().optional(), u32: column.int64().optional() });
+    const read = await readAll(parquetDataset(file, { schema: declared }));
+    assert.deepEqual(read.records, [
+      { u16: 65535, u32: 4294967295 },
+      { u16: 0, u32: 2147483648 },
+      { u16: null, u32: null },
+    ]);
+    await assert.rejects(
+      readAll(parquetDataset(file, { schema: schema({ u32: column.int32() }) })),
+      /unsigned\.parquet: column 'u32' is UINT_32 \(INT32\) in the file, and the schema declares int32/,
+    );
+  });
+
   it("fails naming the column of a decimal with more digits than a number holds", async () => {
     await assert.rejects(
       readAll(parquetDataset(join(fixtures, "too-precise.parquet"))),

@@ -65,11 +65,12 @@ const PARQUET_DATASET_OPTIONS: Record<keyof ParquetDatasetOptions, true> = {
 const READABLE_AS: Record<ColumnType, (primitive: string, original: string | undefined) => boolean> = {
   utf8: (primitive, original) =>
     primitive === "BYTE_ARRAY" && (original === undefined || original === "UTF8"),
+  // Unsigned integers where the signed type holds every value: UINT_32 only as int64.
   int32: (primitive, original) =>
-    primitive === "INT32" && (original === undefined || /^(INT_(8|16|32))$/.test(original)),
+    primitive === "INT32" && (original === undefined || /^(U?INT_(8|16)|INT_32)$/.test(original)),
   int64: (primitive, original) =>
     (primitive === "INT64" && (original === undefined || original === "INT_64")) ||
-    (primitive === "INT32" && (original === undefined || /^(INT_(8|16|32))$/.test(original))),
+    (primitive === "INT32" && (original === undefined || /^(U?INT_(8|16|32))$/.test(original))),
   double: (primitive, original) =>
     ((primitive === "DOUBLE" || primitive === "FLOAT") && original === undefined) || original === "DECIMAL",
   boolean: (primitive) => primitive === "BOOLEAN",
@@ -193,6 +194,7 @@ export class ParquetDatasetSource<T> implements Source<T> {
         (reader.metadata?.schema ?? []) as unknown as Parameters<typeof foreignValues>[0],
         reader.schema.fields as unknown as Parameters<typeof foreignValues>[1],
         (value, column) => fromParquet(value, int64, () => `${uri} row ${rowNumber} column '${column}'`),
+        schema ? new Set(Object.keys(schema.columns)) : undefined,
       );
       const cursor = reader.getCursor();
       let records: T[] = [];

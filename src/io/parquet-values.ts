@@ -8,6 +8,8 @@
  *   gives a FIXED_LEN_BYTE_ARRAY one as bytes. Its schema is set to read the stored integer as it
  *   is; the scale is applied here, to the number nearest the decimal, or an error naming the
  *   column past 15 significant digits.
+ * - UINT_32 and UINT_64: parquetjs reads the stored bits as signed (4294967295 as -1, and 2^63
+ *   and above as negatives); here they are read as the unsigned integers they are.
  * - LIST and MAP (three-level groups): parquetjs gives the groups as stored, `{ list: [{ element:
  *   x }] }`, and an empty list as `{ list: null }`; here a list is an array and a map an array of
  *   `[key, value]` pairs (JSON objects have string keys only), empty ones empty, as Spark and
@@ -34,7 +36,7 @@ interface ReaderField {
 }
 
 type Node =
-  | { readonly kind: "value"; readonly name: string }
+  | { readonly kind: "value"; readonly name: string; readonly unsigned?: 32 | 64 }
   | { readonly kind: "decimal"; readonly name: string; readonly scale: number; readonly stored: number }
   | { readonly kind: "list"; readonly name: string; readonly repeated: string; readonly element: Node }
   | {
@@ -56,6 +58,8 @@ const CONVERTED_MAP = 1;
 const CONVERTED_MAP_KEY_VALUE = 2;
 const CONVERTED_LIST = 3;
 const CONVERTED_DECIMAL = 5;
+const CONVERTED_UINT_32 = 13;
+const CONVERTED_UINT_64 = 14;
 
 /** Options to open a parquetjs reader with. */
 export const READER_OPTIONS = { treatInt96AsTimestamp: true } as const;
@@ -72,16 +76,22 @@ export function foreignValues(
   elements: readonly SchemaElement[],
   fields: Record<string, ReaderField>,
   leaf: LeafValue,
+  /** The columns wanted (a declared schema's), or undefined for all: others are left out unread. */
+  wanted?: ReadonlySet<string>,
 ): (row: Record<string, unknown>, where: (column: string) => string) => Record<string, unknown> {
-  const roots = treeOf(elements);
-  for (const node of roots) storeDecimalsAsIs(node, fields);
+  const every = treeOf(elements);
+  // parquetjs decodes every column, so every decimal is pointed at its stored integer; a column not
+  // wanted is then not converted: its values (an INT64 past 2^53, a decimal too precise for a
+  // number) cannot fail the read of the columns that are.
+  for (const node of every) storeDecimalsAsIs(node, fields);
+  const roots = every.filter((node) => wanted === undefined || wanted.has(node.name));
   return (row, where) => {
     const record: Record<string, unknown> = {};
     for (const node of roots) {
       if (!(node.name in row)) continue;
       const value = row[node.name];
       record[node.name] =
-        node.kind === "value" ? leaf(value, node.name) : converted(node, value, where, leaf);
+        node.kind === "value" ? leafOf(node, value, leaf) : converted(node, value, where, leaf);
     }
     return record;
   };
@@ -98,6 +108,10 @@ function treeOf(elements: readonly SchemaElement[]): Node[] {
     if (childCount === 0) {
       if (element.converted_type === CONVERTED_DECIMAL && element.type !== null)
         return { kind: "decimal", name: element.name, scale: element.scale ?? 0, stored: element.type };
+      if (element.converted_type === CONVERTED_UINT_32)
+        return { kind: "value", name: element.name, unsigned: 32 };
+      if (element.converted_type === CONVERTED_UINT_64)
+        return { kind: "value", name: element.name, unsigned: 64 };
       return { kind: "value", name: element.name };
     }
     const repeated = children[0];
@@ -150,7 +164,7 @@ function converted(node: Node, value: unknown, where: (column: string) => string
   if (value === null || value === undefined) return null;
   switch (node.kind) {
     case "value":
-      return leaf(value, node.name);
+      return leafOf(node, value, leaf);
     case "decimal":
       return decimalOf(node, value, where);
     case "list": {
@@ -179,6 +193,13 @@ function converted(node: Node, value: unknown, where: (column: string) => string
       return group;
     }
   }
+}
+
+/** A leaf's value through `leaf`, an unsigned one first read as unsigned (parquetjs reads it signed). */
+function leafOf(node: Extract<Node, { kind: "value" }>, value: unknown, leaf: LeafValue): unknown {
+  if (node.unsigned === 32 && typeof value === "number") return leaf(value >>> 0, node.name);
+  if (node.unsigned === 64 && typeof value === "bigint") return leaf(BigInt.asUintN(64, value), node.name);
+  return leaf(value, node.name);
 }
 
 /**
