@@ -281,6 +281,32 @@ describe("reading Parquet that other engines wrote", () => {
     );
   });
 
+  it("gives the types only a logical type tells as their values: nanosecond timestamps, times of day, half floats", async () => {
+    const file = join(fixtures, "logical.parquet");
+    const { records } = await readAll(parquetDataset(file));
+    assert.deepEqual(records, [
+      // 2024-01-02T03:04:05.678901234 to its millisecond; 01:02:03.456789 as milliseconds of the day.
+      { played_ns: Date.UTC(2024, 0, 2, 3, 4, 5, 678), at_us: 3723456, at_ns: 3723456, ratio: 1.5 },
+      // Half a millisecond before 1970 lies in the millisecond before it.
+      { played_ns: -1, at_us: 0, at_ns: 0, ratio: -65504 },
+      { played_ns: null, at_us: null, at_ns: null, ratio: 2 ** -24 },
+    ]);
+    const declared = schema({ played_ns: column.timestampMillis().optional(), ratio: column.double() });
+    const read = await readAll(parquetDataset(file, { schema: declared }));
+    assert.deepEqual(read.records, [
+      { played_ns: Date.UTC(2024, 0, 2, 3, 4, 5, 678), ratio: 1.5 },
+      { played_ns: null, ratio: 2 ** -24 },
+    ]);
+    assert.deepEqual(
+      read.rejected.map((record) => record.row),
+      [2],
+    );
+    await assert.rejects(
+      readAll(parquetDataset(file, { schema: schema({ played_ns: column.int64() }) })),
+      /logical\.parquet: column 'played_ns' is TIMESTAMP \(INT64\) in the file, and the schema declares int64/,
+    );
+  });
+
   it("fails naming the column of a decimal with more digits than a number holds", async () => {
     await assert.rejects(
       readAll(parquetDataset(join(fixtures, "too-precise.parquet"))),

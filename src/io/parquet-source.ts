@@ -13,7 +13,7 @@ import { damagedBookkeeping } from "./bookkeeping.js";
 import { listBookkeeping } from "./inventory.js";
 import { partitionValues } from "./hive.js";
 import { parseLocation } from "./location.js";
-import { foreignValues, READER_OPTIONS } from "./parquet-values.js";
+import { foreignValues, logicalTypeNames, READER_OPTIONS } from "./parquet-values.js";
 import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
 import { isLiteralInput, listFiles } from "./storage.js";
 import { readsOnlyWhatItHolds } from "../core/module-state.js";
@@ -72,11 +72,14 @@ const READABLE_AS: Record<ColumnType, (primitive: string, original: string | und
     (primitive === "INT64" && (original === undefined || original === "INT_64")) ||
     (primitive === "INT32" && (original === undefined || /^(U?INT_(8|16|32))$/.test(original))),
   double: (primitive, original) =>
-    ((primitive === "DOUBLE" || primitive === "FLOAT") && original === undefined) || original === "DECIMAL",
+    ((primitive === "DOUBLE" || primitive === "FLOAT") && original === undefined) ||
+    original === "DECIMAL" ||
+    original === "FLOAT16",
   boolean: (primitive) => primitive === "BOOLEAN",
   // INT96: Spark's timestamps; TIMESTAMP_MICROS: pyarrow's and DuckDB's (read to the millisecond).
   timestampMillis: (primitive, original) =>
-    (primitive === "INT64" && (original === "TIMESTAMP_MILLIS" || original === "TIMESTAMP_MICROS")) ||
+    (primitive === "INT64" &&
+      (original === "TIMESTAMP_MILLIS" || original === "TIMESTAMP_MICROS" || original === "TIMESTAMP")) ||
     primitive === "INT96",
 };
 
@@ -102,6 +105,8 @@ function checkFileSchema(
   fields: Record<string, { primitiveType?: string; originalType?: string }>,
   schema: Schema,
   partitionColumns: ReadonlySet<string>,
+  /** Columns only a logical type tells (parquet-values.ts's logicalTypeNames). */
+  logicalTypes: ReadonlyMap<string, string>,
 ): void {
   for (const [name, column] of Object.entries(schema.columns)) {
     if (partitionColumns.has(name)) continue;
@@ -111,8 +116,9 @@ function checkFileSchema(
       continue;
     }
     const primitive = field.primitiveType ?? "group";
-    if (!READABLE_AS[column.type](primitive, field.originalType)) {
-      const stored = field.originalType ? `${field.originalType} (${primitive})` : primitive;
+    const original = field.originalType ?? logicalTypes.get(name);
+    if (!READABLE_AS[column.type](primitive, original)) {
+      const stored = original ? `${original} (${primitive})` : primitive;
       throw new Error(
         `${uri}: column '${name}' is ${stored} in the file, and the schema declares ${column.type}`,
       );
@@ -188,7 +194,15 @@ export class ParquetDatasetSource<T> implements Source<T> {
           string,
           { primitiveType?: string; originalType?: string }
         >;
-        checkFileSchema(uri, fields, schema, new Set(Object.keys(partition)));
+        checkFileSchema(
+          uri,
+          fields,
+          schema,
+          new Set(Object.keys(partition)),
+          logicalTypeNames(
+            (reader.metadata?.schema ?? []) as unknown as Parameters<typeof logicalTypeNames>[0],
+          ),
+        );
       }
       const recordOf = foreignValues(
         (reader.metadata?.schema ?? []) as unknown as Parameters<typeof foreignValues>[0],

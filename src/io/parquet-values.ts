@@ -10,6 +10,12 @@
  *   column past 15 significant digits.
  * - UINT_32 and UINT_64: parquetjs reads the stored bits as signed (4294967295 as -1, and 2^63
  *   and above as negatives); here they are read as the unsigned integers they are.
+ * - Types the footer gives by their logical type alone, which parquetjs reads as the stored
+ *   integer: TIMESTAMP in nanoseconds (pyarrow's default for pandas' timestamps) or in
+ *   microseconds without a converted type (a local time), read as the timestamps they are (epoch
+ *   milliseconds, as sluice gives any timestamp); TIME in micro- or nanoseconds, as milliseconds
+ *   of the day, as TIME_MILLIS reads; FLOAT16, which parquetjs gives as its two bytes, as the
+ *   number.
  * - LIST and MAP (three-level groups): parquetjs gives the groups as stored, `{ list: [{ element:
  *   x }] }`, and an empty list as `{ list: null }`; here a list is an array and a map an array of
  *   `[key, value]` pairs (JSON objects have string keys only), empty ones empty, as Spark and
@@ -25,6 +31,7 @@ interface SchemaElement {
   readonly converted_type: number | null;
   readonly scale: number | null;
   readonly precision: number | null;
+  readonly logicalType?: LogicalType | null;
 }
 
 /** parquetjs's field of a column, as its reader decodes that column by. */
@@ -35,8 +42,28 @@ interface ReaderField {
   fields?: Record<string, ReaderField>;
 }
 
+/** How a leaf's stored value becomes its value, where parquetjs does not do it (see above). */
+type Stored =
+  | "uint32"
+  | "uint64"
+  | { readonly timestampPerMs: bigint }
+  | { readonly timePerMs: bigint }
+  | "float16";
+
+/** A footer element's logical type, as parquetjs decodes it (thrift's union: one member set). */
+interface LogicalType {
+  readonly TIMESTAMP?: { readonly unit: TimeUnit } | null;
+  readonly TIME?: { readonly unit: TimeUnit } | null;
+  readonly FLOAT16?: object | null;
+}
+interface TimeUnit {
+  readonly MILLIS?: object | null;
+  readonly MICROS?: object | null;
+  readonly NANOS?: object | null;
+}
+
 type Node =
-  | { readonly kind: "value"; readonly name: string; readonly unsigned?: 32 | 64 }
+  | { readonly kind: "value"; readonly name: string; readonly stored?: Stored }
   | { readonly kind: "decimal"; readonly name: string; readonly scale: number; readonly stored: number }
   | { readonly kind: "list"; readonly name: string; readonly repeated: string; readonly element: Node }
   | {
@@ -108,11 +135,10 @@ function treeOf(elements: readonly SchemaElement[]): Node[] {
     if (childCount === 0) {
       if (element.converted_type === CONVERTED_DECIMAL && element.type !== null)
         return { kind: "decimal", name: element.name, scale: element.scale ?? 0, stored: element.type };
-      if (element.converted_type === CONVERTED_UINT_32)
-        return { kind: "value", name: element.name, unsigned: 32 };
-      if (element.converted_type === CONVERTED_UINT_64)
-        return { kind: "value", name: element.name, unsigned: 64 };
-      return { kind: "value", name: element.name };
+      const stored = storedAs(element);
+      return stored === undefined
+        ? { kind: "value", name: element.name }
+        : { kind: "value", name: element.name, stored };
     }
     const repeated = children[0];
     if (element.converted_type === CONVERTED_LIST && children.length === 1 && repeated?.kind === "group") {
@@ -195,11 +221,80 @@ function converted(node: Node, value: unknown, where: (column: string) => string
   }
 }
 
-/** A leaf's value through `leaf`, an unsigned one first read as unsigned (parquetjs reads it signed). */
+/**
+ * The logical type of each top-level column that only its logical type tells (a TIMESTAMP in
+ * nanoseconds has no converted type), named for a declared schema's check: `TIMESTAMP`, `TIME`,
+ * `FLOAT16`.
+ */
+export function logicalTypeNames(elements: readonly SchemaElement[]): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const node of treeOf(elements)) {
+    if (node.kind !== "value" || (typeof node.stored !== "object" && node.stored !== "float16")) continue;
+    names.set(
+      node.name,
+      node.stored === "float16" ? "FLOAT16" : "timestampPerMs" in node.stored ? "TIMESTAMP" : "TIME",
+    );
+  }
+  return names;
+}
+
+/** How a leaf element's stored value is read where parquetjs reads it otherwise; undefined: as it does. */
+function storedAs(element: SchemaElement): Stored | undefined {
+  if (element.converted_type === CONVERTED_UINT_32) return "uint32";
+  if (element.converted_type === CONVERTED_UINT_64) return "uint64";
+  const logical = element.logicalType;
+  // With a converted type (TIMESTAMP_MILLIS, TIMESTAMP_MICROS, TIME_MILLIS), parquetjs converts.
+  if (!logical || element.converted_type !== null) return undefined;
+  if (logical.TIMESTAMP) {
+    const perMs = perMillisecond(logical.TIMESTAMP.unit);
+    return perMs === undefined ? undefined : { timestampPerMs: perMs };
+  }
+  if (logical.TIME) {
+    const perMs = perMillisecond(logical.TIME.unit);
+    return perMs === undefined || perMs === 1n ? undefined : { timePerMs: perMs };
+  }
+  if (logical.FLOAT16) return "float16";
+  return undefined;
+}
+
+function perMillisecond(unit: TimeUnit): bigint | undefined {
+  if (unit.MILLIS) return 1n;
+  if (unit.MICROS) return 1_000n;
+  if (unit.NANOS) return 1_000_000n;
+  return undefined;
+}
+
+/** A leaf's value through `leaf`, read first as its type stores it where parquetjs does not. */
 function leafOf(node: Extract<Node, { kind: "value" }>, value: unknown, leaf: LeafValue): unknown {
-  if (node.unsigned === 32 && typeof value === "number") return leaf(value >>> 0, node.name);
-  if (node.unsigned === 64 && typeof value === "bigint") return leaf(BigInt.asUintN(64, value), node.name);
+  const { stored } = node;
+  if (stored === undefined || value === null || value === undefined) return leaf(value, node.name);
+  if (stored === "uint32" && typeof value === "number") return leaf(value >>> 0, node.name);
+  if (stored === "uint64" && typeof value === "bigint") return leaf(BigInt.asUintN(64, value), node.name);
+  if (stored === "float16" && value instanceof Uint8Array && value.length === 2)
+    return leaf(float16Of(value[0]! | (value[1]! << 8)), node.name);
+  if (typeof stored === "object" && (typeof value === "bigint" || typeof value === "number")) {
+    const units = BigInt(value);
+    if ("timestampPerMs" in stored)
+      return leaf(new Date(Number(floorDivide(units, stored.timestampPerMs))), node.name);
+    return leaf(Number(floorDivide(units, stored.timePerMs)), node.name);
+  }
   return leaf(value, node.name);
+}
+
+/** The millisecond an instant lies in: division rounded down, also before 1970. */
+function floorDivide(units: bigint, perMs: bigint): bigint {
+  const quotient = units / perMs;
+  return units % perMs < 0n ? quotient - 1n : quotient;
+}
+
+/** An IEEE 754 half-precision number from its 16 bits (little-endian in the file). */
+function float16Of(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 0x1f) return fraction === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
 /**
