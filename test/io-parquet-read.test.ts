@@ -11,6 +11,7 @@ import { describe, it } from "node:test";
 import parquet from "@dsnp/parquetjs";
 import { column, type SourceReadContext, type RejectedRecord, schema } from "../src/index.js";
 import { parquetDataset } from "../src/io/index.js";
+import { lz4BlockDecompress } from "../src/io/parquet-codecs.js";
 import type { ColumnSpec } from "../src/io/parquet-writer/column.js";
 import { ParquetFileWriter } from "../src/io/parquet-writer/file.js";
 import { withTempDir } from "./support/temp.js";
@@ -305,6 +306,39 @@ describe("reading Parquet that other engines wrote", () => {
       readAll(parquetDataset(file, { schema: schema({ played_ns: column.int64() }) })),
       /logical\.parquet: column 'played_ns' is TIMESTAMP \(INT64\) in the file, and the schema declares int64/,
     );
+  });
+
+  it("reads pages compressed with ZSTD and LZ4_RAW, and names a codec it does not read", async () => {
+    const expected = Array.from({ length: 2000 }, (_, index) => ({
+      n: index,
+      text: `${"la".repeat(index % 40)}${"x".repeat(index % 300)}${index * 7919}`,
+    }));
+    for (const codec of ["zstd", "lz4"]) {
+      const { records } = await readAll(parquetDataset(join(fixtures, `${codec}.parquet`)));
+      assert.deepEqual(records, expected, codec);
+    }
+    await assert.rejects(
+      readAll(parquetDataset(join(fixtures, "lzo.parquet"))),
+      /lzo\.parquet is compressed with LZO, which sluice does not read \(it reads UNCOMPRESSED, SNAPPY, GZIP, BROTLI, ZSTD, LZ4_RAW\): write it with one of those$/,
+    );
+  });
+
+  it("decodes LZ4 blocks whose matches overlap what they copy, and refuses one that reads past its end", () => {
+    const block = (...bytes: (number | string)[]) =>
+      Uint8Array.from(bytes.flatMap((byte) => (typeof byte === "string" ? [...Buffer.from(byte)] : [byte])));
+    assert.equal(lz4BlockDecompress(block(0x50, "hello")).toString(), "hello");
+    // One literal, then a match of 3 + 4 bytes from 1 back: a run of one byte.
+    assert.equal(lz4BlockDecompress(block(0x13, "a", 0x01, 0x00, 0x20, "bc")).toString(), "aaaaaaaabc");
+    for (const damaged of [
+      block(0x10),
+      block(0x10, "a", 0x05, 0x00),
+      block(0x10, "a", 0x00, 0x00),
+      block(0xf0),
+    ])
+      assert.throws(
+        () => lz4BlockDecompress(damaged),
+        /an LZ4 block that reads past its end or copies from before its start/,
+      );
   });
 
   it("fails naming the column of a decimal with more digits than a number holds", async () => {

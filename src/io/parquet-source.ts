@@ -13,6 +13,7 @@ import { damagedBookkeeping } from "./bookkeeping.js";
 import { listBookkeeping } from "./inventory.js";
 import { partitionValues } from "./hive.js";
 import { parseLocation } from "./location.js";
+import { addReadCodecs, READABLE_CODECS } from "./parquet-codecs.js";
 import { foreignValues, logicalTypeNames, READER_OPTIONS } from "./parquet-values.js";
 import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
 import { isLiteralInput, listFiles } from "./storage.js";
@@ -167,7 +168,7 @@ export class ParquetDatasetSource<T> implements Source<T> {
     const partition = this.typedPartitionValues(relativePath);
     const location = parseLocation(uri);
     // Loaded with the first file: importing parquetjs costs every worker that imports sluice/io.
-    const parquet = (await import("@dsnp/parquetjs")).default;
+    const parquet = await parquetjsWithCodecs();
     let reader: Awaited<ReturnType<typeof parquet.ParquetReader.openFile>>;
     if (location.kind === "local") {
       try {
@@ -310,9 +311,25 @@ export function parquetDataset(
 function damagedParquet(uri: string, rowsRead: number, error: unknown): SluiceError {
   if ((error as NodeJS.ErrnoException | undefined)?.code !== undefined)
     return fileFailure("read", uri, error);
+  // parquetjs's words for a codec it has no entry for: the file is whole, its codec unread here.
+  const codec = /^invalid compression method: (\w+)$/.exec(messageOf(error))?.[1];
+  if (codec !== undefined)
+    return new SluiceError(
+      `${uri} is compressed with ${codec}, which sluice does not read (it reads ${READABLE_CODECS.join(", ")}): write it with one of those`,
+    );
   return new SluiceError(
     `${uri} is damaged: its rows from row ${(rowsRead + 1).toLocaleString("en-US")} on cannot be read (${messageOf(error)}); its footer reads, so it was not cut short: restore the file or write it again`,
   );
+}
+
+/** parquetjs, with the codecs it lacks for reading added (parquet-codecs.ts). */
+async function parquetjsWithCodecs(): Promise<typeof import("@dsnp/parquetjs").default> {
+  const [parquet, compression] = await Promise.all([
+    import("@dsnp/parquetjs"),
+    import("@dsnp/parquetjs/dist/lib/compression.js"),
+  ]);
+  addReadCodecs(compression.PARQUET_COMPRESSION_METHODS as Parameters<typeof addReadCodecs>[0]);
+  return parquet.default;
 }
 
 /**
