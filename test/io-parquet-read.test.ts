@@ -308,7 +308,7 @@ describe("reading Parquet that other engines wrote", () => {
     );
   });
 
-  it("reads pages compressed with ZSTD and LZ4_RAW, and names a codec it does not read", async () => {
+  it("reads pages compressed with ZSTD and LZ4_RAW, and names a codec or an encoding it does not read", async () => {
     const expected = Array.from({ length: 2000 }, (_, index) => ({
       n: index,
       text: `${"la".repeat(index % 40)}${"x".repeat(index % 300)}${index * 7919}`,
@@ -320,6 +320,11 @@ describe("reading Parquet that other engines wrote", () => {
     await assert.rejects(
       readAll(parquetDataset(join(fixtures, "lzo.parquet"))),
       /lzo\.parquet is compressed with LZO, which sluice does not read \(it reads UNCOMPRESSED, SNAPPY, GZIP, BROTLI, ZSTD, LZ4_RAW\): write it with one of those$/,
+    );
+    // A whole file in an encoding that is not read is not called damaged either.
+    await assert.rejects(
+      readAll(parquetDataset(join(fixtures, "delta.parquet"))),
+      /delta\.parquet holds pages in the DELTA_BINARY_PACKED encoding, which sluice does not read \(it reads Parquet's first encodings: PLAIN, RLE and dictionaries\): write it with those \(Spark: parquet\.writer\.version v1/,
     );
   });
 

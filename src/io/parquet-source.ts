@@ -311,11 +311,17 @@ export function parquetDataset(
 function damagedParquet(uri: string, rowsRead: number, error: unknown): SluiceError {
   if ((error as NodeJS.ErrnoException | undefined)?.code !== undefined)
     return fileFailure("read", uri, error);
-  // parquetjs's words for a codec it has no entry for: the file is whole, its codec unread here.
+  // parquetjs's words for a codec or an encoding it has no entry for: the file is whole, and
+  // written in a way that is not read here.
   const codec = /^invalid compression method: (\w+)$/.exec(messageOf(error))?.[1];
   if (codec !== undefined)
     return new SluiceError(
       `${uri} is compressed with ${codec}, which sluice does not read (it reads ${READABLE_CODECS.join(", ")}): write it with one of those`,
+    );
+  const encoding = /^invalid encoding: (\w+)$/.exec(messageOf(error))?.[1];
+  if (encoding !== undefined)
+    return new SluiceError(
+      `${uri} holds pages in the ${encoding} encoding, which sluice does not read (it reads Parquet's first encodings: PLAIN, RLE and dictionaries): write it with those (Spark: parquet.writer.version v1; DuckDB: PARQUET_VERSION V1; pyarrow: no column_encoding)`,
     );
   return new SluiceError(
     `${uri} is damaged: its rows from row ${(rowsRead + 1).toLocaleString("en-US")} on cannot be read (${messageOf(error)}); its footer reads, so it was not cut short: restore the file or write it again`,
