@@ -323,9 +323,21 @@ describe("reading Parquet that other engines wrote", () => {
     );
     // A whole file in an encoding that is not read is not called damaged either.
     await assert.rejects(
-      readAll(parquetDataset(join(fixtures, "delta.parquet"))),
-      /delta\.parquet holds pages in the DELTA_BINARY_PACKED encoding, which sluice does not read \(it reads Parquet's first encodings: PLAIN, RLE and dictionaries\): write it with those \(Spark: parquet\.writer\.version v1/,
+      readAll(parquetDataset(join(fixtures, "bit-packed.parquet"))),
+      /bit-packed\.parquet holds pages in the BIT_PACKED encoding, which sluice does not read \(it reads PLAIN, RLE, dictionaries, DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY and BYTE_STREAM_SPLIT\): write it with those/,
     );
+  });
+
+  it("reads pages in Parquet's second-version encodings and BYTE_STREAM_SPLIT as pyarrow does", async () => {
+    // What pyarrow reads of the file (make-foreign.py), INT64 as text.
+    const expected = (
+      JSON.parse(await readFile(join(fixtures, "encodings.json"), "utf8")) as Record<string, unknown>[]
+    ).map((row) => ({ ...row, big: BigInt(row.big as string) }));
+    const { records } = await readAll(
+      parquetDataset(join(fixtures, "encodings.parquet"), { int64: "bigint" }),
+    );
+    assert.equal(records.length, expected.length);
+    assert.deepEqual(records, expected);
   });
 
   it("decodes LZ4 blocks whose matches overlap what they copy, and refuses one that reads past its end", () => {

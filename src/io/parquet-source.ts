@@ -14,6 +14,7 @@ import { listBookkeeping } from "./inventory.js";
 import { partitionValues } from "./hive.js";
 import { parseLocation } from "./location.js";
 import { addReadCodecs, READABLE_CODECS } from "./parquet-codecs.js";
+import { addReadEncodings, READABLE_ENCODINGS } from "./parquet-read-encodings.js";
 import { foreignValues, logicalTypeNames, READER_OPTIONS } from "./parquet-values.js";
 import { describeS3Error, type S3Settings, s3Client } from "./s3.js";
 import { isLiteralInput, listFiles } from "./storage.js";
@@ -321,20 +322,26 @@ function damagedParquet(uri: string, rowsRead: number, error: unknown): SluiceEr
   const encoding = /^invalid encoding: (\w+)$/.exec(messageOf(error))?.[1];
   if (encoding !== undefined)
     return new SluiceError(
-      `${uri} holds pages in the ${encoding} encoding, which sluice does not read (it reads Parquet's first encodings: PLAIN, RLE and dictionaries): write it with those (Spark: parquet.writer.version v1; DuckDB: PARQUET_VERSION V1; pyarrow: no column_encoding)`,
+      `${uri} holds pages in the ${encoding} encoding, which sluice does not read (it reads PLAIN, RLE, dictionaries, ${READABLE_ENCODINGS.join(", ").replace(/, (?=[^,]*$)/, " and ")}): write it with those`,
     );
   return new SluiceError(
     `${uri} is damaged: its rows from row ${(rowsRead + 1).toLocaleString("en-US")} on cannot be read (${messageOf(error)}); its footer reads, so it was not cut short: restore the file or write it again`,
   );
 }
 
-/** parquetjs, with the codecs it lacks for reading added (parquet-codecs.ts). */
+/**
+ * parquetjs, with the codecs and encodings it lacks for reading added (parquet-codecs.ts,
+ * parquet-read-encodings.ts).
+ */
 async function parquetjsWithCodecs(): Promise<typeof import("@dsnp/parquetjs").default> {
-  const [parquet, compression] = await Promise.all([
+  const [parquet, compression, encodings] = await Promise.all([
     import("@dsnp/parquetjs"),
     import("@dsnp/parquetjs/dist/lib/compression.js"),
+    import("@dsnp/parquetjs/dist/lib/codec/index.js"),
   ]);
   addReadCodecs(compression.PARQUET_COMPRESSION_METHODS as Parameters<typeof addReadCodecs>[0]);
+  // The module's exports object is the table parquetjs's reader looks encodings up in.
+  addReadEncodings((encodings as { default?: object }).default as Record<string, unknown>);
   return parquet.default;
 }
 
