@@ -328,16 +328,17 @@ describe("reading Parquet that other engines wrote", () => {
     );
   });
 
-  it("reads pages in Parquet's second-version encodings and BYTE_STREAM_SPLIT as pyarrow does", async () => {
-    // What pyarrow reads of the file (make-foreign.py), INT64 as text.
+  it("reads pages in Parquet's second-version encodings, BYTE_STREAM_SPLIT and RLE booleans as pyarrow does", async () => {
+    // What pyarrow reads of the files (make-foreign.py), INT64 as text.
     const expected = (
       JSON.parse(await readFile(join(fixtures, "encodings.json"), "utf8")) as Record<string, unknown>[]
     ).map((row) => ({ ...row, big: BigInt(row.big as string) }));
-    const { records } = await readAll(
-      parquetDataset(join(fixtures, "encodings.parquet"), { int64: "bigint" }),
-    );
-    assert.equal(records.length, expected.length);
-    assert.deepEqual(records, expected);
+    // Data pages of the first version and of the second, whose booleans parquetjs read as false.
+    for (const file of ["encodings.parquet", "encodings-v2.parquet"]) {
+      const { records } = await readAll(parquetDataset(join(fixtures, file), { int64: "bigint" }));
+      assert.equal(records.length, expected.length, file);
+      assert.deepEqual(records, expected, file);
+    }
   });
 
   it("decodes LZ4 blocks whose matches overlap what they copy, and refuses one that reads past its end", () => {

@@ -1,6 +1,6 @@
 /**
  * Page encodings parquetjs does not read, added to its table of encodings for reading files other
- * engines wrote: Parquet's second-version encodings, which Spark's v2 writer, DuckDB's V2 format
+ * engines wrote (and its RLE decoder made to read booleans, below): Parquet's second-version encodings, which Spark's v2 writer, DuckDB's V2 format
  * and arrow-rs's v2 writer use (DELTA_BINARY_PACKED for integers, DELTA_LENGTH_BYTE_ARRAY and
  * DELTA_BYTE_ARRAY for bytes and text), and BYTE_STREAM_SPLIT (floats, as pyarrow and Polars
  * write on request). Each decoder gives values as parquetjs's PLAIN decoder does (INT32, FLOAT
@@ -15,7 +15,12 @@ interface Cursor {
 }
 
 type Decoder = {
-  decodeValues(type: string, cursor: Cursor, count: number, options: { typeLength?: number }): unknown[];
+  decodeValues(
+    type: string,
+    cursor: Cursor,
+    count: number,
+    options: { typeLength?: number; bitWidth?: number; disableEnvelope?: boolean },
+  ): unknown[];
 };
 
 /** The encodings added here, for the message that names a file in another. */
@@ -28,10 +33,33 @@ export const READABLE_ENCODINGS = [
 
 /** Adds the decoders to parquetjs's table of encodings (the `codec` module's exports). */
 export function addReadEncodings(encodings: Record<string, unknown>): void {
+  const rle = encodings.RLE as Decoder | undefined;
+  if (rle && !booleanAware.has(rle)) encodings.RLE = withBooleans(rle);
   encodings.DELTA_BINARY_PACKED ??= deltaBinaryPacked;
   encodings.DELTA_LENGTH_BYTE_ARRAY ??= deltaLengthByteArray;
   encodings.DELTA_BYTE_ARRAY ??= deltaByteArray;
   encodings.BYTE_STREAM_SPLIT ??= byteStreamSplit;
+}
+
+/** RLE decoders already made to read booleans (addReadEncodings runs for every file read). */
+const booleanAware = new WeakSet<Decoder>();
+
+/**
+ * parquetjs's RLE decoder, reading BOOLEAN values too: they are RLE-encoded in data pages of
+ * version 2 (parquet-mr's and Parquet C++'s writers), bit width 1 after a 4-byte length, and
+ * parquetjs reads them with the column's type length for a bit width, which a boolean has not:
+ * every value came back false. Levels (INT32) go to parquetjs's decoder as they are.
+ */
+function withBooleans(rle: Decoder): Decoder {
+  const decoder: Decoder = {
+    decodeValues(type, cursor, count, options) {
+      if (type !== "BOOLEAN") return rle.decodeValues(type, cursor, count, options);
+      const bits = rle.decodeValues(type, cursor, count, { ...options, bitWidth: 1, disableEnvelope: false });
+      return bits.map((bit) => bit === 1);
+    },
+  };
+  booleanAware.add(decoder);
+  return decoder;
 }
 
 const deltaBinaryPacked: Decoder = {
