@@ -52,6 +52,8 @@ const booleanAware = new WeakSet<Decoder>();
  */
 function withBooleans(rle: Decoder): Decoder {
   const decoder: Decoder = {
+    // The rest of parquetjs's RLE codec (its writer's encodeValues, for levels) is kept as it is.
+    ...rle,
     decodeValues(type, cursor, count, options) {
       if (type !== "BOOLEAN") return rle.decodeValues(type, cursor, count, options);
       const bits = rle.decodeValues(type, cursor, count, { ...options, bitWidth: 1, disableEnvelope: false });

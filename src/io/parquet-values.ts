@@ -103,7 +103,7 @@ export function foreignValues(
   elements: readonly SchemaElement[],
   fields: Record<string, ReaderField>,
   leaf: LeafValue,
-  /** The columns wanted (a declared schema's), or undefined for all: others are left out unread. */
+  /** The columns wanted (a declared schema's), or undefined for all: others are left out, unconverted. */
   wanted?: ReadonlySet<string>,
 ): (row: Record<string, unknown>, where: (column: string) => string) => Record<string, unknown> {
   const every = treeOf(elements);
