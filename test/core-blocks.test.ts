@@ -210,6 +210,9 @@ describe("blocks", () => {
     assert.equal(nonJsonIn({ a: [1, { b: [2, date] }] }, "options"), "a Date at options.a[1].b[1]");
     assert.equal(nonJsonIn([{ x: 1 }, [1, undefined]]), "undefined at [1][1]");
     assert.equal(nonJsonIn({ ok: undefined, n: Number.NaN }), "NaN at .n");
+    // Each with its article.
+    assert.equal(nonJsonIn({ bytes: new ArrayBuffer(1) }), "an ArrayBuffer at .bytes");
+    assert.equal(nonJsonIn({ bytes: new Uint8Array(1) }), "a Uint8Array at .bytes");
     assert.equal(
       nonJsonIn(() => 1),
       "a function at the top",

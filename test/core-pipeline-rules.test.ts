@@ -168,6 +168,12 @@ describe("the rules of pipeline modules", () => {
       const cases = [
         ["date", /'group them' must be JSON values, .* and hold a Date in a value at \.at: convert it first/],
         ["map", /'group them' must be JSON values, .* and hold a Map in a value at \.seen: /],
+        // Bytes (a binary Parquet column is read as Buffers), and typed arrays.
+        [
+          "bytes",
+          /'group them' must be JSON values, .* and hold a Buffer in a value at \.blob: convert them first: bytes to text with Buffer\.from\(bytes\)\.toString\("base64"\)/,
+        ],
+        ["floats", /hold a Float64Array in a value at \.ratios: convert them first: .*Array\.from\(values\)/],
         ["nan", /'group them' must be JSON values, .* and hold NaN in a value at \.ratio: /],
         [
           "set-accumulator",

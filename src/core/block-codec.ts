@@ -515,8 +515,13 @@ function kindOf(value: unknown): string {
   if (value === undefined) return "undefined";
   if (typeof value === "number") return String(value);
   if (typeof value === "object" && value !== null)
-    return `a ${value.constructor?.name ?? "null-prototype object"}`;
-  return `a ${typeof value}`;
+    return withArticle(value.constructor?.name ?? "null-prototype object");
+  return withArticle(typeof value);
+}
+
+/** "a Date", "an ArrayBuffer", "a Uint8Array" (said "you-int"). */
+function withArticle(name: string): string {
+  return `${/^[AEIOaeio]/.test(name) ? "an" : "a"} ${name}`;
 }
 
 /**

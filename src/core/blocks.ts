@@ -74,11 +74,16 @@ export function checkCrossingKey(key: unknown, what: string): void {
 function adviceKind(problem: string): Advice {
   if (problem.startsWith("undefined ")) return "undefined";
   if (problem.startsWith("a Promise ")) return "promise";
+  if (BYTES.test(problem)) return "bytes";
   if (problem.startsWith(TOO_DEEP)) return "deep";
   return problem.startsWith(CYCLE) ? "cycle" : "convert";
 }
 
-type Advice = "undefined" | "promise" | "cycle" | "deep" | "convert";
+type Advice = "undefined" | "promise" | "cycle" | "deep" | "bytes" | "convert";
+
+/** How the description of bytes begins: a Buffer, an ArrayBuffer or a typed array. */
+const BYTES =
+  /^an? (Buffer|ArrayBuffer|SharedArrayBuffer|DataView|(Big)?(Uint|Int|Float)\d+(Clamped)?Array) /;
 
 const ADVICE: Record<Advice, string> = {
   // undefined is found only where JSON cannot leave it out (a record, a key or value, an array's
@@ -89,6 +94,9 @@ const ADVICE: Record<Advice, string> = {
     "a function called something asynchronous and returned its Promise there, which a transform keeps as it is (its function's result is taken as it returns); do the asynchronous work in a source, or before the pipeline",
   cycle:
     "JSON cannot write a value that refers to itself: keep a key of what it refers to (an id) instead of the object",
+  // Most often a binary Parquet column (BYTE_ARRAY without a text annotation), read as a Buffer.
+  bytes:
+    'convert them first: bytes to text with Buffer.from(bytes).toString("base64") (or "utf8", when they are text), a typed array of numbers to an array with Array.from(values) (a binary Parquet column is read as Buffers)',
   deep: "flatten it (a list kept as nested pairs, [head, [head, [...]]], is most often what grows that deep: an array holds it flat)",
   convert:
     "convert it first (a Date to epoch milliseconds or ISO text, a Map or Set to an array or object, NaN or an infinity to null)",
