@@ -10,8 +10,8 @@ import type {
   SourceReadContext,
   SplitContext,
 } from "../core/index.js";
-import { misnamedCompressed, textBytesOf } from "./archives.js";
-import { otherEncoding } from "./text-encodings.js";
+import { textBytesOf } from "./archives.js";
+import { unreadableAsText } from "./text-encodings.js";
 import { splitBytesFor } from "./json-lines-source.js";
 import type { S3Settings } from "./s3.js";
 import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
@@ -208,7 +208,7 @@ export class JsonDocumentsSource<T> implements Source<T> {
       context.addBytesRead(bytes.byteLength);
       let body: Buffer = bytes;
       if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
-      const misnamed = misnamedCompressed(uri, body) ?? otherEncoding(uri, body);
+      const misnamed = unreadableAsText(uri, body);
       if (misnamed) throw misnamed;
       if (body.toString("latin1").trim() === "") continue;
       if (!isUtf8(body)) {
@@ -260,9 +260,7 @@ export class JsonDocumentsSource<T> implements Source<T> {
     const start = readBytes(uri, this.options.s3)[Symbol.asyncIterator]();
     const first = await start.next();
     await start.return?.();
-    const misnamed = first.done
-      ? undefined
-      : (misnamedCompressed(uri, first.value) ?? otherEncoding(uri, first.value));
+    const misnamed = first.done ? undefined : unreadableAsText(uri, first.value);
     if (misnamed) throw misnamed;
     const parser = (await loadStreamArray()).withParserAsStream();
     const input = Readable.from(readBytes(uri, this.options.s3));

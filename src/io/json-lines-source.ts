@@ -11,8 +11,8 @@ import type {
   SplitContext,
 } from "../core/index.js";
 import type { S3Settings } from "./s3.js";
-import { isGzipName, isReadWholeOnly, misnamedCompressed, textBytesOf } from "./archives.js";
-import { otherEncoding } from "./text-encodings.js";
+import { isGzipName, isReadWholeOnly, textBytesOf } from "./archives.js";
+import { unreadableAsText } from "./text-encodings.js";
 import { damagedBookkeeping } from "./bookkeeping.js";
 import { listBookkeeping } from "./inventory.js";
 import { isLiteralInput, type ListedAs, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
@@ -406,7 +406,7 @@ class LineReader<T> {
     if (offset === 0 && bytes[from] === 0xef && bytes[from + 1] === 0xbb && bytes[from + 2] === 0xbf)
       from += 3;
     if (offset === 0) {
-      const misnamed = misnamedCompressed(this.uri, bytes, from) ?? otherEncoding(this.uri, bytes, from);
+      const misnamed = unreadableAsText(this.uri, bytes, from);
       if (misnamed) throw misnamed;
     }
     if (oversize === false && isBlank(bytes, from, to)) return;

@@ -19,7 +19,7 @@ type CodecTable = Record<
 /** The codecs sluice reads, for the message that names a file compressed with another. */
 export const READABLE_CODECS = ["UNCOMPRESSED", "SNAPPY", "GZIP", "BROTLI", "ZSTD", "LZ4_RAW"] as const;
 
-/** Adds ZSTD and LZ4_RAW to parquetjs's codecs (once per module instance; again is harmless). */
+/** Adds ZSTD and LZ4_RAW to parquetjs's codecs (again, as another copy of sluice in the process would, is harmless). */
 export function addReadCodecs(codecs: CodecTable): void {
   codecs.ZSTD ??= { deflate: cannotWrite("ZSTD"), inflate: (value) => toBuffer(zstdDecompress(value)) };
   codecs.LZ4_RAW ??= { deflate: cannotWrite("LZ4_RAW"), inflate: (value) => lz4BlockDecompress(value) };

@@ -41,7 +41,7 @@ export function addReadEncodings(encodings: Record<string, unknown>): void {
   encodings.BYTE_STREAM_SPLIT ??= byteStreamSplit;
 }
 
-/** RLE decoders already made to read booleans (addReadEncodings runs for every file read). */
+/** RLE decoders already made to read booleans: another copy of sluice in the process adds them again. */
 const booleanAware = new WeakSet<Decoder>();
 
 /**

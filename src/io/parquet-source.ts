@@ -333,7 +333,15 @@ function damagedParquet(uri: string, rowsRead: number, error: unknown): SluiceEr
  * parquetjs, with the codecs and encodings it lacks for reading added (parquet-codecs.ts,
  * parquet-read-encodings.ts).
  */
-async function parquetjsWithCodecs(): Promise<typeof import("@dsnp/parquetjs").default> {
+function parquetjsWithCodecs(): Promise<typeof import("@dsnp/parquetjs").default> {
+  // Once per thread: every file a task reads asks for it.
+  parquetjsLoaded ??= loadParquetjs();
+  return parquetjsLoaded;
+}
+
+let parquetjsLoaded: Promise<typeof import("@dsnp/parquetjs").default> | undefined;
+
+async function loadParquetjs(): Promise<typeof import("@dsnp/parquetjs").default> {
   const [parquet, compression, encodings] = await Promise.all([
     import("@dsnp/parquetjs"),
     import("@dsnp/parquetjs/dist/lib/compression.js"),

@@ -7,6 +7,7 @@
  * text begins with one) takes in those encodings (the detection RFC 4627 describes).
  */
 import { SluiceError } from "../core/errors.js";
+import { misnamedCompressed } from "./archives.js";
 
 /**
  * What an encoding's first bytes look like (`null`: any byte but zero), and its name for iconv,
@@ -36,7 +37,7 @@ const ENCODINGS: readonly {
  * The error for a file whose bytes from `at` (its start) are text in UTF-16 or UTF-32; undefined
  * for any other bytes, UTF-8 with or without its byte order mark among them.
  */
-export function otherEncoding(uri: string, bytes: Uint8Array, at = 0): SluiceError | undefined {
+function otherEncoding(uri: string, bytes: Uint8Array, at = 0): SluiceError | undefined {
   const found = ENCODINGS.find(({ start }) =>
     start.every((expected, index) => {
       const byte = bytes[at + index];
@@ -47,4 +48,13 @@ export function otherEncoding(uri: string, bytes: Uint8Array, at = 0): SluiceErr
   return new SluiceError(
     `${uri} is text in ${found.name}, and JSON is read as UTF-8: convert it (iconv -f ${found.iconv} -t UTF-8), or move it out of the input`,
   );
+}
+
+/**
+ * The error for a file whose first bytes (from `at`) are not JSON text a reader can take: a
+ * compressed format its name does not say (archives.ts), or UTF-16 or UTF-32. Undefined otherwise.
+ * Every JSON reader checks a file's start with this, once.
+ */
+export function unreadableAsText(uri: string, bytes: Uint8Array, at = 0): SluiceError | undefined {
+  return misnamedCompressed(uri, bytes, at) ?? otherEncoding(uri, bytes, at);
 }
