@@ -32,11 +32,14 @@ function sparkify(args: string[], env: NodeJS.ProcessEnv = {}) {
   });
 }
 
-/** Runs the command without blocking this process (which may be serving it, as the proxy does). */
+/**
+ * Runs the command without blocking this process (which may be serving it, as the proxy does, or
+ * running another beside it).
+ */
 function sparkifyAsync(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-): Promise<{ status: number | null; stderr: string }> {
+): Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [command, "--quiet", ...args], {
       env: { ...process.env, ...env },
@@ -46,8 +49,27 @@ function sparkifyAsync(
     child.stderr.on("data", (chunk) => {
       stderr += chunk;
     });
-    child.on("exit", (status) => resolve({ status, stderr }));
+    child.on("exit", (status, signal) => resolve({ status, signal, stderr }));
   });
+}
+
+/**
+ * Calls `check` for each item, two at a time: the commit-step tests run a few commands per step
+ * against a local S3 server that answers one request at a time, and steps over outputs of their
+ * own do not meet.
+ */
+async function inPairs<T>(
+  items: readonly T[],
+  check: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next++;
+      await check(items[index]!, index);
+    }
+  };
+  await Promise.all([lane(), lane()]);
 }
 
 const digests = tableDigests;
@@ -110,23 +132,22 @@ describe("killed runs (SIGKILL) and stopped runs (SIGTERM), local output", () =>
     await withTempDir(async (folder) => {
       const { oldInput, newInput } = await twoInputs(folder);
       const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
-      const steps = LOCAL_COMMIT_STEPS;
-      for (const step of steps) {
+      await inPairs(LOCAL_COMMIT_STEPS, async (step) => {
         const output = join(folder, `lake-${step.replace(/[^a-z]/g, "-")}`);
-        assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
-        const killed = sparkify(["--input", newInput, "--output", output, "--mode", "overwrite"], {
+        assert.equal((await sparkifyAsync(["--input", oldInput, "--output", output])).status, 0);
+        const killed = await sparkifyAsync(["--input", newInput, "--output", output, "--mode", "overwrite"], {
           SLUICE_TEST_KILL_AT_COMMIT_STEP: step,
         });
         assert.equal(killed.signal, "SIGKILL", `killed at ${step}`);
         assert.ok(existsSync(join(output, "_temporary")), "the journal is left for the next run");
         // The next run, even one that then refuses to write, first finishes the interrupted commit.
-        const next = sparkify(["--input", newInput, "--output", output]);
+        const next = await sparkifyAsync(["--input", newInput, "--output", output]);
         assert.equal(next.status, 1);
         assert.match(next.stderr, /already exists/);
         assert.deepEqual(await digests(output), expected, `all tables new after a kill at ${step}`);
         assert.ok(!existsSync(join(output, "_temporary")), "no staged leftovers");
         for (const table of TABLES) assert.ok(existsSync(join(output, table, "_SUCCESS")));
-      }
+      });
     });
   });
 
@@ -239,12 +260,11 @@ describe("commit steps that fail by themselves, local output", () => {
     await withTempDir(async (folder) => {
       const { oldInput, newInput } = await twoInputs(folder);
       const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
-      const steps = LOCAL_COMMIT_STEPS;
-      for (const step of steps) {
+      await inPairs(LOCAL_COMMIT_STEPS, async (step) => {
         const output = join(folder, `lake-${step.replace(/[^a-z]/g, "-")}`);
-        assert.equal(sparkify(["--input", oldInput, "--output", output]).status, 0);
+        assert.equal((await sparkifyAsync(["--input", oldInput, "--output", output])).status, 0);
         const before = await digests(output);
-        const failed = sparkify(["--input", newInput, "--output", output, "--mode", "overwrite"], {
+        const failed = await sparkifyAsync(["--input", newInput, "--output", output, "--mode", "overwrite"], {
           SLUICE_TEST_FAIL_AT_COMMIT_STEP: step,
         });
         assert.equal(failed.status, 1, `failed at ${step}`);
@@ -257,10 +277,10 @@ describe("commit steps that fail by themselves, local output", () => {
         assert.deepEqual(await digests(output), before, `all tables old after a failure at ${step}`);
         assert.ok(!existsSync(join(output, "_temporary")), "nothing staged is left");
         for (const table of TABLES) assert.ok(existsSync(join(output, table, "_SUCCESS")));
-        const next = sparkify(["--input", newInput, "--output", output, "--mode", "overwrite"]);
+        const next = await sparkifyAsync(["--input", newInput, "--output", output, "--mode", "overwrite"]);
         assert.equal(next.status, 0, next.stderr);
         assert.deepEqual(await digests(output), expected);
-      }
+      });
 
       // For real: an immutable users/ folder, which cannot be renamed away (EPERM).
       const output = join(folder, "lake-immutable");
@@ -441,11 +461,11 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
       const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
       const bucket = await freshBucket("killed-commit");
       const steps = ["journal-written", ...S3_COMMIT_STEPS_AFTER_JOURNAL];
-      for (const [index, step] of steps.entries()) {
+      await inPairs(steps, async (step, index) => {
         const output = `s3://${bucket}/lake-${index}`;
-        const first = sparkify(["--input", oldInput, "--output", output, ...s3Flags()]);
+        const first = await sparkifyAsync(["--input", oldInput, "--output", output, ...s3Flags()]);
         assert.equal(first.status, 0, first.stderr);
-        const killed = sparkify(
+        const killed = await sparkifyAsync(
           ["--input", newInput, "--output", output, "--mode", "overwrite", ...s3Flags()],
           {
             SLUICE_TEST_KILL_AT_COMMIT_STEP: step,
@@ -457,7 +477,7 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
         );
         assert.equal(journals.length, 1, "the journal is left for the next run");
         // The next run, even one that then refuses to write, first finishes the interrupted commit.
-        const next = sparkify(["--input", newInput, "--output", output, ...s3Flags()]);
+        const next = await sparkifyAsync(["--input", newInput, "--output", output, ...s3Flags()]);
         assert.equal(next.status, 1);
         assert.match(next.stderr, /already exists/);
         const copy = await downloadPrefix(output, join(folder, `copy-${index}`));
@@ -467,7 +487,7 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
           const marker = await objectListing(bucket, `lake-${index}/${table}/_SUCCESS`);
           assert.equal(marker.length, 1, `${table}/_SUCCESS`);
         }
-      }
+      });
     });
   });
 
@@ -485,12 +505,11 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
       assert.equal(retried.status, 0, retried.stderr);
       assert.deepEqual(await digests(await downloadPrefix(once, join(folder, "copy-once"))), expected);
       // A step that fails every time it is taken.
-      const steps = S3_COMMIT_STEPS_AFTER_JOURNAL;
-      for (const [index, step] of steps.entries()) {
+      await inPairs(S3_COMMIT_STEPS_AFTER_JOURNAL, async (step, index) => {
         const output = `s3://${bucket}/lake-${index}`;
-        const first = sparkify(["--input", oldInput, "--output", output, ...s3Flags()]);
+        const first = await sparkifyAsync(["--input", oldInput, "--output", output, ...s3Flags()]);
         assert.equal(first.status, 0, first.stderr);
-        const failed = sparkify(
+        const failed = await sparkifyAsync(
           ["--input", newInput, "--output", output, "--mode", "overwrite", ...s3Flags()],
           {
             SLUICE_TEST_FAIL_AT_COMMIT_STEP: step,
@@ -507,13 +526,13 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
           entry.includes("/_journal.json "),
         );
         assert.equal(journals.length, 1, "the journal is kept");
-        const next = sparkify(["--input", newInput, "--output", output, ...s3Flags()]);
+        const next = await sparkifyAsync(["--input", newInput, "--output", output, ...s3Flags()]);
         assert.equal(next.status, 1);
         assert.match(next.stderr, /already exists/);
         const copy = await downloadPrefix(output, join(folder, `copy-${index}`));
         assert.deepEqual(await digests(copy), expected, `all tables new after a failure at ${step}`);
         assert.deepEqual(await objectListing(bucket, `lake-${index}/_temporary/`), [], "no journal left");
-      }
+      });
     });
   });
 
@@ -879,5 +898,36 @@ describe("S3 misbehaving (a fault-injecting proxy in front of the local S3 serve
     } finally {
       await proxy.close();
     }
+  });
+  it("a commit over a slow link completes its staged uploads 16 at a time, and the lake is a local run's", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput } = await twoInputs(folder);
+      const expected = await digestsOfLocalRun(oldInput, join(folder, "reference"));
+      const bucket = await freshBucket("slow-link");
+      // Each request held 40 ms, as a round trip to a distant region takes: one completion after
+      // another would make a commit of the songs table's 17,000 folders take minutes of waiting.
+      const proxy = await startFaultProxy(s3Settings.endpoint!, () => "pass", {
+        latencyMs: 40,
+        kindOf: ({ method, url }) =>
+          method === "POST" && url.includes("uploadId=") ? "complete" : undefined,
+      });
+      try {
+        const output = `s3://${bucket}/lake`;
+        const run = await sparkifyAsync([
+          "--input",
+          oldInput,
+          "--output",
+          output,
+          "--s3-endpoint",
+          proxy.endpoint,
+          "--s3-path-style",
+        ]);
+        assert.equal(run.status, 0, run.stderr);
+        assert.equal(proxy.mostAtOnce.complete, 16, JSON.stringify(proxy.mostAtOnce));
+        assert.deepEqual(await digests(await downloadPrefix(output, join(folder, "copy"))), expected);
+      } finally {
+        await proxy.close();
+      }
+    });
   });
 });

@@ -6,6 +6,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { Pipeline, runDirect } from "../src/index.js";
 import {
   completeUpload,
@@ -17,6 +18,7 @@ import {
   StagedMultipartUpload,
   s3Client,
 } from "../src/io/index.js";
+import { forEachInLanes } from "../src/io/in-lanes.js";
 import { copyEvents } from "./fixtures/lake-pipelines.js";
 import { literal, query } from "./support/duckdb.js";
 import {
@@ -367,6 +369,67 @@ describe("S3 objects read as listed (a server that honours If-Match: moto_server
       new RegExp(
         `s3://${bucket}/log/events\\.json was changed after the run listed it: its parts, read by several tasks, could come from two contents; run again once the input holds still`,
       ),
+    );
+  });
+});
+
+describe("requests many at a time (forEachInLanes, which completes and aborts a commit's uploads)", () => {
+  it("calls each item once, in order, with as many under way as it has lanes and no more", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 60 }),
+        fc.integer({ min: 1, max: 20 }),
+        async (delays, lanes) => {
+          const started: number[] = [];
+          let underWay = 0;
+          let most = 0;
+          await forEachInLanes(delays, lanes, async (delay, index) => {
+            started.push(index);
+            most = Math.max(most, ++underWay);
+            await new Promise((resolve) => setTimeout(resolve, delay));
+            underWay--;
+          });
+          assert.deepEqual(
+            started,
+            delays.map((_, index) => index),
+          );
+          assert.equal(most, Math.min(lanes, delays.length));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("after a failure starts nothing more, waits for the calls under way, and throws the first failure", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ delay: fc.integer({ min: 0, max: 3 }), fails: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        fc.integer({ min: 1, max: 8 }),
+        async (items, lanes) => {
+          fc.pre(items.some((item) => item.fails));
+          let underWay = 0;
+          let firstFailure: Error | undefined;
+          const startedAfterFailure: number[] = [];
+          const outcome = forEachInLanes(items, lanes, async ({ delay, fails }, index) => {
+            if (firstFailure !== undefined) startedAfterFailure.push(index);
+            underWay++;
+            await new Promise((resolve) => setTimeout(resolve, delay));
+            underWay--;
+            if (fails) {
+              const error = new Error(`item ${index}`);
+              firstFailure ??= error;
+              throw error;
+            }
+          });
+          await assert.rejects(outcome, (error) => error === firstFailure);
+          assert.equal(underWay, 0, "no call is under way when it throws");
+          assert.deepEqual(startedAfterFailure, []);
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });

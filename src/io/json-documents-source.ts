@@ -13,7 +13,7 @@ import type {
 import { textBytesOf } from "./archives.js";
 import { unreadableAsText } from "./text-encodings.js";
 import { splitBytesFor } from "./json-lines-source.js";
-import type { S3Settings } from "./s3.js";
+import { requestsAtOnce, type S3Settings } from "./s3.js";
 import { isLiteralInput, type ListedFile, listFiles, readAll, readBytes } from "./storage.js";
 import { readsOnlyWhatItHolds } from "../core/module-state.js";
 
@@ -183,7 +183,7 @@ export class JsonDocumentsSource<T> implements Source<T> {
     const streamed = (size: number) => size > streamAbove && this.options.arrayElements !== false;
     // Small documents are fetched a few at a time ahead of the one being parsed (in order): one
     // request after another would leave a task waiting on S3 latency for every file.
-    const readAhead = this.options.s3?.maxConcurrency ?? 16;
+    const readAhead = requestsAtOnce(this.options.s3);
     const fetched = new Map<number, Promise<Buffer>>();
     let nextFetch = 0;
     const fetchAhead = (current: number) => {

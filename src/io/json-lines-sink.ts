@@ -4,6 +4,8 @@ import { describeValue, messageOf, RecordFunctionError, recordPreview, SluiceErr
 import { HIVE_DEFAULT_PARTITION } from "./hive.js";
 import type { LakeCommitter, TableDisposition } from "./lake-committer.js";
 import { openStagedFile, type StagedFile, type WrittenFile, writeStaged } from "./staging.js";
+import { forEachInLanes } from "./in-lanes.js";
+import { requestsAtOnce } from "./s3.js";
 import { readsOnlyWhatItHolds } from "../core/module-state.js";
 
 export interface JsonLinesTableOptions<T> {
@@ -65,15 +67,23 @@ export class JsonLinesTableSink<T> implements Sink<T> {
           await writeStaged(file.staged.stream, text);
         }
       },
+      // Several files at a time: on S3 each close is a round trip or two, and a task of a state
+      // kept by day holds a file for every day its records fall on.
       close: async () => {
-        const written: WrittenFile[] = [];
-        for (const [partition, file] of files) {
-          written.push({ table: this.name, partition, rows: file.rows, staged: await file.staged.close() });
-        }
+        const open = [...files];
+        const written: WrittenFile[] = new Array(open.length);
+        await forEachInLanes(open, requestsAtOnce(s3), async ([partition, file], index) => {
+          written[index] = {
+            table: this.name,
+            partition,
+            rows: file.rows,
+            staged: await file.staged.close(),
+          };
+        });
         return written as unknown as JsonValue;
       },
       abort: async () => {
-        for (const file of files.values()) await file.staged.abort();
+        await forEachInLanes([...files.values()], requestsAtOnce(s3), (file) => file.staged.abort());
       },
     };
   }

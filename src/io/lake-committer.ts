@@ -12,9 +12,11 @@ import {
   getText,
   listObjects,
   putText,
+  requestsAtOnce,
   type S3Settings,
   type StagedUpload,
 } from "./s3.js";
+import { forEachInLanes } from "./in-lanes.js";
 import { OutputLock } from "./output-lock.js";
 import { inventoryText, readMarker, recordedFiles, SUCCESS_NAME } from "./inventory.js";
 import { listFiles } from "./storage.js";
@@ -212,19 +214,21 @@ export class LakeCommitter implements JobCommitter {
         `another run committed to ${formatLocation(this.root)} after this one read it; run again`,
       );
     }
-    for (const table of this.tables) await this.refuseForeignPath(table);
+    // The tables are looked at all at once (on S3 each look is a listing, a round trip or more),
+    // and the first that fails, in the tables' order, is the one named.
+    await firstInOrder([...this.tables], (table) => this.refuseForeignPath(table));
     if (this.mode === "error-if-exists") {
       // Data tables first, bookkeeping ones (`_rejected`) last: the message names what matters.
       const tables = [...this.tables].sort(
         (a, b) => Number(a.startsWith("_")) - Number(b.startsWith("_")) || (a < b ? -1 : 1),
       );
-      for (const table of tables) {
+      await firstInOrder(tables, async (table) => {
         if (await this.tableExists(table)) {
           throw new SluiceError(
             `the output table '${table}' already exists at ${formatLocation(childOf(this.root, table))}; choose another output or run with mode: "overwrite"`,
           );
         }
-      }
+      });
     }
     if (this.root.kind === "local") {
       const path = (this.temporary(runId) as { path: string }).path;
@@ -420,11 +424,17 @@ export class LakeCommitter implements JobCommitter {
       previous.push(...removed.map((file) => `${location.key}/${file}`));
     }
     // A table that grows keeps its objects; a replaced one loses those this run did not write.
-    for (const table of tables.filter((name) => !this.appends(name))) {
-      const location = childOf(this.root, table) as { bucket: string; key: string };
-      for (const object of await listObjects(this.s3, location.bucket, `${location.key}/`)) {
-        if (!newKeys.has(object.key)) previous.push(object.key);
-      }
+    // Every replaced table is listed at once: a listing is a round trip or more.
+    const replaced = await Promise.all(
+      tables
+        .filter((name) => !this.appends(name))
+        .map((table) => {
+          const location = childOf(this.root, table) as { bucket: string; key: string };
+          return listObjects(this.s3, location.bucket, `${location.key}/`);
+        }),
+    );
+    for (const objects of replaced) {
+      for (const object of objects) if (!newKeys.has(object.key)) previous.push(object.key);
     }
     const { successes } = await this.inventories(tables, files, (table, file) => {
       const tableKey = (childOf(this.root, table) as { key: string }).key;
@@ -437,7 +447,7 @@ export class LakeCommitter implements JobCommitter {
     // this run, and otherwise left, journal and uploads, for the next run to finish.
     try {
       this.step("journal-written");
-      await this.rollForwardS3(journal, journalKey);
+      await this.rollForwardS3(journal, journalKey, false);
     } catch (error) {
       try {
         await this.rollForwardS3(journal, journalKey);
@@ -592,12 +602,19 @@ export class LakeCommitter implements JobCommitter {
     return true;
   }
 
-  private async rollForwardS3(journal: Journal, journalKey: string): Promise<void> {
+  /**
+   * Takes the steps of a journalled S3 commit: completes its uploads, deletes the objects it
+   * replaces, writes the tables' markers. `resumed`: a pass after an earlier one that may have
+   * completed some uploads (a retry, or the next run finishing an interrupted commit).
+   */
+  private async rollForwardS3(journal: Journal, journalKey: string, resumed = true): Promise<void> {
     const bucket = (this.root as { bucket: string }).bucket;
-    for (const [index, upload] of (journal.uploads ?? []).entries()) {
-      await completeUpload(this.s3, bucket, upload);
-      this.step(`upload-completed:${index + 1}`);
-    }
+    // Many at once: a table of 17,000 song folders is 17,000 uploads, each a round trip to S3.
+    let completed = 0;
+    await forEachInLanes(journal.uploads ?? [], requestsAtOnce(this.s3), async (upload) => {
+      await completeUpload(this.s3, bucket, upload, { mayBeCompleted: resumed });
+      this.step(`upload-completed:${++completed}`);
+    });
     this.step("uploads-completed");
     const failed = await deleteKeys(this.s3, bucket, journal.deleteKeys ?? []);
     if (failed.length > 0) {
@@ -606,10 +623,11 @@ export class LakeCommitter implements JobCommitter {
       );
     }
     this.step("previous-deleted");
-    for (const table of [...journal.tables, ...(journal.appends ?? []).map(({ table }) => table)]) {
+    const marked = [...journal.tables, ...(journal.appends ?? []).map(({ table }) => table)];
+    await forEachInLanes(marked, requestsAtOnce(this.s3), async (table) => {
       const location = childOf(this.root, `${table}/${SUCCESS_NAME}`) as { key: string };
       await putText(this.s3, bucket, location.key, journal.successes?.[table] ?? "");
-    }
+    });
     this.step("success-written");
     await deleteKeys(this.s3, bucket, [journalKey]);
   }
@@ -641,17 +659,24 @@ export class LakeCommitter implements JobCommitter {
     const journalKey = (childOf(this.temporary(runId), JOURNAL_NAME) as { key: string }).key;
     if ((await getText(this.s3, bucket, journalKey)) !== undefined) return [];
     const files = [...messages.values()].flat(2) as unknown as WrittenFile[];
+    const uploads = files.flatMap((file) => (file.staged.kind === "s3" ? [file.staged.upload] : []));
     const failed: string[] = [];
-    for (const file of files) {
-      if (file.staged.kind !== "s3") continue;
-      if (!(await abortUpload(this.s3, bucket, file.staged.upload))) {
-        failed.push(
-          `s3://${bucket}/${file.staged.upload.key} (multipart upload ${file.staged.upload.uploadId})`,
-        );
-      }
-    }
+    await forEachInLanes(uploads, requestsAtOnce(this.s3), async (upload) => {
+      if (!(await abortUpload(this.s3, bucket, upload)))
+        failed.push(`s3://${bucket}/${upload.key} (multipart upload ${upload.uploadId})`);
+    });
     return failed;
   }
+}
+
+/**
+ * Runs `check` on every item at once and, once all have settled, throws the failure of the first
+ * item in order that failed: the same message whichever answer came first.
+ */
+async function firstInOrder<T>(items: readonly T[], check: (item: T) => Promise<void>): Promise<void> {
+  const outcomes = await Promise.allSettled(items.map(check));
+  const failed = outcomes.find((outcome) => outcome.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 function summarize(tables: readonly string[], files: readonly WrittenFile[]): Map<string, CommittedTable> {

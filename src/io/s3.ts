@@ -29,7 +29,7 @@ export interface S3Settings {
   readonly region?: string;
   /** The shared-config profile for credentials and region (AWS_PROFILE works too). */
   readonly profile?: string;
-  /** Requests in flight at once per thread; default 16. */
+  /** Requests in flight at once per thread (and completions at once in a commit); default 16. */
   readonly maxConcurrency?: number;
   /** A connection that does not open, or a response that stays silent, this long is abandoned; default 30,000 ms. */
   readonly timeoutMs?: number;
@@ -113,11 +113,16 @@ export class Limiter {
 
 const limiters = new Map<string, Limiter>();
 
+/** Requests a thread keeps in flight at once: `maxConcurrency`, 16 by default. */
+export function requestsAtOnce(settings: S3Settings = {}): number {
+  return settings.maxConcurrency ?? 16;
+}
+
 export function s3Limiter(settings: S3Settings = {}): Limiter {
   const cacheKey = JSON.stringify(settings);
   let limiter = limiters.get(cacheKey);
   if (!limiter) {
-    limiter = new Limiter(settings.maxConcurrency ?? 16);
+    limiter = new Limiter(requestsAtOnce(settings));
     limiters.set(cacheKey, limiter);
   }
   return limiter;
@@ -467,14 +472,16 @@ export class StagedMultipartUpload {
  * Completes a staged upload. An upload already completed (a commit resumed after an interruption)
  * counts as done: its key carries the run id, so an object there can only be this upload's.
  * S3 answers a second completion with NoSuchUpload, some compatible servers with a 500 (s3rver
- * then loses the object), hence the look before completing.
+ * then loses the object), hence the look before completing, unless the caller knows that no
+ * completion was tried before (`mayBeCompleted: false`: a commit's first pass over its uploads).
  */
 export async function completeUpload(
   settings: S3Settings,
   bucket: string,
   upload: StagedUpload,
+  options: { readonly mayBeCompleted?: boolean } = {},
 ): Promise<void> {
-  if (await objectExists(settings, bucket, upload.key)) return;
+  if (options.mayBeCompleted !== false && (await objectExists(settings, bucket, upload.key))) return;
   const { client, sdk } = await s3(settings);
   try {
     await client.send(

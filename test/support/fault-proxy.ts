@@ -3,7 +3,7 @@
  * picks, for each request, what happens: pass it through, answer 503 SlowDown or 500, cut the
  * response body off half way (a reset connection), or stall it half way (past the client's timeout).
  */
-import { createServer, request as forward, type IncomingMessage } from "node:http";
+import { createServer, request as forward, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
 export type Fault = "pass" | "slowdown" | "internal" | "forbidden" | "reset-mid-body" | "stall";
@@ -19,6 +19,8 @@ export interface FaultProxy {
   readonly endpoint: string;
   readonly injected: Record<Fault, number>;
   requests: number;
+  /** The most requests of each kind (`ProxyOptions.kindOf`) that were under way at once. */
+  readonly mostAtOnce: Record<string, number>;
   /** Response body bytes passed through to the client. */
   bytesOut: number;
   close(): Promise<void>;
@@ -27,9 +29,17 @@ export interface FaultProxy {
 const ERROR_BODY = (code: string, message: string) =>
   `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
 
+export interface ProxyOptions {
+  /** Held before each request goes on, as the round trip to a distant S3 takes. */
+  readonly latencyMs?: number;
+  /** The kind of a request, for `mostAtOnce` ("complete-upload"); undefined: not counted. */
+  readonly kindOf?: (request: RequestInfo) => string | undefined;
+}
+
 export async function startFaultProxy(
   target: string,
   plan: (request: RequestInfo) => Fault,
+  options: ProxyOptions = {},
 ): Promise<FaultProxy> {
   const upstream = new URL(target);
   const sockets = new Set<Socket>();
@@ -41,15 +51,31 @@ export async function startFaultProxy(
     "reset-mid-body": 0,
     stall: 0,
   };
+  const underWay: Record<string, number> = {};
   const proxy: FaultProxy = {
     endpoint: "",
     injected,
+    mostAtOnce: {},
     requests: 0,
     bytesOut: 0,
     close: async () => undefined,
   };
   const server = createServer((request, response) => {
-    const fault = plan({ method: request.method ?? "GET", url: request.url ?? "/", index: proxy.requests++ });
+    const info = { method: request.method ?? "GET", url: request.url ?? "/", index: proxy.requests++ };
+    const kind = options.kindOf?.(info);
+    if (kind !== undefined) {
+      underWay[kind] = (underWay[kind] ?? 0) + 1;
+      proxy.mostAtOnce[kind] = Math.max(proxy.mostAtOnce[kind] ?? 0, underWay[kind]);
+      response.on("close", () => {
+        underWay[kind]! -= 1;
+      });
+    }
+    if (options.latencyMs) {
+      request.pause();
+      setTimeout(() => handle(request, response, plan(info)), options.latencyMs);
+    } else handle(request, response, plan(info));
+  });
+  const handle = (request: IncomingMessage, response: ServerResponse, fault: Fault) => {
     injected[fault]++;
     if (fault === "slowdown" || fault === "internal" || fault === "forbidden") {
       request.resume();
@@ -92,7 +118,8 @@ export async function startFaultProxy(
     );
     outgoing.on("error", () => response.destroy());
     request.pipe(outgoing);
-  });
+    request.resume();
+  };
   server.on("connection", (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
