@@ -899,34 +899,43 @@ describe("S3 misbehaving (a fault-injecting proxy in front of the local S3 serve
       await proxy.close();
     }
   });
-  it("a commit over a slow link completes its staged uploads 16 at a time, and the lake is a local run's", async () => {
+  it("a commit over a slow link completes its staged uploads 16 at a time (or --s3-requests), and the lake is a local run's", async () => {
     await withTempDir(async (folder) => {
       const { oldInput } = await twoInputs(folder);
       const expected = await digestsOfLocalRun(oldInput, join(folder, "reference"));
       const bucket = await freshBucket("slow-link");
-      // Each request held 40 ms, as a round trip to a distant region takes: one completion after
-      // another would make a commit of the songs table's 17,000 folders take minutes of waiting.
-      const proxy = await startFaultProxy(s3Settings.endpoint!, () => "pass", {
-        latencyMs: 40,
-        kindOf: ({ method, url }) =>
-          method === "POST" && url.includes("uploadId=") ? "complete" : undefined,
-      });
-      try {
-        const output = `s3://${bucket}/lake`;
-        const run = await sparkifyAsync([
-          "--input",
-          oldInput,
-          "--output",
-          output,
-          "--s3-endpoint",
-          proxy.endpoint,
-          "--s3-path-style",
-        ]);
-        assert.equal(run.status, 0, run.stderr);
-        assert.equal(proxy.mostAtOnce.complete, 16, JSON.stringify(proxy.mostAtOnce));
-        assert.deepEqual(await digests(await downloadPrefix(output, join(folder, "copy"))), expected);
-      } finally {
-        await proxy.close();
+      for (const [flags, atOnce] of [
+        [[], 16],
+        [["--s3-requests", "4"], 4],
+      ] as const) {
+        // Each request held 40 ms, as a round trip to a distant region takes: one completion after
+        // another would make a commit of the songs table's 17,000 folders take minutes of waiting.
+        const proxy = await startFaultProxy(s3Settings.endpoint!, () => "pass", {
+          latencyMs: 40,
+          kindOf: ({ method, url }) =>
+            method === "POST" && url.includes("uploadId=") ? "complete" : undefined,
+        });
+        try {
+          const output = `s3://${bucket}/lake-${atOnce}`;
+          const run = await sparkifyAsync([
+            "--input",
+            oldInput,
+            "--output",
+            output,
+            "--s3-endpoint",
+            proxy.endpoint,
+            "--s3-path-style",
+            ...flags,
+          ]);
+          assert.equal(run.status, 0, run.stderr);
+          assert.equal(proxy.mostAtOnce.complete, atOnce, JSON.stringify(proxy.mostAtOnce));
+          assert.deepEqual(
+            await digests(await downloadPrefix(output, join(folder, `copy-${atOnce}`))),
+            expected,
+          );
+        } finally {
+          await proxy.close();
+        }
       }
     });
   });

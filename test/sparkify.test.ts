@@ -418,6 +418,8 @@ describe("the sparkify command", () => {
           /^sparkify: --threads must be at most \d+ \(4 per core on this machine's \d+\): more workers only add memory/,
         ],
         [["--partitions", "100000"], /^sparkify: --partitions must be at most 10,000, got '100000'\n/],
+        [["--s3-requests", "0"], /^sparkify: --s3-requests must be a positive integer, got '0'\n/],
+        [["--s3-requests", "5000"], /^sparkify: --s3-requests must be at most 1,000, got '5000'\n/],
         // A value left out, last or before another option; a misspelt option, with the one meant.
         [["--threads"], /^sparkify: --threads needs a value\n/],
         [["--input", "--output", join(folder, "out")], /^sparkify: --input needs a value\n/],

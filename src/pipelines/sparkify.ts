@@ -76,6 +76,9 @@ Input and output
                            too)
   --s3-path-style          path-style S3 addressing, which S3-compatible servers
                            need
+  --s3-requests N          S3 requests each thread keeps in flight, and uploads
+                           the commit completes at once (default 16; at most
+                           1,000)
   --max-rejected N|P%      records that may be rejected, a count or a share of
                            the records read (default 1%)
   --allow-empty            run even when the input holds no songs or no events
@@ -152,6 +155,7 @@ const OPTIONS = {
   profile: { type: "string" },
   "s3-endpoint": { type: "string" },
   "s3-path-style": { type: "boolean" },
+  "s3-requests": { type: "string" },
   "max-rejected": { type: "string" },
   "allow-empty": { type: "boolean" },
   compact: { type: "boolean" },
@@ -208,6 +212,9 @@ interface Command {
   readonly quiet: boolean;
 }
 
+/** The most S3 requests a thread may keep in flight: past it, sockets and memory, not S3, are the bound. */
+const MAX_S3_REQUESTS = 1000;
+
 function parseCommand(argv: string[]): Command | "help" | "version" {
   const { values } = parseCommandLine({
     args: attachNegativeValues(argv, VALUED_OPTIONS),
@@ -222,6 +229,9 @@ function parseCommand(argv: string[]): Command | "help" | "version" {
     ...(values["s3-path-style"] ? { forcePathStyle: true } : {}),
     ...(values.region ? { region: values.region } : {}),
     ...(values.profile ? { profile: values.profile } : {}),
+    ...(values["s3-requests"]
+      ? { maxConcurrency: positiveInteger("s3-requests", values["s3-requests"], MAX_S3_REQUESTS) }
+      : {}),
   };
   // Workers of the cluster runner run elsewhere, in another working folder: local paths cross as absolute ones.
   const absolute = (uri: string) => (values.runner === "cluster" ? resolveLocal(uri) : uri);
