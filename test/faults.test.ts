@@ -19,6 +19,7 @@ import { tableDigests } from "./support/digests.js";
 import { type SmallDisk, withSmallDisk } from "./support/small-disk.js";
 import { withTempDir } from "./support/temp.js";
 import { sparkify as sparkifyLibrary } from "../src/pipelines/sparkify-load.js";
+import { forEachInLanes } from "../src/io/in-lanes.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const command = join(root, "dist/pipelines/sparkify.js");
@@ -54,23 +55,10 @@ function sparkifyAsync(
 }
 
 /**
- * Calls `check` for each item, two at a time: the commit-step tests run a few commands per step
- * against a local S3 server that answers one request at a time, and steps over outputs of their
- * own do not meet.
+ * The commit-step tests take two steps at a time: each runs a few commands over an output of its
+ * own, and the steps do not meet.
  */
-async function inPairs<T>(
-  items: readonly T[],
-  check: (item: T, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const index = next++;
-      await check(items[index]!, index);
-    }
-  };
-  await Promise.all([lane(), lane()]);
-}
+const STEPS_AT_ONCE = 2;
 
 const digests = tableDigests;
 
@@ -132,7 +120,7 @@ describe("killed runs (SIGKILL) and stopped runs (SIGTERM), local output", () =>
     await withTempDir(async (folder) => {
       const { oldInput, newInput } = await twoInputs(folder);
       const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
-      await inPairs(LOCAL_COMMIT_STEPS, async (step) => {
+      await forEachInLanes(LOCAL_COMMIT_STEPS, STEPS_AT_ONCE, async (step) => {
         const output = join(folder, `lake-${step.replace(/[^a-z]/g, "-")}`);
         assert.equal((await sparkifyAsync(["--input", oldInput, "--output", output])).status, 0);
         const killed = await sparkifyAsync(["--input", newInput, "--output", output, "--mode", "overwrite"], {
@@ -260,7 +248,7 @@ describe("commit steps that fail by themselves, local output", () => {
     await withTempDir(async (folder) => {
       const { oldInput, newInput } = await twoInputs(folder);
       const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
-      await inPairs(LOCAL_COMMIT_STEPS, async (step) => {
+      await forEachInLanes(LOCAL_COMMIT_STEPS, STEPS_AT_ONCE, async (step) => {
         const output = join(folder, `lake-${step.replace(/[^a-z]/g, "-")}`);
         assert.equal((await sparkifyAsync(["--input", oldInput, "--output", output])).status, 0);
         const before = await digests(output);
@@ -461,7 +449,7 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
       const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
       const bucket = await freshBucket("killed-commit");
       const steps = ["journal-written", ...S3_COMMIT_STEPS_AFTER_JOURNAL];
-      await inPairs(steps, async (step, index) => {
+      await forEachInLanes(steps, STEPS_AT_ONCE, async (step, index) => {
         const output = `s3://${bucket}/lake-${index}`;
         const first = await sparkifyAsync(["--input", oldInput, "--output", output, ...s3Flags()]);
         assert.equal(first.status, 0, first.stderr);
@@ -505,7 +493,7 @@ describe("killed runs (SIGKILL), S3 output", { skip: s3Unavailable }, () => {
       assert.equal(retried.status, 0, retried.stderr);
       assert.deepEqual(await digests(await downloadPrefix(once, join(folder, "copy-once"))), expected);
       // A step that fails every time it is taken.
-      await inPairs(S3_COMMIT_STEPS_AFTER_JOURNAL, async (step, index) => {
+      await forEachInLanes(S3_COMMIT_STEPS_AFTER_JOURNAL, STEPS_AT_ONCE, async (step, index) => {
         const output = `s3://${bucket}/lake-${index}`;
         const first = await sparkifyAsync(["--input", oldInput, "--output", output, ...s3Flags()]);
         assert.equal(first.status, 0, first.stderr);

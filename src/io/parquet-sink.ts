@@ -8,6 +8,8 @@ import type { Compression } from "./parquet-schema.js";
 import { type Codec, type ColumnSpec, ColumnValueError, checkColumnValue } from "./parquet-writer/column.js";
 import { ParquetFileWriter } from "./parquet-writer/file.js";
 import { openStagedFile, type StagedFile, type WrittenFile } from "./staging.js";
+import { forEachInLanes } from "./in-lanes.js";
+import { requestsAtOnce } from "./s3.js";
 import { readsOnlyWhatItHolds } from "../core/module-state.js";
 
 const CODECS: Record<Compression, Codec> = { snappy: "SNAPPY", gzip: "GZIP", none: "UNCOMPRESSED" };
@@ -299,11 +301,14 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
     }
   }
 
-  /** Closes files a group at a time: each close ends in a folder creation and a write, which overlap. */
+  /**
+   * Closes files several at a time (as many as S3 requests a thread keeps in flight): each close
+   * ends in a folder creation and a write, or an upload's round trips, which overlap.
+   */
   private async closeFiles(partitions: readonly string[]): Promise<void> {
-    for (let start = 0; start < partitions.length; start += 16) {
-      await Promise.all(partitions.slice(start, start + 16).map((partition) => this.closeFile(partition)));
-    }
+    await forEachInLanes(partitions, requestsAtOnce(this.table.committer.s3), (partition) =>
+      this.closeFile(partition),
+    );
   }
 
   async close(): Promise<JsonValue> {
