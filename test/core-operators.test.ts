@@ -412,6 +412,11 @@ describe("operators, each on its own", () => {
           }
           assert.deepEqual(new Map(out.map(([key, groups]) => [canonicalJson(key), groups])), model);
           assert.equal(out.length, model.size, "each key once");
+          // Each list of values is the group's own, empty ones too: a function that adds to one
+          // (a coGroupByKey's consumer filling in a missing side) changes no other group.
+          const lists = out.flatMap(([, groups]) => groups);
+          assert.equal(new Set(lists).size, lists.length, "no list of values shared between groups");
+          assert.ok(lists.every((list) => !Object.isFrozen(list)));
         },
       ),
       { numRuns: 300 },

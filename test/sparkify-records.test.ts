@@ -15,7 +15,8 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { listFiles, partitionValues } from "../src/io/index.js";
 import { sparkify } from "../src/pipelines/sparkify-load.js";
-import { StringPool } from "../src/pipelines/sparkify-rules.js";
+import { type Combiner, maxBy } from "../src/index.js";
+import { latestPlay, StringPool } from "../src/pipelines/sparkify-rules.js";
 import { literal, queries } from "./support/duckdb.js";
 import { withTempDir } from "./support/temp.js";
 
@@ -513,6 +514,33 @@ describe("the string pools a play's strings come from", () => {
           for (const value of values) assert.equal(pool.of(value), value === null ? null : `<${value}>`);
         },
       ),
+    );
+  });
+});
+
+describe("a user's latest play", () => {
+  it("is the play of largest [ts, sessionId, itemInSession], ties by the whole play, however the plays are split and merged", () => {
+    const play = fc.record({
+      ts: fc.integer({ min: 0, max: 3 }),
+      sessionId: fc.option(fc.integer({ min: 0, max: 2 }), { nil: null }),
+      itemInSession: fc.option(fc.integer({ min: 0, max: 2 }), { nil: null }),
+      level: fc.constantFrom("free", "paid"),
+    });
+    fc.assert(
+      fc.property(fc.array(play, { minLength: 1, maxLength: 30 }), fc.nat(30), (plays, cut) => {
+        // The model: the library's maxBy of the rank as an array, which the combine stands in for.
+        const model = maxBy<(typeof plays)[number]>((one) => [one.ts, one.sessionId, one.itemInSession]);
+        const fold = <A, V>(combiner: Combiner<V, A, V>, values: readonly V[]) =>
+          values.reduce((accumulator, value) => combiner.add(accumulator, value), combiner.create());
+        const combiner = latestPlay<(typeof plays)[number]>();
+        const [left, right] = [plays.slice(0, cut), plays.slice(cut)];
+        const merged = combiner.extract(combiner.merge(fold(combiner, left), fold(combiner, right)));
+        const expected = model.extract(fold(model, plays));
+        // Compared as plain objects: plays alike in every field may differ in prototype alone.
+        assert.deepEqual({ ...merged }, { ...expected });
+        const reversed = combiner.extract(fold(combiner, [...plays].reverse()));
+        assert.deepEqual({ ...reversed }, { ...merged }, "whatever the order");
+      }),
     );
   });
 });

@@ -11,7 +11,6 @@ import {
   flatten,
   type Infer,
   type JobMetrics,
-  maxBy,
   minBy,
   type PCollection,
   type RejectLimit,
@@ -37,7 +36,7 @@ import {
   isPlay,
   matchKey,
   matchKeyParts,
-  playRank,
+  latestPlay,
   songplayId,
   timeParts,
   toPlay,
@@ -132,7 +131,7 @@ export function artistsOf(songs: PCollection<SongInput>): PCollection<ArtistRow>
 
 /** Users, one per user_id, from each user's latest play over `plays` (this load's, and the state's). */
 export function latestPlays(plays: PCollection<LoadedUser>): PCollection<LoadedUser> {
-  return plays.combinePerKey(maxBy<UserPlay>(playRank), "latest play per user");
+  return plays.combinePerKey(latestPlay<UserPlay>(), "latest play per user");
 }
 
 /**
@@ -202,6 +201,11 @@ function samePlay(play: Play, loaded: Play | LoadedPlay): boolean {
         play.itemInSession === loaded.itemInSession;
 }
 
+/** The plays of a millisecond, and those loaded before on it (none in a full load). */
+type PlaysOfTs = readonly [plays: Play[], loaded?: LoadedPlay[]];
+
+const NONE_LOADED: readonly LoadedPlay[] = Object.freeze([]);
+
 /**
  * Numbers the plays of each millisecond, continuing after the plays loaded before (`loaded`), and
  * makes their songplay rows (song and artist still unknown), the time row of a millisecond seen
@@ -209,10 +213,10 @@ function samePlay(play: Play, loaded: Play | LoadedPlay): boolean {
  * sessionId, itemInSession) to one loaded or to another of this load is a re-delivered line: it
  * is numbered once (the first in the order that numbers plays).
  */
-export function numberPlays(byTs: PCollection<[number, readonly [Play[], LoadedPlay[]]]>) {
+export function numberPlays(byTs: PCollection<[number, PlaysOfTs]>) {
   return byTs.withOutputs<{ songplays: UnmatchedSongplay; time: TimeRow; loaded: LoadedPlay }>(
     ["songplays", "time", "loaded"],
-    ([ts, [plays, loaded]], out) => {
+    ([ts, [plays, loaded = NONE_LOADED]], out) => {
       let next = 0;
       for (const play of loaded) next = Math.max(next, play[4] + 1);
       const time = timeParts(ts);
@@ -483,7 +487,9 @@ export const sparkifyPipeline = definePipeline(
 
     // time and songplays: the plays of each millisecond with those loaded before, numbered after them.
     const playsKeyed = plays.keyBy((play) => play.ts, "key plays by ts");
-    const byTs = update
+    // A full load groups its plays alone: the group's one list, as the shuffle hands it over
+    // (groupByKey would take each group apart into a new pair, a cost per play).
+    const byTs: PCollection<[number, PlaysOfTs]> = update
       ? coGroupByKey<number, readonly [PCollection<[number, Play]>, PCollection<[number, LoadedPlay]>]>(
           [
             playsKeyed,
@@ -491,12 +497,7 @@ export const sparkifyPipeline = definePipeline(
           ] as const,
           "plays by ts",
         )
-      : playsKeyed
-          .groupByKey({ name: "plays by ts" })
-          .map(
-            ([ts, group]): [number, readonly [Play[], LoadedPlay[]]] => [ts, [group, []]],
-            "none loaded before",
-          );
+      : coGroupByKey<number, readonly [PCollection<[number, Play]>]>([playsKeyed] as const, "plays by ts");
     const numbered = numberPlays(byTs);
     /** The plays loaded before on the given days (all of them when undefined). */
     function loadedPlays(days: readonly string[] | undefined): PCollection<LoadedPlay> {

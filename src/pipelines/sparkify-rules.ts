@@ -1,5 +1,5 @@
 /** The Sparkify table rules that are plain functions of records (the analytics team's reading). */
-import { compareValues } from "../core/index.js";
+import { type Combiner, compareValues } from "../core/index.js";
 import type { EventInput, SongInput, TimeRow } from "./sparkify-schemas.js";
 
 const DAY_MS = 86_400_000;
@@ -60,9 +60,33 @@ export function isPlay(event: EventInput): boolean {
   return event.page === "NextSong" && event.userId !== null && event.userId !== "";
 }
 
-/** A user's latest play: by ts, then the larger sessionId, then the larger itemInSession. */
-export function playRank(event: Pick<EventInput, "ts" | "sessionId" | "itemInSession">): unknown[] {
-  return [event.ts, event.sessionId, event.itemInSession];
+type RankedPlay = Pick<EventInput, "ts" | "sessionId" | "itemInSession">;
+
+/**
+ * Whether `candidate` is a user's later play than `incumbent`: by ts, then the larger sessionId,
+ * then the larger itemInSession, and plays alike in all three by their whole record, so that
+ * the latest never depends on the order plays arrive in. `maxBy` of the three as an array
+ * decides the same, but makes two arrays a comparison, and a combine compares every play.
+ */
+export function isLaterPlay<Play extends RankedPlay>(candidate: Play, incumbent: Play): boolean {
+  const order =
+    compareValues(candidate.ts, incumbent.ts) ||
+    compareValues(candidate.sessionId, incumbent.sessionId) ||
+    compareValues(candidate.itemInSession, incumbent.itemInSession) ||
+    compareValues(candidate, incumbent);
+  return order > 0;
+}
+
+/** Each user's latest play (see `isLaterPlay`): the combine of the users table. */
+export function latestPlay<Play extends RankedPlay>(): Combiner<Play, Play | null, Play> {
+  return {
+    name: "latest play",
+    create: () => null,
+    add: (latest, play) => (latest === null || isLaterPlay(play, latest) ? play : latest),
+    merge: (left, right) =>
+      left === null ? right : right === null ? left : isLaterPlay(right, left) ? right : left,
+    extract: (latest) => latest as Play,
+  };
 }
 
 /**

@@ -184,9 +184,11 @@ export class ColumnChunkWriter {
   private dictionaryBytes = 0;
   // The page being filled. Its values are kept only while they may be written PLAIN: a page whose
   // chunk is dictionary-encoded is written from its indices, and its values were a second array
-  // as long as the page, grown by copying, for every column of every page.
+  // as long as the page, grown by copying, for every column of every page. The array is the
+  // column's for all its pages, its first `pageValues` the page's: a new one per page grew by
+  // copying to the page's length again each time.
   private values: unknown[] = [];
-  /** The page's non-null values so far, kept or not. */
+  /** The page's non-null values so far, kept or not (when kept, they are `values`' first ones). */
   private pageValues = 0;
   // Grown as a page fills: most files of a partitioned table (a song's) hold a few rows.
   private indices = new Uint32Array(16);
@@ -239,7 +241,7 @@ export class ColumnChunkWriter {
       }
       if (this.spec.optional) this.levels[this.pageRows] = 1;
       this.pageRows++;
-      if (this.mode !== "dictionary") this.values.push(value);
+      if (this.mode !== "dictionary") this.values[this.pageValues] = value;
       this.pageValues++;
       if (this.stored.physical === "BYTE_ARRAY") this.pagePlainBytes += 4 + (value as string).length;
     }
@@ -286,6 +288,8 @@ export class ColumnChunkWriter {
         this.dictionaryKeys = [];
       }
     }
+    // A chunk written from its dictionary keeps no values: the ones this page held go.
+    if (this.mode === "dictionary" && values.length > 0) this.values = [];
     // A dictionary page's values are its dictionary's keys: the range takes in the keys added
     // since the last page, not every value (a page of 16,384 values may hold a handful of keys).
     if (this.mode === "dictionary") {
@@ -301,7 +305,7 @@ export class ColumnChunkWriter {
     const encoded =
       this.mode === "dictionary"
         ? encodeIndices(this.indices, count, this.dictionary.size)
-        : encodePlain(physical, values);
+        : encodePlain(physical, values, count);
     const body = this.spec.optional
       ? Buffer.concat([encodeLevels(this.levels, this.pageRows), encoded])
       : encoded;
@@ -325,7 +329,6 @@ export class ColumnChunkWriter {
     if (this.mode === "dictionary") this.dictionaryPages++;
     else this.plainPages++;
     this.rows += this.pageRows;
-    this.values = [];
     this.pageValues = 0;
     this.pageRows = 0;
     this.pagePlainBytes = 0;

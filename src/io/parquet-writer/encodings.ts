@@ -11,17 +11,21 @@ export type PhysicalType = "BOOLEAN" | "INT32" | "INT64" | "DOUBLE" | "BYTE_ARRA
 const TWO_TO_32 = 2 ** 32;
 
 /** PLAIN: values one after the other, little-endian; byte arrays each after a 4-byte length. */
-export function encodePlain(type: PhysicalType, values: readonly unknown[]): Buffer {
+export function encodePlain(
+  type: PhysicalType,
+  values: readonly unknown[],
+  count: number = values.length,
+): Buffer {
   switch (type) {
     case "BYTE_ARRAY": {
       // Indexed loops, not for-of: a page is encoded once, often by code V8 has not optimized yet,
       // where for-of makes an iterator result for every value.
       let total = 0;
-      for (let index = 0; index < values.length; index++)
+      for (let index = 0; index < count; index++)
         total += 4 + Buffer.byteLength(values[index] as string, "utf8");
       const page = Buffer.allocUnsafe(total);
       let position = 0;
-      for (let index = 0; index < values.length; index++) {
+      for (let index = 0; index < count; index++) {
         const written = page.write(values[index] as string, position + 4, "utf8");
         page.writeUInt32LE(written, position);
         position += 4 + written;
@@ -29,8 +33,8 @@ export function encodePlain(type: PhysicalType, values: readonly unknown[]): Buf
       return page;
     }
     case "INT64": {
-      const page = Buffer.allocUnsafe(8 * values.length);
-      for (let index = 0; index < values.length; index++) {
+      const page = Buffer.allocUnsafe(8 * count);
+      for (let index = 0; index < count; index++) {
         const value = values[index];
         if (typeof value === "bigint") page.writeBigInt64LE(value, 8 * index);
         else {
@@ -42,22 +46,19 @@ export function encodePlain(type: PhysicalType, values: readonly unknown[]): Buf
       return page;
     }
     case "INT32": {
-      const page = Buffer.allocUnsafe(4 * values.length);
-      for (let index = 0; index < values.length; index++)
-        page.writeInt32LE(values[index] as number, 4 * index);
+      const page = Buffer.allocUnsafe(4 * count);
+      for (let index = 0; index < count; index++) page.writeInt32LE(values[index] as number, 4 * index);
       return page;
     }
     case "DOUBLE": {
-      const page = Buffer.allocUnsafe(8 * values.length);
-      for (let index = 0; index < values.length; index++)
-        page.writeDoubleLE(values[index] as number, 8 * index);
+      const page = Buffer.allocUnsafe(8 * count);
+      for (let index = 0; index < count; index++) page.writeDoubleLE(values[index] as number, 8 * index);
       return page;
     }
     case "BOOLEAN": {
       // Bit-packed, least significant bit first.
-      const page = Buffer.alloc(Math.ceil(values.length / 8));
-      for (let index = 0; index < values.length; index++)
-        if (values[index]) page[index >> 3]! |= 1 << (index & 7);
+      const page = Buffer.alloc(Math.ceil(count / 8));
+      for (let index = 0; index < count; index++) if (values[index]) page[index >> 3]! |= 1 << (index & 7);
       return page;
     }
   }
