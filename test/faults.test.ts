@@ -7,13 +7,26 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import type { RejectedRecord, SourceReadContext } from "../src/index.js";
-import { jsonLines } from "../src/io/index.js";
+import {
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { jsonLines, listFiles, s3Client } from "../src/io/index.js";
 import { openStagedFile, writeStaged } from "../src/io/staging.js";
 import { generateSparkifyInput } from "../src/pipelines/sparkify-generator.js";
 import { eventInputSchema } from "../src/pipelines/sparkify-schemas.js";
 import { TABLE_COLUMNS } from "../bench/sparkify-duckdb.js";
-import { downloadPrefix, freshBucket, objectListing, s3Settings, s3Unavailable } from "./support/s3.js";
-import { writeItems } from "./fixtures/lake-pipelines.js";
+import {
+  conditionalS3Settings,
+  conditionalS3Unavailable,
+  downloadPrefix,
+  freshBucket,
+  objectListing,
+  s3Settings,
+  s3Unavailable,
+} from "./support/s3.js";
+import { plainItems, writeItems } from "./fixtures/lake-pipelines.js";
 import { startFaultProxy } from "./support/fault-proxy.js";
 import { tableDigests } from "./support/digests.js";
 import { type SmallDisk, withSmallDisk } from "./support/small-disk.js";
@@ -853,15 +866,7 @@ describe("S3 misbehaving (a fault-injecting proxy in front of the local S3 serve
       method === "DELETE" ? "forbidden" : "pass",
     );
     try {
-      const items = Array.from({ length: 3000 }, (_, id) => ({
-        id,
-        name: null,
-        score: null,
-        at: id,
-        flag: null,
-        small: id % 3,
-        group: null,
-      }));
+      const items = plainItems(3000);
       await assert.rejects(
         writeItems.run(
           {
@@ -926,5 +931,93 @@ describe("S3 misbehaving (a fault-injecting proxy in front of the local S3 serve
         }
       }
     });
+  });
+});
+
+describe("a failed run on S3 (moto_server, which lists open multipart uploads)", {
+  skip: conditionalS3Unavailable,
+}, () => {
+  it("leaves no multipart upload open: neither those of the tasks that finished nor those of the files the failing task had closed or open", async () => {
+    const bucket = await freshBucket("no-open-uploads", conditionalS3Settings);
+    const items = plainItems(50_000);
+    // Two tasks of 25,000 items, one after the other: the first stages its three files; the
+    // second flushes its first 20,480 rows (five batches of 4,096, past the sink's buffer of
+    // 20,000) into three files, one open at a time (each closed, its upload staged, as the next
+    // opens), then fails on item 49,000, in its next batch, with the last file's upload open.
+    await assert.rejects(
+      writeItems.run(
+        {
+          items,
+          output: `s3://${bucket}/out`,
+          mode: "overwrite",
+          partitionBy: ["small"],
+          maxOpenFiles: 1,
+          s3: conditionalS3Settings,
+          failAtId: 49_000,
+          splits: 2,
+        },
+        { threads: 1 },
+      ),
+      /item 49000 is poisoned/,
+    );
+    const client = await s3Client(conditionalS3Settings);
+    const listing = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    assert.deepEqual(
+      (listing.Uploads ?? []).map((upload) => upload.Key),
+      [],
+      "every upload the run opened is aborted",
+    );
+    assert.deepEqual(
+      await listFiles(`s3://${bucket}/out/items`, conditionalS3Settings),
+      [],
+      "no file visible",
+    );
+  });
+
+  it("the next run aborts the uploads a killed run left open under the output, and no one else's", async () => {
+    const bucket = await freshBucket("abandoned-uploads", conditionalS3Settings);
+    const client = await s3Client(conditionalS3Settings);
+    // What a killed run leaves: its files' uploads, opened (one with a part sent), never completed.
+    const killedRun = "20261201T101010-abcdef";
+    const abandoned = [
+      `out/items/small=0/part-s0t00003-${killedRun}.parquet`,
+      `out/items/small=1/part-s0t00003-${killedRun}-1.parquet`,
+      `out/_sluice/state/part-s1t00000-${killedRun}.jsonl`,
+    ];
+    // Uploads of someone else's: beside the lake, and inside it under names no run gives a file.
+    const foreign = [
+      "out/notes/draft.txt",
+      "out/items/part-0001.parquet",
+      "elsewhere/part-s0t00003-x.parquet",
+    ];
+    for (const key of [...abandoned, ...foreign]) {
+      const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      if (key === abandoned[0])
+        await client.send(
+          new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: "half a file" }),
+        );
+    }
+    const items = plainItems(30);
+    await writeItems.run(
+      {
+        items,
+        output: `s3://${bucket}/out`,
+        mode: "overwrite",
+        partitionBy: ["small"],
+        s3: conditionalS3Settings,
+      },
+      { runner: "direct" },
+    );
+    const listing = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    assert.deepEqual(
+      (listing.Uploads ?? []).map((upload) => upload.Key).sort(),
+      [...foreign].sort(),
+      "the killed run's uploads are aborted, the others stay",
+    );
+    assert.equal(
+      (await listFiles(`s3://${bucket}/out/items`, conditionalS3Settings)).length,
+      9,
+      "a file a task and partition",
+    );
   });
 });

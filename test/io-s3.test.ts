@@ -13,12 +13,15 @@ import {
   jsonLines,
   Lake,
   listFiles,
+  parseLocation,
   readAll,
   readBytes,
   StagedMultipartUpload,
   s3Client,
 } from "../src/io/index.js";
 import { forEachInLanes } from "../src/io/in-lanes.js";
+import { openStagedFile } from "../src/io/staging.js";
+import { startFaultProxy } from "./support/fault-proxy.js";
 import { copyEvents } from "./fixtures/lake-pipelines.js";
 import { literal, query } from "./support/duckdb.js";
 import {
@@ -31,6 +34,7 @@ import {
   s3Unavailable,
 } from "./support/s3.js";
 import { withTempDir } from "./support/temp.js";
+import { waitFor } from "./support/wait.js";
 
 async function put(bucket: string, key: string, body: string | Uint8Array): Promise<void> {
   await (await s3Client(s3Settings)).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
@@ -274,6 +278,91 @@ describe("S3 (a real S3-compatible server on 127.0.0.1)", { skip: s3Unavailable 
     await completeUpload(s3Settings, bucket, staged);
     await completeUpload(s3Settings, bucket, staged);
     assert.deepEqual(await collectBytes(readBytes(`s3://${bucket}/big/object.bin`, s3Settings)), body);
+  });
+
+  it("a staged file on S3 opens its upload when the file opens, not at its close; an upload refused fails the close naming the object, and an abort aborts what was opened", async () => {
+    const bucket = await freshBucket("open-early");
+    let refuse = false;
+    const opens = ({ method, url }: { method: string; url: string }) =>
+      method === "POST" && url.includes("?uploads");
+    const proxy = await startFaultProxy(
+      s3Settings.endpoint!,
+      (request) => (refuse && opens(request) ? "forbidden" : "pass"),
+      {
+        kindOf: (request) =>
+          opens(request)
+            ? "open"
+            : request.method === "DELETE" && request.url.includes("uploadId=")
+              ? "abort"
+              : undefined,
+      },
+    );
+    const settings = { ...s3Settings, endpoint: proxy.endpoint };
+    const root = parseLocation(`s3://${bucket}/lake`);
+    try {
+      const staged = await openStagedFile(root, "run-1", "table", "a.bin", settings);
+      // Nothing written yet, nothing closed: the upload is asked for by the opening alone.
+      await waitFor(() => proxy.seen.open === 1, 10_000, "the upload to be opened");
+      staged.stream.write(Buffer.from("first file"));
+      const info = await staged.close();
+      assert.equal(proxy.seen.open, 1, "opened once");
+      assert.ok(info.kind === "s3");
+      assert.deepEqual(
+        await listFiles(`s3://${bucket}/lake`, s3Settings),
+        [],
+        "not visible before the commit",
+      );
+      await completeUpload(s3Settings, bucket, info.upload);
+      assert.equal(
+        (await collectBytes(readBytes(`s3://${bucket}/lake/table/a.bin`, s3Settings))).toString(),
+        "first file",
+      );
+
+      refuse = true;
+      const refused = await openStagedFile(root, "run-1", "table", "b.bin", settings);
+      refused.stream.write(Buffer.from("second file"));
+      await assert.rejects(refused.close(), (error: Error) => {
+        assert.match(error.message, /^s3:\/\/open-early-[^/]+\/lake\/table\/b\.bin: access denied/);
+        return true;
+      });
+      await refused.abort(); // nothing was opened: nothing to abort, and no failure
+      assert.equal(proxy.seen.abort ?? 0, 0);
+
+      refuse = false;
+      const aborted = await openStagedFile(root, "run-1", "table", "c.bin", settings);
+      await waitFor(() => proxy.seen.open === 3, 10_000, "the third upload to be opened");
+      await aborted.abort();
+      assert.equal(proxy.seen.abort, 1, "the opened upload aborted");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("a library run on the pool leaves the AWS SDK's warning about Node's version to its main thread: once, not once a thread", async () => {
+    const bucket = await freshBucket("one-warning");
+    const fixtures = new URL("./fixtures/lake-pipelines.js", import.meta.url).href;
+    const script = `
+      import { plainItems, writeItems } from ${JSON.stringify(fixtures)};
+      const items = plainItems(40, 4);
+      await writeItems.run(
+        { items, output: "s3://${bucket}/out", mode: "overwrite", partitionBy: ["small"], splits: 4, s3: ${JSON.stringify(s3Settings)} },
+        { threads: 2 },
+      );
+      console.log("written");`;
+    // A user's process, which has not turned the warning off as the commands do.
+    const env = { ...process.env };
+    delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { env, encoding: "utf8" });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), "written");
+    assert.equal(
+      (await listFiles(`s3://${bucket}/out/items`, s3Settings)).length,
+      16,
+      "a file a task and partition",
+    );
+    const warnings = (run.stderr.match(/NodeVersionSupportWarning/g) ?? []).length;
+    // Node 22 and later have no warning to give.
+    assert.equal(warnings, Number(process.versions.node.split(".")[0]) < 22 ? 1 : 0, run.stderr);
   });
 
   it("fails with a one-line message naming a bucket that does not exist", async () => {

@@ -1,5 +1,5 @@
 import { readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import type { Writable } from "node:stream";
 import { type JobCommitter, type JsonValue, messageOf, SluiceError } from "../core/index.js";
 import { oneOf } from "../core/option-checks.js";
@@ -11,6 +11,7 @@ import {
   deleteKeys,
   getText,
   listObjects,
+  listOpenUploads,
   putText,
   requestsAtOnce,
   type S3Settings,
@@ -342,6 +343,24 @@ export class LakeCommitter implements JobCommitter {
       const text = await getText(this.s3, temporary.bucket, object.key);
       if (text) await this.rollForwardS3(JSON.parse(text) as Journal, object.key);
     }
+    await this.abortAbandonedUploads();
+  }
+
+  /**
+   * Aborts the uploads killed runs left open under the lake, as S3A's committers clean up pending
+   * uploads under their destination: only files named as runs name them, so that an upload of
+   * someone else's under the same prefix stays. Safe under the lock: no live run writes here, and
+   * an interrupted commit, finished before this, has completed the uploads its journal names.
+   * Where the server cannot list open uploads, a bucket lifecycle rule is left to expire them.
+   */
+  private async abortAbandonedUploads(): Promise<void> {
+    const root = this.root as { bucket: string; key: string };
+    const prefix = root.key === "" ? "" : `${root.key}/`;
+    const open = (await listOpenUploads(this.s3, root.bucket, prefix).catch(() => undefined)) ?? [];
+    const abandoned = open.filter((upload) => RUN_FILE_NAME.test(basename(upload.key)));
+    await forEachInLanes(abandoned, requestsAtOnce(this.s3), async (upload) => {
+      await abortUpload(this.s3, root.bucket, upload);
+    });
   }
 
   async commit(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void> {
@@ -659,7 +678,15 @@ export class LakeCommitter implements JobCommitter {
     const journalKey = (childOf(this.temporary(runId), JOURNAL_NAME) as { key: string }).key;
     if ((await getText(this.s3, bucket, journalKey)) !== undefined) return [];
     const files = [...messages.values()].flat(2) as unknown as WrittenFile[];
-    const uploads = files.flatMap((file) => (file.staged.kind === "s3" ? [file.staged.upload] : []));
+    const reported = files.flatMap((file) => (file.staged.kind === "s3" ? [file.staged.upload] : []));
+    // The tasks' messages name only what finished tasks staged: the failed task's files closed
+    // before it failed, and the files of tasks stopped with the run, are found by S3's listing of
+    // open uploads (every file name of a run holds its id), where the server lists them.
+    const prefix = this.root.key === "" ? "" : `${this.root.key}/`;
+    const listed = (await listOpenUploads(this.s3, bucket, prefix).catch(() => undefined)) ?? [];
+    const ofRun = listed.filter((upload) => basename(upload.key).includes(runId));
+    const known = new Set(reported.map((upload) => upload.uploadId));
+    const uploads = [...reported, ...ofRun.filter((upload) => !known.has(upload.uploadId))];
     const failed: string[] = [];
     await forEachInLanes(uploads, requestsAtOnce(this.s3), async (upload) => {
       if (!(await abortUpload(this.s3, bucket, upload)))
@@ -668,6 +695,12 @@ export class LakeCommitter implements JobCommitter {
     return failed;
   }
 }
+
+/**
+ * The name of a file a run writes (`part-<task>-<run id>[-n].parquet`, `part-<run id>.jsonl`, ...),
+ * with a run id as `newRunId` makes them: a date and time, and six hex digits.
+ */
+const RUN_FILE_NAME = /^part-(?:.+-)?\d{8}T\d{6}-[0-9a-f]{6}(?:-\d+)?\.(?:parquet|jsonl)$/;
 
 /**
  * Runs `check` on every item at once and, once all have settled, throws the failure of the first

@@ -115,11 +115,17 @@ export class ParquetTableSink<T extends Record<string, unknown>> implements Sink
       `part-empty-${runId}.parquet`,
       this.committer.s3,
     );
-    const writer = new ParquetFileWriter(staged.stream, columnSpecs(this.fileSchema), {
-      codec: CODECS[this.options.compression ?? "snappy"],
-    });
-    await writer.close();
-    return { table: this.name, partition: "", rows: 0, staged: await staged.close() };
+    try {
+      const writer = new ParquetFileWriter(staged.stream, columnSpecs(this.fileSchema), {
+        codec: CODECS[this.options.compression ?? "snappy"],
+      });
+      await writer.close();
+      return { table: this.name, partition: "", rows: 0, staged: await staged.close() };
+    } catch (error) {
+      // On S3 the file's upload is open from the start: a failed file leaves none behind.
+      await staged.abort();
+      throw error;
+    }
   }
 
   async openWriter(context: TaskContext): Promise<SinkWriter<T>> {
@@ -319,8 +325,10 @@ class ParquetTaskWriter<T extends Record<string, unknown>> implements SinkWriter
 
   async abort(): Promise<void> {
     this.buffered.clear();
-    for (const file of this.open.values()) await file.staged.abort();
+    // Every open file on S3 has an upload open: aborted several at a time, as files are closed.
+    const open = [...this.open.values()];
     this.open.clear();
+    await forEachInLanes(open, requestsAtOnce(this.table.committer.s3), (file) => file.staged.abort());
   }
 }
 

@@ -406,6 +406,8 @@ export const MIN_PART_BYTES = 5 * 1024 * 1024;
  * appears when the job commits (`completeUpload`).
  */
 export class StagedMultipartUpload {
+  /** The upload's id, asked for by `open()` or by the first part, whichever comes first. */
+  private opening: Promise<string> | undefined;
   private uploadId: string | undefined;
   private readonly parts: { PartNumber: number; ETag: string }[] = [];
   private pending: Uint8Array[] = [];
@@ -418,6 +420,33 @@ export class StagedMultipartUpload {
     private readonly partBytes = MIN_PART_BYTES,
   ) {}
 
+  /**
+   * Asks S3 to open the upload now, without waiting for its answer: the round trip then runs while
+   * the file is filled, and closing a small file (most of a partitioned table's) takes one request,
+   * its one part, instead of two after each other. A failure to open is thrown by the write or the
+   * `stage()` that needs the upload.
+   */
+  open(): void {
+    // Handled here so that a failure nobody awaits yet is not an unhandled rejection; the promise
+    // itself still rejects for whoever awaits it.
+    this.opened().catch(() => undefined);
+  }
+
+  private opened(): Promise<string> {
+    this.opening ??= this.create();
+    return this.opening;
+  }
+
+  private async create(): Promise<string> {
+    const { client, sdk } = await s3(this.settings);
+    // Under the thread's limit, as parts are: a task opens up to 64 files at a time.
+    const response = await s3Limiter(this.settings).run(() =>
+      client.send(new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key })),
+    );
+    if (!response.UploadId) throw new Error("the server opened the multipart upload without giving its id");
+    return response.UploadId;
+  }
+
   async write(chunk: Uint8Array): Promise<void> {
     this.pending.push(chunk);
     this.pendingBytes += chunk.byteLength;
@@ -427,9 +456,7 @@ export class StagedMultipartUpload {
   private async uploadPending(): Promise<void> {
     const { client, sdk } = await s3(this.settings);
     try {
-      this.uploadId ??= (
-        await client.send(new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key }))
-      ).UploadId;
+      this.uploadId = await this.opened();
       const body = Buffer.concat(this.pending);
       this.pending = [];
       this.pendingBytes = 0;
@@ -458,12 +485,13 @@ export class StagedMultipartUpload {
   }
 
   async abort(): Promise<void> {
-    if (!this.uploadId) return;
+    if (!this.opening) return;
+    // An upload that could not be opened has nothing to abort.
+    const uploadId = await this.opening.catch(() => undefined);
+    if (uploadId === undefined) return;
     const { client, sdk } = await s3(this.settings);
     await client
-      .send(
-        new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: this.uploadId }),
-      )
+      .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: uploadId }))
       .catch(() => undefined);
   }
 }
@@ -496,6 +524,42 @@ export async function completeUpload(
     if (await objectExists(settings, bucket, upload.key).catch(() => false)) return;
     throw new Error(describeS3Error(error, bucket, upload.key));
   }
+}
+
+/**
+ * The multipart uploads open under `prefix` (S3's ListMultipartUploads, page after page), or
+ * undefined where the server does not list them (some S3-compatible servers do not).
+ */
+export async function listOpenUploads(
+  settings: S3Settings,
+  bucket: string,
+  prefix: string,
+): Promise<StagedUpload[] | undefined> {
+  const { client, sdk } = await s3(settings);
+  const uploads: StagedUpload[] = [];
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  try {
+    do {
+      const page = await client.send(
+        new sdk.ListMultipartUploadsCommand({
+          Bucket: bucket,
+          Prefix: prefix,
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+        }),
+      );
+      for (const upload of page.Uploads ?? [])
+        if (upload.Key && upload.UploadId)
+          uploads.push({ key: upload.Key, uploadId: upload.UploadId, parts: [] });
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
+  } catch (error) {
+    if ((error as { name?: string }).name === "NotImplemented") return undefined;
+    throw new Error(describeS3Error(error, bucket, prefix));
+  }
+  return uploads;
 }
 
 /** Aborts a staged upload; false when S3 would not (the caller lists it for the person running the job). */

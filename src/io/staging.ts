@@ -47,6 +47,7 @@ export async function openStagedFile(
   const location = childOf(root, `${table}/${relativePath}`);
   if (location.kind !== "s3") throw new Error("unreachable");
   const upload = new StagedMultipartUpload(s3, location.bucket, location.key);
+  upload.open();
   let bytes = 0;
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {

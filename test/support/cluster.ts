@@ -11,6 +11,8 @@ import { Queue } from "bullmq";
 import { runKey } from "../../src/cluster/protocol.js";
 import { connect } from "../../src/cluster/redis.js";
 
+export { waitFor } from "./wait.js";
+
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 export const sluiceCommand = join(root, "dist/cluster/sluice.js");
 
@@ -149,19 +151,6 @@ export async function jobsInQueue(redis: string, queue: string): Promise<string[
   } finally {
     await handle.close();
     connection.disconnect();
-  }
-}
-
-/** Waits until `condition` holds (polling), or fails after `ms`. */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  ms: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

@@ -21,6 +21,8 @@ export interface FaultProxy {
   requests: number;
   /** The most requests of each kind (`ProxyOptions.kindOf`) that were under way at once. */
   readonly mostAtOnce: Record<string, number>;
+  /** Requests of each kind received so far. */
+  readonly seen: Record<string, number>;
   /** Response body bytes passed through to the client. */
   bytesOut: number;
   close(): Promise<void>;
@@ -56,6 +58,7 @@ export async function startFaultProxy(
     endpoint: "",
     injected,
     mostAtOnce: {},
+    seen: {},
     requests: 0,
     bytesOut: 0,
     close: async () => undefined,
@@ -64,6 +67,7 @@ export async function startFaultProxy(
     const info = { method: request.method ?? "GET", url: request.url ?? "/", index: proxy.requests++ };
     const kind = options.kindOf?.(info);
     if (kind !== undefined) {
+      proxy.seen[kind] = (proxy.seen[kind] ?? 0) + 1;
       underWay[kind] = (underWay[kind] ?? 0) + 1;
       proxy.mostAtOnce[kind] = Math.max(proxy.mostAtOnce[kind] ?? 0, underWay[kind]);
       response.on("close", () => {

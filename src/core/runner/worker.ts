@@ -49,6 +49,14 @@ export interface ThreadTask extends Omit<WorkerTask, "optionsJson"> {
  */
 (globalThis as Record<symbol, unknown>)[Symbol.for("sluice.insideWorker")] = true;
 
+/**
+ * The AWS SDK warns once per thread on a Node older than its next versions will need (eight
+ * lines on stderr): the process's main thread gives that warning, its workers would repeat it
+ * once each. A worker's environment is its own copy, so this leaves the main thread's alone, and
+ * a value the user set (to see it from every thread) stands.
+ */
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 interface BuiltPipeline {
   readonly plan: Plan;
   readonly rejected: RejectedOutput;
