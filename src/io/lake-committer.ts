@@ -684,7 +684,7 @@ export class LakeCommitter implements JobCommitter {
     // open uploads (every file name of a run holds its id), where the server lists them.
     const prefix = this.root.key === "" ? "" : `${this.root.key}/`;
     const listed = (await listOpenUploads(this.s3, bucket, prefix).catch(() => undefined)) ?? [];
-    const ofRun = listed.filter((upload) => basename(upload.key).includes(runId));
+    const ofRun = listed.filter((upload) => fileNameOfRun(runId).test(basename(upload.key)));
     const known = new Set(reported.map((upload) => upload.uploadId));
     const uploads = [...reported, ...ofRun.filter((upload) => !known.has(upload.uploadId))];
     const failed: string[] = [];
@@ -701,6 +701,12 @@ export class LakeCommitter implements JobCommitter {
  * with a run id as `newRunId` makes them: a date and time, and six hex digits.
  */
 const RUN_FILE_NAME = /^part-(?:.+-)?\d{8}T\d{6}-[0-9a-f]{6}(?:-\d+)?\.(?:parquet|jsonl)$/;
+
+/** The name of a file run `runId` writes, whatever its id (one a caller chose too). */
+function fileNameOfRun(runId: string): RegExp {
+  const id = runId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^part-(?:.+-)?${id}(?:-\\d+)?\\.(?:parquet|jsonl)$`);
+}
 
 /**
  * Runs `check` on every item at once and, once all have settled, throws the failure of the first
