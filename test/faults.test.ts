@@ -974,6 +974,35 @@ describe("a failed run on S3 (moto_server, which lists open multipart uploads)",
     );
   });
 
+  it("a commit killed right after its journal is finished by the next run before that run aborts killed runs' uploads", async () => {
+    await withTempDir(async (folder) => {
+      const { oldInput, newInput } = await twoInputs(folder);
+      const expected = await digestsOfLocalRun(newInput, join(folder, "reference"));
+      const bucket = await freshBucket("journal-then-clean-up", conditionalS3Settings);
+      const output = `s3://${bucket}/lake`;
+      const flags = ["--s3-endpoint", conditionalS3Settings.endpoint!, "--s3-path-style"];
+      const first = await sparkifyAsync(["--input", oldInput, "--output", output, ...flags]);
+      assert.equal(first.status, 0, first.stderr);
+      // Killed with every file staged and journalled, none completed: all its uploads are open,
+      // and every one is the interrupted commit's to complete, not a killed run's to abort.
+      const killed = await sparkifyAsync(
+        ["--input", newInput, "--output", output, "--mode", "overwrite", ...flags],
+        { SLUICE_TEST_KILL_AT_COMMIT_STEP: "journal-written" },
+      );
+      assert.equal(killed.signal, "SIGKILL");
+      const client = await s3Client(conditionalS3Settings);
+      const openUploads = async () =>
+        (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
+      assert.ok((await openUploads()).length > 0, "the killed commit's uploads are open");
+      const next = await sparkifyAsync(["--input", newInput, "--output", output, ...flags]);
+      assert.equal(next.status, 1);
+      assert.match(next.stderr, /already exists/);
+      assert.deepEqual(await openUploads(), [], "completed by the finished commit, none left");
+      const copy = await downloadPrefix(output, join(folder, "copy"), conditionalS3Settings);
+      assert.deepEqual(await digests(copy), expected, "every table the killed run's, whole");
+    });
+  });
+
   it("the next run aborts the uploads a killed run left open under the output, and no one else's", async () => {
     const bucket = await freshBucket("abandoned-uploads", conditionalS3Settings);
     const client = await s3Client(conditionalS3Settings);
