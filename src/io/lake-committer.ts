@@ -354,13 +354,22 @@ export class LakeCommitter implements JobCommitter {
    * Where the server cannot list open uploads, a bucket lifecycle rule is left to expire them.
    */
   private async abortAbandonedUploads(): Promise<void> {
+    const bucket = (this.root as { bucket: string }).bucket;
+    const abandoned = await this.openUploadsNamed(runFileName(RUN_ID_PATTERN));
+    await forEachInLanes(abandoned, requestsAtOnce(this.s3), async (upload) => {
+      await abortUpload(this.s3, bucket, upload);
+    });
+  }
+
+  /**
+   * The uploads open under the lake whose file names match `name`; none where the server cannot
+   * list open uploads (or refuses to): the caller then does without, as before such a listing.
+   */
+  private async openUploadsNamed(name: RegExp): Promise<StagedUpload[]> {
     const root = this.root as { bucket: string; key: string };
     const prefix = root.key === "" ? "" : `${root.key}/`;
     const open = (await listOpenUploads(this.s3, root.bucket, prefix).catch(() => undefined)) ?? [];
-    const abandoned = open.filter((upload) => RUN_FILE_NAME.test(basename(upload.key)));
-    await forEachInLanes(abandoned, requestsAtOnce(this.s3), async (upload) => {
-      await abortUpload(this.s3, root.bucket, upload);
-    });
+    return open.filter((upload) => name.test(basename(upload.key)));
   }
 
   async commit(runId: string, messages: ReadonlyMap<string, JsonValue[]>): Promise<void> {
@@ -681,10 +690,8 @@ export class LakeCommitter implements JobCommitter {
     const reported = files.flatMap((file) => (file.staged.kind === "s3" ? [file.staged.upload] : []));
     // The tasks' messages name only what finished tasks staged: the failed task's files closed
     // before it failed, and the files of tasks stopped with the run, are found by S3's listing of
-    // open uploads (every file name of a run holds its id), where the server lists them.
-    const prefix = this.root.key === "" ? "" : `${this.root.key}/`;
-    const listed = (await listOpenUploads(this.s3, bucket, prefix).catch(() => undefined)) ?? [];
-    const ofRun = listed.filter((upload) => fileNameOfRun(runId).test(basename(upload.key)));
+    // open uploads (named as the run names its files), where the server lists them.
+    const ofRun = await this.openUploadsNamed(runFileName(escapedForRegExp(runId)));
     const known = new Set(reported.map((upload) => upload.uploadId));
     const uploads = [...reported, ...ofRun.filter((upload) => !known.has(upload.uploadId))];
     const failed: string[] = [];
@@ -696,16 +703,19 @@ export class LakeCommitter implements JobCommitter {
   }
 }
 
+/** A run id as `newRunId` makes them: a date and time, and six hex digits. */
+const RUN_ID_PATTERN = String.raw`\d{8}T\d{6}-[0-9a-f]{6}`;
+
 /**
  * The name of a file a run writes (`part-<task>-<run id>[-n].parquet`, `part-<run id>.jsonl`, ...),
- * with a run id as `newRunId` makes them: a date and time, and six hex digits.
+ * the run id matched by `runId`, a regular expression's source.
  */
-const RUN_FILE_NAME = /^part-(?:.+-)?\d{8}T\d{6}-[0-9a-f]{6}(?:-\d+)?\.(?:parquet|jsonl)$/;
+function runFileName(runId: string): RegExp {
+  return new RegExp(String.raw`^part-(?:.+-)?${runId}(?:-\d+)?\.(?:parquet|jsonl)$`);
+}
 
-/** The name of a file run `runId` writes, whatever its id (one a caller chose too). */
-function fileNameOfRun(runId: string): RegExp {
-  const id = runId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`^part-(?:.+-)?${id}(?:-\\d+)?\\.(?:parquet|jsonl)$`);
+function escapedForRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /**
